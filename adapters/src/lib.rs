@@ -1,0 +1,7 @@
+//! # mxsend: send email the way mail servers do
+//!
+//! SKELETON: the runtime adapters over [`mxsend_core`] (issues 4, 5, 6).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use mxsend_core as core;

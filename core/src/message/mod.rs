@@ -1,0 +1,3 @@
+//! Streaming message writer: RFC 5322 headers and MIME (RFC 2045–2047, 2231).
+//!
+//! SKELETON: being written (issue 7).

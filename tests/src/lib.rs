@@ -1,0 +1,1 @@
+//! Harness for the end-to-end tests: starts real peers on loopback (see `peers/`).
