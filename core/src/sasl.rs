@@ -25,12 +25,25 @@ pub enum AuthMechanism {
 impl AuthMechanism {
     /// Parse a mechanism name (case-insensitive).
     pub fn from_name(name: &str) -> AuthMechanism {
-        todo!("sasl: from_name {name}")
+        if name.eq_ignore_ascii_case("PLAIN") {
+            AuthMechanism::Plain
+        } else if name.eq_ignore_ascii_case("LOGIN") {
+            AuthMechanism::Login
+        } else if name.eq_ignore_ascii_case("XOAUTH2") {
+            AuthMechanism::XOAuth2
+        } else {
+            AuthMechanism::Other(name.to_ascii_uppercase())
+        }
     }
 
     /// The name as sent in AUTH.
     pub fn name(&self) -> &str {
-        todo!()
+        match self {
+            AuthMechanism::Plain => "PLAIN",
+            AuthMechanism::Login => "LOGIN",
+            AuthMechanism::XOAuth2 => "XOAUTH2",
+            AuthMechanism::Other(name) => name,
+        }
     }
 }
 
