@@ -1,8 +1,34 @@
-//! Server replies: an incremental, bounded parser (RFC 5321 §4.2; enhanced status
-//! codes RFC 3463 / RFC 2034).
+//! Server replies: an incremental, bounded parser (RFC 5321 §4.2; enhanced status codes
+//! RFC 3463 / RFC 2034).
 //!
-//! SKELETON: the types and signatures here are the contract other modules code against.
-//! The parser body is being written (issue 2).
+//! [`ReplyParser`] takes the server's bytes in whatever pieces the network delivers them and
+//! returns one [`Reply`] at a time. It keeps only the current partial line and the lines of
+//! the reply in progress, never rescans bytes it has already looked at (linear time), and
+//! fails rather than grow past [`ReplyLimits`]. Any split of the same input, one byte at a
+//! time included, gives the same replies and the same error.
+//!
+//! What it implements:
+//! - RFC 5321 §4.2: `Reply-line = *( Reply-code "-" [ textstring ] CRLF )
+//!   Reply-code [ SP textstring ] CRLF`; the code is three digits, 2xx to 5xx
+//!   (§4.2.1; 1xx is not used by SMTP). Every line of a multi-line reply must carry the same
+//!   code (§4.2.1: "the same code on each line"), else [`ReplyError::CodeMismatch`].
+//! - RFC 3463 §2 / RFC 2034 §4: `class.subject.detail` at the start of the first line's text,
+//!   taken as [`Reply::enhanced`] only when its class (2, 4 or 5) matches the reply code's
+//!   first digit, so a 250 whose text happens to start with `5.1.1` is not misread. The code
+//!   stays in [`Reply::lines`]; [`Reply::text`] strips it.
+//!
+//! Deliberate deviations, all towards accepting what real servers send:
+//! - A line ending in LF alone is accepted; one CR before the LF is removed. A CR anywhere
+//!   else in a line is kept as text (RFC 5321 §2.3.8 forbids it, but refusing a reply over its
+//!   human-readable text would fail deliveries for nothing). [`Reply`]'s `Display` escapes
+//!   control characters, so such text cannot reach a terminal raw.
+//! - A final line of just the code (`250` CRLF, no separator) is a reply with empty text, and
+//!   `250 ` with empty text is accepted (Postfix's smtp-sink ends its EHLO reply that way).
+//! - Lines may be up to [`MAX_LINE_LEN`] octets, not the 512 of RFC 5321 §4.5.3.1.5: servers
+//!   exceed 512 in long rejection texts and EHLO keyword lists, and the limit's purpose here
+//!   is bounded memory, not conformance policing.
+//! - Text is decoded as UTF-8 with invalid sequences replaced (RFC 6531 §3.7.4 allows UTF-8
+//!   text; older servers send Latin-1, which is better shown lossy than refused).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -93,12 +119,65 @@ pub struct Reply {
     lines: Vec<String>,
 }
 
+impl EnhancedCode {
+    /// Read an enhanced code at the start of `text`: `class.subject.detail` (RFC 3463 §2:
+    /// class 2, 4 or 5; subject and detail one to three digits), followed by the end of the
+    /// text or a space or tab. Returns the code and the text after it, leading blanks removed.
+    fn parse_prefix(text: &str) -> Option<(EnhancedCode, &str)> {
+        let (class, rest) = digits(text, 1)?;
+        if !matches!(class, 2 | 4 | 5) {
+            return None;
+        }
+        let (subject, rest) = digits(rest.strip_prefix('.')?, 3)?;
+        let (detail, rest) = digits(rest.strip_prefix('.')?, 3)?;
+        let after = match rest.as_bytes().first() {
+            None => rest,
+            Some(b' ' | b'\t') => rest.trim_start_matches([' ', '\t']),
+            Some(_) => return None,
+        };
+        Some((
+            EnhancedCode {
+                class: class as u8,
+                subject,
+                detail,
+            },
+            after,
+        ))
+    }
+}
+
+/// One to `max` ASCII digits at the start of `text`, as a number, and what follows.
+fn digits(text: &str, max: usize) -> Option<(u16, &str)> {
+    let len = text.bytes().take_while(u8::is_ascii_digit).count();
+    if len == 0 || len > max {
+        return None;
+    }
+    let (number, rest) = text.split_at(len);
+    let value = number
+        .bytes()
+        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    Some((value, rest))
+}
+
 impl Reply {
     /// A reply built by hand (tests, synthetic outcomes). `lines` is the text of each line
     /// after the code and separator; the enhanced code is taken from the first line's text
-    /// when it starts with one whose class matches the reply code's.
-    pub fn new(code: ReplyCode, lines: Vec<String>) -> Reply {
-        todo!("reply: Reply::new ({code}, {} lines)", lines.len())
+    /// when it starts with one whose class matches the reply code's. An empty `lines` is
+    /// taken as one empty line, so a reply always has at least one.
+    pub fn new(code: ReplyCode, mut lines: Vec<String>) -> Reply {
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        let enhanced = lines
+            .first()
+            .and_then(|first| EnhancedCode::parse_prefix(first))
+            .map(|(enhanced, _)| enhanced)
+            .filter(|enhanced| u16::from(enhanced.class) == code.get() / 100);
+        Reply {
+            code,
+            enhanced,
+            lines,
+        }
     }
 
     /// The three-digit code.
@@ -116,14 +195,78 @@ impl Reply {
     pub fn lines(&self) -> &[String] {
         &self.lines
     }
+
+    /// 2yz: the requested action completed (RFC 5321 §4.2.1).
+    pub fn is_positive_completion(&self) -> bool {
+        self.code.class() == ReplyClass::PositiveCompletion
+    }
+
+    /// The human-readable text: the lines joined by `\n`, each without its leading enhanced
+    /// code when the reply has one (RFC 2034 §4 repeats it on every line).
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(self.line_text(line));
+        }
+        text
+    }
+
+    fn line_text<'a>(&self, line: &'a str) -> &'a str {
+        match self.enhanced {
+            Some(enhanced) => match EnhancedCode::parse_prefix(line) {
+                Some((own, rest)) if own.class == enhanced.class => rest,
+                _ => line,
+            },
+            None => line,
+        }
+    }
 }
 
 impl fmt::Display for Reply {
-    /// `550 5.1.1 text` for a one-line reply; lines joined by `\n` for longer ones.
+    /// The reply as it was on the wire, without CRLFs: `550 5.1.1 text` for a one-line reply;
+    /// `250-first`, …, `250 last` joined by `\n` for longer ones. Control characters in the
+    /// server's text are escaped (`\r`, `\u{1b}`), so a hostile server cannot drive the
+    /// terminal this is printed on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        todo!("reply: Display {:p}", f)
+        let last = self.lines.len().saturating_sub(1);
+        for (i, line) in self.lines.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}", self.code)?;
+            if i < last {
+                f.write_str("-")?;
+            } else if !line.is_empty() {
+                f.write_str(" ")?;
+            }
+            for c in line.chars() {
+                if c.is_control() && c != '\t' {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
+
+/// Default longest line, CRLF included: 8 KiB. RFC 5321 §4.5.3.1.5 sets 512, but servers
+/// send longer rejection texts and EHLO lines, and a client gains nothing by refusing them;
+/// the limit is here to bound memory.
+pub const MAX_LINE_LEN: usize = 8 * 1024;
+
+/// Default most lines in one reply: 256. RFC 5321 §4.2.1 sets no bound; the longest real
+/// replies (EHLO keyword lists, multi-line policy rejections) have a few dozen.
+pub const MAX_LINES: usize = 256;
+
+/// Default most octets in one reply, all lines together: 64 KiB. RFC 5321 sets no bound
+/// (§4.5.3.1 lists only per-line sizes); this caps what one reply can make the client hold,
+/// far above the few KiB of the largest real replies.
+pub const MAX_REPLY_LEN: usize = 64 * 1024;
 
 /// Bounds on what one reply may cost; exceeding one is an error, never unbounded memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +279,17 @@ pub struct ReplyLimits {
     pub max_reply_len: usize,
 }
 
+impl Default for ReplyLimits {
+    /// [`MAX_LINE_LEN`], [`MAX_LINES`], [`MAX_REPLY_LEN`].
+    fn default() -> Self {
+        ReplyLimits {
+            max_line_len: MAX_LINE_LEN,
+            max_lines: MAX_LINES,
+            max_reply_len: MAX_REPLY_LEN,
+        }
+    }
+}
+
 /// What [`ReplyParser::parse`] found in the input it was given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -145,39 +299,234 @@ pub enum Status {
     Complete(Reply, usize),
 }
 
-/// Why the server's bytes are not a valid reply. The parser is unusable after one.
+/// How much of a malformed line an error keeps, so it can be shown without holding the line.
+const EXCERPT_LEN: usize = 64;
+
+/// Why the server's bytes are not a valid reply (the server broke the protocol). The parser
+/// is unusable after one: it returns the same error to every later call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplyError {
-    /// Placeholder variant until the parser lands.
-    Invalid,
+    /// A line is longer than [`ReplyLimits::max_line_len`] (this limit), CRLF included.
+    LineTooLong(usize),
+    /// A reply has more lines than [`ReplyLimits::max_lines`] (this limit).
+    TooManyLines(usize),
+    /// A reply is longer than [`ReplyLimits::max_reply_len`] (this limit) octets.
+    ReplyTooLong(usize),
+    /// A line does not start with three digits. Carries the start of the line, lossily
+    /// decoded (at most 64 octets).
+    MalformedCode(String),
+    /// The three digits are not a reply code 200 to 599 (RFC 5321 §4.2.1).
+    CodeOutOfRange(u16),
+    /// The code is followed by something other than `-`, space or the line end.
+    InvalidSeparator {
+        /// The line's code.
+        code: ReplyCode,
+        /// The octet after it.
+        found: u8,
+    },
+    /// A line of a multi-line reply has a different code from the first line.
+    CodeMismatch {
+        /// The code of the reply's first line.
+        expected: ReplyCode,
+        /// The code on this line.
+        found: ReplyCode,
+    },
 }
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::LineTooLong(limit) => {
+                write!(f, "server reply line longer than {limit} octets")
+            }
+            ReplyError::TooManyLines(limit) => {
+                write!(f, "server reply has more than {limit} lines")
+            }
+            ReplyError::ReplyTooLong(limit) => {
+                write!(f, "server reply longer than {limit} octets")
+            }
+            ReplyError::MalformedCode(line) => {
+                write!(f, "server reply line does not start with a 3-digit code: ")?;
+                write!(f, "{:?}", line)
+            }
+            ReplyError::CodeOutOfRange(code) => {
+                write!(f, "server reply code {code} is not between 200 and 599")
+            }
+            ReplyError::InvalidSeparator { code, found } => write!(
+                f,
+                "server reply code {code} followed by 0x{found:02x}, not '-', space or line end"
+            ),
+            ReplyError::CodeMismatch { expected, found } => write!(
+                f,
+                "multi-line server reply changed code from {expected} to {found}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ReplyError {}
 
 /// Incremental reply parser: feed it any split of the server's bytes.
 #[derive(Clone, Debug)]
 pub struct ReplyParser {
     limits: ReplyLimits,
+    /// The current line's octets so far, without its LF; never holds a complete line.
+    line: Vec<u8>,
+    /// The code of the reply in progress, once its first (continuation) line is complete.
+    code: Option<ReplyCode>,
+    /// The complete lines of the reply in progress.
+    lines: Vec<String>,
+    /// Raw octets of those lines, line ends included (for `max_reply_len`).
+    reply_len: usize,
+    /// Set once the server broke the protocol; returned to every later call.
+    error: Option<ReplyError>,
 }
 
 impl ReplyParser {
     /// A parser with the default limits.
     pub fn new() -> ReplyParser {
-        todo!()
+        ReplyParser::with_limits(ReplyLimits::default())
     }
 
     /// A parser with the given limits.
     pub fn with_limits(limits: ReplyLimits) -> ReplyParser {
-        ReplyParser { limits }
+        ReplyParser {
+            limits,
+            line: Vec::new(),
+            code: None,
+            lines: Vec::new(),
+            reply_len: 0,
+            error: None,
+        }
     }
 
     /// Parse from `input`, continuing from any partial line buffered by earlier calls.
-    /// Returns at the end of the first complete reply, so the caller sees replies one by one.
+    /// Returns at the end of the first complete reply, so the caller sees replies one by one:
+    /// call again with the rest of the input. After an error, returns that error again.
     pub fn parse(&mut self, input: &[u8]) -> Result<Status, ReplyError> {
-        todo!("reply: parse {} bytes, limits {:?}", input.len(), self.limits)
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let result = self.parse_lines(input);
+        if let Err(error) = &result {
+            self.error = Some(error.clone());
+            self.line = Vec::new();
+            self.lines = Vec::new();
+        }
+        result
     }
 
     /// True when no partial reply is buffered (used to detect bytes after STARTTLS's 220).
+    /// False after an error: the parser no longer knows where a reply starts.
     pub fn is_idle(&self) -> bool {
-        todo!()
+        self.error.is_none() && self.line.is_empty() && self.code.is_none()
+    }
+
+    fn parse_lines(&mut self, input: &[u8]) -> Result<Status, ReplyError> {
+        let mut rest = input;
+        loop {
+            let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+                // Check before copying, so a huge input never reaches memory.
+                self.check_budget(self.line.len() + rest.len())?;
+                self.line.extend_from_slice(rest);
+                return Ok(Status::Partial);
+            };
+            let (content, after) = rest.split_at(lf);
+            let after = after.get(1..).unwrap_or_default();
+            self.check_budget(self.line.len() + content.len())?;
+            let raw_len = self.line.len() + content.len() + 1;
+            let finished = if self.line.is_empty() {
+                self.finish_line(content, raw_len)?
+            } else {
+                let mut line = core::mem::take(&mut self.line);
+                line.extend_from_slice(content);
+                let finished = self.finish_line(&line, raw_len);
+                // Keep the allocation for the next partial line.
+                line.clear();
+                self.line = line;
+                finished?
+            };
+            rest = after;
+            if let Some(reply) = finished {
+                return Ok(Status::Complete(reply, input.len() - rest.len()));
+            }
+        }
+    }
+
+    /// Fail if a line with `content` octets before its LF is certain to break a limit.
+    ///
+    /// A line of `content` octets is at least `content + 1` long with its LF, so the check is
+    /// the same whether the line is complete or still arriving; the limit reported is the
+    /// one the growing line crosses first (the line limit on a tie). That is what makes the
+    /// error independent of how the input is split.
+    fn check_budget(&self, content: usize) -> Result<(), ReplyError> {
+        let line_room = self.limits.max_line_len;
+        let reply_room = self.limits.max_reply_len.saturating_sub(self.reply_len);
+        if content < line_room.min(reply_room) {
+            Ok(())
+        } else if line_room <= reply_room {
+            Err(ReplyError::LineTooLong(self.limits.max_line_len))
+        } else {
+            Err(ReplyError::ReplyTooLong(self.limits.max_reply_len))
+        }
+    }
+
+    /// Take one complete line (without its LF; `raw_len` octets on the wire); the reply if
+    /// it was the last line.
+    fn finish_line(&mut self, line: &[u8], raw_len: usize) -> Result<Option<Reply>, ReplyError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let code = match line {
+            [a, b, c, ..] if [a, b, c].iter().all(|d| d.is_ascii_digit()) => {
+                u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+            }
+            _ => {
+                let excerpt = line.get(..EXCERPT_LEN).unwrap_or(line);
+                return Err(ReplyError::MalformedCode(
+                    String::from_utf8_lossy(excerpt).into_owned(),
+                ));
+            }
+        };
+        let code = ReplyCode::new(code).ok_or(ReplyError::CodeOutOfRange(code))?;
+        let (last, text): (bool, &[u8]) = match line.get(3..).unwrap_or_default() {
+            [] => (true, &[]),
+            [b' ', text @ ..] => (true, text),
+            [b'-', text @ ..] => (false, text),
+            [found, ..] => {
+                return Err(ReplyError::InvalidSeparator {
+                    code,
+                    found: *found,
+                })
+            }
+        };
+        if let Some(expected) = self.code {
+            if expected != code {
+                return Err(ReplyError::CodeMismatch {
+                    expected,
+                    found: code,
+                });
+            }
+        }
+        let count = self.lines.len() + 1;
+        // A continuation line promises another, so it must leave room for one.
+        if count > self.limits.max_lines || (!last && count >= self.limits.max_lines) {
+            return Err(ReplyError::TooManyLines(self.limits.max_lines));
+        }
+        self.lines.push(String::from_utf8_lossy(text).into_owned());
+        if last {
+            self.code = None;
+            self.reply_len = 0;
+            Ok(Some(Reply::new(code, core::mem::take(&mut self.lines))))
+        } else {
+            self.code = Some(code);
+            self.reply_len += raw_len;
+            Ok(None)
+        }
+    }
+
+    /// Octets held for the reply in progress (tests check they stay within the limits).
+    #[cfg(test)]
+    fn buffered_len(&self) -> usize {
+        self.reply_len + self.line.len()
     }
 }
 
