@@ -425,6 +425,10 @@ impl ReplyParser {
     fn parse_lines(&mut self, input: &[u8]) -> Result<Status, ReplyError> {
         let mut rest = input;
         loop {
+            if rest.is_empty() {
+                // No octet of a new line yet: nothing that could break a limit.
+                return Ok(Status::Partial);
+            }
             let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
                 // Check before copying, so a huge input never reaches memory.
                 self.check_budget(self.line.len() + rest.len())?;
@@ -533,5 +537,463 @@ impl ReplyParser {
 impl Default for ReplyParser {
     fn default() -> Self {
         ReplyParser::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    fn code(n: u16) -> ReplyCode {
+        ReplyCode::new(n).unwrap()
+    }
+
+    /// Feed `chunks` in order, collecting every reply and stopping at the first error;
+    /// also whether the parser ends idle.
+    fn run(parser: &mut ReplyParser, chunks: &[&[u8]]) -> (Vec<Result<Reply, ReplyError>>, bool) {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut rest = *chunk;
+            loop {
+                match parser.parse(rest) {
+                    Ok(Status::Complete(reply, used)) => {
+                        assert!(used > 0 && used <= rest.len());
+                        out.push(Ok(reply));
+                        rest = &rest[used..];
+                    }
+                    Ok(Status::Partial) => break,
+                    Err(error) => {
+                        out.push(Err(error));
+                        return (out, parser.is_idle());
+                    }
+                }
+            }
+        }
+        (out, parser.is_idle())
+    }
+
+    fn parse_all(input: &[u8]) -> Vec<Result<Reply, ReplyError>> {
+        run(&mut ReplyParser::new(), &[input]).0
+    }
+
+    fn parse_one(input: &[u8]) -> Result<Reply, ReplyError> {
+        match ReplyParser::new().parse(input)? {
+            Status::Complete(reply, used) => {
+                assert_eq!(used, input.len(), "one reply should use all the input");
+                Ok(reply)
+            }
+            Status::Partial => panic!("reply incomplete"),
+        }
+    }
+
+    fn small(max_line_len: usize, max_lines: usize, max_reply_len: usize) -> ReplyParser {
+        ReplyParser::with_limits(ReplyLimits {
+            max_line_len,
+            max_lines,
+            max_reply_len,
+        })
+    }
+
+    #[test]
+    fn parses_a_single_line_reply() {
+        let reply = parse_one(b"220 mx.example.test ESMTP\r\n").unwrap();
+        assert_eq!(reply.code(), code(220));
+        assert_eq!(reply.lines(), ["mx.example.test ESMTP"]);
+        assert_eq!(reply.enhanced(), None);
+    }
+
+    #[test]
+    fn parses_a_multi_line_ehlo_reply() {
+        let reply = parse_one(
+            b"250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 CHUNKING\r\n",
+        )
+        .unwrap();
+        assert_eq!(reply.code(), code(250));
+        assert_eq!(
+            reply.lines(),
+            ["mx.example.test", "PIPELINING", "SIZE 10240000", "CHUNKING"]
+        );
+    }
+
+    #[test]
+    fn reads_the_enhanced_code_and_keeps_it_in_the_line() {
+        let reply = parse_one(b"550 5.1.1 <bob@example.test>: Recipient unknown\r\n").unwrap();
+        assert_eq!(
+            reply.enhanced(),
+            Some(EnhancedCode {
+                class: 5,
+                subject: 1,
+                detail: 1
+            })
+        );
+        assert_eq!(
+            reply.lines(),
+            ["5.1.1 <bob@example.test>: Recipient unknown"]
+        );
+        assert_eq!(reply.text(), "<bob@example.test>: Recipient unknown");
+    }
+
+    #[test]
+    fn reads_three_digit_subject_and_detail() {
+        let reply = parse_one(b"451 4.123.999 try later\r\n").unwrap();
+        assert_eq!(reply.enhanced().unwrap().to_string(), "4.123.999");
+    }
+
+    #[test]
+    fn reads_an_enhanced_code_that_is_the_whole_text() {
+        let reply = parse_one(b"250 2.0.0\r\n").unwrap();
+        assert_eq!(reply.enhanced().unwrap().to_string(), "2.0.0");
+        assert_eq!(reply.text(), "");
+    }
+
+    #[test]
+    fn ignores_an_enhanced_code_whose_class_differs_from_the_reply_code() {
+        let reply = parse_one(b"250 5.1.1 looks like a failure, is not\r\n").unwrap();
+        assert_eq!(reply.enhanced(), None);
+        assert_eq!(reply.text(), "5.1.1 looks like a failure, is not");
+    }
+
+    #[test]
+    fn ignores_text_that_only_resembles_an_enhanced_code() {
+        for text in [
+            "2.0.0x ok",
+            "2.0 ok",
+            "2.1234.0 ok",
+            "3.0.0 ok",
+            "2..0 ok",
+            "2.0.0.1 ok",
+        ] {
+            let reply = Reply::new(code(250), vec![text.to_string()]);
+            assert_eq!(reply.enhanced(), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn text_strips_the_enhanced_code_from_every_line() {
+        let reply = parse_one(b"550-5.7.1 Message rejected\r\n550 5.7.1 see policy\r\n").unwrap();
+        assert_eq!(reply.text(), "Message rejected\nsee policy");
+    }
+
+    #[test]
+    fn accepts_a_space_with_empty_text() {
+        let reply = parse_one(b"250-smtp-sink\r\n250 \r\n").unwrap();
+        assert_eq!(reply.lines(), ["smtp-sink", ""]);
+    }
+
+    #[test]
+    fn accepts_a_bare_code_as_a_final_line() {
+        let reply = parse_one(b"250\r\n").unwrap();
+        assert_eq!(reply.code(), code(250));
+        assert_eq!(reply.lines(), [""]);
+    }
+
+    #[test]
+    fn accepts_lf_only_line_ends() {
+        let reply = parse_one(b"250-first\n250 second\n").unwrap();
+        assert_eq!(reply.lines(), ["first", "second"]);
+    }
+
+    #[test]
+    fn keeps_a_bare_cr_inside_a_line_as_text() {
+        let reply = parse_one(b"250 a\rb\r\r\n").unwrap();
+        assert_eq!(reply.lines(), ["a\rb\r"]);
+    }
+
+    #[test]
+    fn replaces_invalid_utf8_in_text() {
+        let reply = parse_one(b"554 caf\xe9\r\n").unwrap();
+        assert_eq!(reply.lines(), ["caf\u{fffd}"]);
+    }
+
+    #[test]
+    fn returns_replies_one_at_a_time() {
+        let input = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go";
+        let mut parser = ReplyParser::new();
+        let Ok(Status::Complete(first, used)) = parser.parse(input) else {
+            panic!("first reply");
+        };
+        assert_eq!((first.lines()[0].as_str(), used), ("2.1.0 Ok", 14));
+        let Ok(Status::Complete(second, used2)) = parser.parse(&input[used..]) else {
+            panic!("second reply");
+        };
+        assert_eq!((second.lines()[0].as_str(), used2), ("2.1.5 Ok", 14));
+        assert_eq!(parser.parse(&input[used + used2..]), Ok(Status::Partial));
+    }
+
+    #[test]
+    fn rejects_a_continuation_line_with_another_code() {
+        assert_eq!(
+            parse_one(b"250-mx.example.test\r\n251 PIPELINING\r\n"),
+            Err(ReplyError::CodeMismatch {
+                expected: code(250),
+                found: code(251)
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_codes_outside_200_to_599() {
+        assert_eq!(
+            parse_one(b"199 x\r\n"),
+            Err(ReplyError::CodeOutOfRange(199))
+        );
+        assert_eq!(
+            parse_one(b"600 x\r\n"),
+            Err(ReplyError::CodeOutOfRange(600))
+        );
+        assert_eq!(parse_one(b"000\r\n"), Err(ReplyError::CodeOutOfRange(0)));
+    }
+
+    #[test]
+    fn rejects_a_code_that_is_not_three_digits() {
+        assert_eq!(
+            parse_one(b"2x0 x\r\n"),
+            Err(ReplyError::MalformedCode("2x0 x".to_string()))
+        );
+        assert_eq!(
+            parse_one(b"25\r\n"),
+            Err(ReplyError::MalformedCode("25".to_string()))
+        );
+        assert_eq!(
+            parse_one(b"\r\n"),
+            Err(ReplyError::MalformedCode(String::new()))
+        );
+    }
+
+    #[test]
+    fn malformed_code_error_keeps_only_an_excerpt() {
+        let mut line = vec![b'x'; 1000];
+        line.extend_from_slice(b"\r\n");
+        let Err(ReplyError::MalformedCode(excerpt)) = parse_one(&line) else {
+            panic!("expected MalformedCode");
+        };
+        assert_eq!(excerpt.len(), EXCERPT_LEN);
+    }
+
+    #[test]
+    fn rejects_a_code_followed_by_anything_but_dash_or_space() {
+        assert_eq!(
+            parse_one(b"2500 x\r\n"),
+            Err(ReplyError::InvalidSeparator {
+                code: code(250),
+                found: b'0'
+            })
+        );
+        assert_eq!(
+            parse_one(b"250\tx\r\n"),
+            Err(ReplyError::InvalidSeparator {
+                code: code(250),
+                found: b'\t'
+            })
+        );
+    }
+
+    #[test]
+    fn returns_the_same_error_after_an_error() {
+        let mut parser = ReplyParser::new();
+        let first = parser.parse(b"199 x\r\n");
+        assert_eq!(first, Err(ReplyError::CodeOutOfRange(199)));
+        assert_eq!(parser.parse(b"250 ok\r\n"), first);
+        assert!(!parser.is_idle());
+    }
+
+    #[test]
+    fn is_idle_only_between_replies() {
+        let mut parser = ReplyParser::new();
+        assert!(parser.is_idle());
+        assert_eq!(parser.parse(b"22"), Ok(Status::Partial));
+        assert!(!parser.is_idle(), "partial line");
+        assert_eq!(parser.parse(b"0-hello\r\n"), Ok(Status::Partial));
+        assert!(!parser.is_idle(), "between lines of one reply");
+        assert!(matches!(
+            parser.parse(b"220 ready\r\n"),
+            Ok(Status::Complete(..))
+        ));
+        assert!(parser.is_idle());
+    }
+
+    #[test]
+    fn accepts_a_line_of_exactly_the_line_limit() {
+        let mut parser = small(10, 10, 100);
+        let (out, _) = run(&mut parser, &[b"250 1234\r\n"]);
+        assert_eq!(out, [Ok(Reply::new(code(250), vec!["1234".to_string()]))]);
+    }
+
+    #[test]
+    fn rejects_a_line_over_the_line_limit() {
+        let (out, _) = run(&mut small(10, 10, 100), &[b"250 12345\r\n"]);
+        assert_eq!(out, [Err(ReplyError::LineTooLong(10))]);
+    }
+
+    #[test]
+    fn rejects_a_partial_line_as_soon_as_it_cannot_fit() {
+        let mut parser = small(10, 10, 100);
+        assert_eq!(parser.parse(b"250 1234\r"), Ok(Status::Partial));
+        assert_eq!(parser.parse(b"5"), Err(ReplyError::LineTooLong(10)));
+    }
+
+    #[test]
+    fn accepts_exactly_the_line_count_limit() {
+        let (out, _) = run(&mut small(100, 3, 1000), &[b"250-a\r\n250-b\r\n250 c\r\n"]);
+        assert!(matches!(&out[..], [Ok(reply)] if reply.lines().len() == 3));
+    }
+
+    #[test]
+    fn rejects_a_reply_over_the_line_count_limit() {
+        let (out, _) = run(&mut small(100, 3, 1000), &[b"250-a\r\n250-b\r\n250-c\r\n"]);
+        assert_eq!(out, [Err(ReplyError::TooManyLines(3))]);
+    }
+
+    #[test]
+    fn accepts_a_reply_of_exactly_the_size_limit() {
+        let (out, _) = run(&mut small(100, 10, 14), &[b"250-a\r\n250 b\r\n"]);
+        assert!(matches!(&out[..], [Ok(_)]));
+    }
+
+    #[test]
+    fn rejects_a_reply_over_the_size_limit() {
+        let (out, _) = run(&mut small(100, 10, 14), &[b"250-a\r\n250 bc\r\n"]);
+        assert_eq!(out, [Err(ReplyError::ReplyTooLong(14))]);
+    }
+
+    #[test]
+    fn size_limit_applies_per_reply() {
+        let (out, idle) = run(
+            &mut small(100, 10, 14),
+            &[b"250-a\r\n250 b\r\n250-a\r\n250 b\r\n"],
+        );
+        assert!(matches!(&out[..], [Ok(_), Ok(_)]));
+        assert!(idle);
+    }
+
+    #[test]
+    fn default_limits_are_the_named_constants() {
+        assert_eq!(
+            ReplyLimits::default(),
+            ReplyLimits {
+                max_line_len: MAX_LINE_LEN,
+                max_lines: MAX_LINES,
+                max_reply_len: MAX_REPLY_LEN
+            }
+        );
+    }
+
+    #[test]
+    fn accepts_lines_longer_than_rfc_512_by_default() {
+        let mut input = b"550 ".to_vec();
+        input.extend_from_slice(&[b'x'; 2000]);
+        input.extend_from_slice(b"\r\n");
+        assert!(parse_one(&input).is_ok());
+    }
+
+    #[test]
+    fn displays_a_one_line_reply_as_on_the_wire() {
+        let reply = parse_one(b"550 5.1.1 unknown\r\n").unwrap();
+        assert_eq!(reply.to_string(), "550 5.1.1 unknown");
+    }
+
+    #[test]
+    fn displays_a_multi_line_reply_one_line_each() {
+        let reply = parse_one(b"250-mx\r\n250-PIPELINING\r\n250 \r\n").unwrap();
+        assert_eq!(reply.to_string(), "250-mx\n250-PIPELINING\n250");
+    }
+
+    #[test]
+    fn display_escapes_control_characters() {
+        let reply = parse_one(b"550 a\x1b[31mb\rc\r\n").unwrap();
+        assert_eq!(reply.to_string(), "550 a\\u{1b}[31mb\\rc");
+    }
+
+    #[test]
+    fn a_reply_built_without_lines_has_one_empty_line() {
+        let reply = Reply::new(code(221), Vec::new());
+        assert_eq!(reply.lines(), [""]);
+        assert_eq!(reply.to_string(), "221");
+    }
+
+    #[test]
+    fn positive_completion_is_2yz_only() {
+        assert!(Reply::new(code(250), Vec::new()).is_positive_completion());
+        assert!(!Reply::new(code(354), Vec::new()).is_positive_completion());
+        assert!(!Reply::new(code(421), Vec::new()).is_positive_completion());
+    }
+
+    /// Inputs that hit every branch: valid and invalid codes, both separators, mixed line
+    /// ends, enhanced codes, and lengths around small limits.
+    fn reply_stream() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            "(250|220|550|354|199|600|25|2x0|)(-| |x|)(5\\.1\\.1 |2\\.0\\.0 |)[a-z \r]{0,12}(\r\n|\n|\r|)",
+            0..12,
+        )
+        .prop_map(|lines| lines.concat().into_bytes())
+    }
+
+    fn limits() -> impl Strategy<Value = ReplyLimits> {
+        (0usize..40, 0usize..6, 0usize..120).prop_map(|(max_line_len, max_lines, max_reply_len)| {
+            ReplyLimits {
+                max_line_len,
+                max_lines,
+                max_reply_len,
+            }
+        })
+    }
+
+    fn split_at_cuts(input: &[u8], cuts: Vec<usize>) -> Vec<&[u8]> {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for cut in cuts {
+            chunks.push(&input[start..cut]);
+            start = cut;
+        }
+        chunks.push(&input[start..]);
+        chunks
+    }
+
+    proptest! {
+        #[test]
+        fn reply_parsing_is_split_invariant(
+            input in reply_stream(),
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+            limits in prop_oneof![Just(ReplyLimits::default()), limits()],
+        ) {
+            let whole = run(&mut ReplyParser::with_limits(limits), &[&input]);
+            let chunks = split_at_cuts(&input, cuts);
+            prop_assert_eq!(&run(&mut ReplyParser::with_limits(limits), &chunks), &whole);
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            prop_assert_eq!(&run(&mut ReplyParser::with_limits(limits), &bytes), &whole);
+        }
+
+        #[test]
+        fn parser_never_panics_on_arbitrary_bytes(
+            input in proptest::collection::vec(any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(0usize..600, 0..10),
+            limits in prop_oneof![Just(ReplyLimits::default()), limits()],
+        ) {
+            let _ = run(&mut ReplyParser::with_limits(limits), &split_at_cuts(&input, cuts));
+        }
+
+        #[test]
+        fn buffered_memory_is_bounded_by_the_limits(
+            input in reply_stream(),
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+            limits in limits(),
+        ) {
+            let mut parser = ReplyParser::with_limits(limits);
+            for chunk in split_at_cuts(&input, cuts) {
+                let mut rest = chunk;
+                while let Ok(Status::Complete(_, used)) = parser.parse(rest) {
+                    rest = &rest[used..];
+                    prop_assert!(parser.buffered_len() <= limits.max_reply_len);
+                }
+                prop_assert!(parser.line.len() < limits.max_line_len.max(1));
+                prop_assert!(parser.buffered_len() <= limits.max_reply_len);
+                prop_assert!(parser.lines.len() < limits.max_lines.max(1));
+            }
+        }
     }
 }
