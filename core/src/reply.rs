@@ -575,10 +575,6 @@ mod tests {
         (out, parser.is_idle())
     }
 
-    fn parse_all(input: &[u8]) -> Vec<Result<Reply, ReplyError>> {
-        run(&mut ReplyParser::new(), &[input]).0
-    }
-
     fn parse_one(input: &[u8]) -> Result<Reply, ReplyError> {
         match ReplyParser::new().parse(input)? {
             Status::Complete(reply, used) => {
