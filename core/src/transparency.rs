@@ -1,9 +1,42 @@
 //! DATA transparency: CRLF normalisation and dot-stuffing, streaming (RFC 5321 §4.5.2,
-//! §2.3.8), and the canonical form BDAT chunks carry (RFC 3030).
+//! §2.3.8), and the canonical form BDAT chunks carry (RFC 3030 §2).
 //!
-//! SKELETON: the types and signatures here are the contract other modules code against.
+//! A message body goes to the server as lines ended by CRLF. Two things must hold on the
+//! wire, or the server sees a different message than the caller wrote (and, worse, an
+//! attacker who controls part of the body can end the message early and smuggle a second
+//! one: "SMTP smuggling", CVE-2023-51764 and friends):
+//!
+//! * **Every line end is CRLF** (§2.3.8). A bare CR and a bare LF each become CRLF; a CRLF
+//!   stays one. So `\r\r\n` is a bare CR (one line end) followed by a CRLF (a second):
+//!   two line ends, never one. Some servers treat a bare LF as a line end and others do
+//!   not; normalising leaves nothing for them to disagree about.
+//! * **With DATA, a line that starts with `.` gets one more** (§4.5.2), so the only
+//!   `CRLF . CRLF` on the wire is the end-of-data that [`DataEncoder::finish`] writes.
+//!
+//! [`Framing::Bdat`] does the first and not the second: BDAT counts octets, so nothing in
+//! the content can end it, but RFC 3030 §2 still asks for canonical CRLF line ends.
+//!
+//! The encoder streams: any split of the body into chunks gives the same bytes out. It
+//! carries two bits of state between chunks, whether a CR is held back (the next chunk
+//! decides whether it was CRLF or a bare CR) and whether the output is at the start of a
+//! line, so memory stays constant whatever the body size. The body is scanned eight octets
+//! at a time for CR and LF, and the runs between the places that need a change, already
+//! canonical CRLF included, are copied with one `extend_from_slice` each.
+//!
+//! Deliberately not done here: the 1000-octet line limit (§4.5.3.1.6) is the message
+//! writer's job, since only it can fold or re-encode a long line; this module never
+//! changes the content beyond line ends and stuffing.
+//!
+//! [`decode_data`] is the receiver's side (§4.5.2: strip one leading dot, stop at the
+//! lone dot), strict about line ends, for tests and fuzz targets that check the round trip.
 
 use alloc::vec::Vec;
+use core::fmt;
+
+const CRLF: &[u8] = b"\r\n";
+
+/// The end-of-data line that closes a DATA body (RFC 5321 §4.1.1.4), after a CRLF.
+const END_OF_DATA: &[u8] = b".\r\n";
 
 /// Whether the encoder dot-stuffs (DATA) or only normalises line ends (BDAT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,31 +48,614 @@ pub enum Framing {
 }
 
 /// Streaming encoder of a message body: chunks in, wire bytes out.
+///
+/// ```
+/// use mxsend_core::transparency::{DataEncoder, Framing};
+///
+/// let mut encoder = DataEncoder::new(Framing::Data);
+/// let mut wire = Vec::new();
+/// encoder.encode(b"Subject: hi\n\n.hidden\r", &mut wire);
+/// encoder.encode(b"\nend", &mut wire);
+/// encoder.finish(&mut wire);
+/// assert_eq!(wire, b"Subject: hi\r\n\r\n..hidden\r\nend\r\n.\r\n");
+/// ```
 #[derive(Clone, Debug)]
 pub struct DataEncoder {
     framing: Framing,
+    /// The previous chunk ended in CR; whether it was CRLF depends on the next octet.
+    pending_cr: bool,
+    /// The output is at the start of a line (true before the first octet of a message).
+    at_line_start: bool,
+    eight_bit: bool,
 }
 
 impl DataEncoder {
     /// A fresh encoder at the start of a message.
     pub fn new(framing: Framing) -> DataEncoder {
-        DataEncoder { framing }
+        DataEncoder {
+            framing,
+            pending_cr: false,
+            at_line_start: true,
+            eight_bit: false,
+        }
+    }
+
+    /// The framing this encoder writes.
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// Encode `input`, appending to `out`. A trailing CR is held back until the next chunk
     /// shows whether an LF follows.
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        todo!("transparency: encode {} {} {:?}", input.len(), out.len(), self.framing)
+        if input.is_empty() {
+            return;
+        }
+        if !self.eight_bit {
+            self.eight_bit = has_eight_bit(input);
+        }
+        // Text grows by a few stuffed dots at most; only bare-LF text nears twice the size,
+        // and `extend_from_slice` grows the buffer for that case.
+        out.reserve(input.len() + CRLF.len());
+
+        let stuff = self.framing == Framing::Data;
+        let mut line_start = self.at_line_start;
+        // `scan`: where the search for the next CR or LF resumes; `run`: the first octet
+        // not yet copied. Canonical CRLFs leave `run` alone so they copy in bulk.
+        let mut scan = 0;
+        if self.pending_cr {
+            self.pending_cr = false;
+            out.extend_from_slice(CRLF);
+            line_start = true;
+            if input.first() == Some(&b'\n') {
+                scan = 1;
+            }
+        }
+        let mut run = scan;
+
+        loop {
+            if line_start && stuff && input.get(scan) == Some(&b'.') {
+                out.extend_from_slice(input.get(run..scan).unwrap_or_default());
+                out.push(b'.');
+                run = scan;
+            }
+            let Some(found) = input.get(scan..).and_then(find_cr_or_lf) else {
+                break;
+            };
+            let at = scan + found;
+            match (input.get(at), input.get(at + 1)) {
+                (Some(b'\r'), Some(b'\n')) => scan = at + 2,
+                (Some(b'\r'), None) => {
+                    out.extend_from_slice(input.get(run..at).unwrap_or_default());
+                    self.pending_cr = true;
+                    self.at_line_start = false;
+                    return;
+                }
+                // A bare CR, or a bare LF: either one is a line end of its own.
+                _ => {
+                    out.extend_from_slice(input.get(run..at).unwrap_or_default());
+                    out.extend_from_slice(CRLF);
+                    scan = at + 1;
+                    run = scan;
+                }
+            }
+            line_start = true;
+        }
+        out.extend_from_slice(input.get(run..).unwrap_or_default());
+        if scan < input.len() {
+            line_start = false;
+        }
+        self.at_line_start = line_start;
     }
 
     /// End the message: flush what is held back, make sure it ends with CRLF, and for
     /// [`Framing::Data`] append `.` CRLF.
+    ///
+    /// An empty body stays empty: DATA then sends only `.` CRLF (a valid, empty message
+    /// body, RFC 5321 §4.1.1.4), and BDAT nothing. Afterwards the encoder is at the start
+    /// of a new message; [`DataEncoder::saw_eight_bit`] keeps its answer until
+    /// [`DataEncoder::reset`].
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        todo!("transparency: finish {}", out.len())
+        if self.pending_cr || !self.at_line_start {
+            out.extend_from_slice(CRLF);
+        }
+        if self.framing == Framing::Data {
+            out.extend_from_slice(END_OF_DATA);
+        }
+        self.pending_cr = false;
+        self.at_line_start = true;
+    }
+
+    /// Forget everything, including [`DataEncoder::saw_eight_bit`]: a fresh encoder with
+    /// the same framing. Whatever was held back is dropped, not written.
+    pub fn reset(&mut self) {
+        *self = DataEncoder::new(self.framing);
     }
 
     /// True once a byte with the high bit set has been seen.
     pub fn saw_eight_bit(&self) -> bool {
-        todo!()
+        self.eight_bit
+    }
+}
+
+const LOW_BITS: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Marks, in the high bit of each lane, the octets of `word` equal to `byte`. The lowest
+/// mark is exact; marks above a true one may be false (borrow), so use only the lowest.
+#[inline(always)]
+fn mark_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (LOW_BITS * u64::from(byte));
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
+
+/// Offset of the first CR or LF in `haystack`: eight octets per step (a portable
+/// stand-in for memchr2, since the core has no dependencies).
+#[inline]
+fn find_cr_or_lf(haystack: &[u8]) -> Option<usize> {
+    let mut words = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        // Little-endian, so the lowest mark is the first octet in memory.
+        let word = u64::from_le_bytes(bytes);
+        let marks = mark_equal(word, b'\r') | mark_equal(word, b'\n');
+        if marks != 0 {
+            return Some(offset + (marks.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .map(|i| offset + i)
+}
+
+/// Whether any octet has its high bit set. Blocks without early exit inside vectorise.
+fn has_eight_bit(input: &[u8]) -> bool {
+    input
+        .chunks(256)
+        .any(|block| block.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0)
+}
+
+/// Why wire bytes are not a well-formed DATA body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataDecodeError {
+    /// A CR not followed by LF, at this offset.
+    BareCarriageReturn {
+        /// Offset in the wire bytes.
+        offset: usize,
+    },
+    /// An LF not preceded by CR, at this offset.
+    BareLineFeed {
+        /// Offset in the wire bytes.
+        offset: usize,
+    },
+    /// The end-of-data line `.` CRLF starts at this offset but more bytes follow it.
+    EndOfDataBeforeTheEnd {
+        /// Offset of the `.` in the wire bytes.
+        offset: usize,
+    },
+    /// The bytes end without the `.` CRLF line.
+    MissingEndOfData,
+}
+
+impl fmt::Display for DataDecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataDecodeError::BareCarriageReturn { offset } => {
+                write!(f, "bare CR at offset {offset} in DATA")
+            }
+            DataDecodeError::BareLineFeed { offset } => {
+                write!(f, "bare LF at offset {offset} in DATA")
+            }
+            DataDecodeError::EndOfDataBeforeTheEnd { offset } => {
+                write!(
+                    f,
+                    "end-of-data line at offset {offset} is followed by more bytes"
+                )
+            }
+            DataDecodeError::MissingEndOfData => f.write_str("DATA does not end with CRLF . CRLF"),
+        }
+    }
+}
+
+/// Decode a dot-stuffed DATA body as a server does (RFC 5321 §4.5.2): split into CRLF
+/// lines, drop one leading `.` from each line, stop at the line that is only `.`.
+///
+/// Returns the content, each line ended by CRLF, which for anything [`DataEncoder`]
+/// wrote is its input with line ends normalised. Stricter than a server: a bare CR or LF,
+/// a missing end-of-data line, or bytes after it are errors, since the encoder never
+/// writes any of them. For tests and fuzz targets; one allocation, no streaming.
+pub fn decode_data(wire: &[u8]) -> Result<Vec<u8>, DataDecodeError> {
+    let mut content = Vec::with_capacity(wire.len());
+    let mut start = 0;
+    while start < wire.len() {
+        let rest = wire.get(start..).unwrap_or_default();
+        let Some(found) = find_cr_or_lf(rest) else {
+            return Err(DataDecodeError::MissingEndOfData);
+        };
+        let end = start + found;
+        match (wire.get(end), wire.get(end + 1)) {
+            (Some(b'\r'), Some(b'\n')) => {}
+            (Some(b'\r'), _) => return Err(DataDecodeError::BareCarriageReturn { offset: end }),
+            _ => return Err(DataDecodeError::BareLineFeed { offset: end }),
+        }
+        let line = wire.get(start..end).unwrap_or_default();
+        let next = end + CRLF.len();
+        if line == b"." {
+            if next != wire.len() {
+                return Err(DataDecodeError::EndOfDataBeforeTheEnd { offset: start });
+            }
+            return Ok(content);
+        }
+        content.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        content.extend_from_slice(CRLF);
+        start = next;
+    }
+    Err(DataDecodeError::MissingEndOfData)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    fn encode_all(framing: Framing, chunks: &[&[u8]]) -> Vec<u8> {
+        let mut encoder = DataEncoder::new(framing);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            encoder.encode(chunk, &mut out);
+        }
+        encoder.finish(&mut out);
+        out
+    }
+
+    fn data(body: &[u8]) -> Vec<u8> {
+        encode_all(Framing::Data, &[body])
+    }
+
+    /// A byte-at-a-time model of §2.3.8 normalisation: the oracle the fast encoder is
+    /// checked against. Content that is not empty ends with CRLF.
+    fn normalise(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < input.len() {
+            match input[i] {
+                b'\r' => {
+                    out.extend_from_slice(b"\r\n");
+                    if input.get(i + 1) == Some(&b'\n') {
+                        i += 1;
+                    }
+                }
+                b'\n' => out.extend_from_slice(b"\r\n"),
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        if !out.is_empty() && !out.ends_with(b"\r\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Offsets of CR not followed by LF and LF not preceded by CR.
+    fn bare_line_ends(wire: &[u8]) -> Vec<usize> {
+        (0..wire.len())
+            .filter(|&i| match wire[i] {
+                b'\r' => wire.get(i + 1) != Some(&b'\n'),
+                b'\n' => i == 0 || wire[i - 1] != b'\r',
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Offsets where `CRLF . CRLF` starts, plus 0 when the wire starts with `. CRLF`
+    /// (an end-of-data line for a server that has just sent 354).
+    fn end_of_data_marks(wire: &[u8]) -> Vec<usize> {
+        let mut marks: Vec<usize> = wire
+            .windows(5)
+            .enumerate()
+            .filter(|(_, w)| *w == b"\r\n.\r\n")
+            .map(|(i, _)| i)
+            .collect();
+        if wire.starts_with(b".\r\n") {
+            marks.insert(0, 0);
+        }
+        marks
+    }
+
+    /// Bodies rich in the octets that matter here.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => Just(b'\r'),
+                4 => Just(b'\n'),
+                4 => Just(b'.'),
+                1 => Just(0xe9u8),
+                6 => any::<u8>(),
+            ],
+            0..300,
+        )
+    }
+
+    #[test]
+    fn empty_body_is_only_the_end_of_data_line() {
+        assert_eq!(data(b""), b".\r\n");
+    }
+
+    #[test]
+    fn empty_body_with_bdat_is_empty() {
+        assert_eq!(encode_all(Framing::Bdat, &[b""]), b"");
+    }
+
+    #[test]
+    fn body_without_final_line_end_gets_crlf_before_the_dot() {
+        assert_eq!(data(b"last line"), b"last line\r\n.\r\n");
+    }
+
+    #[test]
+    fn body_ending_in_crlf_gets_no_extra_line() {
+        assert_eq!(data(b"line\r\n"), b"line\r\n.\r\n");
+    }
+
+    #[test]
+    fn body_starting_with_a_dot_is_stuffed() {
+        assert_eq!(data(b".hidden\r\n"), b"..hidden\r\n.\r\n");
+    }
+
+    #[test]
+    fn body_that_is_a_lone_dot_is_stuffed() {
+        assert_eq!(data(b".\r\n"), b"..\r\n.\r\n");
+    }
+
+    #[test]
+    fn dots_inside_a_line_are_left_alone() {
+        assert_eq!(data(b"a.b\r\n"), b"a.b\r\n.\r\n");
+    }
+
+    #[test]
+    fn bare_lf_becomes_crlf() {
+        assert_eq!(data(b"a\nb\n"), b"a\r\nb\r\n.\r\n");
+    }
+
+    #[test]
+    fn bare_cr_becomes_crlf() {
+        assert_eq!(data(b"a\rb\r"), b"a\r\nb\r\n.\r\n");
+    }
+
+    #[test]
+    fn cr_cr_lf_is_two_line_ends() {
+        assert_eq!(data(b"a\r\r\nb"), b"a\r\n\r\nb\r\n.\r\n");
+    }
+
+    #[test]
+    fn chunk_boundary_between_cr_and_lf_gives_one_line_end() {
+        assert_eq!(
+            encode_all(Framing::Data, &[b"a\r", b"\nb"]),
+            b"a\r\nb\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn held_cr_followed_by_other_octet_is_a_bare_cr() {
+        assert_eq!(
+            encode_all(Framing::Data, &[b"a\r", b"b"]),
+            b"a\r\nb\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn held_cr_survives_empty_chunks() {
+        assert_eq!(
+            encode_all(Framing::Data, &[b"a\r", b"", b"\n.x"]),
+            b"a\r\n..x\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn held_cr_at_the_end_is_one_line_end() {
+        assert_eq!(encode_all(Framing::Data, &[b"a\r"]), b"a\r\n.\r\n");
+    }
+
+    #[test]
+    fn dot_after_a_chunk_boundary_at_line_start_is_stuffed() {
+        assert_eq!(
+            encode_all(Framing::Data, &[b"a\r\n", b".b"]),
+            b"a\r\n..b\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn bdat_normalises_line_ends_without_stuffing_or_end_marker() {
+        assert_eq!(
+            encode_all(Framing::Bdat, &[b".a\n.\rb"]),
+            b".a\r\n.\r\nb\r\n"
+        );
+    }
+
+    #[test]
+    fn smuggling_vectors_cannot_end_data_early() {
+        let vectors: [(&str, &[u8]); 7] = [
+            ("LF . LF", b"\n.\n"),
+            ("LF . CRLF", b"\n.\r\n"),
+            ("CRLF . LF", b"\r\n.\n"),
+            ("CR . CR", b"\r.\r"),
+            ("CR . CRLF", b"\r.\r\n"),
+            ("CRLF . CR", b"\r\n.\r"),
+            ("CR CR LF", b"\r\r\n"),
+        ];
+        for (name, vector) in vectors {
+            let mut body = b"MAIL FROM:<a@b>\r\nfirst".to_vec();
+            body.extend_from_slice(vector);
+            body.extend_from_slice(b"RCPT TO:<victim@example.test>\r\nDATA\r\nforged\r\n");
+            let wire = data(&body);
+            assert_eq!(
+                end_of_data_marks(&wire),
+                [wire.len() - 5],
+                "vector {name}: wire {wire:?}"
+            );
+            assert_eq!(bare_line_ends(&wire), [], "vector {name}: wire {wire:?}");
+            assert_eq!(
+                decode_data(&wire),
+                Ok(normalise(&body)),
+                "vector {name} did not round-trip"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_eight_bit_content() {
+        let mut encoder = DataEncoder::new(Framing::Data);
+        let mut out = Vec::new();
+        encoder.encode(b"plain ascii\r\n", &mut out);
+        assert!(!encoder.saw_eight_bit());
+        encoder.encode("caf\u{e9}\r\n".as_bytes(), &mut out);
+        assert!(encoder.saw_eight_bit());
+    }
+
+    #[test]
+    fn eight_bit_flag_outlives_finish_until_reset() {
+        let mut encoder = DataEncoder::new(Framing::Data);
+        let mut out = Vec::new();
+        encoder.encode(&[0x80], &mut out);
+        encoder.finish(&mut out);
+        assert!(encoder.saw_eight_bit());
+        encoder.reset();
+        assert!(!encoder.saw_eight_bit());
+    }
+
+    #[test]
+    fn finish_starts_the_next_message_at_line_start() {
+        let mut encoder = DataEncoder::new(Framing::Data);
+        let mut first = Vec::new();
+        encoder.encode(b"one\r", &mut first);
+        encoder.finish(&mut first);
+        let mut second = Vec::new();
+        encoder.encode(b".two", &mut second);
+        encoder.finish(&mut second);
+        assert_eq!(first, b"one\r\n.\r\n");
+        assert_eq!(second, b"..two\r\n.\r\n");
+    }
+
+    #[test]
+    fn finds_line_ends_in_every_lane() {
+        for len in 0..20 {
+            for at in 0..len {
+                for end in [b'\r', b'\n'] {
+                    let mut hay = vec![b'x'; len];
+                    hay[at] = end;
+                    assert_eq!(find_cr_or_lf(&hay), Some(at), "len {len} at {at}");
+                }
+            }
+            assert_eq!(find_cr_or_lf(&vec![0x8d; len]), None);
+        }
+    }
+
+    #[test]
+    fn decode_rejects_bare_lf() {
+        assert_eq!(
+            decode_data(b"a\n.\r\n"),
+            Err(DataDecodeError::BareLineFeed { offset: 1 })
+        );
+    }
+
+    #[test]
+    fn decode_rejects_bare_cr() {
+        assert_eq!(
+            decode_data(b"a\rb\r\n.\r\n"),
+            Err(DataDecodeError::BareCarriageReturn { offset: 1 })
+        );
+    }
+
+    #[test]
+    fn decode_rejects_missing_end_of_data() {
+        assert_eq!(
+            decode_data(b"a\r\n"),
+            Err(DataDecodeError::MissingEndOfData)
+        );
+        assert_eq!(
+            decode_data(b"a\r\n."),
+            Err(DataDecodeError::MissingEndOfData)
+        );
+        assert_eq!(decode_data(b""), Err(DataDecodeError::MissingEndOfData));
+    }
+
+    #[test]
+    fn decode_rejects_bytes_after_end_of_data() {
+        assert_eq!(
+            decode_data(b"a\r\n.\r\nMAIL FROM:<>\r\n"),
+            Err(DataDecodeError::EndOfDataBeforeTheEnd { offset: 3 })
+        );
+    }
+
+    #[test]
+    fn decode_strips_one_leading_dot() {
+        assert_eq!(
+            decode_data(b"..a\r\n...\r\n.\r\n"),
+            Ok(b".a\r\n..\r\n".to_vec())
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn encoded_data_has_no_bare_cr_or_lf(body in body()) {
+            let wire = data(&body);
+            prop_assert_eq!(bare_line_ends(&wire), vec![]);
+        }
+
+        #[test]
+        fn encoded_bdat_has_no_bare_cr_or_lf(body in body()) {
+            let wire = encode_all(Framing::Bdat, &[&body]);
+            prop_assert_eq!(bare_line_ends(&wire), vec![]);
+        }
+
+        #[test]
+        fn encoded_data_has_exactly_one_end_of_data_at_the_end(body in body()) {
+            let wire = data(&body);
+            // An empty body is the end-of-data line alone; any other ends CRLF . CRLF.
+            let end = if body.is_empty() { 0 } else { wire.len() - 5 };
+            prop_assert_eq!(end_of_data_marks(&wire), vec![end]);
+        }
+
+        #[test]
+        fn unstuffing_gives_back_the_crlf_normalised_input(body in body()) {
+            prop_assert_eq!(decode_data(&data(&body)), Ok(normalise(&body)));
+        }
+
+        #[test]
+        fn bdat_output_is_the_crlf_normalised_input(body in body()) {
+            prop_assert_eq!(encode_all(Framing::Bdat, &[&body]), normalise(&body));
+        }
+
+        #[test]
+        fn output_is_the_same_for_any_split_of_the_input(
+            body in body(),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+            bdat in any::<bool>(),
+        ) {
+            let framing = if bdat { Framing::Bdat } else { Framing::Data };
+            let whole = encode_all(framing, &[&body]);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks: Vec<&[u8]> = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                chunks.push(&body[start..cut]);
+                start = cut;
+            }
+            chunks.push(&body[start..]);
+            prop_assert_eq!(encode_all(framing, &chunks), whole);
+        }
+
+        #[test]
+        fn detects_eight_bit_exactly_when_a_high_octet_is_present(body in body()) {
+            let mut encoder = DataEncoder::new(Framing::Data);
+            encoder.encode(&body, &mut Vec::new());
+            prop_assert_eq!(encoder.saw_eight_bit(), body.iter().any(|&b| b >= 0x80));
+        }
     }
 }
