@@ -136,6 +136,15 @@ impl Mailbox {
     ///
     /// The input is split at the last `@` outside a quoted string. The local part is stored
     /// in its canonical form (see the module documentation).
+    ///
+    /// ```
+    /// use mxsend_core::address::Mailbox;
+    ///
+    /// let mailbox = Mailbox::parse("\"john.smith\"@Example.COM.")?;
+    /// assert_eq!(mailbox.to_string(), "john.smith@Example.COM");
+    /// assert!(Mailbox::parse("a\r\nRCPT TO:<x@y>@example.com").is_err());
+    /// # Ok::<(), mxsend_core::address::AddressError>(())
+    /// ```
     pub fn parse(input: &str) -> Result<Mailbox, AddressError> {
         check_controls(input, 0)?;
         parse_mailbox(input, 0)
@@ -317,6 +326,8 @@ pub enum AddressError {
     /// A path holds a source route (`<@relay:user@domain>`).
     SourceRoute,
 }
+
+impl core::error::Error for AddressError {}
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -264,6 +264,8 @@ pub enum CommandError {
     Utf8PathWithoutSmtputf8,
 }
 
+impl core::error::Error for CommandError {}
+
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -305,6 +307,25 @@ impl fmt::Display for CommandError {
 /// Append `command` and its CRLF to `out`.
 ///
 /// On an error nothing is appended.
+///
+/// ```
+/// use mxsend_core::address::Mailbox;
+/// use mxsend_core::command::{encode, Command, Notify, RcptParams};
+///
+/// let rcpt = Mailbox::parse("b@example.net")?;
+/// let params = RcptParams {
+///     notify: Some(Notify::On { success: false, failure: true, delay: true }),
+///     orcpt: Some("b@example.net".into()),
+/// };
+/// let mut out = Vec::new();
+/// encode(&Command::Rcpt(&rcpt, &params), &mut out)?;
+/// encode(&Command::Data, &mut out)?;
+/// assert_eq!(
+///     out,
+///     b"RCPT TO:<b@example.net> NOTIFY=FAILURE,DELAY ORCPT=rfc822;b@example.net\r\nDATA\r\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn encode(command: &Command<'_>, out: &mut Vec<u8>) -> Result<(), CommandError> {
     let start = out.len();
     let result = encode_line(command, out).and_then(|()| {
