@@ -1,13 +1,49 @@
-//! The SMTP client session as a sans-IO state machine (RFC 5321, 2920, 3207, 3030, 4954).
+//! One SMTP client session as a sans-IO state machine.
 //!
-//! SKELETON: the public API here is the contract the adapters code against (issue 3).
+//! RFC 5321 (the session), RFC 2920 (PIPELINING), RFC 3207 (STARTTLS), RFC 4954 (AUTH),
+//! RFC 3030 (CHUNKING/BINARYMIME), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 6531
+//! (SMTPUTF8), RFC 3461 (DSN), RFC 2034 (enhanced codes).
 //!
-//! The caller drives it:
+//! The caller owns the connection and the clock, and drives the session:
 //! - bytes from the server: [`Session::handle_input`]; end of stream: [`Session::handle_eof`];
 //! - bytes for the server: [`Session::pending_transmit`], then [`Session::advance_transmit`];
-//! - events: [`Session::poll_event`] (TLS to start, transaction results, close);
-//! - the body, while [`Session::wants_body`]: [`Session::send_body`], [`Session::finish_body`];
-//! - time: [`Session::poll_timeout`], [`Session::handle_timeout`].
+//! - events: [`Session::poll_event`] (TLS to start, session established, transaction
+//!   results, close);
+//! - message bodies, while [`Session::wants_body`]: [`Session::send_body`], then
+//!   [`Session::finish_body`];
+//! - time: [`Session::poll_timeout`] says when, [`Session::handle_timeout`] is called then.
+//!
+//! Every reply is matched against a queue of expected replies, one per command sent, so a
+//! pipelined batch (MAIL, every RCPT, DATA in one write, RFC 2920 §3.1) is checked reply by
+//! reply exactly like a lock-step one. The end of one message and the next MAIL/RCPT/DATA
+//! share a write under PIPELINING (message content may be the first "command" of a group),
+//! so a message can cost one round trip.
+//!
+//! Security stance (RFC 3207 §4.2, §5):
+//! - after STARTTLS's 220, any byte already received is a protocol error
+//!   ([`SessionError::DataAfterStartTls`]): nothing is pipelined after STARTTLS, and the
+//!   capabilities learned before TLS are discarded and asked for again over TLS;
+//! - under [`TlsPolicy::Required`], a missing or refused STARTTLS ends the session before
+//!   any AUTH, MAIL or message byte is sent (only QUIT goes out); HELO fallback is refused;
+//! - AUTH never goes out without TLS unless [`SessionConfig::allow_plaintext_auth`].
+//!
+//! Replies are held to exactly what RFC 5321 §4.3.2 lists: 220 greeting, 250 to MAIL,
+//! 250/251 to RCPT, 354 to DATA and 250 to the end of data. Anything else from the right
+//! class is a failure, never "positive enough". 421 at any point ends the session and
+//! defers what is pending.
+//!
+//! Outcomes: each recipient of each transaction ends exactly once as delivered, rejected,
+//! deferred or ambiguous ([`Outcome`]). Ambiguous means the final `.` (or BDAT LAST) was
+//! fully handed to the transport and its reply never came (RFC 1047): the message may have
+//! been delivered, and retrying could duplicate it.
+//!
+//! Deliberate deviations: VRFY, EXPN, ETRN, TURN and SEND/SOML/SAML are not spoken; a 2yz
+//! reply to the end of data other than 250 is reported as ambiguous rather than delivered.
+
+mod error;
+mod transitions;
+
+pub use error::{Phase, SessionError, UsageError};
 
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::command::{BodyType, Notify, Ret};
@@ -148,107 +184,441 @@ pub enum Failure {
     EightBitUnsupported,
     /// An address or header needs SMTPUTF8 and the server does not offer it.
     Utf8Unsupported,
+    /// The body is BINARYMIME and the server does not offer BINARYMIME with CHUNKING.
+    BinaryUnsupported,
 }
 
-/// Why a session ended badly. Says who broke the protocol where someone did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionError {
-    /// Placeholder until the session lands.
-    Todo,
+impl Default for Timeouts {
+    /// The RFC 5321 §4.5.3.2 values.
+    fn default() -> Timeouts {
+        Timeouts {
+            greeting: Duration::from_secs(5 * 60),
+            command: Duration::from_secs(5 * 60),
+            mail: Duration::from_secs(5 * 60),
+            rcpt: Duration::from_secs(5 * 60),
+            data_initiation: Duration::from_secs(2 * 60),
+            data_block: Duration::from_secs(3 * 60),
+            data_termination: Duration::from_secs(10 * 60),
+            quit: Duration::from_secs(30),
+        }
+    }
 }
 
-/// The caller used the API wrongly (h11's LocalProtocolError).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UsageError {
-    /// Placeholder until the session lands.
-    Todo,
+impl SessionConfig {
+    /// A configuration with the defaults: opportunistic TLS, no AUTH, PIPELINING used,
+    /// CHUNKING not used, RFC 5321 timeouts.
+    pub fn new(client_id: Domain) -> SessionConfig {
+        SessionConfig {
+            client_id,
+            tls: TlsPolicy::Opportunistic,
+            credentials: None,
+            allow_plaintext_auth: false,
+            pipelining: true,
+            chunking: false,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Most body octets buffered for transmission before the session stops asking for more:
+/// the watermark that keeps memory flat whatever the message size.
+pub const BODY_WATERMARK: usize = 64 * 1024;
+
+/// What the next reply from the server will answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Auth,
+    Mail(TransactionId),
+    Rcpt(TransactionId, usize),
+    Data(TransactionId),
+    /// The reply to the final `.`; `end` is the transmit offset just after it.
+    DataEnd(TransactionId, u64),
+    /// The reply to a BDAT chunk; `end` as for `DataEnd`.
+    Bdat(TransactionId, bool, u64),
+    /// The reply to a `.` that ended an empty DATA after every recipient failed.
+    DiscardedData,
+    Rset,
+    Quit,
+}
+
+/// Where the session stands, outside of transactions.
+#[derive(Debug)]
+enum State {
+    /// Greeting, EHLO/HELO, STARTTLS, AUTH: see the expectation queue.
+    Opening,
+    /// Waiting for the caller's TLS handshake.
+    TlsHandshake,
+    /// An AUTH exchange is running.
+    Authenticating(AuthState),
+    /// Transactions may run.
+    Established,
+    /// QUIT sent.
+    Quitting,
+    /// Over.
+    Closed,
+}
+
+struct AuthState {
+    client: crate::sasl::SaslClient,
+    /// The initial response, when it did not fit on the AUTH line and waits for the first 334.
+    deferred_initial: Option<Vec<u8>>,
+}
+
+impl core::fmt::Debug for AuthState {
+    /// Names the mechanism only: the exchange holds secrets.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AuthState")
+            .field("mechanism", self.client.mechanism())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where one recipient stands inside a running transaction.
+#[derive(Clone, Debug)]
+enum RecipientState {
+    Pending,
+    Accepted,
+    Done(Outcome),
+}
+
+/// Where a running transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// MAIL, RCPT and DATA (or the wait before BDAT) are under way.
+    Commands,
+    /// The caller is handing over the body.
+    Body,
+    /// The whole message is sent; waiting for the final reply.
+    Finishing,
+}
+
+#[derive(Debug)]
+struct Transaction {
+    id: TransactionId,
+    envelope: Envelope,
+    stage: Stage,
+    recipients: Vec<RecipientState>,
+    /// Set when MAIL, DATA or a BDAT chunk failed: every recipient not yet decided gets this.
+    failed: Option<Outcome>,
+    /// BDAT framing (CHUNKING) rather than DATA.
+    chunked: bool,
+    /// BINARYMIME: the body goes out untouched.
+    binary: bool,
+    /// RCPT replies still awaited (BDAT waits for all of them before the first chunk).
+    rcpt_outstanding: usize,
 }
 
 /// One SMTP client session.
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
+    state: State,
+    /// TLS is up (STARTTLS done, or implicit).
+    secure: bool,
+    capabilities: Option<crate::capabilities::Capabilities>,
+    parser: crate::reply::ReplyParser,
+    expect: alloc::collections::VecDeque<Expect>,
+    /// When the reply to the front of `expect` (or the TLS handshake, or body progress) is due.
+    deadline: Option<(Instant, Phase)>,
+    transmit: Vec<u8>,
+    /// Offset in `transmit` of the first byte not yet written.
+    transmit_start: usize,
+    /// Bytes ever handed to the caller's transport (advanced).
+    transmitted: u64,
+    events: alloc::collections::VecDeque<Event>,
+    queued: alloc::collections::VecDeque<(TransactionId, Envelope)>,
+    running: alloc::collections::VecDeque<Transaction>,
+    encoder: crate::transparency::DataEncoder,
+    next_id: u64,
+    quit_requested: bool,
+    /// Scratch space for BDAT chunks (reused, so steady state does not allocate).
+    scratch: Vec<u8>,
 }
 
 impl Session {
     /// A session for a connection that was just opened (for [`TlsPolicy::Implicit`], after the
     /// TLS handshake). The greeting deadline starts at `now`.
     pub fn new(config: SessionConfig, now: Instant) -> Session {
-        todo!("{config:?} {now:?}")
+        let secure = config.tls == TlsPolicy::Implicit;
+        let mut session = Session {
+            state: State::Opening,
+            secure,
+            capabilities: None,
+            parser: crate::reply::ReplyParser::new(),
+            expect: alloc::collections::VecDeque::new(),
+            deadline: None,
+            transmit: Vec::new(),
+            transmit_start: 0,
+            transmitted: 0,
+            events: alloc::collections::VecDeque::new(),
+            queued: alloc::collections::VecDeque::new(),
+            running: alloc::collections::VecDeque::new(),
+            encoder: crate::transparency::DataEncoder::new(crate::transparency::Framing::Data),
+            next_id: 0,
+            quit_requested: false,
+            scratch: Vec::new(),
+            config,
+        };
+        session.expect_reply(Expect::Greeting, now);
+        session
     }
 
-    /// Bytes received from the server.
+    /// Bytes received from the server, in any split.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
-        todo!("{} {now:?}", data.len())
+        let mut rest = data;
+        loop {
+            match self.state {
+                State::Closed => return,
+                State::TlsHandshake => {
+                    // Anything arriving before the caller reports TLS up is plaintext the
+                    // server (or an attacker in the path) sent after the 220.
+                    if !rest.is_empty() {
+                        self.fail(SessionError::DataAfterStartTls, now, false);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+            if rest.is_empty() {
+                return;
+            }
+            match self.parser.parse(rest) {
+                Ok(crate::reply::Status::Partial) => return,
+                Ok(crate::reply::Status::Complete(reply, used)) => {
+                    rest = rest.get(used..).unwrap_or(&[]);
+                    self.on_reply(reply, now);
+                    if matches!(self.state, State::TlsHandshake)
+                        && (!rest.is_empty() || !self.parser.is_idle())
+                    {
+                        self.fail(SessionError::DataAfterStartTls, now, false);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.fail(SessionError::MalformedReply(e), now, true);
+                    return;
+                }
+            }
+        }
     }
 
-    /// The server closed the connection (or reading failed).
+    /// The server closed the connection (or reading from it failed).
     pub fn handle_eof(&mut self, now: Instant) {
-        todo!("{now:?}")
+        match self.state {
+            State::Closed => {}
+            State::Quitting if self.only_quit_pending() => self.close(None),
+            _ => {
+                let phase = self.current_phase();
+                self.fail(SessionError::ConnectionClosed(phase), now, false);
+            }
+        }
     }
 
-    /// The deadline from [`Session::poll_timeout`] has passed.
+    /// The deadline from [`Session::poll_timeout`] may have passed; does nothing if it has not.
     pub fn handle_timeout(&mut self, now: Instant) {
-        todo!("{now:?}")
+        if let Some((at, phase)) = self.deadline {
+            if now >= at && !matches!(self.state, State::Closed) {
+                if matches!(self.state, State::Quitting) && self.only_quit_pending() {
+                    self.close(None);
+                } else {
+                    self.fail(SessionError::Timeout(phase), now, false);
+                }
+            }
+        }
     }
 
     /// When the session next needs [`Session::handle_timeout`], if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        match self.state {
+            State::Closed => None,
+            _ => self.deadline.map(|(at, _)| at),
+        }
     }
 
-    /// Bytes waiting to be written to the server.
+    /// Bytes waiting to be written to the server. After [`Event::Closed`] this may still hold
+    /// a final QUIT, which the caller may write on a best-effort basis.
     pub fn pending_transmit(&self) -> &[u8] {
-        todo!()
+        self.transmit.get(self.transmit_start..).unwrap_or(&[])
     }
 
-    /// `n` bytes of [`Session::pending_transmit`] were written.
+    /// `n` bytes of [`Session::pending_transmit`] were written (more than are pending is
+    /// taken as all of them).
     pub fn advance_transmit(&mut self, n: usize) {
-        todo!("{n}")
+        let n = n.min(self.transmit.len() - self.transmit_start);
+        self.transmit_start += n;
+        self.transmitted += n as u64;
+        if self.transmit_start == self.transmit.len() {
+            self.transmit.clear();
+            self.transmit_start = 0;
+        } else if self.transmit_start > BODY_WATERMARK
+            && self.transmit_start * 2 > self.transmit.len()
+        {
+            self.transmit.drain(..self.transmit_start);
+            self.transmit_start = 0;
+        }
     }
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        todo!()
+        self.events.pop_front()
     }
 
-    /// TLS is up after [`Event::StartTls`]; the session re-sends EHLO.
+    /// TLS is up after [`Event::StartTls`]; the session sends EHLO again and forgets what it
+    /// learned before TLS (RFC 3207 §4.2).
     pub fn tls_established(&mut self, now: Instant) {
-        todo!("{now:?}")
+        if matches!(self.state, State::TlsHandshake) {
+            self.secure = true;
+            self.capabilities = None;
+            self.state = State::Opening;
+            self.deadline = None;
+            self.send_hello(Expect::Ehlo, now);
+        }
     }
 
-    /// Queue a transaction. It starts when the session is established and earlier ones are done.
-    pub fn send_mail(&mut self, envelope: Envelope, now: Instant) -> Result<TransactionId, UsageError> {
-        todo!("{envelope:?} {now:?}")
+    /// Queue a transaction. It starts once the session is established and the transactions
+    /// before it have gone out. The envelope is checked now: it must have recipients and
+    /// encode as commands.
+    pub fn send_mail(
+        &mut self,
+        envelope: Envelope,
+        now: Instant,
+    ) -> Result<TransactionId, UsageError> {
+        if self.quit_requested || matches!(self.state, State::Closed | State::Quitting) {
+            return Err(UsageError::Closed);
+        }
+        if envelope.recipients.is_empty() {
+            return Err(UsageError::NoRecipients);
+        }
+        if envelope.body == BodyType::BinaryMime && !self.config.chunking {
+            return Err(UsageError::BinaryNeedsChunking);
+        }
+        // Encode once with every parameter the server could ask for, so that no command
+        // can fail to encode once the transaction starts.
+        let mut probe = Vec::new();
+        let caps = crate::capabilities::Capabilities {
+            size: Some(0),
+            eight_bit_mime: true,
+            smtputf8: true,
+            dsn: true,
+            ..Default::default()
+        };
+        let (mail, rcpt) = transitions::parameters(&envelope, &caps);
+        crate::command::encode(
+            &crate::command::Command::Mail(&envelope.from, &mail),
+            &mut probe,
+        )
+        .map_err(UsageError::InvalidEnvelope)?;
+        for to in &envelope.recipients {
+            probe.clear();
+            crate::command::encode(&crate::command::Command::Rcpt(to, &rcpt), &mut probe)
+                .map_err(UsageError::InvalidEnvelope)?;
+        }
+        let id = TransactionId(self.next_id);
+        self.next_id += 1;
+        self.queued.push_back((id, envelope));
+        self.advance(now);
+        Ok(id)
     }
 
-    /// True while the session wants more of the current message's body.
+    /// True while the session wants more of the current message's body: a message is being
+    /// sent and less than [`BODY_WATERMARK`] octets wait for the transport.
     pub fn wants_body(&self) -> bool {
-        todo!()
+        let Some(tx) = self.running.iter().find(|t| t.stage == Stage::Body) else {
+            return false;
+        };
+        if self.pending_transmit().len() >= BODY_WATERMARK {
+            return false;
+        }
+        // Without PIPELINING, each BDAT chunk waits for its reply.
+        !(tx.chunked
+            && !self.pipelining()
+            && self.expect.iter().any(|e| matches!(e, Expect::Bdat(..))))
     }
 
-    /// The next piece of the current message's body (any size; the session encodes it).
+    /// The next piece of the current message's body, any size; the session encodes it
+    /// (CRLF normalisation and dot-stuffing, or BDAT framing).
     pub fn send_body(&mut self, chunk: &[u8], now: Instant) -> Result<(), UsageError> {
-        todo!("{} {now:?}", chunk.len())
+        let Some(index) = self.running.iter().position(|t| t.stage == Stage::Body) else {
+            return Err(UsageError::BodyNotWanted);
+        };
+        let (chunked, binary, id) = {
+            let tx = &self.running[index];
+            (tx.chunked, tx.binary, tx.id)
+        };
+        if chunked {
+            self.scratch.clear();
+            if binary {
+                self.scratch.extend_from_slice(chunk);
+            } else {
+                self.encoder.encode(chunk, &mut self.scratch);
+            }
+            if !self.scratch.is_empty() {
+                self.send_bdat_chunk(id, false, now);
+            }
+        } else {
+            self.encoder.encode(chunk, &mut self.transmit);
+        }
+        self.body_progress(now);
+        Ok(())
     }
 
-    /// The current message's body is complete.
+    /// The current message's body is complete: the end of data goes out, and with
+    /// PIPELINING the next transaction's commands follow in the same write.
     pub fn finish_body(&mut self, now: Instant) -> Result<(), UsageError> {
-        todo!("{now:?}")
+        let Some(index) = self.running.iter().position(|t| t.stage == Stage::Body) else {
+            return Err(UsageError::BodyNotWanted);
+        };
+        let (chunked, binary, id) = {
+            let tx = &mut self.running[index];
+            tx.stage = Stage::Finishing;
+            (tx.chunked, tx.binary, tx.id)
+        };
+        if chunked {
+            self.scratch.clear();
+            if !binary {
+                self.encoder.finish(&mut self.scratch);
+            }
+            self.send_bdat_chunk(id, true, now);
+        } else {
+            self.encoder.finish(&mut self.transmit);
+            let end = self.transmit_end();
+            self.expect_reply(Expect::DataEnd(id, end), now);
+        }
+        self.encoder = crate::transparency::DataEncoder::new(crate::transparency::Framing::Data);
+        self.advance(now);
+        Ok(())
     }
 
     /// Send QUIT once every queued transaction is done, then close.
     pub fn quit(&mut self, now: Instant) {
-        todo!("{now:?}")
+        self.quit_requested = true;
+        self.advance(now);
     }
 
     /// True once [`Event::Closed`] has been produced.
     pub fn is_closed(&self) -> bool {
-        todo!()
+        matches!(self.state, State::Closed)
+    }
+
+    /// True once greeting, EHLO, TLS and AUTH are done and transactions can run.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established)
+    }
+
+    /// True when the connection is protected by TLS (STARTTLS done, or implicit).
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     /// The server's capabilities from its latest EHLO, once known.
     pub fn capabilities(&self) -> Option<&crate::capabilities::Capabilities> {
-        todo!()
+        self.capabilities.as_ref()
     }
 }
+
+#[cfg(test)]
+mod tests;

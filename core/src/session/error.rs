@@ -1,0 +1,233 @@
+//! What can end a session, and how the caller can misuse it.
+//!
+//! Following h11, the two are kept apart: a [`SessionError`] is about the server or the
+//! network (including a server that broke the protocol, named as such), a [`UsageError`]
+//! is the caller's own mistake and never reaches the wire.
+
+use crate::command::CommandError;
+use crate::reply::{Reply, ReplyError};
+use crate::sasl::{AuthMechanism, SaslError};
+use alloc::vec::Vec;
+use core::fmt;
+
+/// The step of the session a deadline or failure belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Waiting for the 220 greeting.
+    Greeting,
+    /// EHLO or HELO.
+    Hello,
+    /// STARTTLS and its 220.
+    StartTls,
+    /// The TLS handshake the caller performs after [`super::Event::StartTls`].
+    TlsHandshake,
+    /// AUTH and its challenges.
+    Auth,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO.
+    Rcpt,
+    /// DATA, waiting for 354.
+    DataInitiation,
+    /// Writing the message body.
+    DataBlock,
+    /// Waiting for the reply to the final `.` or to BDAT.
+    DataTermination,
+    /// RSET.
+    Reset,
+    /// QUIT.
+    Quit,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Greeting => "greeting",
+            Phase::Hello => "EHLO/HELO",
+            Phase::StartTls => "STARTTLS",
+            Phase::TlsHandshake => "TLS handshake",
+            Phase::Auth => "AUTH",
+            Phase::Mail => "MAIL FROM",
+            Phase::Rcpt => "RCPT TO",
+            Phase::DataInitiation => "DATA",
+            Phase::DataBlock => "message body",
+            Phase::DataTermination => "end of data",
+            Phase::Reset => "RSET",
+            Phase::Quit => "QUIT",
+        })
+    }
+}
+
+/// Why a session ended badly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// No reply (or no progress writing the body) before the phase's deadline.
+    Timeout(Phase),
+    /// The server closed the connection in the middle of this phase.
+    ConnectionClosed(Phase),
+    /// The server's bytes are not a valid reply (protocol violation by the server).
+    MalformedReply(ReplyError),
+    /// A reply code that is not a valid answer to the command (protocol violation by the server).
+    UnexpectedReply {
+        /// What the reply answered.
+        phase: Phase,
+        /// The reply.
+        reply: Reply,
+    },
+    /// A reply arrived when no command was waiting for one (protocol violation by the server).
+    UnsolicitedReply(Reply),
+    /// 421: the server is closing the connection.
+    ServiceClosing(Reply),
+    /// The greeting was not 220 (554: no SMTP service here, or 4xx: busy).
+    GreetingRefused(Reply),
+    /// EHLO (and HELO, where allowed) was refused.
+    HelloRejected(Reply),
+    /// TLS is required and the server does not offer STARTTLS.
+    StartTlsUnavailable,
+    /// TLS is required and the server refused STARTTLS.
+    StartTlsRefused(Reply),
+    /// The server sent bytes after its 220 to STARTTLS and before TLS began: a response
+    /// injection attempt (CVE-2011-0411 class). Nothing more is sent.
+    DataAfterStartTls,
+    /// TLS is required and EHLO is refused: HELO cannot negotiate STARTTLS.
+    EhloRequiredForTls(Reply),
+    /// Credentials were given, the connection is not TLS and plaintext AUTH is not allowed.
+    AuthRequiresTls,
+    /// Credentials were given and no mechanism offered by the server fits them.
+    AuthUnavailable {
+        /// What the server offered.
+        offered: Vec<AuthMechanism>,
+    },
+    /// The server refused the credentials (535), or AUTH failed with another reply.
+    AuthFailed(Reply),
+    /// The SASL exchange could not go on (bad challenge, too many rounds).
+    Sasl(SaslError),
+    /// A command could not be encoded (only with inputs that bypassed [`super::Session::send_mail`]'s checks).
+    Command(CommandError),
+}
+
+impl SessionError {
+    /// True when the server broke the protocol (as opposed to refusing politely, or the
+    /// network failing).
+    pub fn is_protocol_violation(&self) -> bool {
+        matches!(
+            self,
+            SessionError::MalformedReply(_)
+                | SessionError::UnexpectedReply { .. }
+                | SessionError::UnsolicitedReply(_)
+                | SessionError::DataAfterStartTls
+                | SessionError::Sasl(_)
+        )
+    }
+
+    /// The server's reply that ended the session, where there is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            SessionError::UnexpectedReply { reply, .. }
+            | SessionError::UnsolicitedReply(reply)
+            | SessionError::ServiceClosing(reply)
+            | SessionError::GreetingRefused(reply)
+            | SessionError::HelloRejected(reply)
+            | SessionError::StartTlsRefused(reply)
+            | SessionError::EhloRequiredForTls(reply)
+            | SessionError::AuthFailed(reply) => Some(reply),
+            _ => None,
+        }
+    }
+
+    /// True when the failure is permanent for this server: retrying the same session
+    /// later would fail the same way (a 5xx greeting or EHLO, rejected credentials, a
+    /// TLS or AUTH requirement the server cannot meet).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SessionError::GreetingRefused(r)
+            | SessionError::HelloRejected(r)
+            | SessionError::AuthFailed(r) => r.code().is_permanent(),
+            SessionError::StartTlsUnavailable
+            | SessionError::AuthRequiresTls
+            | SessionError::AuthUnavailable { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Timeout(phase) => write!(f, "timed out waiting during {phase}"),
+            SessionError::ConnectionClosed(phase) => {
+                write!(f, "the server closed the connection during {phase}")
+            }
+            SessionError::MalformedReply(e) => write!(f, "the server sent a malformed reply: {e}"),
+            SessionError::UnexpectedReply { phase, reply } => {
+                write!(f, "unexpected reply to {phase}: {reply}")
+            }
+            SessionError::UnsolicitedReply(reply) => {
+                write!(f, "the server replied when no command was pending: {reply}")
+            }
+            SessionError::ServiceClosing(reply) => {
+                write!(f, "the server is closing the connection: {reply}")
+            }
+            SessionError::GreetingRefused(reply) => write!(f, "the server refused the session: {reply}"),
+            SessionError::HelloRejected(reply) => write!(f, "EHLO/HELO rejected: {reply}"),
+            SessionError::StartTlsUnavailable => {
+                f.write_str("TLS is required but the server does not offer STARTTLS")
+            }
+            SessionError::StartTlsRefused(reply) => {
+                write!(f, "TLS is required but the server refused STARTTLS: {reply}")
+            }
+            SessionError::DataAfterStartTls => f.write_str(
+                "the server sent data after its STARTTLS reply, before TLS began (possible injection attack)",
+            ),
+            SessionError::EhloRequiredForTls(reply) => write!(
+                f,
+                "TLS is required but the server refused EHLO, so STARTTLS cannot be negotiated: {reply}"
+            ),
+            SessionError::AuthRequiresTls => f.write_str(
+                "refusing to send credentials over a connection without TLS (allow plaintext AUTH to override)",
+            ),
+            SessionError::AuthUnavailable { offered } => {
+                f.write_str("no usable AUTH mechanism; the server offers:")?;
+                if offered.is_empty() {
+                    f.write_str(" none")?;
+                }
+                for m in offered {
+                    write!(f, " {}", m.name())?;
+                }
+                Ok(())
+            }
+            SessionError::AuthFailed(reply) => write!(f, "authentication failed: {reply}"),
+            SessionError::Sasl(e) => write!(f, "authentication exchange failed: {e}"),
+            SessionError::Command(e) => write!(f, "cannot encode command: {e}"),
+        }
+    }
+}
+
+/// The caller used the session API wrongly (h11's LocalProtocolError). Nothing was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UsageError {
+    /// The session is closed (or QUIT was requested).
+    Closed,
+    /// An envelope with no recipients.
+    NoRecipients,
+    /// The envelope cannot be encoded as commands.
+    InvalidEnvelope(CommandError),
+    /// A BINARYMIME body needs BDAT: enable chunking in the config.
+    BinaryNeedsChunking,
+    /// Body data offered while the session is not asking for it (see `wants_body`).
+    BodyNotWanted,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::Closed => f.write_str("the session is closed"),
+            UsageError::NoRecipients => f.write_str("an envelope needs at least one recipient"),
+            UsageError::InvalidEnvelope(e) => write!(f, "invalid envelope: {e}"),
+            UsageError::BinaryNeedsChunking => {
+                f.write_str("a BINARYMIME body needs BDAT: enable chunking")
+            }
+            UsageError::BodyNotWanted => f.write_str("body data offered while none is wanted"),
+        }
+    }
+}

@@ -1,0 +1,735 @@
+//! How the session answers each reply: the transition table.
+//!
+//! [`Session::on_reply`] is the table. Each reply answers the command at the front of the
+//! expectation queue; the match below says, for that command and the reply's code, what
+//! the session does next. Everything else here is the small machinery the table uses:
+//! sending a command (and queueing the reply it will get), deadlines, starting
+//! transactions, and settling recipients' outcomes.
+
+use super::{
+    AuthState, Envelope, Event, Expect, Failure, Outcome, Phase, RecipientState, Session,
+    SessionError, Stage, State, TlsPolicy, Transaction, TransactionId,
+};
+use crate::capabilities::Capabilities;
+use crate::command::{self, BodyType, Command, CommandError, MailParams, RcptParams};
+use crate::reply::Reply;
+use crate::time::Instant;
+use alloc::vec::Vec;
+
+/// 421: service not available, closing the channel (RFC 5321 §3.8).
+const SERVICE_CLOSING: u16 = 421;
+
+/// EHLO replies after which HELO is worth trying: the server does not know EHLO
+/// (RFC 5321 §4.1.4 and §3.2).
+const EHLO_UNKNOWN: [u16; 2] = [500, 502];
+
+impl Session {
+    /// The transition table: what the reply to the command at the front of the queue leads to.
+    pub(super) fn on_reply(&mut self, reply: Reply, now: Instant) {
+        let Some(expect) = self.expect.pop_front() else {
+            let error = if reply.code().get() == SERVICE_CLOSING {
+                SessionError::ServiceClosing(reply)
+            } else {
+                SessionError::UnsolicitedReply(reply)
+            };
+            self.fail(error, now, false);
+            return;
+        };
+        self.refresh_deadline(now);
+        let code = reply.code().get();
+        if code == SERVICE_CLOSING && expect != Expect::Quit {
+            self.settle_answered(expect, Outcome::Deferred(Failure::Reply(reply.clone())));
+            self.fail(SessionError::ServiceClosing(reply), now, false);
+            return;
+        }
+        let class = code / 100;
+        match expect {
+            Expect::Greeting => match code {
+                220 => self.send_hello(Expect::Ehlo, now),
+                _ if class >= 4 => self.fail(SessionError::GreetingRefused(reply), now, true),
+                _ => self.unexpected(Phase::Greeting, reply, now),
+            },
+            Expect::Ehlo => match code {
+                250 => self.hello_done(Capabilities::from_ehlo(&reply), now),
+                _ if EHLO_UNKNOWN.contains(&code) && self.helo_allowed() => {
+                    self.send_hello(Expect::Helo, now)
+                }
+                _ if EHLO_UNKNOWN.contains(&code) => {
+                    self.fail(SessionError::EhloRequiredForTls(reply), now, true)
+                }
+                _ if class >= 4 => self.fail(SessionError::HelloRejected(reply), now, true),
+                _ => self.unexpected(Phase::Hello, reply, now),
+            },
+            Expect::Helo => match code {
+                250 => {
+                    let server_name = reply
+                        .lines()
+                        .first()
+                        .and_then(|l| l.split_whitespace().next())
+                        .unwrap_or("")
+                        .into();
+                    self.hello_done(
+                        Capabilities {
+                            server_name,
+                            ..Default::default()
+                        },
+                        now,
+                    )
+                }
+                _ if class >= 4 => self.fail(SessionError::HelloRejected(reply), now, true),
+                _ => self.unexpected(Phase::Hello, reply, now),
+            },
+            Expect::StartTls => match code {
+                220 => {
+                    self.state = State::TlsHandshake;
+                    self.events.push_back(Event::StartTls);
+                    self.refresh_deadline(now);
+                }
+                _ if class >= 4 && self.config.tls == TlsPolicy::Required => {
+                    self.fail(SessionError::StartTlsRefused(reply), now, true)
+                }
+                // Opportunistic TLS: the server declined; go on in plaintext (RFC 7435).
+                _ if class >= 4 => self.authenticate_or_establish(now),
+                _ => self.unexpected(Phase::StartTls, reply, now),
+            },
+            Expect::Auth => match code {
+                235 => self.establish(now),
+                334 => self.answer_challenge(&reply, now),
+                _ if class >= 4 => self.fail(SessionError::AuthFailed(reply), now, true),
+                _ => self.unexpected(Phase::Auth, reply, now),
+            },
+            Expect::Mail(id) => match code {
+                250 => {
+                    if !self.pipelining() {
+                        self.send_next_rcpt(id, 0, now);
+                    }
+                }
+                _ if class >= 4 => {
+                    self.fail_transaction(id, negative(reply));
+                    if !self.pipelining() {
+                        self.complete(id);
+                    }
+                }
+                _ => self.unexpected(Phase::Mail, reply, now),
+            },
+            Expect::Rcpt(id, index) => {
+                let state = match code {
+                    250 | 251 => RecipientState::Accepted,
+                    _ if class >= 4 => RecipientState::Done(negative(reply)),
+                    _ => return self.unexpected(Phase::Rcpt, reply, now),
+                };
+                self.rcpt_answered(id, index, state, now);
+            }
+            Expect::Data(id) => match code {
+                354 if self.has_accepted(id) => self.begin_body(id, now),
+                354 => {
+                    // PIPELINING sent DATA before the RCPT replies said nobody was accepted,
+                    // and the server still said go ahead: send an empty message, ignore its
+                    // reply, and reset (RFC 2920 §3.1).
+                    self.transmit.extend_from_slice(b".\r\n");
+                    self.expect_reply(Expect::DiscardedData, now);
+                    self.reset(id, now);
+                }
+                _ if class >= 4 => {
+                    self.fail_transaction(id, negative(reply));
+                    self.reset(id, now);
+                }
+                _ => self.unexpected(Phase::DataInitiation, reply, now),
+            },
+            Expect::DataEnd(id, _) | Expect::Bdat(id, true, _) => match code {
+                250 => {
+                    self.fail_transaction(id, Outcome::Delivered(reply));
+                    self.complete(id);
+                }
+                _ if class >= 4 => {
+                    self.fail_transaction(id, negative(reply));
+                    self.complete(id);
+                }
+                _ => {
+                    // The whole message went out and the reply is not one RFC 5321 allows:
+                    // it may or may not have been taken.
+                    self.fail_transaction(id, Outcome::Ambiguous(Failure::Reply(reply.clone())));
+                    self.complete(id);
+                    self.unexpected(Phase::DataTermination, reply, now);
+                }
+            },
+            Expect::Bdat(id, false, _) => match code {
+                250 => {}
+                _ if class >= 4 => {
+                    // RFC 3030 §2: no further chunks after a failed one; reset.
+                    if self.fail_transaction(id, negative(reply)) {
+                        self.reset(id, now);
+                    }
+                }
+                _ => self.unexpected(Phase::DataBlock, reply, now),
+            },
+            Expect::DiscardedData => {}
+            Expect::Rset => {
+                if code != 250 {
+                    self.unexpected(Phase::Reset, reply, now);
+                }
+            }
+            Expect::Quit => self.close(None),
+        }
+        self.advance(now);
+    }
+
+    /// Whether HELO may replace a refused EHLO: only where nothing needs STARTTLS.
+    fn helo_allowed(&self) -> bool {
+        self.secure
+            || matches!(
+                self.config.tls,
+                TlsPolicy::Disabled | TlsPolicy::Opportunistic
+            )
+    }
+
+    fn unexpected(&mut self, phase: Phase, reply: Reply, now: Instant) {
+        self.fail(SessionError::UnexpectedReply { phase, reply }, now, true);
+    }
+
+    /// EHLO or HELO succeeded: STARTTLS per policy, then AUTH, then transactions.
+    fn hello_done(&mut self, capabilities: Capabilities, now: Instant) {
+        let offers_starttls = capabilities.starttls;
+        self.capabilities = Some(capabilities);
+        if !self.secure {
+            match self.config.tls {
+                TlsPolicy::Opportunistic | TlsPolicy::Required if offers_starttls => {
+                    let r = command::encode(&Command::StartTls, &mut self.transmit);
+                    self.after_encode(r, Expect::StartTls, now);
+                    return;
+                }
+                TlsPolicy::Required => {
+                    self.fail(SessionError::StartTlsUnavailable, now, true);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.authenticate_or_establish(now);
+    }
+
+    pub(super) fn send_hello(&mut self, expect: Expect, now: Instant) {
+        let hello = if expect == Expect::Helo {
+            Command::Helo(&self.config.client_id)
+        } else {
+            Command::Ehlo(&self.config.client_id)
+        };
+        let r = command::encode(&hello, &mut self.transmit);
+        self.after_encode(r, expect, now);
+    }
+
+    fn authenticate_or_establish(&mut self, now: Instant) {
+        let Some(credentials) = self.config.credentials.as_ref() else {
+            self.establish(now);
+            return;
+        };
+        if !self.secure && !self.config.allow_plaintext_auth {
+            self.fail(SessionError::AuthRequiresTls, now, true);
+            return;
+        }
+        let offered = self
+            .capabilities
+            .as_ref()
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
+        let Some(mechanism) = crate::sasl::choose_mechanism(&offered, credentials) else {
+            self.fail(SessionError::AuthUnavailable { offered }, now, true);
+            return;
+        };
+        let mut client = match crate::sasl::SaslClient::new(mechanism, credentials) {
+            Ok(client) => client,
+            Err(e) => {
+                self.fail(SessionError::Sasl(e), now, true);
+                return;
+            }
+        };
+        let initial = client.initial_response();
+        let mut encoded = Vec::new();
+        if let Some(initial) = &initial {
+            crate::base64::encode(initial, &mut encoded);
+        }
+        let name = client.mechanism().name();
+        let with_initial = Command::Auth {
+            mechanism: name,
+            initial_response: initial.as_ref().map(|_| encoded.as_slice()),
+        };
+        let mut deferred_initial = None;
+        let r = match command::encode(&with_initial, &mut self.transmit) {
+            // RFC 4954 §4: an initial response that would overflow the command line is sent
+            // after an empty 334 challenge instead.
+            Err(CommandError::LineTooLong { .. }) => {
+                deferred_initial = initial;
+                let bare = Command::Auth {
+                    mechanism: name,
+                    initial_response: None,
+                };
+                command::encode(&bare, &mut self.transmit)
+            }
+            r => r,
+        };
+        self.state = State::Authenticating(AuthState {
+            client,
+            deferred_initial,
+        });
+        self.after_encode(r, Expect::Auth, now);
+    }
+
+    fn answer_challenge(&mut self, reply: &Reply, now: Instant) {
+        let State::Authenticating(auth) = &mut self.state else {
+            return self.unexpected(Phase::Auth, reply.clone(), now);
+        };
+        let response = match auth.deferred_initial.take() {
+            Some(initial) => Ok(initial),
+            None => {
+                let challenge = reply.lines().first().map(|l| l.trim()).unwrap_or("");
+                auth.client.respond(challenge.as_bytes())
+            }
+        };
+        match response {
+            Ok(response) => {
+                let mut encoded = Vec::new();
+                crate::base64::encode(&response, &mut encoded);
+                let r = command::encode_auth_response(&encoded, &mut self.transmit);
+                self.after_encode(r, Expect::Auth, now);
+            }
+            Err(e) => self.fail(SessionError::Sasl(e), now, true),
+        }
+    }
+
+    fn establish(&mut self, now: Instant) {
+        self.state = State::Established;
+        self.events.push_back(Event::Established);
+        self.refresh_deadline(now);
+    }
+
+    pub(super) fn pipelining(&self) -> bool {
+        self.config.pipelining && self.capabilities.as_ref().is_some_and(|c| c.pipelining)
+    }
+
+    /// Start the next queued transaction, or QUIT, when the session is free to.
+    pub(super) fn advance(&mut self, now: Instant) {
+        if !matches!(self.state, State::Established) {
+            return;
+        }
+        // One transaction at a time in its commands or body; under PIPELINING the next may
+        // start while the last one waits for its final reply.
+        if self.running.iter().any(|t| t.stage != Stage::Finishing) {
+            return;
+        }
+        if !self.pipelining() && !self.expect.is_empty() {
+            return;
+        }
+        if let Some((id, envelope)) = self.queued.pop_front() {
+            self.start_transaction(id, envelope, now);
+        } else if self.quit_requested {
+            let r = command::encode(&Command::Quit, &mut self.transmit);
+            self.state = State::Quitting;
+            self.after_encode(r, Expect::Quit, now);
+        }
+    }
+
+    fn start_transaction(&mut self, id: TransactionId, envelope: Envelope, now: Instant) {
+        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let local_refusal = match (envelope.size, capabilities.size_limit()) {
+            (Some(size), Some(limit)) if size > limit => Some(Failure::TooLarge { size, limit }),
+            _ if envelope.body == BodyType::EightBitMime && !capabilities.eight_bit_mime => {
+                Some(Failure::EightBitUnsupported)
+            }
+            _ if envelope.body == BodyType::BinaryMime
+                && !(capabilities.binary_mime && capabilities.chunking) =>
+            {
+                Some(Failure::BinaryUnsupported)
+            }
+            _ if needs_smtputf8(&envelope) && !capabilities.smtputf8 => {
+                Some(Failure::Utf8Unsupported)
+            }
+            _ => None,
+        };
+        if let Some(failure) = local_refusal {
+            let outcomes = envelope
+                .recipients
+                .iter()
+                .map(|_| Outcome::Rejected(failure.clone()))
+                .collect();
+            self.events.push_back(Event::TransactionDone(id, outcomes));
+            self.advance(now);
+            return;
+        }
+        let chunked = envelope.body == BodyType::BinaryMime
+            || (self.config.chunking && capabilities.chunking);
+        let (mail, rcpt) = parameters(&envelope, &capabilities);
+        let r = command::encode(&Command::Mail(&envelope.from, &mail), &mut self.transmit);
+        let pipelining = self.pipelining();
+        let count = envelope.recipients.len();
+        self.encoder = crate::transparency::DataEncoder::new(if chunked {
+            crate::transparency::Framing::Bdat
+        } else {
+            crate::transparency::Framing::Data
+        });
+        self.running.push_back(Transaction {
+            id,
+            stage: Stage::Commands,
+            recipients: alloc::vec![RecipientState::Pending; count],
+            failed: None,
+            chunked,
+            binary: envelope.body == BodyType::BinaryMime,
+            rcpt_outstanding: count,
+            envelope,
+        });
+        self.after_encode(r, Expect::Mail(id), now);
+        if pipelining {
+            for index in 0..count {
+                self.send_rcpt(id, index, &rcpt, now);
+            }
+            if !chunked {
+                let r = command::encode(&Command::Data, &mut self.transmit);
+                self.after_encode(r, Expect::Data(id), now);
+            }
+        }
+    }
+
+    fn send_rcpt(&mut self, id: TransactionId, index: usize, params: &RcptParams, now: Instant) {
+        let Some(tx) = self.running.iter().find(|t| t.id == id) else {
+            return;
+        };
+        let Some(to) = tx.envelope.recipients.get(index) else {
+            return;
+        };
+        let r = command::encode(&Command::Rcpt(to, params), &mut self.transmit);
+        self.after_encode(r, Expect::Rcpt(id, index), now);
+    }
+
+    /// Lock-step (no PIPELINING): send RCPT number `index`.
+    fn send_next_rcpt(&mut self, id: TransactionId, index: usize, now: Instant) {
+        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let Some(tx) = self.running.iter().find(|t| t.id == id) else {
+            return;
+        };
+        let (_, rcpt) = parameters(&tx.envelope, &capabilities);
+        self.send_rcpt(id, index, &rcpt, now);
+    }
+
+    fn rcpt_answered(
+        &mut self,
+        id: TransactionId,
+        index: usize,
+        state: RecipientState,
+        now: Instant,
+    ) {
+        let pipelining = self.pipelining();
+        let Some(tx) = self.running.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
+        if tx.failed.is_none() {
+            if let Some(slot) = tx.recipients.get_mut(index) {
+                *slot = state;
+            }
+        }
+        tx.rcpt_outstanding = tx.rcpt_outstanding.saturating_sub(1);
+        if tx.rcpt_outstanding > 0 {
+            if !pipelining {
+                self.send_next_rcpt(id, index + 1, now);
+            }
+            return;
+        }
+        let chunked = tx.chunked;
+        let accepted = tx.failed.is_none()
+            && tx
+                .recipients
+                .iter()
+                .any(|r| matches!(r, RecipientState::Accepted));
+        match (accepted, chunked, pipelining) {
+            (true, true, _) => self.begin_body(id, now),
+            (true, false, false) => {
+                let r = command::encode(&Command::Data, &mut self.transmit);
+                self.after_encode(r, Expect::Data(id), now);
+            }
+            // Pipelined DATA is already on its way: its reply decides.
+            (_, false, true) => {}
+            (false, _, _) => self.reset(id, now),
+        }
+    }
+
+    fn has_accepted(&self, id: TransactionId) -> bool {
+        self.running.iter().find(|t| t.id == id).is_some_and(|t| {
+            t.failed.is_none()
+                && t.recipients
+                    .iter()
+                    .any(|r| matches!(r, RecipientState::Accepted))
+        })
+    }
+
+    fn begin_body(&mut self, id: TransactionId, now: Instant) {
+        if let Some(tx) = self.running.iter_mut().find(|t| t.id == id) {
+            tx.stage = Stage::Body;
+        }
+        self.refresh_deadline(now);
+    }
+
+    pub(super) fn body_progress(&mut self, now: Instant) {
+        if self.expect.is_empty() {
+            self.refresh_deadline(now);
+        }
+    }
+
+    pub(super) fn send_bdat_chunk(&mut self, id: TransactionId, last: bool, now: Instant) {
+        let size = self.scratch.len() as u64;
+        let r = command::encode(&Command::Bdat { size, last }, &mut self.transmit);
+        if r.is_ok() {
+            self.transmit.extend_from_slice(&self.scratch);
+        }
+        let end = self.transmit_end();
+        self.after_encode(r, Expect::Bdat(id, last, end), now);
+    }
+
+    /// Every recipient of `id` not yet decided gets `outcome` (accepted ones included).
+    /// Returns false when the transaction had already failed or is gone.
+    fn fail_transaction(&mut self, id: TransactionId, outcome: Outcome) -> bool {
+        let Some(tx) = self.running.iter_mut().find(|t| t.id == id) else {
+            return false;
+        };
+        if tx.failed.is_some() {
+            return false;
+        }
+        tx.failed = Some(outcome);
+        true
+    }
+
+    /// Reset after a transaction that went nowhere, and report it.
+    fn reset(&mut self, id: TransactionId, now: Instant) {
+        // After QUIT went out (pipelined behind a final dot), there is nothing to reset.
+        if !matches!(self.state, State::Quitting) {
+            let r = command::encode(&Command::Rset, &mut self.transmit);
+            self.after_encode(r, Expect::Rset, now);
+        }
+        self.complete(id);
+    }
+
+    /// The transaction's outcome is settled: report it and forget it.
+    fn complete(&mut self, id: TransactionId) {
+        let Some(position) = self.running.iter().position(|t| t.id == id) else {
+            return;
+        };
+        if let Some(tx) = self.running.remove(position) {
+            let outcomes = settle(tx.recipients, tx.failed, || {
+                Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
+                    Phase::Mail,
+                )))
+            });
+            self.events.push_back(Event::TransactionDone(id, outcomes));
+        }
+    }
+
+    /// A reply settled the command it answered with `outcome` (a 421): apply it to that
+    /// command's transaction.
+    pub(super) fn settle_answered(&mut self, expect: Expect, outcome: Outcome) {
+        match expect {
+            Expect::Rcpt(id, index) => {
+                if let Some(tx) = self.running.iter_mut().find(|t| t.id == id) {
+                    if let Some(slot) = tx.recipients.get_mut(index) {
+                        *slot = RecipientState::Done(outcome);
+                    }
+                }
+            }
+            Expect::Mail(id)
+            | Expect::Data(id)
+            | Expect::DataEnd(id, _)
+            | Expect::Bdat(id, _, _) => {
+                self.fail_transaction(id, outcome);
+            }
+            _ => {}
+        }
+    }
+
+    /// End the session with `error`: every transaction still open is settled (deferred, or
+    /// ambiguous when its end of data had fully gone out), then [`Event::Closed`].
+    pub(super) fn fail(&mut self, error: SessionError, now: Instant, send_quit: bool) {
+        let _ = now;
+        let transmitted = self.transmitted;
+        let running: Vec<Transaction> = self.running.drain(..).collect();
+        for tx in running {
+            let end_sent = self.expect.iter().any(|e| match *e {
+                Expect::DataEnd(id, end) | Expect::Bdat(id, true, end) => {
+                    id == tx.id && transmitted >= end
+                }
+                _ => false,
+            });
+            let failure = Failure::Session(error.clone());
+            let outcomes = settle(tx.recipients, tx.failed, || {
+                if end_sent {
+                    Outcome::Ambiguous(failure.clone())
+                } else {
+                    Outcome::Deferred(failure.clone())
+                }
+            });
+            self.events
+                .push_back(Event::TransactionDone(tx.id, outcomes));
+        }
+        while let Some((id, envelope)) = self.queued.pop_front() {
+            let outcomes = envelope
+                .recipients
+                .iter()
+                .map(|_| Outcome::Deferred(Failure::Session(error.clone())))
+                .collect();
+            self.events.push_back(Event::TransactionDone(id, outcomes));
+        }
+        if send_quit {
+            // Best effort, and no reply awaited: the session is over either way.
+            let _ = command::encode(&Command::Quit, &mut self.transmit);
+        }
+        self.close(Some(error));
+    }
+
+    pub(super) fn close(&mut self, error: Option<SessionError>) {
+        if matches!(self.state, State::Closed) {
+            return;
+        }
+        self.state = State::Closed;
+        self.expect.clear();
+        self.deadline = None;
+        self.events.push_back(Event::Closed(error));
+    }
+
+    /// After encoding a command into the transmit buffer: await its reply, or fail the
+    /// session if it could not be encoded (only reachable with inputs `send_mail` did not check).
+    fn after_encode(&mut self, result: Result<(), CommandError>, expect: Expect, now: Instant) {
+        match result {
+            Ok(()) => self.expect_reply(expect, now),
+            Err(e) => self.fail(SessionError::Command(e), now, true),
+        }
+    }
+
+    pub(super) fn expect_reply(&mut self, expect: Expect, now: Instant) {
+        self.expect.push_back(expect);
+        if self.expect.len() == 1 {
+            self.refresh_deadline(now);
+        }
+    }
+
+    /// The offset in the transmit stream just after everything queued so far.
+    pub(super) fn transmit_end(&self) -> u64 {
+        self.transmitted + self.pending_transmit().len() as u64
+    }
+
+    /// Deadlines are per command: set when a command's reply becomes the one awaited, never
+    /// extended by partial input (a server trickling bytes cannot stretch it).
+    pub(super) fn refresh_deadline(&mut self, now: Instant) {
+        let t = self.config.timeouts;
+        let phase = match (self.expect.front(), &self.state) {
+            (Some(e), _) => Some(phase_of(*e)),
+            (None, State::TlsHandshake) => Some(Phase::TlsHandshake),
+            (None, _) if self.running.iter().any(|t| t.stage == Stage::Body) => {
+                Some(Phase::DataBlock)
+            }
+            _ => None,
+        };
+        self.deadline = phase.map(|phase| {
+            let limit = match phase {
+                Phase::Greeting => t.greeting,
+                Phase::Mail => t.mail,
+                Phase::Rcpt => t.rcpt,
+                Phase::DataInitiation => t.data_initiation,
+                Phase::DataBlock => t.data_block,
+                Phase::DataTermination => t.data_termination,
+                Phase::Quit => t.quit,
+                Phase::Hello
+                | Phase::StartTls
+                | Phase::TlsHandshake
+                | Phase::Auth
+                | Phase::Reset => t.command,
+            };
+            (now.saturating_add(limit), phase)
+        });
+    }
+
+    /// The phase the session is in, for naming a failure.
+    pub(super) fn current_phase(&self) -> Phase {
+        match (self.expect.front(), &self.state) {
+            (Some(e), _) => phase_of(*e),
+            (None, State::TlsHandshake) => Phase::TlsHandshake,
+            (None, _) if self.running.iter().any(|t| t.stage == Stage::Body) => Phase::DataBlock,
+            (None, State::Quitting) => Phase::Quit,
+            _ => Phase::Mail,
+        }
+    }
+
+    /// True when the only reply still awaited is QUIT's.
+    pub(super) fn only_quit_pending(&self) -> bool {
+        self.expect.iter().all(|e| *e == Expect::Quit) && self.running.is_empty()
+    }
+}
+
+fn phase_of(expect: Expect) -> Phase {
+    match expect {
+        Expect::Greeting => Phase::Greeting,
+        Expect::Ehlo | Expect::Helo => Phase::Hello,
+        Expect::StartTls => Phase::StartTls,
+        Expect::Auth => Phase::Auth,
+        Expect::Mail(_) => Phase::Mail,
+        Expect::Rcpt(..) => Phase::Rcpt,
+        Expect::Data(_) => Phase::DataInitiation,
+        Expect::Bdat(_, false, _) => Phase::DataBlock,
+        Expect::DataEnd(..) | Expect::Bdat(_, true, _) | Expect::DiscardedData => {
+            Phase::DataTermination
+        }
+        Expect::Rset => Phase::Reset,
+        Expect::Quit => Phase::Quit,
+    }
+}
+
+/// 4yz defers, 5yz rejects.
+fn negative(reply: Reply) -> Outcome {
+    if reply.code().is_transient() {
+        Outcome::Deferred(Failure::Reply(reply))
+    } else {
+        Outcome::Rejected(Failure::Reply(reply))
+    }
+}
+
+/// One outcome per recipient: decided ones keep theirs; the rest take the transaction's
+/// failure (or delivery), or else `fallback`.
+fn settle(
+    recipients: Vec<RecipientState>,
+    failed: Option<Outcome>,
+    fallback: impl Fn() -> Outcome,
+) -> Vec<Outcome> {
+    recipients
+        .into_iter()
+        .map(|r| match r {
+            RecipientState::Done(outcome) => outcome,
+            RecipientState::Pending | RecipientState::Accepted => {
+                failed.clone().unwrap_or_else(&fallback)
+            }
+        })
+        .collect()
+}
+
+fn needs_smtputf8(envelope: &Envelope) -> bool {
+    envelope.utf8_headers
+        || matches!(&envelope.from, crate::address::ReversePath::Mailbox(m) if m.needs_smtputf8())
+        || envelope.recipients.iter().any(|r| r.needs_smtputf8())
+}
+
+/// MAIL and RCPT parameters for this envelope, limited to what the server offers.
+pub(super) fn parameters(
+    envelope: &Envelope,
+    capabilities: &Capabilities,
+) -> (MailParams, RcptParams) {
+    let dsn = capabilities.dsn;
+    let mail = MailParams {
+        size: envelope.size.filter(|_| capabilities.size.is_some()),
+        body: match envelope.body {
+            BodyType::EightBitMime if capabilities.eight_bit_mime => Some(BodyType::EightBitMime),
+            BodyType::BinaryMime => Some(BodyType::BinaryMime),
+            _ => None,
+        },
+        smtputf8: capabilities.smtputf8 && needs_smtputf8(envelope),
+        ret: envelope.dsn.ret.filter(|_| dsn),
+        envid: envelope.dsn.envid.clone().filter(|_| dsn),
+    };
+    let rcpt = RcptParams {
+        notify: envelope.dsn.notify.filter(|_| dsn),
+        orcpt: None,
+    };
+    (mail, rcpt)
+}
