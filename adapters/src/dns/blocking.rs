@@ -85,12 +85,13 @@ pub(crate) fn run(mut lookup: Lookup) -> Result<Answer, DnsError> {
             Action::Done(result) => return result,
             Action::Send(transmit) => {
                 let deadline = Instant::now() + transmit.timeout;
-                current = Connection::open(&transmit, deadline)
-                    .map(|connection| (connection, deadline))
-                    .ok();
-                match &mut current {
-                    Some((connection, deadline)) => connection.receive(*deadline, &mut buf),
-                    None => Err(io::ErrorKind::ConnectionRefused.into()),
+                current = None;
+                match Connection::open(&transmit, deadline) {
+                    Ok(connection) => {
+                        let (connection, deadline) = current.insert((connection, deadline));
+                        connection.receive(*deadline, &mut buf)
+                    }
+                    Err(e) => Err(e),
                 }
             }
             Action::Wait => match &mut current {

@@ -364,3 +364,83 @@ impl Resolver {
         Lookup::new(name, qtype, &self.config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_servers_timeout_and_attempts_from_resolv_conf() {
+        let text = b"# comment\nnameserver 127.0.0.53\nnameserver ::1\nsearch example.test\noptions timeout:3 attempts:4\n";
+        let config = ResolverConfig::from_resolv_conf(text).unwrap();
+        assert_eq!(
+            config.servers,
+            [
+                "127.0.0.53:53".parse().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.timeout, Duration::from_secs(3));
+        assert_eq!(config.attempts, 4);
+    }
+
+    #[test]
+    fn resolv_conf_without_nameservers_means_the_local_server() {
+        let config = ResolverConfig::from_resolv_conf(b"search example.test\n").unwrap();
+        assert_eq!(config.servers, ["127.0.0.1:53".parse().unwrap()]);
+        assert_eq!(config.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(config.attempts, DEFAULT_ATTEMPTS);
+    }
+
+    #[test]
+    fn unreadable_resolv_conf_names_the_file() {
+        let err = ResolverConfig::from_resolv_conf_file(Path::new("/nonexistent/resolv.conf"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/resolv.conf"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mx_outcomes_map_to_the_policy_inputs() {
+        let record = MxRecord {
+            preference: 10,
+            exchange: "mx.test.".into(),
+        };
+        assert_eq!(mx_answer(&Ok(vec![])), MxAnswer::NoRecords);
+        assert_eq!(
+            mx_answer(&Ok(vec![record.clone()])),
+            MxAnswer::Records(vec![record])
+        );
+        let nx = DnsError::NoSuchDomain {
+            name: "nx.test.".into(),
+        };
+        assert_eq!(mx_answer(&Err(nx)), MxAnswer::NoSuchDomain);
+        let timeout = DnsError::NoAnswer {
+            name: "slow.test.".into(),
+            failures: vec![("127.0.0.1:53".parse().unwrap(), TryFailure::Timeout)],
+        };
+        assert!(timeout.is_temporary());
+        assert_eq!(mx_answer(&Err(timeout)), MxAnswer::TemporaryFailure);
+    }
+
+    #[test]
+    fn no_answer_lists_each_server_and_failure() {
+        let err = DnsError::NoAnswer {
+            name: "slow.test.".into(),
+            failures: vec![
+                ("127.0.0.1:53".parse().unwrap(), TryFailure::Timeout),
+                (
+                    "127.0.0.2:53".parse().unwrap(),
+                    TryFailure::ServerFailure(2),
+                ),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "slow.test.: no answer from any name server: 127.0.0.1:53 timed out; \
+             127.0.0.2:53 answered SERVFAIL (RCODE 2)"
+        );
+    }
+}
