@@ -759,6 +759,44 @@ mod tests {
 
     proptest! {
         #[test]
+        fn any_caller_text_writes_crlf_lines_under_998_or_is_refused_naming_the_header(
+            subject in any::<String>(),
+            name in any::<String>(),
+            filename in any::<String>(),
+            note in any::<String>(),
+        ) {
+            let mut s = spec();
+            s.subject = Some(subject.clone());
+            s.to = vec![MailboxHeader::with_name(&name, "bob@example.net")];
+            s.extra_headers = vec![("X-Note".to_string(), note.clone())];
+            s.attachments = vec![attachment(&filename, None)];
+            let injected = |v: &str| v.contains(['\r', '\n', '\0']);
+            match MessageWriter::new(s.clone()) {
+                Ok(_) => {
+                    let message = write(s, &[b"data"], 3);
+                    for line in message.split_inclusive(|&b| b == b'\n') {
+                        prop_assert!(line.ends_with(b"\r\n"));
+                        prop_assert!(line.len() - 2 <= 998);
+                        prop_assert!(!line[..line.len() - 2].contains(&b'\r'));
+                    }
+                    let head_end = message.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+                    prop_assert!(message[..head_end].is_ascii());
+                }
+                Err(MessageError::ForbiddenCharacter { header, .. }) => {
+                    let culprit = match header.as_str() {
+                        "Subject" => &subject,
+                        "To" => &name,
+                        "X-Note" => &note,
+                        "Content-Disposition" => &filename,
+                        other => return Err(TestCaseError::fail(format!("unexpected header {other}"))),
+                    };
+                    prop_assert!(injected(culprit));
+                }
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        #[test]
         fn streamed_output_is_the_same_for_any_chunking_of_attachments(
             first in proptest::collection::vec(any::<u8>(), 0..500),
             second in proptest::collection::vec(any::<u8>(), 0..500),
