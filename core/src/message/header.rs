@@ -1,7 +1,7 @@
 //! Header fields: folding, RFC 2047 encoded-words, display names and address lists.
 //!
 //! RFC 5322 §2.1.1: lines SHOULD be at most 78 characters and MUST be at most 998, CRLF
-//! excluded. The [`Folder`] writes a field atom by atom and folds (CRLF before existing white
+//! excluded. The folder writes a field atom by atom and folds (CRLF before existing white
 //! space, §2.2.3) when the next atom would pass 78; an atom that does not fit even on a fresh
 //! line stays whole (the line is then longer than 78 but, by the limits below, never 998).
 //! A folded line never consists of white space only (§3.2.2): every fold is followed by a word.
