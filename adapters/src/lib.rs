@@ -5,3 +5,5 @@
 #![warn(missing_docs)]
 
 pub use mxsend_core as core;
+
+pub mod dns;

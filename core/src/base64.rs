@@ -105,7 +105,7 @@ impl fmt::Display for Base64Error {
 
 /// Decode padded base64. Whitespace and missing padding are errors.
 pub fn decode(input: &[u8]) -> Result<Vec<u8>, Base64Error> {
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return Err(Base64Error::BadLength(input.len()));
     }
     let mut out = Vec::with_capacity(input.len() / 4 * 3);

@@ -1,1 +1,2 @@
 //! Harness for the end-to-end tests: starts real peers on loopback (see `peers/`).
+pub mod dnsmasq;

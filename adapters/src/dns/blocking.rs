@@ -1,0 +1,172 @@
+//! The blocking driver: [`Lookup`] over `std::net` sockets, and the blocking [`Resolver`]
+//! methods built on it.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::Instant;
+
+use mxsend_core::address::Domain;
+use mxsend_core::mx::{self, MxRecord, Target};
+
+use super::{
+    mx_answer, Action, Answer, DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver,
+    Route, RouteError, Transmit, Transport,
+};
+
+/// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
+const MAX_MESSAGE: usize = 65_535;
+
+enum Connection {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
+
+impl Connection {
+    /// A fresh socket per message: port 0 lets the OS pick a random source port.
+    fn open(t: &Transmit, deadline: Instant) -> io::Result<Connection> {
+        match t.transport {
+            Transport::Udp => {
+                let local: SocketAddr = match t.server {
+                    SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                    SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+                };
+                let socket = UdpSocket::bind(local)?;
+                socket.connect(t.server)?;
+                socket.send(&t.bytes)?;
+                Ok(Connection::Udp(socket))
+            }
+            Transport::Tcp => {
+                let mut stream = TcpStream::connect_timeout(&t.server, remaining(deadline)?)?;
+                stream.set_nodelay(true)?;
+                stream.write_all(&t.bytes)?;
+                Ok(Connection::Tcp(stream))
+            }
+        }
+    }
+
+    /// One message, read before `deadline`.
+    fn receive<'b>(&mut self, deadline: Instant, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+        match self {
+            Connection::Udp(socket) => {
+                socket.set_read_timeout(Some(remaining(deadline)?))?;
+                let n = socket.recv(buf)?;
+                Ok(buf.get(..n).unwrap_or_default())
+            }
+            Connection::Tcp(stream) => {
+                let mut prefix = [0u8; 2];
+                stream.set_read_timeout(Some(remaining(deadline)?))?;
+                stream.read_exact(&mut prefix)?;
+                let len = usize::from(u16::from_be_bytes(prefix));
+                let message = buf.get_mut(..len).ok_or(io::ErrorKind::InvalidData)?;
+                stream.set_read_timeout(Some(remaining(deadline)?))?;
+                stream.read_exact(message)?;
+                Ok(message)
+            }
+        }
+    }
+}
+
+/// Time left before `deadline`, or a timeout error once it has passed (a zero read timeout
+/// would mean "block forever" to `std`).
+fn remaining(deadline: Instant) -> io::Result<std::time::Duration> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Run `lookup` to completion with blocking sockets.
+pub(crate) fn run(mut lookup: Lookup) -> Result<Answer, DnsError> {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    let mut current: Option<(Connection, Instant)> = None;
+    let mut action = lookup.start();
+    loop {
+        let received = match action {
+            Action::Done(result) => return result,
+            Action::Send(transmit) => {
+                let deadline = Instant::now() + transmit.timeout;
+                current = None;
+                match Connection::open(&transmit, deadline) {
+                    Ok(connection) => {
+                        let (connection, deadline) = current.insert((connection, deadline));
+                        connection.receive(*deadline, &mut buf)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Wait => match &mut current {
+                Some((connection, deadline)) => connection.receive(*deadline, &mut buf),
+                None => Err(io::ErrorKind::TimedOut.into()),
+            },
+        };
+        let input = match &received {
+            Ok(bytes) => Input::Response(bytes),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Input::Timeout
+            }
+            Err(e) => Input::Io(e.kind()),
+        };
+        action = lookup.handle(input);
+    }
+}
+
+impl Resolver {
+    /// The MX records of `domain` (empty: NODATA, the implicit MX applies).
+    pub fn mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
+        match run(self.lookup(domain, QueryType::Mx)?)? {
+            Answer::Mx(records) => Ok(records),
+            Answer::Addresses(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// The addresses of `host`: AAAA records, then A records.
+    ///
+    /// One family failing temporarily while the other answers gives the other's addresses: a
+    /// host reachable over one family is reachable. NXDOMAIN for either is NXDOMAIN.
+    pub fn ip_addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        let v6 = run(self.lookup(host, QueryType::Aaaa)?);
+        if let Err(e @ (DnsError::NoSuchDomain { .. } | DnsError::InvalidName { .. })) = v6 {
+            return Err(e);
+        }
+        let v4 = run(self.lookup(host, QueryType::A)?);
+        let addresses = |answer: Answer| match answer {
+            Answer::Addresses(addresses) => addresses,
+            Answer::Mx(_) => Vec::new(),
+        };
+        match (v6, v4) {
+            (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),
+            (Ok(v6), Err(e)) | (Err(e), Ok(v6)) if v6.is_empty() => Err(e),
+            (Ok(some), Err(_)) | (Err(_), Ok(some)) => Ok(addresses(some)),
+            (Err(_), Err(e)) => Err(e),
+        }
+    }
+
+    /// Where to deliver mail for `domain`: its MX records through [`mx::plan`] (`random` shuffles
+    /// equal preferences), then each exchange's addresses. An address literal asks no DNS.
+    pub fn plan(&self, domain: &Domain, random: impl FnMut() -> u64) -> Result<Route, RouteError> {
+        let name = match mx::target(domain) {
+            Target::Address(address) => return Ok(Route::Address(address)),
+            Target::Mx(name) => name,
+        };
+        let records = self.mx(name);
+        let exchanges =
+            mx::plan(name, &mx_answer(&records), random).map_err(|reason| RouteError {
+                reason,
+                dns: records.err(),
+            })?;
+        Ok(Route::Exchanges(
+            exchanges
+                .into_iter()
+                .map(|exchange| ResolvedExchange {
+                    addresses: self.ip_addrs(&exchange.name),
+                    exchange,
+                })
+                .collect(),
+        ))
+    }
+}
