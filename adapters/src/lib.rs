@@ -7,3 +7,6 @@
 pub use mxsend_core as core;
 
 pub mod dns;
+pub mod delivery;
+pub mod tls;
+pub mod transcript;

@@ -22,7 +22,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 
 /// One thing that happened on a connection, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum TranscriptEvent<'a> {
     /// About to connect to `addr`, which serves `host`.
