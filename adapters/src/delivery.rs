@@ -266,17 +266,16 @@ fn made_up(code: ReplyCode, text: String) -> Reply {
 /// The outcome for recipients of a domain with no route.
 fn no_route_outcome(error: &RouteError) -> Outcome {
     match error.reason {
-        NoRoute::NullMx => Outcome::Rejected(Failure::Reply(made_up(
-            NULL_MX,
-            format!("5.1.10 {error}"),
-        ))),
+        NoRoute::NullMx => {
+            Outcome::Rejected(Failure::Reply(made_up(NULL_MX, format!("5.1.10 {error}"))))
+        }
         NoRoute::NoSuchDomain => Outcome::Rejected(Failure::Reply(made_up(
             NO_SUCH_DOMAIN,
             format!("5.1.2 {error}"),
         ))),
-        NoRoute::TemporaryFailure | NoRoute::NoUsableExchange => Outcome::Deferred(
-            Failure::Reply(made_up(LOCAL_TEMPORARY, format!("4.4.3 {error}"))),
-        ),
+        NoRoute::TemporaryFailure | NoRoute::NoUsableExchange => Outcome::Deferred(Failure::Reply(
+            made_up(LOCAL_TEMPORARY, format!("4.4.3 {error}")),
+        )),
     }
 }
 
@@ -319,7 +318,11 @@ impl Delivery {
     /// Relay delivery of any number of messages over one session at a time: the relay's
     /// addresses are the candidates, tried in order; messages not settled by one session go
     /// to the next address.
-    pub fn relay(candidates: Vec<Candidate>, messages: Vec<Vec<Mailbox>>, tls: TlsMode) -> Delivery {
+    pub fn relay(
+        candidates: Vec<Candidate>,
+        messages: Vec<Vec<Mailbox>>,
+        tls: TlsMode,
+    ) -> Delivery {
         let jobs = messages
             .iter()
             .enumerate()
@@ -452,7 +455,10 @@ impl Delivery {
             AttemptResult::ConnectFailed(error) => {
                 let outcome = Outcome::Deferred(Failure::Reply(made_up(
                     LOCAL_TEMPORARY,
-                    format!("4.4.1 connect to {} ({}): {error}", candidate.host, candidate.addr),
+                    format!(
+                        "4.4.1 connect to {} ({}): {error}",
+                        candidate.host, candidate.addr
+                    ),
                 )));
                 let unreached = Unreached::Connect(Arc::new(error));
                 for &(m, r) in &current.jobs {
@@ -470,7 +476,10 @@ impl Delivery {
             AttemptResult::TlsFailed(error) => {
                 let outcome = Outcome::Deferred(Failure::Reply(made_up(
                     TLS_UNAVAILABLE,
-                    format!("4.7.0 TLS handshake with {} failed: {error}", candidate.host),
+                    format!(
+                        "4.7.0 TLS handshake with {} failed: {error}",
+                        candidate.host
+                    ),
                 )));
                 for &(m, r) in &current.jobs {
                     retry.push((
@@ -515,7 +524,9 @@ impl Delivery {
         if stop {
             current.candidates.clear();
         }
-        current.jobs.retain(|job| !settled.iter().any(|(m, r, _)| (*m, *r) == *job));
+        current
+            .jobs
+            .retain(|job| !settled.iter().any(|(m, r, _)| (*m, *r) == *job));
         for (m, r, word) in settled {
             self.finish(m, r, word);
         }

@@ -171,7 +171,11 @@ impl fmt::Display for TlsConfigError {
                 write!(f, "CA file {}: {why}", path.display())
             }
             TlsConfigError::BadCaCertificate { path, error } => {
-                write!(f, "CA file {}: unusable certificate: {error}", path.display())
+                write!(
+                    f,
+                    "CA file {}: unusable certificate: {error}",
+                    path.display()
+                )
             }
             TlsConfigError::SystemRoots(why) => write!(f, "system trust store: {why}"),
             TlsConfigError::Verifier(why) => write!(f, "certificate verifier: {why}"),
@@ -468,7 +472,10 @@ mod tests {
         };
         // The missing CA file is not read: opportunistic TLS does not verify.
         let connector = TlsConnector::new(&options, TlsMode::Opportunistic).unwrap();
-        assert!(connector.connect(TlsMode::None, "mx.example").unwrap().is_none());
+        assert!(connector
+            .connect(TlsMode::None, "mx.example")
+            .unwrap()
+            .is_none());
         assert!(connector
             .connect(TlsMode::Opportunistic, "mx.example")
             .unwrap()

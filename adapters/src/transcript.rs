@@ -264,7 +264,8 @@ impl<'t> Wiretap<'t> {
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let (line, after) = rest.split_at(end + 1);
             rest = after;
-            self.sink.event(TranscriptEvent::SentBody(trim_line_end(line)));
+            self.sink
+                .event(TranscriptEvent::SentBody(trim_line_end(line)));
         }
         if !rest.is_empty() {
             self.sink.event(TranscriptEvent::SentBody(rest));
@@ -373,7 +374,10 @@ impl<W: Write> Transcript for Printer<W> {
             }
             TranscriptEvent::Connected { local, peer } => {
                 self.tls = false;
-                self.line("=== ", format!("Connected to {peer} from {local}.").as_bytes())
+                self.line(
+                    "=== ",
+                    format!("Connected to {peer} from {local}.").as_bytes(),
+                )
             }
             TranscriptEvent::ConnectFailed { addr, error } => {
                 self.line("*** ", format!("Connecting to {addr}: {error}").as_bytes())
@@ -462,7 +466,10 @@ mod tests {
     #[test]
     fn pipelined_commands_are_one_event_per_line() {
         let lines = tap(&[(false, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")]);
-        assert_eq!(lines, [tx("MAIL FROM:<a@b>"), tx("RCPT TO:<c@d>"), tx("DATA")]);
+        assert_eq!(
+            lines,
+            [tx("MAIL FROM:<a@b>"), tx("RCPT TO:<c@d>"), tx("DATA")]
+        );
     }
 
     #[test]
@@ -531,7 +538,10 @@ mod tests {
             (true, b"554 no valid recipients\r\n"),
             (false, b"RSET\r\n"),
         ]);
-        assert_eq!(lines, [tx("DATA"), rx("554 no valid recipients"), tx("RSET")]);
+        assert_eq!(
+            lines,
+            [tx("DATA"), rx("554 no valid recipients"), tx("RSET")]
+        );
     }
 
     #[test]
@@ -539,7 +549,13 @@ mod tests {
         let lines = tap(&[(false, b"BDAT 9 LAST\r\nA: b\r\n\r\nxQUIT\r\n")]);
         assert_eq!(
             lines,
-            [tx("BDAT 9 LAST"), body("A: b"), body(""), body("x"), tx("QUIT")]
+            [
+                tx("BDAT 9 LAST"),
+                body("A: b"),
+                body(""),
+                body("x"),
+                tx("QUIT")
+            ]
         );
     }
 

@@ -71,7 +71,10 @@ fn null_mx_rejects_without_any_connection() {
         panic!("expected a rejection, got {:?}", report.outcome);
     };
     assert_eq!(reply.code().get(), 556);
-    assert_eq!(reply.enhanced().map(|e| e.to_string()).as_deref(), Some("5.1.10"));
+    assert_eq!(
+        reply.enhanced().map(|e| e.to_string()).as_deref(),
+        Some("5.1.10")
+    );
     assert_eq!(report.host, None);
     assert!(matches!(report.unreached, Some(Unreached::Route(_))));
 }
@@ -83,7 +86,9 @@ fn nxdomain_rejects_with_5_1_2() {
     delivery.route_found(Err(route_error(NoRoute::NoSuchDomain)));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(matches!(&report.outcome, Outcome::Rejected(Failure::Reply(r)) if r.code().get() == 550));
+    assert!(
+        matches!(&report.outcome, Outcome::Rejected(Failure::Reply(r)) if r.code().get() == 550)
+    );
 }
 
 #[test]
@@ -93,7 +98,9 @@ fn temporary_dns_failure_defers() {
     delivery.route_found(Err(route_error(NoRoute::TemporaryFailure)));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451));
+    assert!(
+        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451)
+    );
 }
 
 #[test]
@@ -104,7 +111,10 @@ fn an_empty_route_defers_as_no_usable_exchange() {
     assert!(matches!(&report.outcome, Outcome::Deferred(_)));
     assert!(matches!(
         &report.unreached,
-        Some(Unreached::Route(RouteError { reason: NoRoute::NoUsableExchange, .. }))
+        Some(Unreached::Route(RouteError {
+            reason: NoRoute::NoUsableExchange,
+            ..
+        }))
     ));
 }
 
@@ -112,7 +122,10 @@ fn an_empty_route_defers_as_no_usable_exchange() {
 fn falls_back_to_next_address_on_refused_connection() {
     let mut delivery = mx_with(
         &["a@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     let first = expect_attempt(&mut delivery);
     assert_eq!(first.candidate.host, "mx1.example.test");
@@ -132,7 +145,10 @@ fn falls_back_to_next_address_on_refused_connection() {
 fn all_addresses_down_defers_with_the_last_one_tried() {
     let mut delivery = mx_with(
         &["a@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     expect_attempt(&mut delivery);
     delivery.attempt_done(refused());
@@ -140,7 +156,9 @@ fn all_addresses_down_defers_with_the_last_one_tried() {
     delivery.attempt_done(refused());
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451));
+    assert!(
+        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451)
+    );
     assert_eq!(report.host.as_deref(), Some("mx2.example.test"));
     assert!(matches!(report.unreached, Some(Unreached::Connect(_))));
 }
@@ -149,21 +167,30 @@ fn all_addresses_down_defers_with_the_last_one_tried() {
 fn a_refused_greeting_moves_on_to_the_next_address() {
     let mut delivery = mx_with(
         &["a@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     expect_attempt(&mut delivery);
     let greeting = SessionError::GreetingRefused(reply(554, "no service"));
     delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
         Failure::Session(greeting),
     )]]));
-    assert_eq!(expect_attempt(&mut delivery).candidate.host, "mx2.example.test");
+    assert_eq!(
+        expect_attempt(&mut delivery).candidate.host,
+        "mx2.example.test"
+    );
 }
 
 #[test]
 fn replies_about_a_recipient_are_final_for_the_domain() {
     let mut delivery = mx_with(
         &["a@example.test", "b@example.test", "c@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     expect_attempt(&mut delivery);
     delivery.attempt_done(AttemptResult::Ran(vec![vec![
@@ -174,16 +201,24 @@ fn replies_about_a_recipient_are_final_for_the_domain() {
     assert_eq!(delivery.poll(), Action::Done);
     let reports = &delivery.into_reports()[0].recipients;
     assert!(matches!(reports[0].outcome, Outcome::Rejected(_)));
-    assert!(matches!(reports[1].outcome, Outcome::Deferred(Failure::Reply(_))));
+    assert!(matches!(
+        reports[1].outcome,
+        Outcome::Deferred(Failure::Reply(_))
+    ));
     assert!(matches!(reports[2].outcome, Outcome::Delivered(_)));
-    assert!(reports.iter().all(|r| r.host.as_deref() == Some("mx1.example.test")));
+    assert!(reports
+        .iter()
+        .all(|r| r.host.as_deref() == Some("mx1.example.test")));
 }
 
 #[test]
 fn recipients_deferred_by_a_dying_session_go_to_the_next_address() {
     let mut delivery = mx_with(
         &["a@example.test", "b@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     expect_attempt(&mut delivery);
     delivery.attempt_done(AttemptResult::Ran(vec![vec![
@@ -203,20 +238,29 @@ fn recipients_deferred_by_a_dying_session_go_to_the_next_address() {
 fn a_421_defers_to_the_next_address() {
     let mut delivery = mx_with(
         &["a@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     expect_attempt(&mut delivery);
     delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
         Failure::Reply(reply(421, "4.3.2 shutting down")),
     )]]));
-    assert_eq!(expect_attempt(&mut delivery).candidate.host, "mx2.example.test");
+    assert_eq!(
+        expect_attempt(&mut delivery).candidate.host,
+        "mx2.example.test"
+    );
 }
 
 #[test]
 fn an_ambiguous_recipient_is_never_sent_again() {
     let mut delivery = mx_with(
         &["a@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     expect_attempt(&mut delivery);
     delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Ambiguous(
@@ -231,7 +275,10 @@ fn an_ambiguous_recipient_is_never_sent_again() {
 fn failed_opportunistic_handshake_retries_the_same_address_in_plaintext_once() {
     let mut delivery = mx_with(
         &["a@example.test"],
-        vec![candidate("mx1.example.test", 11), candidate("mx2.example.test", 21)],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
     );
     let first = expect_attempt(&mut delivery);
     assert_eq!(first.tls, TlsMode::Opportunistic);
@@ -249,7 +296,10 @@ fn failed_opportunistic_handshake_retries_the_same_address_in_plaintext_once() {
 fn failed_required_handshake_moves_on_without_plaintext() {
     let rcpts = vec![mailbox("a@example.test")];
     let mut delivery = Delivery::relay(
-        vec![candidate("smtp.example.test", 1), candidate("smtp.example.test", 2)],
+        vec![
+            candidate("smtp.example.test", 1),
+            candidate("smtp.example.test", 2),
+        ],
         vec![rcpts],
         TlsMode::Required,
     );
@@ -261,14 +311,19 @@ fn failed_required_handshake_moves_on_without_plaintext() {
     delivery.attempt_done(AttemptResult::TlsFailed("UnknownIssuer".into()));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 454));
+    assert!(
+        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 454)
+    );
     assert!(matches!(report.unreached, Some(Unreached::Tls(_))));
 }
 
 #[test]
 fn refused_credentials_stop_the_search() {
     let mut delivery = Delivery::relay(
-        vec![candidate("smtp.example.test", 1), candidate("smtp.example.test", 2)],
+        vec![
+            candidate("smtp.example.test", 1),
+            candidate("smtp.example.test", 2),
+        ],
         vec![vec![mailbox("a@example.test")]],
         TlsMode::Required,
     );
@@ -308,7 +363,10 @@ fn relay_sends_only_unsettled_messages_to_the_next_address() {
         vec![mailbox("b@example.test"), mailbox("c@example.test")],
     ];
     let mut delivery = Delivery::relay(
-        vec![candidate("smtp.example.test", 1), candidate("smtp.example.test", 2)],
+        vec![
+            candidate("smtp.example.test", 1),
+            candidate("smtp.example.test", 2),
+        ],
         messages,
         TlsMode::None,
     );
