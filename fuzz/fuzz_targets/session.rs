@@ -5,15 +5,16 @@
 //!   Implicit); bit 2 PIPELINING; bit 3 CHUNKING; bit 4 credentials; bit 5
 //!   allow_plaintext_auth; bit 6 an OAuth token instead of a password; bit 7 the second
 //!   envelope asks for more (8BITMIME, SIZE, DSN, a UTF-8 recipient).
-//! - byte 1: the size of the pieces server bytes are fed in (0: each segment whole, else
-//!   `b % 64 + 1`).
+//! - byte 1: bits 0-5 the size of the pieces server bytes are fed in (0: each segment
+//!   whole, else `b % 64 + 1`); bit 6 queues the second transaction and QUIT only once the
+//!   session is established (instead of before the greeting); bit 7 hands the body over one
+//!   octet per `send_body` call.
 //! - the rest, the script: server bytes, with `0xFF` escapes for what else happens:
 //!   `0xFF c n` advances the clock `4n` seconds, `0xFF d` jumps to the session's deadline,
 //!   `0xFF e` is end of stream, `0xFF t` reports TLS up, `0xFF w n` lets each write of the
 //!   transport take only `n` octets (0: all); any other escape only ends a segment.
 //!
-//! The client queues two transactions (2 and 3 recipients) and QUIT before the greeting,
-//! and sends a fixed body (bare CR, bare LF, a leading dot, a lone-dot line, no final line
+//! The client queues two transactions (2 and 3 recipients) and QUIT, and sends a fixed body (bare CR, bare LF, a leading dot, a lone-dot line, no final line
 //! end) whenever the session wants one. At the end of the script the server hangs up.
 //!
 //! Checked, besides no panic and no usage error on what the session itself asked for:
@@ -35,6 +36,7 @@ use mxsend_core::command::{BodyType, Notify, Ret};
 use mxsend_core::sasl::{Credentials, Secret};
 use mxsend_core::session::{
     DsnOptions, Envelope, Event, Session, SessionConfig, SessionError, TlsPolicy, TransactionId,
+    UsageError,
 };
 use mxsend_core::time::{Duration, Instant};
 use mxsend_fuzz::{first_bare_cr_or_lf, show};
@@ -147,6 +149,10 @@ struct Harness {
     closed: Option<Option<SessionError>>,
     /// Octets generated when `Closed` was seen.
     generated_at_close: usize,
+    /// The second envelope, held back until the session is established.
+    deferred: Option<Envelope>,
+    /// Hand the body over one octet per call.
+    bytewise_body: bool,
     bound: usize,
 }
 
@@ -167,11 +173,24 @@ impl Harness {
                 self.on_event(event);
             }
             let mut progressed = false;
+            if self.deferred.is_some() && (self.session.is_established() || self.closed.is_some()) {
+                if let Some(envelope) = self.deferred.take() {
+                    self.send_mail(envelope);
+                }
+                self.session.quit(self.now);
+                progressed = true;
+            }
             if self.session.wants_body() {
                 for piece in BODY {
-                    self.session
-                        .send_body(piece, self.now)
-                        .unwrap_or_else(|e| panic!("send_body while wanted: {e}"));
+                    let pieces: Vec<&[u8]> = match self.bytewise_body {
+                        true => piece.chunks(1).collect(),
+                        false => vec![piece],
+                    };
+                    for piece in pieces {
+                        self.session
+                            .send_body(piece, self.now)
+                            .unwrap_or_else(|e| panic!("send_body while wanted: {e}"));
+                    }
                 }
                 self.session
                     .finish_body(self.now)
@@ -220,6 +239,18 @@ impl Harness {
                 self.closed = Some(error);
             }
             Event::StartTls | Event::Established => {}
+        }
+    }
+
+    fn send_mail(&mut self, envelope: Envelope) {
+        let recipients = envelope.recipients.len();
+        match self.session.send_mail(envelope, self.now) {
+            Ok(id) => {
+                assert!(self.closed.is_none(), "send_mail accepted after Closed");
+                self.transactions.insert(id, (recipients, None));
+            }
+            Err(UsageError::Closed) if self.closed.is_some() => {}
+            Err(e) => panic!("fixed envelope refused: {e}"),
         }
     }
 
@@ -294,9 +325,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let config = config(*config_byte);
-    let piece = match piece_byte {
+    let piece = match piece_byte % 64 {
         0 => usize::MAX,
-        b => usize::from(b % 64) + 1,
+        b => usize::from(b) + 1,
     };
     let mut harness = Harness {
         policy: config.tls,
@@ -309,20 +340,21 @@ fuzz_target!(|data: &[u8]| {
         transactions: BTreeMap::new(),
         closed: None,
         generated_at_close: 0,
+        deferred: None,
+        bytewise_body: piece_byte & 128 != 0,
         bound: FIXED_OUTPUT + OUTPUT_PER_INPUT_OCTET * data.len(),
     };
     if harness.session.is_secure() {
         harness.secure_from = Some(0);
     }
-    for envelope in envelopes(*config_byte) {
-        let recipients = envelope.recipients.len();
-        let id = harness
-            .session
-            .send_mail(envelope, harness.now)
-            .unwrap_or_else(|e| panic!("fixed envelope refused: {e}"));
-        harness.transactions.insert(id, (recipients, None));
+    let [first, second] = envelopes(*config_byte);
+    harness.send_mail(first);
+    if piece_byte & 64 != 0 {
+        harness.deferred = Some(second);
+    } else {
+        harness.send_mail(second);
+        harness.session.quit(harness.now);
     }
-    harness.session.quit(harness.now);
     harness.pump();
 
     let mut rest = script;

@@ -187,6 +187,18 @@ SESSIONS = {
 }
 
 
+# Byte 1 bits: 6 defers the second transaction and QUIT until established, 7 hands the
+# body over one octet at a time.
+LATE, BYTEWISE = 64, 128
+for name, late_name, bits in [
+    ("postfix-starttls-pipelining", "postfix-late-second-transaction", LATE),
+    ("gmail-chunking", "gmail-chunking-bytewise-body", BYTEWISE),
+    ("aiosmtpd-lock-step", "aiosmtpd-late-and-bytewise", LATE | BYTEWISE),
+]:
+    config, piece, segments = SESSIONS[name]
+    SESSIONS[late_name] = (config, piece | bits, segments)
+
+
 def session_bytes(config, piece, segments):
     out = bytearray([config, piece])
     for segment in segments:
