@@ -107,9 +107,7 @@ fn check_agreement(name: &str, corpus: &[u8], count: usize) {
     parse_mxsend(corpus, &mut |reply| {
         ours.push(Parsed {
             code: reply.code().get(),
-            enhanced: reply
-                .enhanced()
-                .map(|e| (e.class, e.subject, e.detail)),
+            enhanced: reply.enhanced().map(|e| (e.class, e.subject, e.detail)),
             text: reply.text(),
         })
     });
@@ -140,10 +138,7 @@ fn reply_parse(c: &mut Criterion) {
     let corpora = [
         ("single_line", corpus(&[SINGLE_LINE])),
         ("ehlo", corpus(&[EHLO])),
-        (
-            "mixed",
-            corpus(&[SINGLE_LINE, EHLO, MULTI_LINE_ENHANCED]),
-        ),
+        ("mixed", corpus(&[SINGLE_LINE, EHLO, MULTI_LINE_ENHANCED])),
     ];
     for (name, (bytes, count)) in &corpora {
         check_agreement(name, bytes, *count);
