@@ -63,9 +63,9 @@ impl Session {
             Expect::Helo => match code {
                 250 => {
                     let server_name = reply
-                        .lines()
-                        .first()
-                        .and_then(|l| l.split_whitespace().next())
+                        .first_line()
+                        .split_whitespace()
+                        .next()
                         .unwrap_or("")
                         .into();
                     self.hello_done(
@@ -281,7 +281,7 @@ impl Session {
         let response = match auth.deferred_initial.take() {
             Some(initial) => Ok(initial),
             None => {
-                let challenge = reply.lines().first().map(|l| l.trim()).unwrap_or("");
+                let challenge = reply.first_line().trim();
                 auth.client.respond(challenge.as_bytes())
             }
         };
