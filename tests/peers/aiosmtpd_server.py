@@ -17,6 +17,9 @@ on stdout, which the Rust harness waits for. Options:
   --auth-required          refuse MAIL until the client has authenticated
   --size N                 announce SIZE N and refuse larger messages (default: no SIZE extension)
   --smtputf8               announce SMTPUTF8
+  --dsn                    announce DSN and accept (and log) its parameters: NOTIFY and ORCPT on RCPT, RET and
+                           ENVID on MAIL; nothing is ever sent back (aiosmtpd alone refuses every RCPT parameter
+                           with 555). Note aiosmtpd upper-cases all parameters before the handler sees them.
   --hostname NAME          name in the greeting and EHLO reply (default: mx.example.test)
 
 Recipients are chosen by local part, so one server can accept some and refuse others:
@@ -43,15 +46,36 @@ import time
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
+# RFC 3461 parameters that --dsn makes acceptable.
+DSN_PARAMS = {"NOTIFY", "ORCPT", "RET", "ENVID"}
+
+
+class DsnSMTP(SMTP):
+    """aiosmtpd's SMTP, but the DSN parameters count as recognized (so MAIL/RCPT do not answer 555)."""
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is None:
+            return None
+        return {k: v for k, v in result.items() if k not in DSN_PARAMS}
+
+
 class TestHandler:
     """Accepts or refuses recipients by local part, stores messages in a Maildir, logs envelopes."""
 
-    def __init__(self, maildir, log_path):
+    def __init__(self, maildir, log_path, dsn=False):
         self.maildir = maildir
         self.log_path = log_path
+        self.dsn = dsn
         self.counter = 0
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(maildir, sub), exist_ok=True)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.dsn:
+            responses.insert(len(responses) - 1, "250-DSN")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         envelope.mail_from = address
@@ -140,6 +164,7 @@ async def main():
     p.add_argument("--auth-required", action="store_true")
     p.add_argument("--size", type=int)
     p.add_argument("--smtputf8", action="store_true")
+    p.add_argument("--dsn", action="store_true")
     p.add_argument("--hostname", default="mx.example.test")
     a = p.parse_args()
 
@@ -169,12 +194,13 @@ async def main():
             p.error("--auth wants USER:PASSWORD")
         kwargs["authenticator"] = make_authenticator(user, password)
 
-    handler = TestHandler(a.maildir, a.log)
+    handler = TestHandler(a.maildir, a.log, dsn=a.dsn)
+    smtp_class = DsnSMTP if a.dsn else SMTP
     loop = asyncio.get_running_loop()
     # A plain asyncio server rather than aiosmtpd's Controller: the Controller needs the port up front
     # (it connects to itself to start), while port 0 lets the kernel pick a free one without a race.
     server = await loop.create_server(
-        lambda: SMTP(handler, loop=loop, **kwargs),
+        lambda: smtp_class(handler, loop=loop, **kwargs),
         host=a.host,
         port=a.port,
         ssl=tls if a.implicit_tls else None,

@@ -83,11 +83,14 @@ install -m 644 "$cert" "$dir/tls/server.crt"
 install -m 600 "$key" "$dir/tls/server.key"
 
 # Maildir paths are ASCII (jörg -> joerg) so nothing depends on the file system's name encoding.
+# DIR/mailboxes lists "ADDRESS<TAB>MAILDIR" so readers need not repeat the folder naming.
 map= domains=()
+: > "$dir/mailboxes"
 for m in "${mailboxes[@]}"; do
   local_part=${m%@*} domain=${m#*@}
   folder=$(printf '%s' "$local_part" | sed 's/ä/ae/g; s/ö/oe/g; s/ü/ue/g; s/ß/ss/g' | tr -c 'A-Za-z0-9._+-' _)
   map+="$m=$domain/$folder/, "
+  printf '%s\t%s\n' "$m" "$dir/mail/$domain/$folder" >> "$dir/mailboxes"
   case " ${domains[*]-} " in *" $domain "*) ;; *) domains+=("$domain") ;; esac
 done
 
