@@ -143,8 +143,11 @@ def make_authenticator(user, password):
             and auth_data.login == user.encode()
             and auth_data.password == password.encode()
         )
-        # Returning the credentials makes them session.auth_data, which the log reports as auth_user.
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        if ok:
+            # Returning the credentials makes them session.auth_data, which the log reports as auth_user.
+            return AuthResult(success=True, auth_data=auth_data)
+        # handled=False: aiosmtpd then sends 535 5.7.8 itself (handled=True would leave the client waiting).
+        return AuthResult(success=False, handled=False)
 
     return authenticator
 

@@ -109,6 +109,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         assert!(is_listening(addr));
         drop(listener);
+        // A child being forked by a parallel test may hold the socket until it execs: allow a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while is_listening(addr) && Instant::now() < deadline {
+            thread::sleep(POLL_INTERVAL);
+        }
         assert!(!is_listening(addr));
     }
 
