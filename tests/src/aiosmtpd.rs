@@ -164,8 +164,14 @@ impl Aiosmtpd {
             .arg("--log")
             .arg(dir.path().join("envelopes.jsonl"));
         if let Some(pki) = pki.as_ref().filter(|_| opts.wants_tls()) {
-            let served = opts.served_cert.clone().unwrap_or_else(|| pki.server.clone());
-            cmd.arg("--cert").arg(&served.cert).arg("--key").arg(&served.key);
+            let served = opts
+                .served_cert
+                .clone()
+                .unwrap_or_else(|| pki.server.clone());
+            cmd.arg("--cert")
+                .arg(&served.cert)
+                .arg("--key")
+                .arg(&served.key);
         }
         if opts.require_starttls {
             cmd.arg("--require-starttls");
@@ -312,8 +318,12 @@ fn wait_for_ready(child: &mut Child) -> Result<SocketAddr, String> {
     let (host, port) = line
         .split_once(' ')
         .ok_or_else(|| format!("malformed READY line: {line}"))?;
-    let ip: IpAddr = host.parse().map_err(|e| format!("READY host {host}: {e}"))?;
-    let port: u16 = port.parse().map_err(|e| format!("READY port {port}: {e}"))?;
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|e| format!("READY host {host}: {e}"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|e| format!("READY port {port}: {e}"))?;
     Ok(SocketAddr::new(ip, port))
 }
 

@@ -42,8 +42,12 @@ pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let meta = entry.metadata().ok()?;
-            meta.is_file()
-                .then(|| (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), entry.path()))
+            meta.is_file().then(|| {
+                (
+                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    entry.path(),
+                )
+            })
         })
         .collect();
     files.sort();

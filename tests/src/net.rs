@@ -35,7 +35,9 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if TcpStream::connect_timeout(&addr, left.clamp(POLL_INTERVAL, Duration::from_secs(1))).is_ok() {
+        if TcpStream::connect_timeout(&addr, left.clamp(POLL_INTERVAL, Duration::from_secs(1)))
+            .is_ok()
+        {
             return true;
         }
         if Instant::now() >= deadline {

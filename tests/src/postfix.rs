@@ -11,7 +11,7 @@
 //! transport is `error:outbound disabled`). No AUTH: Postfix needs Dovecot or Cyrus for SASL; AUTH tests
 //! use [`crate::aiosmtpd`].
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use crate::maildir;
 use crate::net::{free_port, is_listening};
 use crate::pki::{CertPair, TestPki};
-use crate::process::{peer_tempdir, peers_dir, read_log, require_program, wait_or_kill, STOP_TIMEOUT};
+use crate::process::{
+    peer_tempdir, peers_dir, read_log, require_program, wait_or_kill, STOP_TIMEOUT,
+};
 
 /// How long Postfix gets to open its listeners (`postfix check` alone can take seconds on a busy machine).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,7 +32,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const START_ATTEMPTS: usize = 5;
 
 /// The mailboxes an instance has unless [`PostfixOptions::mailboxes`] says otherwise.
-pub const DEFAULT_MAILBOXES: [&str; 3] = ["alice@example.test", "bob@example.test", "jörg@example.test"];
+pub const DEFAULT_MAILBOXES: [&str; 3] = [
+    "alice@example.test",
+    "bob@example.test",
+    "jörg@example.test",
+];
 
 /// How to start a [`Postfix`]. `PostfixOptions::default()` gives the usual test server.
 #[derive(Clone, Debug)]
@@ -82,9 +88,14 @@ impl Postfix {
     pub fn start(opts: PostfixOptions) -> Postfix {
         require_program("postfix");
         let pki = opts.pki.clone().unwrap_or_else(TestPki::generate);
-        let served = opts.served_cert.clone().unwrap_or_else(|| pki.server.clone());
+        let served = opts
+            .served_cert
+            .clone()
+            .unwrap_or_else(|| pki.server.clone());
         let dir = peer_tempdir("mxsend-postfix-");
-        let ip = opts.smtp.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+        let ip = opts
+            .smtp
+            .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
         static INSTANCES: AtomicUsize = AtomicUsize::new(0);
         let syslog_name = format!(
             "mxsend-postfix-{}-{}",
@@ -93,8 +104,12 @@ impl Postfix {
         );
 
         for attempt in 1..=START_ATTEMPTS {
-            let smtp = opts.smtp.unwrap_or_else(|| SocketAddr::new(ip, free_port(ip)));
-            let smtps = opts.implicit_tls.then(|| SocketAddr::new(ip, free_port(ip)));
+            let smtp = opts
+                .smtp
+                .unwrap_or_else(|| SocketAddr::new(ip, free_port(ip)));
+            let smtps = opts
+                .implicit_tls
+                .then(|| SocketAddr::new(ip, free_port(ip)));
             let run_log = dir.path().join("run.log");
             let log_file = File::create(&run_log)
                 .unwrap_or_else(|e| panic!("cannot create {}: {e}", run_log.display()));
@@ -122,13 +137,14 @@ impl Postfix {
             let stderr = log_file
                 .try_clone()
                 .unwrap_or_else(|e| panic!("cannot duplicate a file handle: {e}"));
-            let master = cmd
+            // A failed attempt's log would otherwise be read as this attempt's.
+            let _ = fs::remove_file(dir.path().join("log").join("postfix.log"));
+            let mut master = cmd
                 .stdin(Stdio::null())
                 .stdout(log_file)
                 .stderr(stderr)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run tests/peers/postfix.sh: {e}"));
-            let mut master = master;
             match wait_until_listening(&mut master, dir.path(), smtp, smtps) {
                 Ok(()) => {
                     return Postfix {
@@ -143,8 +159,10 @@ impl Postfix {
                 Err(why) => {
                     let report = report(dir.path());
                     stop(dir.path(), &mut master);
+                    // Retry with fresh ports, unless the port the caller insisted on is the one taken.
                     let port_taken = report.contains("Address already in use");
-                    if !(port_taken && opts.smtp.is_none() && attempt < START_ATTEMPTS) {
+                    let fixed_port_taken = opts.smtp.is_some_and(is_listening);
+                    if !(port_taken && !fixed_port_taken && attempt < START_ATTEMPTS) {
                         panic!("Postfix did not start: {why}\n{report}");
                     }
                 }

@@ -46,7 +46,9 @@ pub fn is_alive(pid: u32) -> bool {
         return false;
     };
     // "pid (comm) S ...": comm may contain spaces and parentheses, the state follows the last ')'.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
     !matches!(state, None | Some('Z') | Some('X'))
 }
 

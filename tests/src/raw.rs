@@ -63,14 +63,19 @@ impl RawSmtp {
         loop {
             let mut line = Vec::new();
             if self.reader.read_until(b'\n', &mut line)? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             let line = String::from_utf8_lossy(&line);
             let line = line.trim_end_matches(['\r', '\n']);
             let code = line
                 .get(..3)
                 .and_then(|c| c.parse::<u16>().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("not a reply: {line:?}")))?;
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("not a reply: {line:?}"))
+                })?;
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line.get(4..).unwrap_or_default().to_string());
             if last {

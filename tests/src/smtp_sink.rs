@@ -112,7 +112,10 @@ impl SmtpSink {
                 thread::sleep(Duration::from_millis(10));
             };
             let stderr = read_log(&stderr_path);
-            if !(stderr.contains("Address already in use") && addr.is_none() && attempt < START_ATTEMPTS) {
+            if !(stderr.contains("Address already in use")
+                && addr.is_none()
+                && attempt < START_ATTEMPTS)
+            {
                 panic!("smtp-sink {flags:?} did not start on {listen}: {failure}\n{stderr}");
             }
         }

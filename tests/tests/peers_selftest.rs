@@ -2,8 +2,8 @@
 //! harness documents, and stores a plain transaction where the harness reads it back. No mxsend code is
 //! exercised here, so a failure in this file is a broken test environment, not a broken client.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -90,7 +90,10 @@ fn pki_hostile_certs_each_fail_verification() {
         ("wrong host", &pki.wrong_host.cert),
         ("expired", &pki.expired.cert),
     ] {
-        assert!(!openssl_verifies(&pki.ca_cert, cert), "{what} certificate verified");
+        assert!(
+            !openssl_verifies(&pki.ca_cert, cert),
+            "{what} certificate verified"
+        );
     }
 }
 
@@ -173,7 +176,12 @@ fn postfix_answers_starttls_with_220() {
 fn s_client(addr: SocketAddr, ca: &Path) -> (bool, String) {
     // -ign_eof: after sending QUIT, keep reading until the server has greeted, answered and closed.
     let mut child = Command::new("openssl")
-        .args(["s_client", "-ign_eof", "-verify_return_error", "-verify_hostname"])
+        .args([
+            "s_client",
+            "-ign_eof",
+            "-verify_return_error",
+            "-verify_hostname",
+        ])
         .arg("mx.example.test")
         .arg("-connect")
         .arg(addr.to_string())
@@ -234,8 +242,14 @@ fn two_postfix_instances_run_at_once_without_sharing_mail() {
         );
         assert_eq!(reply.code, 250, "{reply:?}");
     }
-    assert!(contains(&first.wait_for_message("alice", WAIT), "marker-first"));
-    assert!(contains(&second.wait_for_message("alice", WAIT), "marker-second"));
+    assert!(contains(
+        &first.wait_for_message("alice", WAIT),
+        "marker-first"
+    ));
+    assert!(contains(
+        &second.wait_for_message("alice", WAIT),
+        "marker-second"
+    ));
     assert_eq!(first.messages("alice").len(), 1);
     assert_eq!(second.messages("alice").len(), 1);
 }
@@ -258,7 +272,10 @@ fn postfix_listens_on_port_25_of_another_loopback_address() {
         &message("marker-port-25"),
     );
     assert_eq!(reply.code, 250, "{reply:?}");
-    assert!(contains(&postfix.wait_for_message("bob", WAIT), "marker-port-25"));
+    assert!(contains(
+        &postfix.wait_for_message("bob", WAIT),
+        "marker-port-25"
+    ));
 }
 
 #[test]
@@ -282,7 +299,11 @@ fn smtp_sink_greets_and_offers_its_documented_extensions() {
     for keyword in ["SIZE", "STARTTLS", "SMTPUTF8", "CHUNKING"] {
         assert!(!reply.has_extension(keyword), "{keyword} in {reply:?}");
     }
-    assert_eq!(reply.lines.last().map(String::as_str), Some(""), "last line");
+    assert_eq!(
+        reply.lines.last().map(String::as_str),
+        Some(""),
+        "last line"
+    );
 }
 
 #[test]
@@ -379,7 +400,10 @@ fn aiosmtpd_rejects_and_defers_recipients_by_local_part() {
     let rejected = smtp.command("RCPT TO:<reject1@example.test>").unwrap();
     let deferred = smtp.command("RCPT TO:<defer-me@example.test>").unwrap();
     let accepted = smtp.command("RCPT TO:<ok@example.test>").unwrap();
-    assert_eq!((rejected.code, deferred.code, accepted.code), (550, 451, 250));
+    assert_eq!(
+        (rejected.code, deferred.code, accepted.code),
+        (550, 451, 250)
+    );
     assert_eq!(rejected.lines[0], "5.1.1 no such user");
     assert_eq!(deferred.lines[0], "4.3.0 try later");
 }
@@ -390,7 +414,12 @@ fn aiosmtpd_refuses_data_when_a_recipient_is_datareject() {
     let (mut smtp, _) = connect(server.addr());
     smtp.command("EHLO client.example.test").unwrap();
     smtp.command("MAIL FROM:<a@client.example.test>").unwrap();
-    assert_eq!(smtp.command("RCPT TO:<datareject@example.test>").unwrap().code, 250);
+    assert_eq!(
+        smtp.command("RCPT TO:<datareject@example.test>")
+            .unwrap()
+            .code,
+        250
+    );
     assert_eq!(smtp.command("DATA").unwrap().code, 354);
     smtp.send(message("marker-refused").as_bytes()).unwrap();
     assert_eq!(smtp.command(".").unwrap().code, 554);
@@ -408,7 +437,10 @@ fn aiosmtpd_auth_plain_accepts_only_the_fixed_credentials() {
     );
     let reply = ehlo(server.addr());
     assert!(
-        reply.lines.iter().any(|l| l.starts_with("AUTH ") && l.contains("PLAIN") && l.contains("LOGIN")),
+        reply
+            .lines
+            .iter()
+            .any(|l| l.starts_with("AUTH ") && l.contains("PLAIN") && l.contains("LOGIN")),
         "{reply:?}"
     );
     let plain = |user: &str, password: &str| {
@@ -416,7 +448,9 @@ fn aiosmtpd_auth_plain_accepts_only_the_fixed_credentials() {
         smtp.command("EHLO client.example.test").unwrap();
         let token = base64(format!("\0{user}\0{password}").as_bytes());
         let reply = smtp.command(&format!("AUTH PLAIN {token}"));
-        reply.unwrap_or_else(|e| panic!("AUTH PLAIN {token}: {e}\n{}", server.stderr())).code
+        reply
+            .unwrap_or_else(|e| panic!("AUTH PLAIN {token}: {e}\n{}", server.stderr()))
+            .code
     };
     assert_eq!(plain(AUTH_USER, AUTH_PASSWORD), 235);
     assert_eq!(plain(AUTH_USER, "wrong"), 535);
@@ -452,7 +486,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -473,4 +511,17 @@ fn postfix_start_reports_a_port_that_is_taken() {
         smtp: Some(taken.local_addr().unwrap()),
         ..PostfixOptions::default()
     });
+}
+
+#[test]
+fn postfix_starts_within_a_few_seconds() {
+    let started = std::time::Instant::now();
+    let postfix = Postfix::start(PostfixOptions::default());
+    let took = started.elapsed();
+    eprintln!("Postfix::start took {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "{took:?}\n{}",
+        postfix.report()
+    );
 }
