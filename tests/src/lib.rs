@@ -13,7 +13,7 @@
 //! | test PKI (`pki.sh`) | [`pki`] | the CA to trust, and self-signed / unknown-CA / wrong-host / expired certificates |
 //! | dnsmasq | [`dnsmasq`] | a real DNS server for MX scenarios (`peers/dnsmasq.conf`) |
 //!
-//! [`scenarios`] holds the end-to-end scenarios, written once and instantiated per adapter.
+//! [`mod@scenarios`] holds the end-to-end scenarios, written once and instantiated per adapter.
 //!
 //! ```no_run
 //! use std::time::Duration;
