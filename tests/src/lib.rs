@@ -1,4 +1,5 @@
 //! Harness for the end-to-end tests: starts real peers on loopback (see `peers/`).
 pub mod dnsmasq;
+pub mod hostile;
 pub mod scenarios;
 pub mod sink;
