@@ -43,8 +43,28 @@ const MAX_LINE: usize = 998;
 /// Pieces caller strings are made of: the characters that break headers, and some that
 /// only stress folding and encoding.
 const TOKENS: [&str; 24] = [
-    "\r", "\n", "\r\n", "\0", ":", " ", "\t", "\"", "\\", "<", ">", "@", "=?", "?=", "=?utf-8?q?x?=",
-    "é", "日本語", "🦀", "Bcc: eve@evil.test", "\r\nBcc: eve@evil.test", ";", "=",
+    "\r",
+    "\n",
+    "\r\n",
+    "\0",
+    ":",
+    " ",
+    "\t",
+    "\"",
+    "\\",
+    "<",
+    ">",
+    "@",
+    "=?",
+    "?=",
+    "=?utf-8?q?x?=",
+    "é",
+    "日本語",
+    "🦀",
+    "Bcc: eve@evil.test",
+    "\r\nBcc: eve@evil.test",
+    ";",
+    "=",
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "--",
 ];
@@ -285,7 +305,11 @@ fn check_writer(u: &mut Unstructured<'_>) -> ArbResult<()> {
     let injection = header_injection_attempted(&spec);
     let expected_names = {
         let mut names: Vec<String> = vec!["Date".into(), "From".into()];
-        for (list, name) in [(&spec.to, "To"), (&spec.cc, "Cc"), (&spec.reply_to, "Reply-To")] {
+        for (list, name) in [
+            (&spec.to, "To"),
+            (&spec.cc, "Cc"),
+            (&spec.reply_to, "Reply-To"),
+        ] {
             if !list.is_empty() {
                 names.push(name.into());
             }
@@ -331,7 +355,9 @@ fn check_writer(u: &mut Unstructured<'_>) -> ArbResult<()> {
                     // Drain as we go, as a real caller does; while content is wanted, a
                     // poll that has nothing to give asks for content again.
                     let step = writer.poll(&mut out);
-                    assert!(step == Step::Output || (step == Step::NeedContent(part) && out.is_empty()));
+                    assert!(
+                        step == Step::Output || (step == Step::NeedContent(part) && out.is_empty())
+                    );
                     message.append(&mut out);
                 }
                 if writer.end_content().is_err() {

@@ -156,7 +156,10 @@ impl HostileServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let index = accepted.fetch_add(1, Ordering::SeqCst);
-                    let script = scripts.get(index).cloned().unwrap_or_else(|| vec![Step::Close]);
+                    let script = scripts
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_else(|| vec![Step::Close]);
                     let record = Arc::new(Mutex::new(Record::default()));
                     lock(&records).push(record.clone());
                     let handle = thread::spawn(move || play(stream, script, &record));
@@ -195,7 +198,10 @@ impl HostileServer {
             if !running {
                 break;
             }
-            assert!(Instant::now() < deadline, "a hostile connection did not end");
+            assert!(
+                Instant::now() < deadline,
+                "a hostile connection did not end"
+            );
             thread::sleep(Duration::from_millis(10));
         }
         lock(&self.records)

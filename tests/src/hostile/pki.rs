@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair,
-};
+use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 
@@ -68,7 +66,9 @@ impl Pki {
         let ca = make_ca("mxsend hostile test CA");
         let other_ca = make_ca("mxsend hostile unknown CA");
 
-        let leaf = |names: Vec<String>, issuer: Option<&CertifiedIssuer<'static, KeyPair>>, expired: bool| {
+        let leaf = |names: Vec<String>,
+                    issuer: Option<&CertifiedIssuer<'static, KeyPair>>,
+                    expired: bool| {
             let key = KeyPair::generate().expect("key");
             let mut params = CertificateParams::new(names).expect("params");
             if expired {
@@ -82,9 +82,18 @@ impl Pki {
             (cert.der().clone(), key)
         };
         let certs = [
-            (ServerCert::Good, leaf(right_names.clone(), Some(&ca), false)),
-            (ServerCert::SelfSigned, leaf(right_names.clone(), None, false)),
-            (ServerCert::UnknownCa, leaf(right_names.clone(), Some(&other_ca), false)),
+            (
+                ServerCert::Good,
+                leaf(right_names.clone(), Some(&ca), false),
+            ),
+            (
+                ServerCert::SelfSigned,
+                leaf(right_names.clone(), None, false),
+            ),
+            (
+                ServerCert::UnknownCa,
+                leaf(right_names.clone(), Some(&other_ca), false),
+            ),
             (
                 ServerCert::WrongHost,
                 leaf(vec!["wrong-host.example.invalid".into()], Some(&ca), false),

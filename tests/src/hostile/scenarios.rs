@@ -39,6 +39,7 @@ macro_rules! hostile_scenarios {
             malformed_reply_at_each_command,
             empty_reply_at_each_command,
             bare_lf_replies_are_accepted_at_each_command,
+            reply_glued_to_354_defers_and_sends_no_content,
             disconnect_after_each_command,
             disconnect_in_the_middle_of_the_body_defers,
             trickled_greeting_is_cut_off_at_the_greeting_deadline,
@@ -83,6 +84,8 @@ macro_rules! hostile_sink_scenarios {
             sink_delayed_rcpt_reply_within_the_deadline_delivers,
             sink_delayed_data_reply_past_the_deadline_defers,
             sink_delayed_end_of_data_reply_past_the_deadline_is_ambiguous,
+            sink_out_of_order_replies_are_matched_in_order,
+            sink_221_for_the_final_dot_is_ambiguous,
             sink_disconnect_at_ehlo_defers,
             sink_disconnect_at_rcpt_defers,
             sink_disconnect_at_data_defers,
@@ -115,7 +118,8 @@ const GREETING: &[u8] = b"220 hostile.example ESMTP\r\n";
 /// No PIPELINING: the client goes lock-step, so each reply answers exactly one command.
 const EHLO_REPLY: &[u8] = b"250-hostile.example\r\n250 8BITMIME\r\n";
 /// STARTTLS and AUTH offered.
-const EHLO_TLS: &[u8] = b"250-hostile.example\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+const EHLO_TLS: &[u8] =
+    b"250-hostile.example\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
 /// After TLS: AUTH offered.
 const EHLO_AUTH: &[u8] = b"250-hostile.example\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
 const PASSWORD: &str = "s3cret-hostile";
@@ -337,7 +341,10 @@ fn each_command(
         let record = server.only_record();
         let got = outcome(&report);
         table.check(expect(cmd, got), || {
-            format!("{kind} at {cmd:?}: outcome {got:?}\n  sent: {:?}", record.text())
+            format!(
+                "{kind} at {cmd:?}: outcome {got:?}\n  sent: {:?}",
+                record.text()
+            )
         });
         if !go_on {
             let after = commands_after(&record, cmd.line_prefix());
@@ -369,8 +376,12 @@ pub fn wrong_code_class_at_each_command(adapter: &dyn Adapter) {
         false,
         |cmd, got| match (cmd, got) {
             (Cmd::EndOfData, Outcome::Ambiguous(failure)) => reply_code(failure) == Some(354),
-            (_, Outcome::Deferred(Failure::Session(SessionError::UnexpectedReply { phase, reply }))) => {
-                *phase == cmd.phase() && reply.code().get() == if cmd == Cmd::Data { 250 } else { 354 }
+            (
+                _,
+                Outcome::Deferred(Failure::Session(SessionError::UnexpectedReply { phase, reply })),
+            ) => {
+                *phase == cmd.phase()
+                    && reply.code().get() == if cmd == Cmd::Data { 250 } else { 354 }
             }
             _ => false,
         },
@@ -424,7 +435,13 @@ pub fn malformed_reply_at_each_command(adapter: &dyn Adapter) {
 
 /// An empty line as the reply: malformed, like any line without a code.
 pub fn empty_reply_at_each_command(adapter: &dyn Adapter) {
-    each_command(adapter, "empty", |_| b"\r\n".to_vec(), false, malformed_outcome);
+    each_command(
+        adapter,
+        "empty",
+        |_| b"\r\n".to_vec(),
+        false,
+        malformed_outcome,
+    );
 }
 
 /// The right reply ended by bare LFs: accepted (a documented leniency of the reply
@@ -440,6 +457,45 @@ pub fn bare_lf_replies_are_accepted_at_each_command(adapter: &dyn Adapter) {
         },
         true,
         |_, got| matches!(got, Outcome::Delivered(r) if r.code().get() == 250),
+    );
+}
+
+/// DATA answered by 354 and a 550 in the same write, before any body could be sent: the
+/// 550 answers no command yet (a protocol violation, `UnsolicitedReply`): deferred, and not
+/// one octet of the message goes out.
+pub fn reply_glued_to_354_defers_and_sends_no_content(adapter: &dyn Adapter) {
+    let mut script = vec![Step::Send(GREETING.to_vec())];
+    for cmd in &COMMANDS[..3] {
+        script.push(cmd.read());
+        script.push(Step::Send(cmd.good_reply().to_vec()));
+    }
+    script.push(Cmd::Data.read());
+    script.push(Step::Send(
+        b"354 go ahead\r\n550 5.7.0 changed my mind\r\n".to_vec(),
+    ));
+    let server = HostileServer::start(script);
+    let captured = Captured::default();
+    let report = send_one(adapter, &relay(&server, &captured, Duration::from_secs(5)));
+    let record = server.only_record();
+    assert!(
+        matches!(
+            outcome(&report),
+            Outcome::Deferred(Failure::Session(SessionError::UnsolicitedReply(r))) if r.code().get() == 550
+        ),
+        "{}: {report:?}",
+        adapter.name()
+    );
+    assert!(
+        !record.text().contains("Hello."),
+        "{}: content sent: {:?}",
+        adapter.name(),
+        record.text()
+    );
+    assert_eq!(
+        commands_after(&record, "DATA"),
+        Vec::<String>::new(),
+        "{}",
+        adapter.name()
     );
 }
 
@@ -490,7 +546,9 @@ pub fn disconnect_in_the_middle_of_the_body_defers(adapter: &dyn Adapter) {
     script.push(Step::Close);
     let server = HostileServer::start(script);
     let body: Vec<u8> = (0..200_000u32)
-        .flat_map(|i| format!("line {i:08} of a body the server will not finish reading\r\n").into_bytes())
+        .flat_map(|i| {
+            format!("line {i:08} of a body the server will not finish reading\r\n").into_bytes()
+        })
         .collect();
     let captured = Captured::default();
     let report = adapter
@@ -502,7 +560,9 @@ pub fn disconnect_in_the_middle_of_the_body_defers(adapter: &dyn Adapter) {
     let got = outcome(&report);
     assert_eq!(
         *got,
-        Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(Phase::DataBlock))),
+        Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
+            Phase::DataBlock
+        ))),
         "{}",
         adapter.name()
     );
@@ -570,7 +630,9 @@ pub fn trickled_end_of_data_reply_is_ambiguous_at_the_deadline(adapter: &dyn Ada
     trickle_case(
         adapter,
         script,
-        Outcome::Ambiguous(Failure::Session(SessionError::Timeout(Phase::DataTermination))),
+        Outcome::Ambiguous(Failure::Session(SessionError::Timeout(
+            Phase::DataTermination,
+        ))),
     );
 }
 
@@ -603,7 +665,11 @@ fn assert_no_auth_no_mail(adapter: &dyn Adapter, record: &Record) {
     );
 }
 
-fn starttls_refusal(adapter: &dyn Adapter, ehlo: &[u8], starttls_reply: Option<&[u8]>) -> (Outcome, Record) {
+fn starttls_refusal(
+    adapter: &dyn Adapter,
+    ehlo: &[u8],
+    starttls_reply: Option<&[u8]>,
+) -> (Outcome, Record) {
     let mut script = vec![
         Step::Send(GREETING.to_vec()),
         Step::Expect("EHLO"),
@@ -618,7 +684,12 @@ fn starttls_refusal(adapter: &dyn Adapter, ehlo: &[u8], starttls_reply: Option<&
     let report = send_one(adapter, &required_tls_relay(&server, &captured));
     let record = server.only_record();
     assert_no_auth_no_mail(adapter, &record);
-    assert_eq!(server.accepted(), 1, "{}: no second connection", adapter.name());
+    assert_eq!(
+        server.accepted(),
+        1,
+        "{}: no second connection",
+        adapter.name()
+    );
     (outcome(&report).clone(), record)
 }
 
@@ -683,7 +754,12 @@ pub fn starttls_reply_with_injected_plaintext_aborts(adapter: &dyn Adapter) {
     );
     let text = record.text();
     let ehlo_end = text.find("\r\n").map_or(0, |i| i + 2);
-    assert_eq!(&text[ehlo_end..], "STARTTLS\r\n", "{}: {text:?}", adapter.name());
+    assert_eq!(
+        &text[ehlo_end..],
+        "STARTTLS\r\n",
+        "{}: {text:?}",
+        adapter.name()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -692,10 +768,7 @@ pub fn starttls_reply_with_injected_plaintext_aborts(adapter: &dyn Adapter) {
 fn tls_script(mode: TlsMode, cert: ServerCert) -> Script {
     let config = Pki::get().server_config(cert);
     let mut script = match mode {
-        TlsMode::Implicit => vec![
-            Step::StartTls(config),
-            Step::Send(GREETING.to_vec()),
-        ],
+        TlsMode::Implicit => vec![Step::StartTls(config), Step::Send(GREETING.to_vec())],
         _ => vec![
             Step::Send(GREETING.to_vec()),
             Step::Expect("EHLO"),
@@ -760,19 +833,28 @@ pub fn verifying_modes_refuse_bad_certificates(adapter: &dyn Adapter) {
                     && matches!(r.unreached, Some(Unreached::Tls(_))),
                 || format!("{case}: {r:?}"),
             );
-            table.check(record.tls_error.is_some() && record.tls_from.is_none(), || {
-                format!("{case}: the server's handshake did not fail: {record:?}")
-            });
+            table.check(
+                record.tls_error.is_some() && record.tls_from.is_none(),
+                || format!("{case}: the server's handshake did not fail: {record:?}"),
+            );
             let expected_plain = match mode {
                 TlsMode::Implicit => String::new(),
-                _ => format!("{}STARTTLS\r\n", record.lines().first().map_or(String::new(), |l| format!("{l}\r\n"))),
+                _ => format!(
+                    "{}STARTTLS\r\n",
+                    record
+                        .lines()
+                        .first()
+                        .map_or(String::new(), |l| format!("{l}\r\n"))
+                ),
             };
             table.check(record.text() == expected_plain, || {
                 format!("{case}: plaintext sent: {:?}", record.text())
             });
             let after = String::from_utf8_lossy(&record.after_tls_failure).into_owned();
             table.check(
-                !["EHLO", "AUTH", "MAIL", "QUIT", PASSWORD].iter().any(|w| after.contains(w)),
+                !["EHLO", "AUTH", "MAIL", "QUIT", PASSWORD]
+                    .iter()
+                    .any(|w| after.contains(w)),
                 || format!("{case}: SMTP after the failed handshake: {after:?}"),
             );
             table.check(server.accepted() == 1, || {
@@ -788,13 +870,7 @@ pub fn verifying_modes_refuse_bad_certificates(adapter: &dyn Adapter) {
 
 /// The SMTP smuggling vectors: line ends a lenient server might take for the end of data.
 pub const SMUGGLING_VECTORS: [&[u8]; 7] = [
-    b"\n.\n",
-    b"\n.\r\n",
-    b"\r\n.\n",
-    b"\r.\r",
-    b"\r.\r\n",
-    b"\r\n.\r",
-    b"\r\r\n",
+    b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r", b"\r.\r\n", b"\r\n.\r", b"\r\r\n",
 ];
 
 /// A body carrying each smuggling vector, followed by a whole smuggled transaction: the
@@ -804,7 +880,9 @@ pub fn smuggling_vectors_in_the_body_leave_one_end_of_data(adapter: &dyn Adapter
     for vector in SMUGGLING_VECTORS {
         let mut body = b"From: alice@example.org\r\nSubject: smuggling\r\n\r\nfirst line".to_vec();
         body.extend_from_slice(vector);
-        body.extend_from_slice(b"MAIL FROM:<mallory@example.net>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nsmuggled");
+        body.extend_from_slice(
+            b"MAIL FROM:<mallory@example.net>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nsmuggled",
+        );
         body.extend_from_slice(vector);
         body.extend_from_slice(b"last line\r\n");
         let server = HostileServer::start(lockstep(None, true));
@@ -828,10 +906,15 @@ pub fn smuggling_vectors_in_the_body_leave_one_end_of_data(adapter: &dyn Adapter
         let dots = lines.iter().filter(|l| *l == ".").count();
         table.check(dots == 1, || format!("{case}: {dots} end-of-data lines"));
         let after = commands_after(&record, ".");
-        table.check(after == ["QUIT"], || format!("{case}: after the end of data: {after:?}"));
+        table.check(after == ["QUIT"], || {
+            format!("{case}: after the end of data: {after:?}")
+        });
         let commands = command_lines(&record);
         table.check(
-            commands.iter().map(|c| &c[..4.min(c.len())]).eq(["EHLO", "MAIL", "RCPT", "DATA", ".", "QUIT"]),
+            commands
+                .iter()
+                .map(|c| &c[..4.min(c.len())])
+                .eq(["EHLO", "MAIL", "RCPT", "DATA", ".", "QUIT"]),
             || format!("{case}: commands {commands:?}"),
         );
     }
@@ -870,7 +953,12 @@ pub fn caller_cr_lf_nul_in_commands_is_refused_before_connecting(adapter: &dyn A
             "{} envid {bad:?}: {result:?}",
             adapter.name()
         );
-        assert_eq!(server.accepted(), 0, "{}: a connection was made", adapter.name());
+        assert_eq!(
+            server.accepted(),
+            0,
+            "{}: a connection was made",
+            adapter.name()
+        );
         assert!(captured.starting_with("connect").is_empty());
     }
 }
@@ -888,9 +976,13 @@ pub fn caller_nul_in_credentials_never_reaches_the_wire(adapter: &dyn Adapter) {
     script.extend(transaction_steps());
     let server = HostileServer::start(script);
     let captured = Captured::default();
-    let mut relay = relay(&server, &captured, Duration::from_secs(5)).credentials("alice\0admin", PASSWORD);
+    let mut relay =
+        relay(&server, &captured, Duration::from_secs(5)).credentials("alice\0admin", PASSWORD);
     relay.allow_plaintext_auth = true;
     let result = adapter.send(&relay, &message(&["a@example.com"]));
+    if std::env::var_os("MXSEND_HOSTILE_TRACE").is_some() {
+        eprintln!("NUL in credentials: {result:?}");
+    }
     let record = server.records();
     let sent_auth = record.iter().any(|r| !r.commands("AUTH").is_empty());
     assert!(!sent_auth, "{}: AUTH sent: {record:?}", adapter.name());
@@ -899,7 +991,9 @@ pub fn caller_nul_in_credentials_never_reaches_the_wire(adapter: &dyn Adapter) {
         Ok(report) => assert!(
             matches!(
                 outcome(&report),
-                Outcome::Deferred(Failure::Session(SessionError::Sasl(SaslError::ForbiddenOctet { .. })))
+                Outcome::Deferred(Failure::Session(SessionError::Sasl(
+                    SaslError::ForbiddenOctet { .. }
+                )))
             ),
             "{}: {report:?}",
             adapter.name()
@@ -934,7 +1028,10 @@ pub fn caller_cr_lf_nul_in_headers_is_refused(_adapter: &dyn Adapter) {
         s.subject = Some(format!("hello{bad}Bcc: eve@example.net"));
         assert!(MessageWriter::new(s).is_err(), "subject {bad:?}");
         let mut s = spec();
-        s.to = vec![MailboxHeader::with_name(&format!("Bob{bad}"), "bob@example.com")];
+        s.to = vec![MailboxHeader::with_name(
+            &format!("Bob{bad}"),
+            "bob@example.com",
+        )];
         assert!(MessageWriter::new(s).is_err(), "display name {bad:?}");
         let mut s = spec();
         s.extra_headers = vec![("X-Note".into(), format!("a{bad}b"))];
@@ -1033,11 +1130,55 @@ pub fn endless_line_fails_at_the_line_length_limit(adapter: &dyn Adapter) {
 // ---------------------------------------------------------------------------------------------
 // Postfix's smtp-sink fault flags not covered by the shared sink suite
 
-fn sink_send(adapter: &dyn Adapter, flags: &[&str], timeouts: Timeouts, body: Option<Vec<u8>>) -> (Outcome, Duration) {
+/// What a sink scenario changes in the client.
+struct SinkClient {
+    timeouts: Timeouts,
+    pipelining: bool,
+    body: Option<Vec<u8>>,
+}
+
+impl SinkClient {
+    fn new() -> SinkClient {
+        SinkClient {
+            timeouts: all_timeouts(secs(5)),
+            pipelining: true,
+            body: None,
+        }
+    }
+
+    /// Lock-step: smtp-sink's `-W`/`-w` delays meet one command at a time (see
+    /// [`sink_out_of_order_replies_are_matched_in_order`] for what they do to a pipelined batch).
+    fn lockstep(mut self) -> SinkClient {
+        self.pipelining = false;
+        self
+    }
+
+    fn timeouts(mut self, f: impl FnOnce(&mut Timeouts)) -> SinkClient {
+        f(&mut self.timeouts);
+        self
+    }
+}
+
+fn sink_send(adapter: &dyn Adapter, flags: &[&str], client: SinkClient) -> (Outcome, Duration) {
+    let (outcome, elapsed, _) = sink_send_captured(adapter, flags, client);
+    (outcome, elapsed)
+}
+
+fn sink_send_captured(
+    adapter: &dyn Adapter,
+    flags: &[&str],
+    client: SinkClient,
+) -> (Outcome, Duration, Captured) {
+    let SinkClient {
+        timeouts,
+        pipelining,
+        body,
+    } = client;
     let sink = Sink::start(flags);
     let captured = Captured::default();
     let mut relay = plain_relay(sink.addr(), &captured);
     relay.timeouts = timeouts;
+    relay.pipelining = pipelining;
     let message = match body {
         Some(body) => message_with_body(&["a@example.com"], body),
         None => message(&["a@example.com"]),
@@ -1046,70 +1187,136 @@ fn sink_send(adapter: &dyn Adapter, flags: &[&str], timeouts: Timeouts, body: Op
     let report = adapter
         .send(&relay, &message)
         .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
-    (report.recipients[0].outcome.clone(), started.elapsed())
+    let elapsed = started.elapsed();
+    if std::env::var_os("MXSEND_HOSTILE_TRACE").is_some() {
+        eprintln!("{flags:?} after {elapsed:?}: {:#?}", captured.lines());
+    }
+    (report.recipients[0].outcome.clone(), elapsed, captured)
 }
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// `-A 0`: smtp-sink answers DATA with 354, then at once 550 and stops reading. The 550
-/// arrives before the final dot: the message is rejected with it.
+/// `-A 0`: smtp-sink answers DATA with 354, then at once 550 and stops reading: the message
+/// is refused (rejected, or deferred as a protocol violation, depending on how the replies
+/// are split into reads).
 pub fn sink_abort_after_data_rejects_the_message(adapter: &dyn Adapter) {
-    let (got, _) = sink_send(adapter, &["-A", "0"], all_timeouts(secs(5)), None);
+    let (got, _) = sink_send(adapter, &["-A", "0"], SinkClient::new());
+    // When the 550 comes in the same read as the 354, no command awaits it yet (the body
+    // is handed over after that read): `UnsolicitedReply`, deferred. In a later read it
+    // answers the queued final dot: rejected. Never delivered, never ambiguous.
     assert!(
-        matches!(&got, Outcome::Rejected(f) if reply_code(f) == Some(550)),
+        matches!(&got, Outcome::Rejected(f) if reply_code(f) == Some(550))
+            || matches!(
+                &got,
+                Outcome::Deferred(Failure::Session(SessionError::UnsolicitedReply(r))) if r.code().get() == 550
+            ),
         "{}: {got:?}",
         adapter.name()
     );
 }
 
-/// `-A 0` with a 16 MB body that cannot fit in the socket buffers: the client is blocked
-/// writing, and the session ends no later than the body deadline (2 s) plus slack, with
-/// the recipient not delivered.
+/// `-A 0` with a 16 MB body that cannot fit in the socket buffers: the sink's 550 and
+/// hang-up meet the client in the middle of the body; deferred at once (well within the
+/// body deadline), never delivered.
 pub fn sink_abort_after_data_with_a_large_body_ends_the_session(adapter: &dyn Adapter) {
     let body: Vec<u8> = (0..320_000u32)
         .flat_map(|i| format!("line {i:08} of a large message, fifty octets long\n").into_bytes())
         .collect();
-    let (got, elapsed) = sink_send(adapter, &["-A", "0"], all_timeouts(DEADLINE), Some(body));
+    let mut client = SinkClient::new().timeouts(|t| t.data_block = DEADLINE);
+    client.body = Some(body);
+    let (got, elapsed) = sink_send(adapter, &["-A", "0"], client);
+    // Two orders are possible, both deferring: the client reads the 550 first (it answers
+    // no command yet, since the final dot is not queued: `UnsolicitedReply`), or its write
+    // fails first on the reset connection (`ConnectionClosed` in the body phase).
     assert!(
-        matches!(&got, Outcome::Rejected(f) if reply_code(f) == Some(550))
-            || got == Outcome::Deferred(Failure::Session(SessionError::Timeout(Phase::DataBlock))),
+        matches!(
+            &got,
+            Outcome::Deferred(Failure::Session(SessionError::UnsolicitedReply(r))) if r.code().get() == 550
+        ) || got
+            == Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
+                Phase::DataBlock
+            ))),
         "{}: {got:?}",
         adapter.name()
     );
-    assert!(elapsed <= DEADLINE + SLACK, "{}: took {elapsed:?}", adapter.name());
+    assert!(
+        elapsed <= DEADLINE + SLACK,
+        "{}: took {elapsed:?}",
+        adapter.name()
+    );
+}
+
+/// `-W MAIL:3` under PIPELINING: smtp-sink answers the pipelined RCPT and DATA *before*
+/// the delayed MAIL (503 "need MAIL command", 503 "need RCPT command", then MAIL's 250).
+/// Replies are matched to commands in order, as RFC 2920 §3.1 requires, so MAIL is taken
+/// as refused with 503: rejected, and no message content goes out.
+pub fn sink_out_of_order_replies_are_matched_in_order(adapter: &dyn Adapter) {
+    let (got, _, captured) = sink_send_captured(adapter, &["-W", "MAIL:3"], SinkClient::new());
+    assert!(
+        matches!(&got, Outcome::Rejected(f) if reply_code(f) == Some(503)),
+        "{}: {got:?}",
+        adapter.name()
+    );
+    assert!(
+        captured.starting_with("body").is_empty(),
+        "{:#?}",
+        captured.lines()
+    );
+}
+
+/// `-W .:3` under PIPELINING (QUIT pipelined after the final dot): smtp-sink answers QUIT
+/// with 221 before the dot's reply. A 221 is no answer to the end of data: ambiguous, at
+/// once.
+pub fn sink_221_for_the_final_dot_is_ambiguous(adapter: &dyn Adapter) {
+    let (got, elapsed) = sink_send(adapter, &["-W", ".:3"], SinkClient::new());
+    assert!(
+        matches!(&got, Outcome::Ambiguous(f) if reply_code(f) == Some(221)),
+        "{}: {got:?}",
+        adapter.name()
+    );
+    assert!(elapsed < secs(1), "{elapsed:?}");
 }
 
 /// `-W MAIL:3` with a 1 s MAIL deadline: deferred with the timeout, after about 1 s.
 pub fn sink_delayed_mail_reply_past_the_deadline_defers(adapter: &dyn Adapter) {
-    let mut timeouts = all_timeouts(secs(5));
-    timeouts.mail = secs(1);
-    let (got, elapsed) = sink_send(adapter, &["-W", "MAIL:3"], timeouts, None);
+    let client = SinkClient::new().lockstep().timeouts(|t| t.mail = secs(1));
+    let (got, elapsed) = sink_send(adapter, &["-W", "MAIL:3"], client);
     assert_eq!(
         got,
         Outcome::Deferred(Failure::Session(SessionError::Timeout(Phase::Mail))),
         "{}",
         adapter.name()
     );
-    assert!(elapsed >= secs(1) && elapsed < secs(1) + SLACK, "{elapsed:?}");
+    assert!(
+        elapsed >= secs(1) && elapsed < secs(1) + SLACK,
+        "{elapsed:?}"
+    );
 }
 
 /// `-W RCPT:1` with a 5 s RCPT deadline: a slow server within the deadline delivers.
 pub fn sink_delayed_rcpt_reply_within_the_deadline_delivers(adapter: &dyn Adapter) {
-    let (got, elapsed) = sink_send(adapter, &["-W", "RCPT:1"], all_timeouts(secs(5)), None);
-    assert!(matches!(got, Outcome::Delivered(_)), "{}: {got:?}", adapter.name());
+    let (got, elapsed) = sink_send(adapter, &["-W", "RCPT:1"], SinkClient::new().lockstep());
+    assert!(
+        matches!(got, Outcome::Delivered(_)),
+        "{}: {got:?}",
+        adapter.name()
+    );
     assert!(elapsed >= secs(1), "{elapsed:?}");
 }
 
 /// `-w 3` (DATA's reply delayed 3 s) with a 1 s DATA deadline: deferred with the timeout.
 pub fn sink_delayed_data_reply_past_the_deadline_defers(adapter: &dyn Adapter) {
-    let mut timeouts = all_timeouts(secs(5));
-    timeouts.data_initiation = secs(1);
-    let (got, elapsed) = sink_send(adapter, &["-w", "3"], timeouts, None);
+    let client = SinkClient::new()
+        .lockstep()
+        .timeouts(|t| t.data_initiation = secs(1));
+    let (got, elapsed) = sink_send(adapter, &["-w", "3"], client);
     assert_eq!(
         got,
-        Outcome::Deferred(Failure::Session(SessionError::Timeout(Phase::DataInitiation))),
+        Outcome::Deferred(Failure::Session(SessionError::Timeout(
+            Phase::DataInitiation
+        ))),
         "{}",
         adapter.name()
     );
@@ -1118,12 +1325,15 @@ pub fn sink_delayed_data_reply_past_the_deadline_defers(adapter: &dyn Adapter) {
 
 /// `-W .:3` with a 1 s end-of-data deadline: ambiguous (the message went out whole).
 pub fn sink_delayed_end_of_data_reply_past_the_deadline_is_ambiguous(adapter: &dyn Adapter) {
-    let mut timeouts = all_timeouts(secs(5));
-    timeouts.data_termination = secs(1);
-    let (got, elapsed) = sink_send(adapter, &["-W", ".:3"], timeouts, None);
+    let client = SinkClient::new()
+        .lockstep()
+        .timeouts(|t| t.data_termination = secs(1));
+    let (got, elapsed) = sink_send(adapter, &["-W", ".:3"], client);
     assert_eq!(
         got,
-        Outcome::Ambiguous(Failure::Session(SessionError::Timeout(Phase::DataTermination))),
+        Outcome::Ambiguous(Failure::Session(SessionError::Timeout(
+            Phase::DataTermination
+        ))),
         "{}",
         adapter.name()
     );
@@ -1131,7 +1341,7 @@ pub fn sink_delayed_end_of_data_reply_past_the_deadline_is_ambiguous(adapter: &d
 }
 
 fn sink_closed_case(adapter: &dyn Adapter, command: &str, phase: Phase) {
-    let (got, _) = sink_send(adapter, &["-q", command], all_timeouts(secs(5)), None);
+    let (got, _) = sink_send(adapter, &["-q", command], SinkClient::new());
     assert_eq!(
         got,
         Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(phase))),
@@ -1157,7 +1367,7 @@ pub fn sink_disconnect_at_data_defers(adapter: &dyn Adapter) {
 
 /// `-Q EHLO`: 421 to EHLO: deferred by the service closing.
 pub fn sink_service_closing_at_ehlo_defers(adapter: &dyn Adapter) {
-    let (got, _) = sink_send(adapter, &["-Q", "EHLO"], all_timeouts(secs(5)), None);
+    let (got, _) = sink_send(adapter, &["-Q", "EHLO"], SinkClient::new());
     assert!(
         matches!(&got, Outcome::Deferred(Failure::Session(SessionError::ServiceClosing(r))) if r.code().get() == 421),
         "{}: {got:?}",
@@ -1167,7 +1377,7 @@ pub fn sink_service_closing_at_ehlo_defers(adapter: &dyn Adapter) {
 
 /// `-Q .`: 421 to the final dot: deferred with the 421 (not taken), not ambiguous.
 pub fn sink_service_closing_after_end_of_data_defers_with_421(adapter: &dyn Adapter) {
-    let (got, _) = sink_send(adapter, &["-Q", "."], all_timeouts(secs(5)), None);
+    let (got, _) = sink_send(adapter, &["-Q", "."], SinkClient::new());
     assert!(
         matches!(&got, Outcome::Deferred(f) if reply_code(f) == Some(421)),
         "{}: {got:?}",
@@ -1177,7 +1387,7 @@ pub fn sink_service_closing_after_end_of_data_defers_with_421(adapter: &dyn Adap
 
 /// `-r .`: 4xx to the final dot: deferred with it.
 pub fn sink_4xx_to_end_of_data_defers(adapter: &dyn Adapter) {
-    let (got, _) = sink_send(adapter, &["-r", "."], all_timeouts(secs(5)), None);
+    let (got, _) = sink_send(adapter, &["-r", "."], SinkClient::new());
     assert!(
         matches!(&got, Outcome::Deferred(f) if reply_code(f).is_some_and(|c| (400..500).contains(&c))),
         "{}: {got:?}",
@@ -1187,7 +1397,7 @@ pub fn sink_4xx_to_end_of_data_defers(adapter: &dyn Adapter) {
 
 /// `-f .`: 5xx to the final dot: rejected with it.
 pub fn sink_5xx_to_end_of_data_rejects(adapter: &dyn Adapter) {
-    let (got, _) = sink_send(adapter, &["-f", "."], all_timeouts(secs(5)), None);
+    let (got, _) = sink_send(adapter, &["-f", "."], SinkClient::new());
     assert!(
         matches!(&got, Outcome::Rejected(f) if reply_code(f).is_some_and(|c| (500..600).contains(&c))),
         "{}: {got:?}",
