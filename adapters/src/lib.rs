@@ -21,7 +21,7 @@
 //! | [`tls`] | TLS modes, trust anchors, the opportunistic verifier |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
-//! | [`message`] | [`Message`] and [`BodySource`](message::BodySource) |
+//! | [`message`] | [`Message`] and [`BodySource`] |
 //!
 //! The message content is streamed from its source in 64 KiB chunks, only while the session
 //! wants more: memory does not grow with the message size.
