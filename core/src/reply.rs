@@ -429,7 +429,7 @@ impl ReplyParser {
                 // No octet of a new line yet: nothing that could break a limit.
                 return Ok(Status::Partial);
             }
-            let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+            let Some(lf) = find_lf(rest) else {
                 // Check before copying, so a huge input never reaches memory.
                 self.check_budget(self.line.len() + rest.len())?;
                 self.line.extend_from_slice(rest);
@@ -515,12 +515,21 @@ impl ReplyParser {
         if count > self.limits.max_lines || (!last && count >= self.limits.max_lines) {
             return Err(ReplyError::TooManyLines(self.limits.max_lines));
         }
-        self.lines.push(String::from_utf8_lossy(text).into_owned());
+        let text = line_string(text);
         if last {
             self.code = None;
             self.reply_len = 0;
-            Ok(Some(Reply::new(code, core::mem::take(&mut self.lines))))
+            // `lines` is scratch kept across replies: the reply gets a vector of exactly
+            // its size in one allocation, instead of one grown line by line.
+            let lines = if self.lines.is_empty() {
+                alloc::vec![text]
+            } else {
+                self.lines.push(text);
+                self.lines.drain(..).collect()
+            };
+            Ok(Some(Reply::new(code, lines)))
         } else {
+            self.lines.push(text);
             self.code = Some(code);
             self.reply_len += raw_len;
             Ok(None)
@@ -532,6 +541,41 @@ impl ReplyParser {
     fn buffered_len(&self) -> usize {
         self.reply_len + self.line.len()
     }
+}
+
+/// A line's text as a `String`, invalid UTF-8 replaced by U+FFFD. Checking first keeps
+/// the common case (valid, mostly ASCII) on the standard library's fast validator.
+fn line_string(text: &[u8]) -> String {
+    match core::str::from_utf8(text) {
+        Ok(text) => String::from(text),
+        Err(_) => String::from_utf8_lossy(text).into_owned(),
+    }
+}
+
+/// The offset of the first LF in `bytes`, eight octets at a time: replies arrive in reads
+/// of many lines, and a byte-by-byte search was the parser's largest cost.
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for word in words.by_ref() {
+        let mut octets = [0u8; 8];
+        octets.copy_from_slice(word);
+        let x = u64::from_ne_bytes(octets) ^ LFS;
+        // The classic "has a zero octet" test: non-zero exactly when some octet of `x` is
+        // zero, that is, was an LF. Which one is found below.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return word.iter().position(|&b| b == b'\n').map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| offset + i)
 }
 
 impl Default for ReplyParser {
