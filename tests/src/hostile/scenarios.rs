@@ -746,11 +746,16 @@ pub fn starttls_reply_with_injected_plaintext_aborts(adapter: &dyn Adapter) {
         EHLO_TLS,
         Some(b"220 go ahead\r\n250-injected\r\n250 AUTH PLAIN LOGIN\r\n"),
     );
+    let sent_after_starttls = record
+        .text()
+        .split_once("STARTTLS\r\n")
+        .map(|(_, rest)| rest.len());
     assert_eq!(
-        got,
-        Outcome::Deferred(Failure::Session(SessionError::DataAfterStartTls)),
-        "{}",
-        adapter.name()
+        sent_after_starttls,
+        Some(0),
+        "{}: octets after STARTTLS: {:?}",
+        adapter.name(),
+        record.text()
     );
     let text = record.text();
     let ehlo_end = text.find("\r\n").map_or(0, |i| i + 2);
@@ -759,6 +764,12 @@ pub fn starttls_reply_with_injected_plaintext_aborts(adapter: &dyn Adapter) {
         "STARTTLS\r\n",
         "{}: {text:?}",
         adapter.name()
+    );
+    assert_eq!(
+        got,
+        Outcome::Deferred(Failure::Session(SessionError::DataAfterStartTls)),
+        "{}",
+        adapter.name(),
     );
 }
 
