@@ -12,6 +12,7 @@
 //! from = "Alice <alice@example.com>"
 //! ca_file = "/etc/ssl/private-ca.pem"
 //! ehlo = "laptop.example.com"
+//! dns = "127.0.0.1:5353"            # a DNS server instead of the system's (MX delivery)
 //! ```
 //!
 //! Flags override the account's values field by field. Unknown keys are errors (a typo such as
@@ -62,6 +63,8 @@ pub struct Account {
     pub ca_file: Option<PathBuf>,
     /// The EHLO name.
     pub ehlo: Option<String>,
+    /// A DNS server (`IP` or `IP:PORT`) for MX delivery instead of the system's.
+    pub dns: Option<String>,
     /// Allow AUTH without TLS (a local test server).
     #[serde(default)]
     pub allow_plaintext_auth: bool,

@@ -5,7 +5,6 @@
 //! adapter's report comes back here and is turned into the command's
 //! [`Report`](crate::report::Report), whose outcomes decide the exit status.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use crate::error::CliError;
 use crate::exit::Exit;
 use crate::report::Report;
 use crate::source::MessageSource;
-use crate::transcript::Event;
 use crate::TlsArg;
 
 /// Where the message goes.
@@ -61,23 +59,16 @@ pub struct Job {
     pub envelope: Envelope,
 }
 
-/// Observes a delivery: the transcript (`-v`).
-pub type Observer<'a> = &'a mut (dyn FnMut(Event<'_>) + Send);
-
 /// Deliver `message` as `job` says, reporting each recipient's outcome.
 pub fn deliver(
     job: &Job,
     message: &MessageSource,
-    observer: Option<Observer<'_>>,
+    message_id: Option<String>,
+    verbose: bool,
 ) -> Result<Report, CliError> {
     // The blocking adapter (mxsend::blocking::{send, deliver}) is not on main yet; until it
     // is, the command stops here rather than pretend to send.
-    let _ = (
-        job,
-        message,
-        observer,
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    );
+    let _ = (job, message, message_id, verbose);
     Err(CliError::new(
         Exit::Software,
         "this build cannot send yet: the blocking adapter (mxsend::blocking) is not merged; use --dry-run",

@@ -4,11 +4,10 @@
 //! has none. Default: this host's name (`gethostname`) when it is a valid domain with at
 //! least one dot; otherwise (a bare `laptop`, which many servers refuse as a HELO name,
 //! Postfix `reject_non_fqdn_helo_hostname`) the address literal of the local end of each
-//! connection, which is what the server sees anyway. `--ehlo NAME` overrides.
+//! connection, which is what the server sees anyway (the library picks it per connection).
+//! `--ehlo NAME` overrides.
 
-use std::net::IpAddr;
-
-use mxsend_core::address::{AddressLiteral, Domain};
+use mxsend_core::address::Domain;
 
 use crate::error::CliError;
 
@@ -44,17 +43,6 @@ fn from_hostname(host: Option<&str>) -> Ehlo {
         }
         _ => Ehlo::LocalAddress,
     }
-}
-
-/// The address literal for a local address (`[192.0.2.1]`, `[IPv6:2001:db8::1]`).
-pub fn literal(local: IpAddr) -> Domain {
-    Domain::Literal(match local {
-        IpAddr::V4(v4) => AddressLiteral::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => AddressLiteral::V4(v4),
-            None => AddressLiteral::V6(v6),
-        },
-    })
 }
 
 #[cfg(test)]

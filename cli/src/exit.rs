@@ -19,7 +19,7 @@
 //! 2. Then problems a person must fix, the most general first: 76 (the server broke the
 //!    protocol), 77 (authentication refused, or credentials that would go in plaintext), 69
 //!    (the server cannot serve us at all: it refused the session, or cannot give the TLS that
-//!    is required), 65 (the message cannot be sent as it is: too large, or needs 8BITMIME or
+//!    is required, or whose certificate does not verify), 65 (the message cannot be sent as it is: too large, or needs 8BITMIME or
 //!    SMTPUTF8 the server lacks), 68 (the domain does not exist or accepts no mail), 67 (a
 //!    recipient refused).
 //! 3. 0 only when every recipient was delivered.
@@ -86,7 +86,7 @@ Exit status (sysexits.h):
   66  an input file (body, attachment, --message, CA file) cannot be read
   67  a recipient was rejected by the server
   68  a recipient domain does not exist (NXDOMAIN) or accepts no mail (null MX)
-  69  the server refused the session, or cannot provide the TLS that is required
+  69  the server refused the session, or required TLS failed (not offered, certificate invalid)
   70  internal error (a bug in mxsend)
   71  operating system error (temporary file, password command)
   74  I/O error reading standard input or writing output
@@ -194,6 +194,9 @@ pub enum Cause {
     Session(SessionError),
     /// No connection could be made to any address (refused, unreachable, timed out).
     Connect(String),
+    /// The TLS handshake that was required failed (typically: the certificate does not
+    /// verify for the host name).
+    Tls(String),
     /// Refused by mxsend before sending: the message is larger than the server's SIZE, or
     /// needs 8BITMIME, SMTPUTF8 or BINARYMIME which the server lacks.
     Unsendable(String),
@@ -207,6 +210,8 @@ pub fn for_recipient(status: Status, cause: &Cause) -> Exit {
         (Status::Delivered, _) => Exit::Ok,
         (_, Cause::Session(e)) if e.is_protocol_violation() => Exit::Protocol,
         (_, Cause::Session(e)) if e.is_permanent() => for_permanent_session_error(e),
+        // Retrying will meet the same certificate: a person must look (69).
+        (_, Cause::Tls(_)) => Exit::Unavailable,
         (Status::Deferred | Status::Ambiguous, _) => Exit::TempFail,
         (Status::Rejected, Cause::Reply(reply)) => for_rejecting_reply(reply),
         (Status::Rejected, Cause::NoRoute(reason)) if reason.is_permanent() => Exit::NoHost,
@@ -350,6 +355,12 @@ mod tests {
     #[test]
     fn required_tls_not_offered_is_unavailable() {
         let cause = Cause::Session(SessionError::StartTlsUnavailable);
+        assert_eq!(for_recipient(Status::Deferred, &cause), Exit::Unavailable);
+    }
+
+    #[test]
+    fn failed_required_tls_handshake_is_unavailable() {
+        let cause = Cause::Tls("invalid peer certificate: UnknownIssuer".into());
         assert_eq!(for_recipient(Status::Deferred, &cause), Exit::Unavailable);
     }
 

@@ -32,7 +32,6 @@ use crate::plan::{self, JsonPlan};
 use crate::report::Report;
 use crate::sendmail::{self, HeaderBlock, SendmailArgs};
 use crate::source::{self, MessageSource, RawSource, Stored};
-use crate::transcript::Transcript;
 use crate::{Cli, Command, MxArgs, SendArgs, TlsArg};
 
 /// The relay port without TLS from the first byte: submission (RFC 6409 §3.1).
@@ -60,7 +59,14 @@ pub fn clap_error(e: &clap::Error) -> ExitCode {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid command line");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("mxsend: {first}; see 'mxsend --help'");
+            // clap puts the accepted values of an enum flag on a line of their own.
+            let values = rendered
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("[possible values:"))
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default();
+            eprintln!("mxsend: {first}{values}; see 'mxsend --help'");
             Exit::Usage.into()
         }
     }
@@ -73,18 +79,29 @@ pub fn main(cli: Cli) -> Result<Exit, CliError> {
         Some(Command::Mx(args)) => mx(args),
         Some(Command::Sendmail(args)) => sendmail(&args.args),
         Some(Command::Completions { shell }) => {
-            let mut command = Cli::command();
-            clap_complete::generate(shell, &mut command, "mxsend", &mut io::stdout());
-            Ok(Exit::Ok)
+            // Generated into memory: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mxsend", &mut script);
+            write_stdout(&script, "writing the completion script")
         }
         Some(Command::Manpage) => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut out = io::stdout().lock();
-            man.render(&mut out)
-                .and_then(|()| out.flush())
-                .map_err(|e| CliError::io("writing the man page", &e))?;
-            Ok(Exit::Ok)
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| CliError::io("rendering the man page", &e))?;
+            write_stdout(&page, "writing the man page")
         }
+    }
+}
+
+/// Write `bytes` to standard output. A closed pipe (`mxsend manpage | head`) is not an error:
+/// the reader has what it wanted.
+fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CliError> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(Exit::Ok),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Exit::Ok),
+        Err(e) => Err(CliError::io(what, &e)),
     }
 }
 
@@ -206,7 +223,7 @@ impl Connection {
             }
             None => Route::Mx {
                 port: port.or(account.port).unwrap_or(SMTP_PORT),
-                resolver: resolver(dns)?,
+                resolver: resolver(dns.or(account.dns.as_deref()))?,
             },
         };
         let ca_file = ca_file.or(account.ca_file.clone());
@@ -301,7 +318,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
     to.extend(args.recipients.iter().cloned());
 
     let date = compose::now();
-    let (message, sender, recipients) = match &args.message {
+    let (message, sender, recipients, header) = match &args.message {
         Some(path) => ready_message(path, from.as_deref(), &to, &args.cc, &args.bcc, date)?,
         None => {
             let body = match (&args.body, &args.body_file) {
@@ -334,6 +351,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
                 MessageSource::Composed(Box::new(composed)),
                 sender,
                 recipients,
+                None,
             )
         }
     };
@@ -347,7 +365,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         &account,
     )?;
     let job = job(connection, credentials, envelope);
-    let report = send_job(&job, &message, args.verbose)?;
+    let report = deliver::deliver(&job, &message, message_id(&message, header.as_ref()), args.verbose)?;
     if args.json {
         report
             .write_json(&mut io::stdout().lock())
@@ -369,7 +387,7 @@ fn ready_message(
     cc: &[String],
     bcc: &[String],
     date: mxsend_core::message::DateTime,
-) -> Result<(MessageSource, ReversePath, Vec<Mailbox>), CliError> {
+) -> Result<(MessageSource, ReversePath, Vec<Mailbox>, Option<HeaderBlock>), CliError> {
     let stored = if path == Path::new("-") {
         Stored::Spool(source::spool(&mut io::stdin().lock(), false)?)
     } else {
@@ -404,7 +422,7 @@ fn ready_message(
     };
     let domain = message_id_domain(&sender);
     let raw = RawSource::new(stored, None, date, &domain)?;
-    Ok((MessageSource::Raw(raw), sender, recipients))
+    Ok((MessageSource::Raw(raw), sender, recipients, Some(header)))
 }
 
 fn read_header_block(stored: &Stored) -> Result<HeaderBlock, CliError> {
@@ -497,14 +515,12 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
     }
 }
 
-/// Hand the job to the adapter, with the transcript on standard error when asked.
-fn send_job(job: &Job, message: &MessageSource, verbose: bool) -> Result<Report, CliError> {
-    if verbose {
-        let mut transcript = Transcript::new(io::stderr());
-        let mut observer = |event: crate::transcript::Event<'_>| transcript.event(event);
-        deliver::deliver(job, message, Some(&mut observer))
-    } else {
-        deliver::deliver(job, message, None)
+/// The Message-ID the recipients will see, for the report.
+fn message_id(message: &MessageSource, header: Option<&HeaderBlock>) -> Option<String> {
+    match message {
+        MessageSource::Composed(composed) => Some(composed.message_id.clone()),
+        // The filter adds one when the header block has none, and does not say which.
+        MessageSource::Raw(_) => header.and_then(|h| h.values("Message-ID").next().map(str::to_string)),
     }
 }
 
@@ -601,8 +617,7 @@ fn mx(args: MxArgs) -> Result<Exit, CliError> {
 pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let args = sendmail::parse_args(args)?;
     if args.help {
-        println!("{}", sendmail::USAGE);
-        return Ok(Exit::Ok);
+        return write_stdout(format!("{}\n", sendmail::USAGE).as_bytes(), "writing the usage");
     }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false)?;
     let account = loaded.account;
@@ -675,7 +690,8 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let envelope = envelope(sender, recipients, &message, dsn);
     let credentials = credentials(connection.user.as_deref(), None, &account)?;
     let job = job(connection, credentials, envelope);
-    let report = send_job(&job, &message, args.verbose)?;
+    let id = message_id(&message, Some(&header));
+    let report = deliver::deliver(&job, &message, id, args.verbose)?;
     // Silence on success: cron mails whatever a job prints.
     report
         .write_human(&mut io::stderr().lock(), true)

@@ -115,6 +115,7 @@ impl<W: Write> Transcript<W> {
     }
 
     /// The writer, back.
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }
