@@ -29,7 +29,6 @@ use crate::ehlo::{self, Ehlo};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::plan::{self, JsonPlan};
-use crate::report::Report;
 use crate::sendmail::{self, HeaderBlock, SendmailArgs};
 use crate::source::{self, MessageSource, RawSource, Stored};
 use crate::{Cli, Command, MxArgs, SendArgs, TlsArg};
@@ -365,7 +364,12 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         &account,
     )?;
     let job = job(connection, credentials, envelope);
-    let report = deliver::deliver(&job, &message, message_id(&message, header.as_ref()), args.verbose)?;
+    let report = deliver::deliver(
+        &job,
+        &message,
+        message_id(&message, header.as_ref()),
+        args.verbose,
+    )?;
     if args.json {
         report
             .write_json(&mut io::stdout().lock())
@@ -387,7 +391,15 @@ fn ready_message(
     cc: &[String],
     bcc: &[String],
     date: mxsend_core::message::DateTime,
-) -> Result<(MessageSource, ReversePath, Vec<Mailbox>, Option<HeaderBlock>), CliError> {
+) -> Result<
+    (
+        MessageSource,
+        ReversePath,
+        Vec<Mailbox>,
+        Option<HeaderBlock>,
+    ),
+    CliError,
+> {
     let stored = if path == Path::new("-") {
         Stored::Spool(source::spool(&mut io::stdin().lock(), false)?)
     } else {
@@ -520,7 +532,9 @@ fn message_id(message: &MessageSource, header: Option<&HeaderBlock>) -> Option<S
     match message {
         MessageSource::Composed(composed) => Some(composed.message_id.clone()),
         // The filter adds one when the header block has none, and does not say which.
-        MessageSource::Raw(_) => header.and_then(|h| h.values("Message-ID").next().map(str::to_string)),
+        MessageSource::Raw(_) => {
+            header.and_then(|h| h.values("Message-ID").next().map(str::to_string))
+        }
     }
 }
 
@@ -617,7 +631,10 @@ fn mx(args: MxArgs) -> Result<Exit, CliError> {
 pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let args = sendmail::parse_args(args)?;
     if args.help {
-        return write_stdout(format!("{}\n", sendmail::USAGE).as_bytes(), "writing the usage");
+        return write_stdout(
+            format!("{}\n", sendmail::USAGE).as_bytes(),
+            "writing the usage",
+        );
     }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false)?;
     let account = loaded.account;

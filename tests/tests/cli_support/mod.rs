@@ -1,0 +1,110 @@
+//! Shared by the `cli_*` end-to-end tests: the built `mxsend` binary, a scratch directory and
+//! a listener that proves no connection was made.
+//!
+//! The binary belongs to another package (`mxsend-cli`), so cargo does not build it for this
+//! one's tests; [`mxsend`] builds it once per test binary with the same cargo (a no-op when
+//! it is up to date) and runs it with a clean environment: no user configuration, no
+//! `MXSEND_CONFIG`, the system resolver never asked (every test passes `--dns` or uses
+//! address literals and relays on loopback).
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The path of the built binary.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "mxsend-cli",
+                "--bin",
+                "mxsend",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .status()
+            .expect("run cargo to build mxsend");
+        assert!(status.success(), "cargo build -p mxsend-cli failed");
+        // tests/target/debug/deps/cli_x-HASH -> target/debug/mxsend
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/debug directory");
+        let binary = dir.join("mxsend");
+        assert!(binary.exists(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+/// `mxsend` with no user configuration: HOME and XDG_CONFIG_HOME point at an empty
+/// directory, MXSEND_CONFIG is unset.
+pub fn mxsend(home: &Path) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(binary());
+    command
+        .env_remove("MXSEND_CONFIG")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .timeout(std::time::Duration::from_secs(60));
+    command
+}
+
+/// A scratch directory, deleted on drop.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// A TCP listener on loopback that nobody should connect to.
+pub struct Tripwire {
+    listener: TcpListener,
+}
+
+impl Tripwire {
+    /// Listen on a free port of 127.0.0.1.
+    pub fn new() -> Tripwire {
+        Tripwire::on("127.0.0.1")
+    }
+
+    /// Listen on a free port of this loopback address (any of 127.0.0.0/8 works on Linux).
+    pub fn on(ip: &str) -> Tripwire {
+        let listener = TcpListener::bind((ip, 0)).expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        Tripwire { listener }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("listener address")
+    }
+
+    /// `HOST:PORT` for `--server`.
+    pub fn server(&self) -> String {
+        self.addr().to_string()
+    }
+
+    /// Panic if anyone connected.
+    pub fn assert_untouched(&self) {
+        match self.listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok((_, peer)) => panic!("a connection was made from {peer}"),
+            Err(e) => panic!("checking the listener: {e}"),
+        }
+    }
+}
+
+/// Write `text` to `dir/name` and return the path.
+pub fn file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a test file");
+    path
+}
