@@ -224,6 +224,10 @@ impl SessionConfig {
 /// the watermark that keeps memory flat whatever the message size.
 pub const BODY_WATERMARK: usize = 64 * 1024;
 
+/// Smallest BDAT chunk sent before the end of a message (RFC 3030 sets no size; this keeps
+/// the command overhead negligible while staying well under [`BODY_WATERMARK`]).
+pub const BDAT_CHUNK: usize = 16 * 1024;
+
 /// What the next reply from the server will answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
@@ -550,13 +554,14 @@ impl Session {
             (tx.chunked, tx.binary, tx.id)
         };
         if chunked {
-            self.scratch.clear();
+            // Small pieces are gathered into chunks of at least BDAT_CHUNK octets, so a
+            // caller handing over a byte at a time does not cost a BDAT command per byte.
             if binary {
                 self.scratch.extend_from_slice(chunk);
             } else {
                 self.encoder.encode(chunk, &mut self.scratch);
             }
-            if !self.scratch.is_empty() {
+            if self.scratch.len() >= BDAT_CHUNK {
                 self.send_bdat_chunk(id, false, now);
             }
         } else {
@@ -578,7 +583,6 @@ impl Session {
             (tx.chunked, tx.binary, tx.id)
         };
         if chunked {
-            self.scratch.clear();
             if !binary {
                 self.encoder.finish(&mut self.scratch);
             }

@@ -710,9 +710,28 @@ fn chunking_sends_the_body_in_bdat_chunks_ending_with_last() {
     assert!(s.session.wants_body());
     s.session.send_body(b"line one\n.dot\n", s.now).unwrap();
     s.session.finish_body(s.now).unwrap();
-    s.expect("BDAT 16\r\nline one\r\n.dot\r\nBDAT 0 LAST\r\n");
-    s.server("250 Ok\r\n250 2.0.0 queued\r\n");
+    s.expect("BDAT 16 LAST\r\nline one\r\n.dot\r\n");
+    s.server("250 2.0.0 queued\r\n");
     assert!(matches!(&done(&s.events())[0].1[0], Outcome::Delivered(r) if r.code().get() == 250));
+}
+
+#[test]
+fn small_body_pieces_are_gathered_into_large_bdat_chunks() {
+    let mut c = config(TlsPolicy::Disabled);
+    c.chunking = true;
+    let mut s = Script::new(c);
+    s.open(EHLO_PIPELINING);
+    s.send(&["a@example.test"]);
+    s.sent();
+    s.server("250 Ok\r\n250 Ok\r\n");
+    for _ in 0..BDAT_CHUNK + 10 {
+        s.session.send_body(b"x", s.now).unwrap();
+    }
+    s.session.finish_body(s.now).unwrap();
+    let wire = s.sent();
+    assert_eq!(wire.matches("BDAT").count(), 2);
+    assert!(wire.starts_with(&format!("BDAT {BDAT_CHUNK}\r\n")));
+    assert!(wire.contains("BDAT 12 LAST\r\n"));
 }
 
 #[test]
@@ -724,8 +743,8 @@ fn a_failed_bdat_chunk_stops_the_body_and_resets() {
     s.send(&["a@example.test"]);
     s.sent();
     s.server("250 Ok\r\n250 Ok\r\n");
-    s.session.send_body(b"abc\r\n", s.now).unwrap();
-    s.sent();
+    s.session.send_body(&[b'a'; BDAT_CHUNK], s.now).unwrap();
+    assert!(s.sent().starts_with(&format!("BDAT {BDAT_CHUNK}\r\naaa")));
     s.server("552 5.3.4 too big\r\n");
     assert!(!s.session.wants_body());
     s.expect("RSET\r\n");

@@ -355,6 +355,7 @@ impl Session {
             self.advance(now);
             return;
         }
+        self.scratch.clear();
         let chunked = envelope.body == BodyType::BinaryMime
             || (self.config.chunking && capabilities.chunking);
         let (mail, rcpt) = parameters(&envelope, &capabilities);
@@ -478,6 +479,7 @@ impl Session {
         if r.is_ok() {
             self.transmit.extend_from_slice(&self.scratch);
         }
+        self.scratch.clear();
         let end = self.transmit_end();
         self.after_encode(r, Expect::Bdat(id, last, end), now);
     }

@@ -1,0 +1,376 @@
+//! What a delivery needs to know: [`Relay`] (submission to one server) and [`MxDelivery`]
+//! (direct delivery to each recipient domain's mail exchangers), and the settings they share.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mxsend_core::address::{AddressLiteral, Domain};
+use mxsend_core::mx::{FamilyOrder, MAX_ADDRESSES};
+use mxsend_core::sasl::{Credentials, Secret};
+use mxsend_core::session::{SessionConfig, Timeouts};
+
+use crate::dns::Resolver;
+use crate::tls::{Roots, TlsMode, TlsOptions};
+use crate::transcript::Transcript;
+
+/// The SMTP port (RFC 5321 §4.5.4.1 via IANA): MX delivery.
+pub const SMTP_PORT: u16 = 25;
+
+/// The submission port (RFC 6409 §3.1).
+pub const SUBMISSION_PORT: u16 = 587;
+
+/// How long to wait for a TCP connection: 30 s, Postfix's `smtp_connect_timeout`. RFC 5321
+/// sets no connect timeout; the greeting's 5 minutes start once connected.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name the client gives in EHLO.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EhloName {
+    /// The machine's host name when it is a fully qualified domain name (it has a dot and is
+    /// a valid ASCII domain), else the address literal of the connection's local address
+    /// (`[192.0.2.1]`), as RFC 5321 §4.1.4 asks of a client without a meaningful name.
+    #[default]
+    Auto,
+    /// This name or literal.
+    Name(Domain),
+}
+
+impl EhloName {
+    /// The identity for a connection from `local`.
+    pub fn resolve(&self, local: SocketAddr) -> Domain {
+        match self {
+            EhloName::Name(name) => name.clone(),
+            EhloName::Auto => host_name().unwrap_or_else(|| address_literal(local.ip())),
+        }
+    }
+}
+
+/// The machine's host name, if it is usable as an EHLO name. Read from the kernel (Linux) or
+/// /etc/hostname: std has no portable call for it and this saves a dependency.
+fn host_name() -> Option<Domain> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|text| text.trim().to_string())
+        .find(|name| !name.is_empty())
+        .filter(|name| name.contains('.') && name.is_ascii())
+        .and_then(|name| Domain::parse(&name).ok())
+        .filter(|domain| matches!(domain, Domain::Name(_)))
+}
+
+fn address_literal(ip: IpAddr) -> Domain {
+    match ip {
+        IpAddr::V4(v4) => Domain::Literal(AddressLiteral::V4(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => Domain::Literal(AddressLiteral::V4(v4)),
+            None => Domain::Literal(AddressLiteral::V6(v6)),
+        },
+    }
+}
+
+/// A transcript hook shared by the connections of a delivery (see [`crate::transcript`]).
+#[derive(Clone)]
+pub struct TranscriptHook(pub Arc<Mutex<dyn Transcript + Send>>);
+
+impl TranscriptHook {
+    /// A hook around `transcript`.
+    pub fn new(transcript: impl Transcript + Send + 'static) -> TranscriptHook {
+        TranscriptHook(Arc::new(Mutex::new(transcript)))
+    }
+}
+
+impl fmt::Debug for TranscriptHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TranscriptHook")
+    }
+}
+
+/// Settings every connection of a delivery shares; what the runtimes' pumps read.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub ehlo: EhloName,
+    pub credentials: Option<Credentials>,
+    pub allow_plaintext_auth: bool,
+    pub pipelining: bool,
+    pub chunking: bool,
+    pub timeouts: Timeouts,
+    pub connect_timeout: Duration,
+    pub transcript: Option<TranscriptHook>,
+}
+
+impl Settings {
+    /// The core session's configuration for a connection from `local` in `tls` mode.
+    pub fn session_config(&self, local: SocketAddr, tls: TlsMode) -> SessionConfig {
+        let mut config = SessionConfig::new(self.ehlo.resolve(local));
+        config.tls = tls.policy();
+        config.credentials = self.credentials.clone();
+        config.allow_plaintext_auth = self.allow_plaintext_auth;
+        config.pipelining = self.pipelining;
+        config.chunking = self.chunking;
+        config.timeouts = self.timeouts;
+        config
+    }
+}
+
+/// Submission to one server (a relay, smarthost or submission service): all recipients go
+/// there, whatever their domain.
+///
+/// ```
+/// use mxsend::{Relay, tls::TlsMode};
+///
+/// let relay = Relay::new("smtp.example.com", 587).credentials("alice", "secret");
+/// assert_eq!(relay.tls, TlsMode::Required); // the default on 587
+/// let local = Relay::new("127.0.0.1", 2525).tls(TlsMode::None);
+/// assert_eq!(local.tls, TlsMode::None);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Relay {
+    /// Host name or IP address (an IPv6 address may be given in brackets).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS mode; by default [`TlsMode::for_relay_port`] (implicit on 465, required elsewhere).
+    pub tls: TlsMode,
+    /// Trust anchors for verifying the relay's certificate.
+    pub tls_options: TlsOptions,
+    /// Credentials for AUTH.
+    pub credentials: Option<Credentials>,
+    /// Send credentials over a connection without TLS (off by default, and only for tests
+    /// and trusted local networks).
+    pub allow_plaintext_auth: bool,
+    /// The EHLO name.
+    pub ehlo: EhloName,
+    /// Use PIPELINING when offered (on by default).
+    pub pipelining: bool,
+    /// Use BDAT when CHUNKING is offered (off by default).
+    pub chunking: bool,
+    /// Per-phase deadlines (RFC 5321 §4.5.3.2).
+    pub timeouts: Timeouts,
+    /// How long to wait for each TCP connection.
+    pub connect_timeout: Duration,
+    /// Where the transcript goes, if anywhere.
+    pub transcript: Option<TranscriptHook>,
+}
+
+impl Relay {
+    /// A relay at `host:port` with the defaults for that port.
+    pub fn new(host: impl Into<String>, port: u16) -> Relay {
+        Relay {
+            host: host.into(),
+            port,
+            tls: TlsMode::for_relay_port(port),
+            tls_options: TlsOptions::default(),
+            credentials: None,
+            allow_plaintext_auth: false,
+            ehlo: EhloName::Auto,
+            pipelining: true,
+            chunking: false,
+            timeouts: Timeouts::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            transcript: None,
+        }
+    }
+
+    /// With this TLS mode.
+    pub fn tls(mut self, mode: TlsMode) -> Relay {
+        self.tls = mode;
+        self
+    }
+
+    /// Authenticate with this user name and password.
+    pub fn credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Relay {
+        self.credentials = Some(Credentials {
+            username: username.into(),
+            secret: Secret::Password(password.into()),
+        });
+        self
+    }
+
+    /// Also trust the CA certificates in this PEM file.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Relay {
+        self.tls_options.ca_files.push(path.into());
+        self
+    }
+
+    /// Verify against these built-in roots.
+    pub fn roots(mut self, roots: Roots) -> Relay {
+        self.tls_options.roots = roots;
+        self
+    }
+
+    /// Send this transcript every line.
+    pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> Relay {
+        self.transcript = Some(TranscriptHook::new(transcript));
+        self
+    }
+
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            ehlo: self.ehlo.clone(),
+            credentials: self.credentials.clone(),
+            allow_plaintext_auth: self.allow_plaintext_auth,
+            pipelining: self.pipelining,
+            chunking: self.chunking,
+            timeouts: self.timeouts,
+            connect_timeout: self.connect_timeout,
+            transcript: self.transcript.clone(),
+        }
+    }
+
+    /// The relay's host as a literal address, if it is one (`192.0.2.1`, `[192.0.2.1]`,
+    /// `::1`, `[::1]`, `[IPv6:::1]`).
+    pub(crate) fn literal(&self) -> Option<IpAddr> {
+        let bare = self
+            .host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .map(|h| h.strip_prefix("IPv6:").unwrap_or(h))
+            .unwrap_or(&self.host);
+        bare.parse().ok()
+    }
+}
+
+/// Direct delivery: each recipient domain's MX hosts, found in DNS.
+///
+/// ```
+/// use mxsend::MxDelivery;
+/// use mxsend::dns::Resolver;
+///
+/// // Tests point it at their own DNS server and port.
+/// let mx = MxDelivery::new()
+///     .resolver(Resolver::with_servers(vec!["127.0.0.1:5353".parse().unwrap()]))
+///     .port(2525);
+/// assert_eq!(mx.port, 2525);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MxDelivery {
+    /// The resolver; `None` for the system's (/etc/resolv.conf).
+    pub resolver: Option<Resolver>,
+    /// The port to connect to on every exchange: 25, changed only by tests.
+    pub port: u16,
+    /// TLS mode: [`TlsMode::Opportunistic`] by default.
+    pub tls: TlsMode,
+    /// Trust anchors, for `Required`.
+    pub tls_options: TlsOptions,
+    /// The EHLO name.
+    pub ehlo: EhloName,
+    /// Use PIPELINING when offered.
+    pub pipelining: bool,
+    /// Use BDAT when CHUNKING is offered.
+    pub chunking: bool,
+    /// Per-phase deadlines.
+    pub timeouts: Timeouts,
+    /// How long to wait for each TCP connection.
+    pub connect_timeout: Duration,
+    /// At most this many addresses per domain ([`MAX_ADDRESSES`]).
+    pub address_limit: usize,
+    /// Which address family first.
+    pub family_order: FamilyOrder,
+    /// Where the transcript goes, if anywhere.
+    pub transcript: Option<TranscriptHook>,
+}
+
+impl Default for MxDelivery {
+    fn default() -> MxDelivery {
+        MxDelivery::new()
+    }
+}
+
+impl MxDelivery {
+    /// The defaults: system resolver, port 25, opportunistic TLS.
+    pub fn new() -> MxDelivery {
+        MxDelivery {
+            resolver: None,
+            port: SMTP_PORT,
+            tls: TlsMode::Opportunistic,
+            tls_options: TlsOptions::default(),
+            ehlo: EhloName::Auto,
+            pipelining: true,
+            chunking: false,
+            timeouts: Timeouts::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            address_limit: MAX_ADDRESSES,
+            family_order: FamilyOrder::default(),
+            transcript: None,
+        }
+    }
+
+    /// Ask this resolver.
+    pub fn resolver(mut self, resolver: Resolver) -> MxDelivery {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Connect to this port on every exchange (tests).
+    pub fn port(mut self, port: u16) -> MxDelivery {
+        self.port = port;
+        self
+    }
+
+    /// With this TLS mode.
+    pub fn tls(mut self, mode: TlsMode) -> MxDelivery {
+        self.tls = mode;
+        self
+    }
+
+    /// Send this transcript every line.
+    pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> MxDelivery {
+        self.transcript = Some(TranscriptHook::new(transcript));
+        self
+    }
+
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            ehlo: self.ehlo.clone(),
+            credentials: None,
+            allow_plaintext_auth: false,
+            pipelining: self.pipelining,
+            chunking: self.chunking,
+            timeouts: self.timeouts,
+            connect_timeout: self.connect_timeout,
+            transcript: self.transcript.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_ehlo_name_is_used_as_given() {
+        let name = Domain::parse("client.example").unwrap();
+        let local = SocketAddr::from(([127, 0, 0, 1], 4000));
+        assert_eq!(EhloName::Name(name.clone()).resolve(local), name);
+    }
+
+    #[test]
+    fn auto_ehlo_name_is_a_fqdn_or_the_local_address_literal() {
+        let local = SocketAddr::from(([127, 0, 0, 9], 4000));
+        match EhloName::Auto.resolve(local) {
+            Domain::Name(name) => assert!(name.contains('.')),
+            Domain::Literal(literal) => assert_eq!(literal.to_string(), "[127.0.0.9]"),
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_local_address_gives_an_ipv4_literal() {
+        let ip: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(address_literal(ip).to_string(), "[192.0.2.1]");
+    }
+
+    #[test]
+    fn relay_host_literals_are_recognised_in_every_spelling() {
+        for host in ["192.0.2.1", "[192.0.2.1]", "::1", "[::1]", "[IPv6:::1]"] {
+            assert!(Relay::new(host, 25).literal().is_some(), "{host}");
+        }
+        assert!(Relay::new("smtp.example.com", 25).literal().is_none());
+    }
+}

@@ -1,0 +1,456 @@
+//! The fallback rules, deterministically, without sockets.
+
+use super::*;
+use mxsend_core::session::Phase;
+use proptest::prelude::*;
+
+fn mailbox(s: &str) -> Mailbox {
+    Mailbox::parse(s).unwrap()
+}
+
+fn reply(code: u16, text: &str) -> Reply {
+    Reply::new(ReplyCode::new(code).unwrap(), vec![text.to_string()])
+}
+
+fn candidate(host: &str, last: u8) -> Candidate {
+    Candidate {
+        host: host.to_string(),
+        addr: SocketAddr::from(([127, 0, 0, last], 25)),
+    }
+}
+
+fn delivered() -> Outcome {
+    Outcome::Delivered(reply(250, "2.0.0 ok"))
+}
+
+fn session_died() -> Outcome {
+    Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
+        Phase::DataBlock,
+    )))
+}
+
+fn refused() -> AttemptResult {
+    AttemptResult::ConnectFailed(io::Error::from(io::ErrorKind::ConnectionRefused))
+}
+
+/// The attempt the machine asks for, or a panic naming what it asked for instead.
+fn expect_attempt(delivery: &mut Delivery) -> Attempt {
+    match delivery.poll() {
+        Action::Attempt(attempt) => attempt,
+        other => panic!("expected an attempt, got {other:?}"),
+    }
+}
+
+fn expect_resolve(delivery: &mut Delivery) -> Domain {
+    match delivery.poll() {
+        Action::Resolve(domain) => domain,
+        other => panic!("expected a resolve, got {other:?}"),
+    }
+}
+
+fn mx_with(rcpts: &[&str], candidates: Vec<Candidate>) -> Delivery {
+    let rcpts: Vec<Mailbox> = rcpts.iter().map(|s| mailbox(s)).collect();
+    let mut delivery = Delivery::mx(&rcpts, TlsMode::Opportunistic);
+    expect_resolve(&mut delivery);
+    delivery.route_found(Ok(candidates));
+    delivery
+}
+
+fn route_error(reason: NoRoute) -> RouteError {
+    RouteError { reason, dns: None }
+}
+
+#[test]
+fn null_mx_rejects_without_any_connection() {
+    let mut delivery = Delivery::mx(&[mailbox("a@nullmx.test")], TlsMode::Opportunistic);
+    expect_resolve(&mut delivery);
+    delivery.route_found(Err(route_error(NoRoute::NullMx)));
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    let Outcome::Rejected(Failure::Reply(reply)) = &report.outcome else {
+        panic!("expected a rejection, got {:?}", report.outcome);
+    };
+    assert_eq!(reply.code().get(), 556);
+    assert_eq!(
+        reply.enhanced().map(|e| e.to_string()).as_deref(),
+        Some("5.1.10")
+    );
+    assert_eq!(report.host, None);
+    assert!(matches!(report.unreached, Some(Unreached::Route(_))));
+}
+
+#[test]
+fn nxdomain_rejects_with_5_1_2() {
+    let mut delivery = Delivery::mx(&[mailbox("a@nx.test")], TlsMode::Opportunistic);
+    expect_resolve(&mut delivery);
+    delivery.route_found(Err(route_error(NoRoute::NoSuchDomain)));
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(
+        matches!(&report.outcome, Outcome::Rejected(Failure::Reply(r)) if r.code().get() == 550)
+    );
+}
+
+#[test]
+fn temporary_dns_failure_defers() {
+    let mut delivery = Delivery::mx(&[mailbox("a@timeout.test")], TlsMode::Opportunistic);
+    expect_resolve(&mut delivery);
+    delivery.route_found(Err(route_error(NoRoute::TemporaryFailure)));
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(
+        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451)
+    );
+}
+
+#[test]
+fn an_empty_route_defers_as_no_usable_exchange() {
+    let mut delivery = mx_with(&["a@example.test"], Vec::new());
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(matches!(&report.outcome, Outcome::Deferred(_)));
+    assert!(matches!(
+        &report.unreached,
+        Some(Unreached::Route(RouteError {
+            reason: NoRoute::NoUsableExchange,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn falls_back_to_next_address_on_refused_connection() {
+    let mut delivery = mx_with(
+        &["a@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    let first = expect_attempt(&mut delivery);
+    assert_eq!(first.candidate.host, "mx1.example.test");
+    delivery.attempt_done(refused());
+    let second = expect_attempt(&mut delivery);
+    assert_eq!(second.candidate.host, "mx2.example.test");
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered()]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(matches!(report.outcome, Outcome::Delivered(_)));
+    assert_eq!(report.host.as_deref(), Some("mx2.example.test"));
+    assert_eq!(report.addr, Some(candidate("x", 21).addr));
+    assert!(report.unreached.is_none());
+}
+
+#[test]
+fn all_addresses_down_defers_with_the_last_one_tried() {
+    let mut delivery = mx_with(
+        &["a@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(refused());
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(refused());
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(
+        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451)
+    );
+    assert_eq!(report.host.as_deref(), Some("mx2.example.test"));
+    assert!(matches!(report.unreached, Some(Unreached::Connect(_))));
+}
+
+#[test]
+fn a_refused_greeting_moves_on_to_the_next_address() {
+    let mut delivery = mx_with(
+        &["a@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    expect_attempt(&mut delivery);
+    let greeting = SessionError::GreetingRefused(reply(554, "no service"));
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
+        Failure::Session(greeting),
+    )]]));
+    assert_eq!(
+        expect_attempt(&mut delivery).candidate.host,
+        "mx2.example.test"
+    );
+}
+
+#[test]
+fn replies_about_a_recipient_are_final_for_the_domain() {
+    let mut delivery = mx_with(
+        &["a@example.test", "b@example.test", "c@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![
+        Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown"))),
+        Outcome::Deferred(Failure::Reply(reply(450, "4.2.0 try later"))),
+        delivered(),
+    ]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = &delivery.into_reports()[0].recipients;
+    assert!(matches!(reports[0].outcome, Outcome::Rejected(_)));
+    assert!(matches!(
+        reports[1].outcome,
+        Outcome::Deferred(Failure::Reply(_))
+    ));
+    assert!(matches!(reports[2].outcome, Outcome::Delivered(_)));
+    assert!(reports
+        .iter()
+        .all(|r| r.host.as_deref() == Some("mx1.example.test")));
+}
+
+#[test]
+fn recipients_deferred_by_a_dying_session_go_to_the_next_address() {
+    let mut delivery = mx_with(
+        &["a@example.test", "b@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![
+        Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown"))),
+        session_died(),
+    ]]));
+    let second = expect_attempt(&mut delivery);
+    assert_eq!(second.transactions, vec![(0, vec![1])]);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered()]]));
+    let reports = &delivery.into_reports()[0].recipients;
+    assert_eq!(reports[0].host.as_deref(), Some("mx1.example.test"));
+    assert_eq!(reports[1].host.as_deref(), Some("mx2.example.test"));
+    assert!(matches!(reports[1].outcome, Outcome::Delivered(_)));
+}
+
+#[test]
+fn a_421_defers_to_the_next_address() {
+    let mut delivery = mx_with(
+        &["a@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
+        Failure::Reply(reply(421, "4.3.2 shutting down")),
+    )]]));
+    assert_eq!(
+        expect_attempt(&mut delivery).candidate.host,
+        "mx2.example.test"
+    );
+}
+
+#[test]
+fn an_ambiguous_recipient_is_never_sent_again() {
+    let mut delivery = mx_with(
+        &["a@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Ambiguous(
+        Failure::Session(SessionError::ConnectionClosed(Phase::DataTermination)),
+    )]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(matches!(report.outcome, Outcome::Ambiguous(_)));
+}
+
+#[test]
+fn failed_opportunistic_handshake_retries_the_same_address_in_plaintext_once() {
+    let mut delivery = mx_with(
+        &["a@example.test"],
+        vec![
+            candidate("mx1.example.test", 11),
+            candidate("mx2.example.test", 21),
+        ],
+    );
+    let first = expect_attempt(&mut delivery);
+    assert_eq!(first.tls, TlsMode::Opportunistic);
+    delivery.attempt_done(AttemptResult::TlsFailed("bad record mac".into()));
+    let retry = expect_attempt(&mut delivery);
+    assert_eq!(retry.candidate, first.candidate);
+    assert_eq!(retry.tls, TlsMode::None);
+    delivery.attempt_done(refused());
+    let next = expect_attempt(&mut delivery);
+    assert_eq!(next.candidate.host, "mx2.example.test");
+    assert_eq!(next.tls, TlsMode::Opportunistic);
+}
+
+#[test]
+fn failed_required_handshake_moves_on_without_plaintext() {
+    let rcpts = vec![mailbox("a@example.test")];
+    let mut delivery = Delivery::relay(
+        vec![
+            candidate("smtp.example.test", 1),
+            candidate("smtp.example.test", 2),
+        ],
+        vec![rcpts],
+        TlsMode::Required,
+    );
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(AttemptResult::TlsFailed("UnknownIssuer".into()));
+    let next = expect_attempt(&mut delivery);
+    assert_eq!(next.candidate.addr, candidate("x", 2).addr);
+    assert_eq!(next.tls, TlsMode::Required);
+    delivery.attempt_done(AttemptResult::TlsFailed("UnknownIssuer".into()));
+    assert_eq!(delivery.poll(), Action::Done);
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(
+        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 454)
+    );
+    assert!(matches!(report.unreached, Some(Unreached::Tls(_))));
+}
+
+#[test]
+fn refused_credentials_stop_the_search() {
+    let mut delivery = Delivery::relay(
+        vec![
+            candidate("smtp.example.test", 1),
+            candidate("smtp.example.test", 2),
+        ],
+        vec![vec![mailbox("a@example.test")]],
+        TlsMode::Required,
+    );
+    expect_attempt(&mut delivery);
+    let auth = SessionError::AuthFailed(reply(535, "5.7.8 bad credentials"));
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
+        Failure::Session(auth),
+    )]]));
+    assert_eq!(delivery.poll(), Action::Done);
+}
+
+#[test]
+fn recipients_are_grouped_by_domain_in_order_of_first_appearance() {
+    let rcpts = [
+        mailbox("a@one.test"),
+        mailbox("b@two.test"),
+        mailbox("c@ONE.test"),
+    ];
+    let mut delivery = Delivery::mx(&rcpts, TlsMode::Opportunistic);
+    assert_eq!(expect_resolve(&mut delivery).to_string(), "one.test");
+    delivery.route_found(Ok(vec![candidate("mx.one.test", 1)]));
+    let attempt = expect_attempt(&mut delivery);
+    assert_eq!(attempt.transactions, vec![(0, vec![0, 2])]);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered(), delivered()]]));
+    assert_eq!(expect_resolve(&mut delivery).to_string(), "two.test");
+    delivery.route_found(Err(route_error(NoRoute::NullMx)));
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = &delivery.into_reports()[0].recipients;
+    let hosts: Vec<Option<&str>> = reports.iter().map(|r| r.host.as_deref()).collect();
+    assert_eq!(hosts, [Some("mx.one.test"), None, Some("mx.one.test")]);
+}
+
+#[test]
+fn relay_sends_only_unsettled_messages_to_the_next_address() {
+    let messages = vec![
+        vec![mailbox("a@example.test")],
+        vec![mailbox("b@example.test"), mailbox("c@example.test")],
+    ];
+    let mut delivery = Delivery::relay(
+        vec![
+            candidate("smtp.example.test", 1),
+            candidate("smtp.example.test", 2),
+        ],
+        messages,
+        TlsMode::None,
+    );
+    let first = expect_attempt(&mut delivery);
+    assert_eq!(first.transactions, vec![(0, vec![0]), (1, vec![0, 1])]);
+    delivery.attempt_done(AttemptResult::Ran(vec![
+        vec![delivered()],
+        vec![session_died(), session_died()],
+    ]));
+    let second = expect_attempt(&mut delivery);
+    assert_eq!(second.transactions, vec![(1, vec![0, 1])]);
+    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered(), delivered()]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = delivery.into_reports();
+    assert!(reports.iter().all(Report::all_delivered));
+    assert_eq!(reports[0].recipients[0].addr, Some(candidate("x", 1).addr));
+    assert_eq!(reports[1].recipients[1].addr, Some(candidate("x", 2).addr));
+}
+
+/// Any attempt result the runtime could report.
+fn any_result(recipients: usize) -> impl Strategy<Value = AttemptResultSpec> {
+    prop_oneof![
+        Just(AttemptResultSpec::Refused),
+        Just(AttemptResultSpec::Tls),
+        proptest::collection::vec(0u8..5, recipients).prop_map(AttemptResultSpec::Ran),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum AttemptResultSpec {
+    Refused,
+    Tls,
+    Ran(Vec<u8>),
+}
+
+fn outcome_of(kind: u8) -> Outcome {
+    match kind {
+        0 => delivered(),
+        1 => Outcome::Rejected(Failure::Reply(reply(550, "no"))),
+        2 => Outcome::Deferred(Failure::Reply(reply(450, "later"))),
+        3 => session_died(),
+        _ => Outcome::Ambiguous(Failure::Session(SessionError::Timeout(
+            Phase::DataTermination,
+        ))),
+    }
+}
+
+proptest! {
+    #[test]
+    fn every_recipient_ends_exactly_once_within_the_candidate_budget(
+        candidates in 1usize..5,
+        script in proptest::collection::vec(any_result(4), 0..12),
+    ) {
+        let rcpts: Vec<String> = (0..4).map(|i| format!("r{i}@example.test")).collect();
+        let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+        let list = (0..candidates).map(|i| candidate("mx.example.test", i as u8 + 1)).collect();
+        let mut delivery = mx_with(&rcpts, list);
+        let mut script = script.into_iter();
+        let mut attempts = 0;
+        while let Action::Attempt(attempt) = delivery.poll() {
+            attempts += 1;
+            // Each candidate once, plus at most one plaintext retry each.
+            prop_assert!(attempts <= 2 * candidates);
+            let result = match script.next().unwrap_or(AttemptResultSpec::Refused) {
+                AttemptResultSpec::Refused => refused(),
+                AttemptResultSpec::Tls => AttemptResult::TlsFailed("x".into()),
+                AttemptResultSpec::Ran(kinds) => AttemptResult::Ran(
+                    attempt
+                        .transactions
+                        .iter()
+                        .map(|(_, rcpts)| {
+                            rcpts.iter().map(|&r| outcome_of(kinds[r])).collect()
+                        })
+                        .collect(),
+                ),
+            };
+            delivery.attempt_done(result);
+        }
+        let reports = delivery.into_reports();
+        prop_assert_eq!(reports.len(), 1);
+        let names: Vec<String> = reports[0].recipients.iter().map(|r| r.mailbox.to_string()).collect();
+        prop_assert_eq!(names, rcpts.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        for report in &reports[0].recipients {
+            prop_assert!(report.host.is_some());
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! A message to send: its envelope, and a body that can be read as many times as needed.
+//!
+//! The body is streamed: the session asks for more only while less than
+//! [`mxsend_core::session::BODY_WATERMARK`] octets wait to be written, so memory stays flat
+//! whatever the size. It is opened once per attempt (each MX domain, each fallback address),
+//! hence [`BodySource`] rather than a single reader.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use mxsend_core::session::Envelope;
+
+/// Where a message's content comes from: anything that can be opened for reading again.
+///
+/// The content is the RFC 5322 message (headers, blank line, body) with LF or CRLF line
+/// ends; the session normalises line ends and dot-stuffs it (or frames it for BDAT).
+///
+/// ```
+/// use mxsend::message::BodySource;
+/// use std::io::Read;
+///
+/// let body = b"Subject: hi\n\nhello\n".to_vec();
+/// let mut text = String::new();
+/// body.open()?.read_to_string(&mut text)?;
+/// assert_eq!(text, "Subject: hi\n\nhello\n");
+/// assert_eq!(body.size_hint(), Some(19));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait BodySource {
+    /// A reader from the first octet of the content.
+    fn open(&self) -> io::Result<Box<dyn Read + '_>>;
+
+    /// The content's length in octets, when known cheaply: used for SIZE= (RFC 1870) when the
+    /// envelope gives no size. LF line ends become CRLF on the wire, so this can fall short by
+    /// the number of bare LFs; the server still checks the real size.
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl BodySource for [u8] {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+}
+
+impl BodySource for Vec<u8> {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        self.as_slice().open()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.as_slice().size_hint()
+    }
+}
+
+impl BodySource for str {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        self.as_bytes().open()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.as_bytes().size_hint()
+    }
+}
+
+impl BodySource for String {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        self.as_bytes().open()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.as_bytes().size_hint()
+    }
+}
+
+/// A file, opened anew for each attempt.
+impl BodySource for Path {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(io::BufReader::new(File::open(self)?)))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        std::fs::metadata(self).ok().map(|m| m.len())
+    }
+}
+
+impl BodySource for PathBuf {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        self.as_path().open()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.as_path().size_hint()
+    }
+}
+
+impl<T: BodySource + ?Sized> BodySource for &T {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        (**self).open()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        (**self).size_hint()
+    }
+}
+
+impl<T: BodySource + ?Sized> BodySource for Box<T> {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        (**self).open()
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        (**self).size_hint()
+    }
+}
+
+/// One message: who it is from and to (with SIZE, BODY, SMTPUTF8 and DSN options), and its
+/// content.
+#[derive(Clone, Debug)]
+pub struct Message<B> {
+    /// The envelope. `size: None` is filled from [`BodySource::size_hint`].
+    pub envelope: Envelope,
+    /// The content.
+    pub body: B,
+}
+
+impl<B: BodySource> Message<B> {
+    /// A message with this envelope and content.
+    pub fn new(envelope: Envelope, body: B) -> Message<B> {
+        Message { envelope, body }
+    }
+
+    /// The envelope for a session carrying only the recipients at `indices`, with the size
+    /// filled in when the caller gave none.
+    pub(crate) fn envelope_for(&self, indices: &[usize]) -> Envelope {
+        let mut envelope = self.envelope.clone();
+        envelope.recipients = indices
+            .iter()
+            .filter_map(|&i| self.envelope.recipients.get(i).cloned())
+            .collect();
+        if envelope.size.is_none() {
+            envelope.size = self.body.size_hint();
+        }
+        envelope
+    }
+}

@@ -1,0 +1,610 @@
+//! The end-to-end scenarios, written once and run against every adapter (blocking now; smol
+//! and async-std in issue 6), so behaviour cannot drift between runtimes.
+//!
+//! Each scenario is a function taking `&dyn Adapter`. A test file instantiates a whole group
+//! for its adapter with one macro call, e.g. `mxsend_tests::sink_scenarios!(Blocking);`, so a
+//! scenario added here runs on every adapter without touching their files.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mxsend::core::address::{Mailbox, ReversePath};
+use mxsend::core::command::BodyType;
+use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, SessionError};
+use mxsend::dns::{Resolver, ResolverConfig};
+use mxsend::transcript::TranscriptEvent;
+use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};
+
+use crate::dnsmasq::Dnsmasq;
+use crate::sink::{free_port, Sink};
+
+/// One runtime's way of running a delivery.
+pub trait Adapter {
+    /// Its name, for failure messages.
+    fn name(&self) -> &'static str;
+    /// `send` through a relay.
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error>;
+    /// `send_all` through a relay, over one connection.
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error>;
+    /// `deliver` to the recipients' MX hosts.
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error>;
+}
+
+/// The blocking adapter.
+pub struct Blocking;
+
+impl Adapter for Blocking {
+    fn name(&self) -> &'static str {
+        "blocking"
+    }
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        mxsend::blocking::send(relay, message)
+    }
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error> {
+        mxsend::blocking::send_all(relay, messages)
+    }
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        mxsend::blocking::deliver(mx, message)
+    }
+}
+
+/// Instantiate the named scenarios as `#[test]`s for an adapter.
+#[macro_export]
+macro_rules! scenarios {
+    ($adapter:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::scenarios::$name(&$adapter)
+            }
+        )*
+    };
+}
+
+/// The smtp-sink scenarios (plaintext relay, faults, many messages, TLS/AUTH refusals).
+#[macro_export]
+macro_rules! sink_scenarios {
+    ($adapter:expr) => {
+        $crate::scenarios!($adapter;
+            relay_plaintext_delivers_every_recipient,
+            send_all_delivers_many_messages_over_one_connection,
+            rcpt_4xx_defers_the_recipient,
+            rcpt_5xx_rejects_the_recipient,
+            mail_5xx_rejects_every_recipient,
+            data_4xx_defers_every_recipient,
+            disconnect_after_end_of_data_is_ambiguous,
+            disconnect_after_mail_defers,
+            service_closing_at_rcpt_defers_with_421,
+            refused_greeting_defers,
+            plaintext_auth_is_refused_without_the_allow_flag,
+            required_tls_without_starttls_sends_no_mail,
+            refused_connection_defers_with_the_address,
+            large_message_is_streamed,
+        );
+    };
+}
+
+/// The MX scenarios (dnsmasq serving MX records, smtp-sinks at their addresses).
+#[macro_export]
+macro_rules! mx_scenarios {
+    ($adapter:expr) => {
+        $crate::scenarios!($adapter;
+            mx_first_exchange_down_next_one_delivers,
+            mx_all_exchanges_down_defers,
+            null_mx_rejects_without_connecting,
+            nxdomain_rejects_without_connecting,
+            mx_reports_each_domain_separately,
+            idn_domain_is_resolved_in_a_labels,
+        );
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A message from alice@example.org to `rcpts`, with a short body.
+pub fn message(rcpts: &[&str]) -> Message<Vec<u8>> {
+    message_with_body(
+        rcpts,
+        b"From: alice@example.org\r\nSubject: test\r\n\r\nHello.\r\n.leading dot\r\n".to_vec(),
+    )
+}
+
+/// A message with this body.
+pub fn message_with_body(rcpts: &[&str], body: Vec<u8>) -> Message<Vec<u8>> {
+    let envelope = Envelope {
+        from: ReversePath::parse("alice@example.org").expect("sender"),
+        recipients: rcpts
+            .iter()
+            .map(|r| Mailbox::parse(r).expect("recipient"))
+            .collect(),
+        size: None,
+        body: BodyType::SevenBit,
+        utf8_headers: false,
+        dsn: DsnOptions::default(),
+    };
+    Message::new(envelope, body)
+}
+
+/// A transcript kept as text lines: `-> cmd`, `<- reply`, `connect HOST ADDR`, `tls ...`.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<String>>>);
+
+impl Captured {
+    /// A hook that records into this capture.
+    pub fn hook(&self) -> impl FnMut(TranscriptEvent<'_>) + Send + 'static {
+        let lines = self.0.clone();
+        move |event| {
+            let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let line = match event {
+                TranscriptEvent::Connecting { host, addr } => format!("connect {host} {addr}"),
+                TranscriptEvent::ConnectFailed { addr, .. } => format!("failed {addr}"),
+                TranscriptEvent::Received(l) => format!("<- {}", s(l)),
+                TranscriptEvent::Sent(l) => format!("-> {}", s(l)),
+                TranscriptEvent::SentBody(l) => format!("body {}", s(l)),
+                TranscriptEvent::TlsStarted { verified, .. } => format!("tls verified={verified}"),
+                TranscriptEvent::TlsFailed { error } => format!("tls failed {error}"),
+                _ => return,
+            };
+            if let Ok(mut lines) = lines.lock() {
+                lines.push(line);
+            }
+        }
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The lines starting with `prefix`.
+    pub fn starting_with(&self, prefix: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
+    }
+}
+
+/// A plaintext relay to `addr`, recording its transcript.
+pub fn plain_relay(addr: SocketAddr, captured: &Captured) -> Relay {
+    let mut relay = Relay::new(addr.ip().to_string(), addr.port())
+        .tls(TlsMode::None)
+        .transcript(captured.hook());
+    relay.connect_timeout = Duration::from_secs(5);
+    relay
+}
+
+fn code(outcome: &Outcome) -> Option<u16> {
+    match outcome {
+        Outcome::Delivered(r) => Some(r.code().get()),
+        Outcome::Rejected(Failure::Reply(r))
+        | Outcome::Deferred(Failure::Reply(r))
+        | Outcome::Ambiguous(Failure::Reply(r)) => Some(r.code().get()),
+        _ => None,
+    }
+}
+
+fn assert_all(report: &Report, what: &str, ok: impl Fn(&Outcome) -> bool) {
+    for r in &report.recipients {
+        assert!(
+            ok(&r.outcome),
+            "{}: expected {what}, got {:?}",
+            r.mailbox,
+            r.outcome
+        );
+    }
+}
+
+fn one_sink_send(adapter: &dyn Adapter, flags: &[&str], rcpts: &[&str]) -> (Report, Captured) {
+    let sink = Sink::start(flags);
+    let captured = Captured::default();
+    let report = adapter
+        .send(&plain_relay(sink.addr(), &captured), &message(rcpts))
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    assert_eq!(report.recipients.len(), rcpts.len());
+    (report, captured)
+}
+
+// ---------------------------------------------------------------------------------------------
+// smtp-sink scenarios
+
+/// Plaintext relay: every recipient delivered, with the host and address that answered.
+pub fn relay_plaintext_delivers_every_recipient(adapter: &dyn Adapter) {
+    let sink = Sink::start(&[]);
+    let captured = Captured::default();
+    let report = adapter
+        .send(
+            &plain_relay(sink.addr(), &captured),
+            &message(&["bob@example.com", "carol@example.net"]),
+        )
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    for r in &report.recipients {
+        assert_eq!(r.addr, Some(sink.addr()));
+        assert_eq!(r.host.as_deref(), Some("127.0.0.1"));
+    }
+    // Dot-stuffed on the wire, and pipelined: MAIL, both RCPTs and DATA before any reply.
+    let lines = captured.lines();
+    assert!(
+        lines.contains(&"body ..leading dot".to_string()),
+        "{lines:#?}"
+    );
+    let mail = lines
+        .iter()
+        .position(|l| l.starts_with("-> MAIL"))
+        .expect("MAIL");
+    assert_eq!(lines[mail + 3], "-> DATA", "{lines:#?}");
+}
+
+/// Many messages over one connection, each with its own outcomes.
+pub fn send_all_delivers_many_messages_over_one_connection(adapter: &dyn Adapter) {
+    let sink = Sink::start(&[]);
+    let captured = Captured::default();
+    let messages: Vec<_> = (0..5)
+        .map(|i| message(&[&format!("user{i}@example.com")]))
+        .collect();
+    let reports = adapter
+        .send_all(&plain_relay(sink.addr(), &captured), &messages)
+        .expect("send_all");
+    assert_eq!(reports.len(), 5);
+    for (i, report) in reports.iter().enumerate() {
+        assert!(report.all_delivered(), "message {i}: {report:?}");
+        assert_eq!(
+            report.recipients[0].mailbox.to_string(),
+            format!("user{i}@example.com")
+        );
+    }
+    assert_eq!(captured.starting_with("connect").len(), 1);
+    assert_eq!(captured.starting_with("-> MAIL").len(), 5);
+    assert_eq!(captured.starting_with("-> QUIT").len(), 1);
+}
+
+/// `-r RCPT`: each RCPT gets 4xx, so each recipient is deferred with that reply.
+pub fn rcpt_4xx_defers_the_recipient(adapter: &dyn Adapter) {
+    let (report, _) = one_sink_send(
+        adapter,
+        &["-r", "RCPT"],
+        &["a@example.com", "b@example.com"],
+    );
+    assert_all(
+        &report,
+        "4xx deferral",
+        |o| matches!(o, Outcome::Deferred(Failure::Reply(r)) if r.code().is_transient()),
+    );
+}
+
+/// `-f RCPT`: 5xx, rejected.
+pub fn rcpt_5xx_rejects_the_recipient(adapter: &dyn Adapter) {
+    let (report, captured) = one_sink_send(adapter, &["-f", "RCPT"], &["a@example.com"]);
+    assert_all(
+        &report,
+        "5xx rejection",
+        |o| matches!(o, Outcome::Rejected(Failure::Reply(r)) if r.code().is_permanent()),
+    );
+    // No recipient accepted: no message content goes out.
+    assert!(captured.starting_with("body").is_empty());
+}
+
+/// `-f MAIL`: every recipient rejected with MAIL's reply.
+pub fn mail_5xx_rejects_every_recipient(adapter: &dyn Adapter) {
+    let (report, _) = one_sink_send(
+        adapter,
+        &["-f", "MAIL"],
+        &["a@example.com", "b@example.com"],
+    );
+    assert_all(&report, "5xx rejection", |o| {
+        matches!(o, Outcome::Rejected(_))
+    });
+}
+
+/// `-r DATA`: every recipient deferred.
+pub fn data_4xx_defers_every_recipient(adapter: &dyn Adapter) {
+    let (report, _) = one_sink_send(
+        adapter,
+        &["-r", "DATA"],
+        &["a@example.com", "b@example.com"],
+    );
+    assert_all(
+        &report,
+        "deferral",
+        |o| matches!(o, Outcome::Deferred(Failure::Reply(r)) if r.code().is_transient()),
+    );
+}
+
+/// `-q .`: the server hangs up after the end of data without replying: ambiguous.
+pub fn disconnect_after_end_of_data_is_ambiguous(adapter: &dyn Adapter) {
+    let (report, _) = one_sink_send(adapter, &["-q", "."], &["a@example.com"]);
+    assert_all(&report, "ambiguous", |o| matches!(o, Outcome::Ambiguous(_)));
+}
+
+/// `-q MAIL`: the server hangs up at MAIL: deferred, no reply of its own.
+pub fn disconnect_after_mail_defers(adapter: &dyn Adapter) {
+    let (report, _) = one_sink_send(adapter, &["-q", "MAIL"], &["a@example.com"]);
+    assert_all(&report, "deferral by a closed connection", |o| {
+        matches!(
+            o,
+            Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(_)))
+        )
+    });
+}
+
+/// `-Q RCPT`: 421 and hang up: deferred with the 421.
+pub fn service_closing_at_rcpt_defers_with_421(adapter: &dyn Adapter) {
+    let (report, _) = one_sink_send(adapter, &["-Q", "RCPT"], &["a@example.com"]);
+    let first = &report.recipients[0];
+    assert!(matches!(first.outcome, Outcome::Deferred(_)), "{first:?}");
+    assert_eq!(code(&first.outcome), Some(421), "{first:?}");
+}
+
+/// `-f CONNECT`: a 5xx greeting: deferred (the session never started), no MAIL sent.
+pub fn refused_greeting_defers(adapter: &dyn Adapter) {
+    let (report, captured) = one_sink_send(adapter, &["-f", "CONNECT"], &["a@example.com"]);
+    assert_all(&report, "deferral by the greeting", |o| {
+        matches!(
+            o,
+            Outcome::Deferred(Failure::Session(SessionError::GreetingRefused(_)))
+        )
+    });
+    assert!(captured.starting_with("-> MAIL").is_empty());
+}
+
+/// Credentials over plaintext without the allow flag: nothing sent but QUIT, no AUTH line.
+pub fn plaintext_auth_is_refused_without_the_allow_flag(adapter: &dyn Adapter) {
+    let sink = Sink::start(&[]);
+    let captured = Captured::default();
+    let relay = plain_relay(sink.addr(), &captured).credentials("alice", "s3cret");
+    let report = adapter
+        .send(&relay, &message(&["a@example.com"]))
+        .expect("send");
+    assert_all(&report, "deferral for AUTH without TLS", |o| {
+        matches!(
+            o,
+            Outcome::Deferred(Failure::Session(SessionError::AuthRequiresTls))
+        )
+    });
+    let lines = captured.lines();
+    assert!(captured.starting_with("-> AUTH").is_empty(), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("s3cret")), "{lines:#?}");
+    assert!(captured.starting_with("-> MAIL").is_empty(), "{lines:#?}");
+}
+
+/// `required` against a server without STARTTLS: no MAIL, deferred with the reason.
+pub fn required_tls_without_starttls_sends_no_mail(adapter: &dyn Adapter) {
+    let sink = Sink::start(&[]);
+    let captured = Captured::default();
+    let relay = plain_relay(sink.addr(), &captured).tls(TlsMode::Required);
+    let report = adapter
+        .send(&relay, &message(&["a@example.com"]))
+        .expect("send");
+    assert_all(&report, "deferral for missing STARTTLS", |o| {
+        matches!(
+            o,
+            Outcome::Deferred(Failure::Session(SessionError::StartTlsUnavailable))
+        )
+    });
+    assert!(captured.starting_with("-> MAIL").is_empty());
+}
+
+/// Nothing listening: deferred, with the address tried and the connect error.
+pub fn refused_connection_defers_with_the_address(adapter: &dyn Adapter) {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let addr = SocketAddr::new(ip, free_port(ip));
+    let captured = Captured::default();
+    let report = adapter
+        .send(&plain_relay(addr, &captured), &message(&["a@example.com"]))
+        .expect("send");
+    let r = &report.recipients[0];
+    assert!(matches!(r.outcome, Outcome::Deferred(_)), "{r:?}");
+    assert_eq!(r.addr, Some(addr));
+    assert!(matches!(r.unreached, Some(Unreached::Connect(_))), "{r:?}");
+}
+
+/// A 20 MB message goes through (streamed in chunks; the transcript shows every line).
+pub fn large_message_is_streamed(adapter: &dyn Adapter) {
+    let sink = Sink::start(&[]);
+    let body: Vec<u8> = (0..400_000u32)
+        .flat_map(|i| format!("line {i:08} of a large message, fifty octets long\n").into_bytes())
+        .collect();
+    assert!(body.len() > 20_000_000);
+    let captured = Captured::default();
+    let report = adapter
+        .send(
+            &plain_relay(sink.addr(), &captured),
+            &message_with_body(&["a@example.com"], body),
+        )
+        .expect("send");
+    assert!(report.all_delivered(), "{report:?}");
+    assert_eq!(captured.starting_with("body").len(), 400_000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MX scenarios: dnsmasq serves tests/peers/dnsmasq.conf; sinks listen where the records point.
+
+fn mx_delivery(dns: &Dnsmasq, port: u16, captured: &Captured) -> MxDelivery {
+    let resolver = Resolver::new(ResolverConfig {
+        timeout: Duration::from_secs(2),
+        attempts: 1,
+        ..ResolverConfig::with_servers(vec![dns.addr()])
+    });
+    let mut mx = MxDelivery::new()
+        .resolver(resolver)
+        .port(port)
+        .transcript(captured.hook());
+    mx.connect_timeout = Duration::from_secs(5);
+    mx
+}
+
+fn v4(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// A port free on every address given.
+fn common_free_port(ips: &[IpAddr]) -> u16 {
+    loop {
+        let port = free_port(ips[0]);
+        if ips
+            .iter()
+            .all(|ip| std::net::TcpListener::bind(SocketAddr::new(*ip, port)).is_ok())
+        {
+            return port;
+        }
+    }
+}
+
+/// example.test: mx1 (preference 10, nothing listening) is tried first; one of mx2a/b/c
+/// (preference 20, sinks listening) delivers, and the report names it.
+pub fn mx_first_exchange_down_next_one_delivers(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let ips = [v4(11), v4(21), v4(22), v4(23)];
+    let port = common_free_port(&ips);
+    let _sinks: Vec<Sink> = ips[1..]
+        .iter()
+        .map(|ip| Sink::start_on(*ip, Some(port), &[]))
+        .collect();
+    let captured = Captured::default();
+    let report = adapter
+        .deliver(
+            &mx_delivery(&dns, port, &captured),
+            &message(&["alice@example.test"]),
+        )
+        .expect("deliver");
+    let r = &report.recipients[0];
+    assert!(
+        matches!(r.outcome, Outcome::Delivered(_)),
+        "{r:?}\n{:#?}",
+        captured.lines()
+    );
+    let host = r.host.clone().unwrap_or_default();
+    assert!(
+        [
+            "mx2a.example.test",
+            "mx2b.example.test",
+            "mx2c.example.test"
+        ]
+        .contains(&host.as_str()),
+        "{host}"
+    );
+    assert_eq!(r.addr.map(|a| a.port()), Some(port));
+    let connects = captured.starting_with("connect");
+    assert!(
+        connects[0].starts_with("connect mx1.example.test"),
+        "{connects:#?}"
+    );
+}
+
+/// nomx.test: the implicit MX, nothing listening at its address: deferred with that address.
+pub fn mx_all_exchanges_down_defers(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let port = common_free_port(&[v4(51)]);
+    let captured = Captured::default();
+    let report = adapter
+        .deliver(
+            &mx_delivery(&dns, port, &captured),
+            &message(&["bob@nomx.test"]),
+        )
+        .expect("deliver");
+    let r = &report.recipients[0];
+    assert!(matches!(r.outcome, Outcome::Deferred(_)), "{r:?}");
+    assert_eq!(r.host.as_deref(), Some("nomx.test"));
+    assert_eq!(r.addr, Some(SocketAddr::new(v4(51), port)));
+    assert!(matches!(r.unreached, Some(Unreached::Connect(_))));
+}
+
+/// nullmx.test publishes `0 .`: rejected (556 5.1.10) with no connection at all, although the
+/// domain has an address record.
+pub fn null_mx_rejects_without_connecting(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let port = common_free_port(&[v4(41)]);
+    let _trap = Sink::start_on(v4(41), Some(port), &[]);
+    let captured = Captured::default();
+    let report = adapter
+        .deliver(
+            &mx_delivery(&dns, port, &captured),
+            &message(&["bob@nullmx.test"]),
+        )
+        .expect("deliver");
+    let r = &report.recipients[0];
+    assert!(matches!(r.outcome, Outcome::Rejected(_)), "{r:?}");
+    assert_eq!(code(&r.outcome), Some(556));
+    assert_eq!(r.host, None);
+    assert!(
+        captured.starting_with("connect").is_empty(),
+        "{:#?}",
+        captured.lines()
+    );
+}
+
+/// nx.test does not exist: rejected (550 5.1.2), no connection.
+pub fn nxdomain_rejects_without_connecting(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let captured = Captured::default();
+    let report = adapter
+        .deliver(
+            &mx_delivery(&dns, 25, &captured),
+            &message(&["bob@nx.test"]),
+        )
+        .expect("deliver");
+    let r = &report.recipients[0];
+    assert!(matches!(r.outcome, Outcome::Rejected(_)), "{r:?}");
+    assert_eq!(code(&r.outcome), Some(550));
+    assert!(matches!(r.unreached, Some(Unreached::Route(_))));
+    assert!(captured.starting_with("connect").is_empty());
+}
+
+/// One delivery, three domains: each recipient's own outcome and host, in envelope order.
+pub fn mx_reports_each_domain_separately(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let port = common_free_port(&[v4(61), v4(51)]);
+    let _sink = Sink::start_on(v4(61), Some(port), &[]);
+    let captured = Captured::default();
+    let report = adapter
+        .deliver(
+            &mx_delivery(&dns, port, &captured),
+            &message(&["a@cname.test", "b@nullmx.test", "c@CNAME.test"]),
+        )
+        .expect("deliver");
+    let hosts: Vec<Option<&str>> = report
+        .recipients
+        .iter()
+        .map(|r| r.host.as_deref())
+        .collect();
+    assert_eq!(
+        hosts,
+        [Some("alias.cname.test"), None, Some("alias.cname.test")]
+    );
+    assert!(matches!(
+        report.recipients[0].outcome,
+        Outcome::Delivered(_)
+    ));
+    assert!(matches!(report.recipients[1].outcome, Outcome::Rejected(_)));
+    assert!(matches!(
+        report.recipients[2].outcome,
+        Outcome::Delivered(_)
+    ));
+    // One session for the two cname.test recipients.
+    assert_eq!(captured.starting_with("connect").len(), 1);
+}
+
+/// bücher.test is looked up as xn--bcher-kva.test; its exchange answers. smtp-sink has no
+/// SMTPUTF8, so the UTF-8 address is refused locally, after the connection: proof the
+/// U-label domain was resolved and reached.
+pub fn idn_domain_is_resolved_in_a_labels(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let port = common_free_port(&[v4(71)]);
+    let _sink = Sink::start_on(v4(71), Some(port), &[]);
+    let captured = Captured::default();
+    let report = adapter
+        .deliver(
+            &mx_delivery(&dns, port, &captured),
+            &message(&["leser@bücher.test"]),
+        )
+        .expect("deliver");
+    let r = &report.recipients[0];
+    assert_eq!(r.host.as_deref(), Some("mx.xn--bcher-kva.test"), "{r:?}");
+    assert!(
+        matches!(r.outcome, Outcome::Rejected(Failure::Utf8Unsupported)),
+        "{r:?}"
+    );
+}
