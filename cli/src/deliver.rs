@@ -221,9 +221,9 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         (None, Ok(Failure::EightBitUnsupported)) => Cause::Unsendable(
             "the message has 8-bit content and the server does not offer 8BITMIME".into(),
         ),
-        (None, Ok(Failure::Utf8Unsupported)) => Cause::Unsendable(
-            "the message needs SMTPUTF8 and the server does not offer it".into(),
-        ),
+        (None, Ok(Failure::Utf8Unsupported)) => {
+            Cause::Unsendable("the message needs SMTPUTF8 and the server does not offer it".into())
+        }
         (None, Ok(Failure::BinaryUnsupported)) => Cause::Unsendable(
             "the message is binary and the server does not offer BINARYMIME".into(),
         ),
@@ -243,10 +243,9 @@ fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
         mxsend::Error::InvalidMessage { error, .. } => {
             CliError::data(format!("the message cannot be sent: {error}"))
         }
-        mxsend::Error::Tls(TlsConfigError::CaFile { .. }) => CliError::new(
-            Exit::NoInput,
-            format!("{e}; check the --ca-file path"),
-        ),
+        mxsend::Error::Tls(TlsConfigError::CaFile { .. }) => {
+            CliError::new(Exit::NoInput, format!("{e}; check the --ca-file path"))
+        }
         mxsend::Error::Tls(error) => CliError::config(format!("TLS configuration: {error}")),
         mxsend::Error::RelayHost { host, error } => {
             let text = error.to_string();

@@ -69,19 +69,6 @@ mod tests {
     }
 
     #[test]
-    fn literals_are_bracketed() {
-        assert_eq!(
-            literal("127.0.0.1".parse().unwrap()).to_string(),
-            "[127.0.0.1]"
-        );
-        assert_eq!(literal("::1".parse().unwrap()).to_string(), "[IPv6:::1]");
-        assert_eq!(
-            literal("::ffff:192.0.2.1".parse().unwrap()).to_string(),
-            "[192.0.2.1]"
-        );
-    }
-
-    #[test]
     fn ehlo_flag_refuses_a_non_domain() {
         assert_eq!(
             parse("not a name").unwrap_err().exit,

@@ -136,6 +136,10 @@ impl Report {
             }
             write!(out, "{}: {}", r.recipient, status_name(r.status))?;
             match (&r.host, r.address) {
+                // A relay given by its address: the name adds nothing.
+                (Some(host), Some(address)) if *host == address.ip().to_string() => {
+                    write!(out, " by [{}]:{}", address.ip(), address.port())?
+                }
                 (Some(host), Some(address)) => {
                     write!(out, " by {host} [{}]:{}", address.ip(), address.port())?
                 }
@@ -301,6 +305,20 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "bob@example.net: delivered by mx.example.net [127.0.0.2]:25: 250 2.0.0 Ok: queued as 4Tq2\n\
              x@null.example: rejected (the domain accepts no mail (null MX, RFC 7505))\n"
+        );
+    }
+
+    #[test]
+    fn relay_named_by_address_is_shown_once() {
+        let mut r = report();
+        r.recipients.truncate(1);
+        r.recipients[0].host = Some("127.0.0.2".into());
+        let mut out = Vec::new();
+        r.write_human(&mut out, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("bob@example.net: delivered by [127.0.0.2]:25: 250"),
+            "{text}"
         );
     }
 
