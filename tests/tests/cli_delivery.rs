@@ -384,3 +384,67 @@ fn sendmail_without_dash_i_ends_the_message_at_a_lone_dot() {
         "{stored}"
     );
 }
+
+#[test]
+fn connection_lost_after_the_end_of_data_is_ambiguous_and_tempfail() {
+    // smtp-sink -q .: hang up without replying to the end of data.
+    let sink = Sink::start(&["-q", "."]);
+    let home = scratch();
+    let output = mxsend(home.path())
+        .args([
+            "--no-account",
+            "--server",
+            &sink.addr().to_string(),
+            "--tls",
+            "none",
+            "--json",
+        ])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--to",
+            "bob@example.net",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .output()
+        .expect("run mxsend");
+    assert_eq!(output.status.code(), Some(75));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(doc["recipients"][0]["outcome"], "ambiguous");
+    assert_eq!(doc["recipients"][0]["reply"], serde_json::Value::Null);
+    assert!(doc["recipients"][0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("end of data")));
+}
+
+#[test]
+fn invoked_as_sendmail_it_is_sendmail() {
+    let sink = Sink::start(&[]);
+    let home = scratch();
+    let link = home.path().join("sendmail");
+    std::os::unix::fs::symlink(cli_support::binary(), &link).expect("symlink");
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "default = \"relay\"\n[accounts.relay]\nserver = \"{}\"\ntls = \"none\"\n",
+            sink.addr()
+        )
+        .as_bytes(),
+    );
+    // git send-email's command line.
+    assert_cmd::Command::new(&link)
+        .env_remove("MXSEND_CONFIG")
+        .env("HOME", home.path())
+        .args(["-i", "-f", "ann@example.test", "-C"])
+        .arg(&config)
+        .arg("bob@example.net")
+        .write_stdin("From: ann@example.test\nSubject: [PATCH] x\n\n.\ndiff\n")
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr("");
+}

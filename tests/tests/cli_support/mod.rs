@@ -19,7 +19,19 @@ pub fn binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let status = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        // What cargo set for this test (CARGO_MANIFEST_DIR, CARGO_PKG_*, ...) must not reach
+        // the nested build: build scripts track such variables, and seeing them change would
+        // rebuild half the dependency tree for every test binary.
+        for (name, _) in std::env::vars_os() {
+            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR", "CARGO_BUILD_JOBS"];
+            if let Some(name) = name.to_str() {
+                if name.starts_with("CARGO_") && !keep.contains(&name) {
+                    command.env_remove(name);
+                }
+            }
+        }
+        let status = command
             .args([
                 "build",
                 "--quiet",
