@@ -7,6 +7,7 @@
 use crate::command::CommandError;
 use crate::reply::{Reply, ReplyError};
 use crate::sasl::{AuthMechanism, SaslError};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -104,6 +105,12 @@ pub enum SessionError {
     Sasl(SaslError),
     /// A command could not be encoded (only with inputs that bypassed [`super::Session::send_mail`]'s checks).
     Command(CommandError),
+    /// The TLS handshake after STARTTLS failed, in the TLS stack's words
+    /// ([`super::Session::tls_failed`]).
+    TlsHandshake(String),
+    /// The caller abandoned the session ([`super::Session::abort`]), for instance because the
+    /// message body could not be read; the connection must be closed without another byte.
+    Aborted,
 }
 
 impl SessionError {
@@ -199,6 +206,18 @@ impl fmt::Display for SessionError {
             SessionError::AuthFailed(reply) => write!(f, "authentication failed: {reply}"),
             SessionError::Sasl(e) => write!(f, "authentication exchange failed: {e}"),
             SessionError::Command(e) => write!(f, "cannot encode command: {e}"),
+            SessionError::TlsHandshake(why) => write!(f, "TLS handshake failed: {why}"),
+            SessionError::Aborted => f.write_str("the session was abandoned by the client"),
+        }
+    }
+}
+
+impl core::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            SessionError::MalformedReply(e) => Some(e),
+            SessionError::Command(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -228,6 +247,15 @@ impl fmt::Display for UsageError {
                 f.write_str("a BINARYMIME body needs BDAT: enable chunking")
             }
             UsageError::BodyNotWanted => f.write_str("body data offered while none is wanted"),
+        }
+    }
+}
+
+impl core::error::Error for UsageError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            UsageError::InvalidEnvelope(e) => Some(e),
+            _ => None,
         }
     }
 }

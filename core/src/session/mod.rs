@@ -483,6 +483,27 @@ impl Session {
         }
     }
 
+    /// The TLS handshake after [`Event::StartTls`] failed: the session ends with
+    /// [`SessionError::TlsHandshake`] and every open transaction is deferred. Nothing more is
+    /// sent (the connection is in an unknown state).
+    pub fn tls_failed(&mut self, reason: String, now: Instant) {
+        if matches!(self.state, State::TlsHandshake) {
+            self.fail(SessionError::TlsHandshake(reason), now, false);
+        }
+    }
+
+    /// Abandon the session now, for instance when the message body cannot be read: every
+    /// open transaction is deferred (a message cut short must never reach its end of data),
+    /// [`Event::Closed`] carries [`SessionError::Aborted`], and nothing more is sent. The
+    /// caller closes the connection.
+    pub fn abort(&mut self, now: Instant) {
+        if !matches!(self.state, State::Closed) {
+            self.transmit.clear();
+            self.transmit_start = 0;
+            self.fail(SessionError::Aborted, now, false);
+        }
+    }
+
     /// Queue a transaction. It starts once the session is established and the transactions
     /// before it have gone out. The envelope is checked now: it must have recipients and
     /// encode as commands.
@@ -502,7 +523,10 @@ impl Session {
         }
         // Encode once with every parameter the server could ask for, so that no command
         // can fail to encode once the transaction starts.
-        let mut probe = Vec::new();
+        // The probe lands in the reused scratch buffer: nothing is kept from it, and a
+        // fresh vector here cost allocations on every transaction.
+        let mut probe = core::mem::take(&mut self.scratch);
+        probe.clear();
         let caps = crate::capabilities::Capabilities {
             size: Some(0),
             eight_bit_mime: true,
@@ -511,16 +535,19 @@ impl Session {
             ..Default::default()
         };
         let (mail, rcpt) = transitions::parameters(&envelope, &caps);
-        crate::command::encode(
+        let checked = crate::command::encode(
             &crate::command::Command::Mail(&envelope.from, &mail),
             &mut probe,
         )
-        .map_err(UsageError::InvalidEnvelope)?;
-        for to in &envelope.recipients {
-            probe.clear();
-            crate::command::encode(&crate::command::Command::Rcpt(to, &rcpt), &mut probe)
-                .map_err(UsageError::InvalidEnvelope)?;
-        }
+        .and_then(|()| {
+            envelope.recipients.iter().try_for_each(|to| {
+                probe.clear();
+                crate::command::encode(&crate::command::Command::Rcpt(to, &rcpt), &mut probe)
+            })
+        });
+        probe.clear();
+        self.scratch = probe;
+        checked.map_err(UsageError::InvalidEnvelope)?;
         let id = TransactionId(self.next_id);
         self.next_id += 1;
         self.queued.push_back((id, envelope));
@@ -541,6 +568,15 @@ impl Session {
         !(tx.chunked
             && !self.pipelining()
             && self.expect.iter().any(|e| matches!(e, Expect::Bdat(..))))
+    }
+
+    /// The transaction whose body [`Session::wants_body`] asks for (also while the
+    /// watermark holds it back).
+    pub fn body_transaction(&self) -> Option<TransactionId> {
+        self.running
+            .iter()
+            .find(|t| t.stage == Stage::Body)
+            .map(|t| t.id)
     }
 
     /// The next piece of the current message's body, any size; the session encodes it

@@ -1074,6 +1074,47 @@ mod properties {
 }
 
 #[test]
+fn a_failed_tls_handshake_defers_everything_and_sends_nothing() {
+    let mut s = Script::new(config(TlsPolicy::Required));
+    s.send(&["a@example.test"]);
+    s.open(EHLO_STARTTLS);
+    s.sent();
+    s.server("220 ready\r\n");
+    s.events();
+    s.session
+        .tls_failed("certificate expired".to_string(), s.now);
+    let events = s.events();
+    assert!(matches!(
+        &done(&events)[0].1[0],
+        Outcome::Deferred(Failure::Session(SessionError::TlsHandshake(_)))
+    ));
+    assert!(matches!(
+        closed(&events),
+        Some(Some(SessionError::TlsHandshake(_)))
+    ));
+    assert_eq!(s.sent(), "");
+}
+
+#[test]
+fn aborting_mid_body_defers_and_never_sends_the_end_of_data() {
+    let mut s = Script::plain();
+    s.open(EHLO_PIPELINING);
+    s.send(&["a@example.test"]);
+    s.sent();
+    s.server("250 Ok\r\n250 Ok\r\n354 go\r\n");
+    assert_eq!(s.session.body_transaction(), Some(TransactionId(0)));
+    s.session.send_body(b"half a mess", s.now).unwrap();
+    s.session.abort(s.now);
+    assert_eq!(s.sent(), "");
+    let events = s.events();
+    assert!(matches!(
+        &done(&events)[0].1[0],
+        Outcome::Deferred(Failure::Session(SessionError::Aborted))
+    ));
+    assert!(matches!(closed(&events), Some(Some(SessionError::Aborted))));
+}
+
+#[test]
 fn transcript_display_of_errors_is_one_line() {
     let e = SessionError::Timeout(Phase::Rcpt);
     assert_eq!(e.to_string(), "timed out waiting during RCPT TO");
