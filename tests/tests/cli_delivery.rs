@@ -1,6 +1,7 @@
-//! The `mxsend` binary delivering for real: MX lookup through dnsmasq, then SMTP to
-//! Postfix's smtp-sink on 127.0.0.x, each outcome checked in the exit status, the human
-//! report, `--json` and (for sendmail `-t`) the message as the server stored it.
+//! The `mxsend` binary delivering for real: MX lookup through dnsmasq, then SMTP to Postfix
+//! (a private instance) or Postfix's smtp-sink on 127.0.0.x; relays with STARTTLS and AUTH
+//! through aiosmtpd. Each outcome is checked in the exit status, the human report, `--json`
+//! and the message as the server stored it.
 //!
 //! The zone (`tests/peers/dnsmasq.conf`): nomx.test has no MX and the address 127.0.0.51 (the
 //! implicit MX), cname.test's MX is 127.0.0.61, xn--bcher-kva.test's is 127.0.0.71,
@@ -8,13 +9,20 @@
 
 mod cli_support;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::time::Duration;
 
 use cli_support::{file, mxsend, scratch, Tripwire};
+use mxsend_tests::aiosmtpd::{Aiosmtpd, AiosmtpdOptions, AUTH_PASSWORD, AUTH_USER};
 use mxsend_tests::dnsmasq::Dnsmasq;
-use mxsend_tests::sink::{free_port, Sink};
+use mxsend_tests::free_port;
+use mxsend_tests::postfix::{Postfix, PostfixOptions};
+use mxsend_tests::smtp_sink::{SinkDump, SmtpSink};
 use predicates::prelude::*;
+
+/// How long a server gets to store what it received.
+const STORED: Duration = Duration::from_secs(10);
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
@@ -37,42 +45,39 @@ fn mx_send(home: &Path, dns: &Dnsmasq, port: u16) -> assert_cmd::Command {
     command
 }
 
-/// The messages an smtp-sink started with [`dumping`] stored, as text.
-fn dumped(dir: &Path) -> Vec<String> {
-    let mut texts: Vec<String> = std::fs::read_dir(dir)
-        .expect("dump directory")
-        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("dumped message"))
-        .collect();
-    texts.sort();
-    texts
+/// An smtp-sink on `ip`, on `port` or a free one.
+fn sink_on(ip: IpAddr, port: Option<u16>, flags: &[&str]) -> SmtpSink {
+    let port = port.unwrap_or_else(|| free_port(ip));
+    SmtpSink::start(flags, Some(SocketAddr::new(ip, port)))
 }
 
-/// smtp-sink flags that dump each transaction into `dir` (made writable for the sink's
-/// unprivileged user).
-fn dumping(dir: &Path) -> Vec<String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    vec!["-d".into(), format!("{}/%H%M%S.", dir.display())]
+/// The one message a sink stored, as text.
+fn only_dump(sink: &SmtpSink) -> (SinkDump, String) {
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    let dump = dumps.into_iter().next().expect("one dump");
+    let text = String::from_utf8_lossy(&dump.message).into_owned();
+    (dump, text)
 }
 
 #[test]
 fn delivers_by_mx_lookup_with_a_transcript() {
     let dns = Dnsmasq::start();
-    let sink = Sink::start_on(ip(51), None, &[]);
+    let sink = sink_on(ip(51), None, &[]);
     let home = scratch();
-    mx_send(home.path(), &dns, sink.addr().port())
+    mx_send(home.path(), &dns, sink.addr.port())
         .arg("-v")
         .arg("bob@nomx.test")
         .assert()
         .code(0)
         .stdout(format!(
             "bob@nomx.test: delivered by nomx.test [127.0.0.51]:{}: 250 2.0.0 Ok\n",
-            sink.addr().port()
+            sink.addr.port()
         ))
         .stderr(
             predicate::str::contains(format!(
                 "*** Connecting to nomx.test [127.0.0.51]:{}",
-                sink.addr().port()
+                sink.addr.port()
             ))
             .and(predicate::str::contains("\n<- 220 "))
             .and(predicate::str::contains(
@@ -86,41 +91,30 @@ fn delivers_by_mx_lookup_with_a_transcript() {
 #[test]
 fn delivers_an_attachment_to_the_server() {
     let dns = Dnsmasq::start();
-    let dump = scratch();
-    let sink = Sink::start_on(
-        ip(51),
-        None,
-        &dumping(dump.path())
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let sink = sink_on(ip(51), None, &[]);
     let home = scratch();
     let attachment = file(home.path(), "report.csv", b"a,b\n1,2\n");
-    mx_send(home.path(), &dns, sink.addr().port())
+    mx_send(home.path(), &dns, sink.addr.port())
         .arg("--attach")
         .arg(&attachment)
         .arg("bob@nomx.test")
         .assert()
         .code(0);
-    drop(sink);
-    let messages = dumped(dump.path());
-    assert_eq!(messages.len(), 1, "{messages:?}");
+    let (_, stored) = only_dump(&sink);
     assert!(
-        messages[0].contains("Content-Type: text/csv; name=\"report.csv\""),
-        "{}",
-        messages[0]
+        stored.contains("Content-Type: text/csv; name=\"report.csv\""),
+        "{stored}"
     );
     // base64 of "a,b\n1,2\n"
-    assert!(messages[0].contains("YSxiCjEsMgo="), "{}", messages[0]);
+    assert!(stored.contains("YSxiCjEsMgo="), "{stored}");
 }
 
 #[test]
 fn rejected_recipient_exits_nouser_with_the_reply_in_json() {
     let dns = Dnsmasq::start();
     let port = free_port(ip(51));
-    let good = Sink::start_on(ip(51), Some(port), &[]);
-    let refusing = Sink::start_on(ip(61), Some(port), &["-f", "RCPT"]);
+    let good = sink_on(ip(51), Some(port), &[]);
+    let refusing = sink_on(ip(61), Some(port), &["-f", "RCPT"]);
     let home = scratch();
     let output = mx_send(home.path(), &dns, port)
         .args(["--json", "bob@nomx.test", "carol@cname.test"])
@@ -143,14 +137,14 @@ fn rejected_recipient_exits_nouser_with_the_reply_in_json() {
     assert_eq!(bob["outcome"], "delivered");
     assert_eq!(bob["reply"]["code"], 250);
     assert_eq!(bob["host"], "nomx.test");
-    assert_eq!(bob["address"], good.addr().to_string());
+    assert_eq!(bob["address"], good.addr.to_string());
     let carol = &doc["recipients"][1];
     assert_eq!(carol["recipient"], "carol@cname.test");
     assert_eq!(carol["outcome"], "rejected");
     assert_eq!(carol["reply"]["code"].as_u64().map(|c| c / 100), Some(5));
     // The exchange as the MX record names it (a CNAME is followed for its address only).
     assert_eq!(carol["host"], "alias.cname.test");
-    assert_eq!(carol["address"], refusing.addr().to_string());
+    assert_eq!(carol["address"], refusing.addr.to_string());
     assert_eq!(carol["error"], serde_json::Value::Null);
 }
 
@@ -158,8 +152,8 @@ fn rejected_recipient_exits_nouser_with_the_reply_in_json() {
 fn deferred_recipient_exits_tempfail_even_next_to_a_rejection() {
     let dns = Dnsmasq::start();
     let port = free_port(ip(61));
-    let _refusing = Sink::start_on(ip(61), Some(port), &["-f", "RCPT"]);
-    let _deferring = Sink::start_on(ip(71), Some(port), &["-r", "RCPT"]);
+    let _refusing = sink_on(ip(61), Some(port), &["-f", "RCPT"]);
+    let _deferring = sink_on(ip(71), Some(port), &["-r", "RCPT"]);
     let home = scratch();
     mx_send(home.path(), &dns, port)
         .args(["carol@cname.test", "dave@xn--bcher-kva.test"])
@@ -218,13 +212,13 @@ fn refused_connections_everywhere_exit_tempfail() {
 
 #[test]
 fn relay_without_mx_lookup_delivers() {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let home = scratch();
     mxsend(home.path())
         .args([
             "--no-account",
             "--server",
-            &sink.addr().to_string(),
+            &sink.addr.to_string(),
             "--tls",
             "none",
         ])
@@ -242,17 +236,17 @@ fn relay_without_mx_lookup_delivers() {
         .code(0)
         .stdout(format!(
             "bob@example.net: delivered by [127.0.0.1]:{}: 250 2.0.0 Ok\n",
-            sink.addr().port()
+            sink.addr.port()
         ));
 }
 
 #[test]
 fn relay_requiring_tls_from_a_server_without_it_exits_unavailable() {
     // smtp-sink offers no STARTTLS: the default for a relay (required) must refuse to send.
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let home = scratch();
     mxsend(home.path())
-        .args(["--no-account", "--server", &sink.addr().to_string()])
+        .args(["--no-account", "--server", &sink.addr.to_string()])
         .args([
             "--from",
             "ann@example.test",
@@ -271,15 +265,7 @@ fn relay_requiring_tls_from_a_server_without_it_exits_unavailable() {
 #[test]
 fn sendmail_t_strips_bcc_but_delivers_to_it() {
     let dns = Dnsmasq::start();
-    let dump = scratch();
-    let sink = Sink::start_on(
-        ip(51),
-        None,
-        &dumping(dump.path())
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let sink = sink_on(ip(51), None, &[]);
     let home = scratch();
     let config = file(
         home.path(),
@@ -287,7 +273,7 @@ fn sendmail_t_strips_bcc_but_delivers_to_it() {
         format!(
             "default = \"mx\"\n[accounts.mx]\ndns = \"{}\"\nport = {}\n",
             dns.addr(),
-            sink.addr().port()
+            sink.addr.port()
         )
         .as_bytes(),
     );
@@ -307,16 +293,12 @@ fn sendmail_t_strips_bcc_but_delivers_to_it() {
         .code(0)
         .stdout("")
         .stderr("");
-    drop(sink);
-    let messages = dumped(dump.path());
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    let stored = &messages[0];
-    for rcpt in ["bob@nomx.test", "secret@nomx.test", "other@nomx.test"] {
-        assert!(
-            stored.contains(&format!("X-Rcpt-Args: <{rcpt}>")),
-            "{rcpt} not in the envelope:\n{stored}"
-        );
-    }
+    let (dump, stored) = only_dump(&sink);
+    assert_eq!(
+        dump.rcpt_args,
+        ["<bob@nomx.test>", "<secret@nomx.test>", "<other@nomx.test>"],
+        "every To, Cc and Bcc address is in the envelope"
+    );
     assert!(
         !stored.contains("Bcc"),
         "Bcc reached the message:\n{stored}"
@@ -333,15 +315,7 @@ fn sendmail_t_strips_bcc_but_delivers_to_it() {
 #[test]
 fn sendmail_without_dash_i_ends_the_message_at_a_lone_dot() {
     let dns = Dnsmasq::start();
-    let dump = scratch();
-    let sink = Sink::start_on(
-        ip(51),
-        None,
-        &dumping(dump.path())
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let sink = sink_on(ip(51), None, &[]);
     let home = scratch();
     let config = file(
         home.path(),
@@ -349,7 +323,7 @@ fn sendmail_without_dash_i_ends_the_message_at_a_lone_dot() {
         format!(
             "default = \"mx\"\n[accounts.mx]\ndns = \"{}\"\nport = {}\n",
             dns.addr(),
-            sink.addr().port()
+            sink.addr.port()
         )
         .as_bytes(),
     );
@@ -369,10 +343,7 @@ fn sendmail_without_dash_i_ends_the_message_at_a_lone_dot() {
         .write_stdin("Subject: cron output\n\nbefore\n.\nafter\n")
         .assert()
         .code(0);
-    drop(sink);
-    let messages = dumped(dump.path());
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    let stored = &messages[0];
+    let (dump, stored) = only_dump(&sink);
     assert!(stored.contains("before"), "{stored}");
     assert!(!stored.contains("after"), "{stored}");
     assert!(
@@ -380,21 +351,21 @@ fn sendmail_without_dash_i_ends_the_message_at_a_lone_dot() {
         "{stored}"
     );
     assert!(
-        stored.contains("X-Mail-Args: <cron@example.test>"),
-        "{stored}"
+        dump.mail_args.starts_with("<cron@example.test>"),
+        "{dump:?}"
     );
 }
 
 #[test]
 fn connection_lost_after_the_end_of_data_is_ambiguous_and_tempfail() {
     // smtp-sink -q .: hang up without replying to the end of data.
-    let sink = Sink::start(&["-q", "."]);
+    let sink = SmtpSink::start(&["-q", "."], None);
     let home = scratch();
     let output = mxsend(home.path())
         .args([
             "--no-account",
             "--server",
-            &sink.addr().to_string(),
+            &sink.addr.to_string(),
             "--tls",
             "none",
             "--json",
@@ -422,7 +393,7 @@ fn connection_lost_after_the_end_of_data_is_ambiguous_and_tempfail() {
 
 #[test]
 fn invoked_as_sendmail_it_is_sendmail() {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let home = scratch();
     let link = home.path().join("sendmail");
     std::os::unix::fs::symlink(cli_support::binary(), &link).expect("symlink");
@@ -431,7 +402,7 @@ fn invoked_as_sendmail_it_is_sendmail() {
         "config.toml",
         format!(
             "default = \"relay\"\n[accounts.relay]\nserver = \"{}\"\ntls = \"none\"\n",
-            sink.addr()
+            sink.addr
         )
         .as_bytes(),
     );
@@ -447,4 +418,254 @@ fn invoked_as_sendmail_it_is_sendmail() {
         .code(0)
         .stdout("")
         .stderr("");
+}
+
+/// `mxsend` relaying through `server`, trusting only the test CA in `ca`.
+fn relay_send(home: &Path, server: SocketAddr, ca: &Path) -> assert_cmd::Command {
+    let mut command = mxsend(home);
+    command
+        .args(["--no-account", "--server", &server.to_string(), "--ca-file"])
+        .arg(ca)
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "relay",
+            "--body",
+            "via the relay",
+        ]);
+    command
+}
+
+fn starttls_auth_server() -> Aiosmtpd {
+    Aiosmtpd::start(
+        AiosmtpdOptions {
+            starttls: true,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    )
+}
+
+#[test]
+fn relay_with_starttls_and_auth_delivers_and_redacts_the_secret() {
+    let server = starttls_auth_server();
+    let ca = server.pki().expect("a PKI for STARTTLS").ca_cert.clone();
+    let home = scratch();
+    relay_send(home.path(), server.addr(), &ca)
+        .args([
+            "-v",
+            "--user",
+            AUTH_USER,
+            "--password-env",
+            "MXSEND_TEST_PASSWORD",
+        ])
+        .env("MXSEND_TEST_PASSWORD", AUTH_PASSWORD)
+        .arg("ok@example.net")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("ok@example.net: delivered"))
+        .stderr(
+            predicate::str::contains("\n-> STARTTLS\n")
+                .and(predicate::str::contains("*** TLS started ("))
+                .and(predicate::str::contains("certificate verified"))
+                .and(predicate::str::contains("-> AUTH PLAIN [redacted]"))
+                .and(predicate::str::contains(AUTH_PASSWORD).not()),
+        );
+    let envelopes = server.wait_for_envelopes(1, STORED);
+    assert_eq!(envelopes[0].auth_user.as_deref(), Some(AUTH_USER));
+    assert!(envelopes[0].tls, "the message went over TLS");
+    assert_eq!(envelopes[0].rcpt_tos, ["ok@example.net"]);
+}
+
+#[test]
+fn password_from_the_accounts_command_is_used() {
+    let server = starttls_auth_server();
+    let ca = server.pki().expect("a PKI").ca_cert.clone();
+    let home = scratch();
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "default = \"relay\"\n[accounts.relay]\nserver = \"{}\"\nuser = \"{AUTH_USER}\"\n\
+             password_command = \"printf '%s\\\\n' '{AUTH_PASSWORD}'\"\nfrom = \"Ann <ann@example.test>\"\n\
+             ca_file = \"{}\"\n",
+            server.addr(),
+            ca.display()
+        )
+        .as_bytes(),
+    );
+    mxsend(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--subject", "account", "--body", "x", "ok@example.net"])
+        .assert()
+        .code(0);
+    let envelopes = server.wait_for_envelopes(1, STORED);
+    assert_eq!(envelopes[0].auth_user.as_deref(), Some(AUTH_USER));
+    assert_eq!(envelopes[0].mail_from, "ann@example.test");
+}
+
+#[test]
+fn wrong_password_exits_noperm() {
+    let server = starttls_auth_server();
+    let ca = server.pki().expect("a PKI").ca_cert.clone();
+    let home = scratch();
+    relay_send(home.path(), server.addr(), &ca)
+        .args([
+            "--user",
+            AUTH_USER,
+            "--password-env",
+            "MXSEND_TEST_PASSWORD",
+        ])
+        .env("MXSEND_TEST_PASSWORD", "wrong")
+        .arg("ok@example.net")
+        .assert()
+        .code(77)
+        .stdout(predicate::str::contains("authentication failed"));
+    assert!(server.envelopes().is_empty());
+}
+
+#[test]
+fn credentials_are_never_sent_without_tls() {
+    // AUTH offered in plaintext, no STARTTLS; opportunistic TLS finds none.
+    let server = Aiosmtpd::start(
+        AiosmtpdOptions {
+            auth_require_tls: false,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    );
+    let home = scratch();
+    mxsend(home.path())
+        .args([
+            "--no-account",
+            "--server",
+            &server.addr().to_string(),
+            "--tls",
+            "opportunistic",
+        ])
+        .args([
+            "--user",
+            AUTH_USER,
+            "--password-env",
+            "MXSEND_TEST_PASSWORD",
+            "-v",
+        ])
+        .env("MXSEND_TEST_PASSWORD", AUTH_PASSWORD)
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+            "ok@example.net",
+        ])
+        .assert()
+        .code(77)
+        .stdout(predicate::str::contains("without TLS"))
+        .stderr(predicate::str::contains("-> AUTH").not());
+    assert!(server.envelopes().is_empty());
+}
+
+#[test]
+fn untrusted_certificate_exits_unavailable() {
+    let server = starttls_auth_server();
+    let home = scratch();
+    // No --ca-file: the test CA is not trusted, so required TLS cannot verify the server.
+    mxsend(home.path())
+        .args(["--no-account", "--server", &server.addr().to_string()])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+            "ok@example.net",
+        ])
+        .assert()
+        .code(69)
+        .stdout(predicate::str::contains("ok@example.net: deferred"));
+    assert!(server.envelopes().is_empty());
+}
+
+#[test]
+fn json_reports_each_recipients_reply_through_a_relay() {
+    let server = starttls_auth_server();
+    let ca = server.pki().expect("a PKI").ca_cert.clone();
+    let home = scratch();
+    let output = relay_send(home.path(), server.addr(), &ca)
+        .args([
+            "--json",
+            "ok@example.net",
+            "reject1@example.net",
+            "defer1@example.net",
+        ])
+        .output()
+        .expect("run mxsend");
+    // One deferral makes the run "try again", whatever else happened.
+    assert_eq!(output.status.code(), Some(75));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    let outcomes: Vec<(&str, &str, u64, &str)> = doc["recipients"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .map(|r| {
+            (
+                r["recipient"].as_str().unwrap_or(""),
+                r["outcome"].as_str().unwrap_or(""),
+                r["reply"]["code"].as_u64().unwrap_or(0),
+                r["reply"]["enhanced"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("ok@example.net", "delivered", 250, "2.0.0"),
+            ("reject1@example.net", "rejected", 550, "5.1.1"),
+            ("defer1@example.net", "deferred", 451, "4.3.0"),
+        ]
+    );
+    let address = server.addr().to_string();
+    assert!(doc["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["address"] == address.as_str()));
+}
+
+#[test]
+fn delivers_by_mx_lookup_to_postfix_with_opportunistic_starttls() {
+    let dns = Dnsmasq::start();
+    // example.test's best MX is mx1.example.test: ::1 and 127.0.0.11. Postfix listens on the latter.
+    let port = free_port(ip(11));
+    let postfix = Postfix::start(PostfixOptions {
+        smtp: Some(SocketAddr::new(ip(11), port)),
+        implicit_tls: false,
+        ..PostfixOptions::default()
+    });
+    let home = scratch();
+    let attachment = file(home.path(), "data.bin", &[0u8, 1, 2, 255]);
+    mx_send(home.path(), &dns, port)
+        .arg("-v")
+        .arg("--attach")
+        .arg(&attachment)
+        .arg("Bob <bob@example.test>")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(format!(
+            "bob@example.test: delivered by mx1.example.test [127.0.0.11]:{port}: 250 2.0.0 Ok"
+        )))
+        .stderr(
+            predicate::str::contains("*** TLS started (").and(predicate::str::contains(
+                "certificate NOT verified (opportunistic TLS)",
+            )),
+        );
+    let stored = String::from_utf8_lossy(&postfix.wait_for_message("bob", STORED)).into_owned();
+    assert!(stored.contains("Subject: hello"), "{stored}");
+    // base64 of 00 01 02 ff
+    assert!(stored.contains("AAEC/w=="), "{stored}");
 }
