@@ -20,6 +20,9 @@ use crate::dnsmasq::Dnsmasq;
 use crate::net::free_port;
 use crate::smtp_sink::SmtpSink;
 
+mod real;
+pub use real::*;
+
 /// One runtime's way of running a delivery.
 pub trait Adapter {
     /// Its name, for failure messages.
@@ -97,6 +100,44 @@ macro_rules! mx_scenarios {
             nxdomain_rejects_without_connecting,
             mx_reports_each_domain_separately,
             idn_domain_is_resolved_in_a_labels,
+        );
+    };
+}
+
+/// The scenarios against real servers (`scenarios/real.rs`): a private Postfix
+/// (plaintext, STARTTLS verified and refused, implicit TLS, SIZE, SMTPUTF8, CHUNKING, DSN, messages
+/// compared byte for byte from its Maildirs), aiosmtpd (AUTH PLAIN and LOGIN, per-recipient
+/// refusals, the envelope log) and MX delivery through dnsmasq to a Postfix.
+#[macro_export]
+macro_rules! real_scenarios {
+    ($adapter:expr) => {
+        $crate::scenarios!($adapter;
+            postfix_plaintext_delivers_crlf_message_intact,
+            postfix_plaintext_delivers_lf_message_intact,
+            postfix_leading_dots_survive_data,
+            postfix_required_starttls_verified_by_the_test_ca_delivers,
+            postfix_required_starttls_without_the_ca_sends_no_mail,
+            postfix_required_starttls_refuses_a_self_signed_certificate,
+            postfix_required_starttls_refuses_a_wrong_host_certificate,
+            postfix_required_starttls_refuses_an_expired_certificate,
+            postfix_required_starttls_refuses_an_unknown_ca_certificate,
+            postfix_required_starttls_verifies_the_host_name,
+            postfix_implicit_tls_verified_delivers,
+            postfix_implicit_tls_refuses_an_expired_certificate,
+            postfix_size_is_declared_in_mail,
+            postfix_message_over_size_limit_is_refused_before_sending,
+            postfix_smtputf8_recipient_is_delivered_to_his_maildir,
+            postfix_chunking_sends_bdat_and_the_message_arrives_intact,
+            postfix_dsn_parameters_are_sent_and_honoured,
+            aiosmtpd_auth_plain_after_starttls,
+            aiosmtpd_auth_login_after_starttls,
+            aiosmtpd_wrong_password_fails_with_535_quickly,
+            aiosmtpd_plaintext_auth_is_refused_without_the_allow_flag,
+            aiosmtpd_plaintext_auth_with_the_allow_flag_authenticates,
+            aiosmtpd_per_recipient_results_in_one_message,
+            aiosmtpd_data_554_rejects_every_recipient,
+            aiosmtpd_envelope_shows_size_and_body_parameters,
+            mx_delivers_to_postfix_at_the_exchange,
         );
     };
 }
