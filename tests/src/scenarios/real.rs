@@ -245,6 +245,212 @@ pub fn postfix_leading_dots_survive_data(adapter: &dyn Adapter) {
     }
 }
 
+/// The size of the reads the blocking adapter makes from a message source (64 KiB): the
+/// boundary scenarios put line ends and dots exactly there. Other runtimes may read
+/// differently; the message stays a valid test of transparency for them.
+const READ_SIZE: usize = 64 * 1024;
+
+/// Appends `x` lines ended by `eol` until `message` is `target` octets long.
+fn pad_to(message: &mut Vec<u8>, target: usize, eol: &str) {
+    assert!(target >= message.len() + 100, "targets must be apart");
+    while target - message.len() > 1000 {
+        message.extend_from_slice(&[b'x'; 500]);
+        message.extend_from_slice(eol.as_bytes());
+    }
+    let fill = target - message.len() - eol.len();
+    message.extend(std::iter::repeat_n(b'y', fill));
+    message.extend_from_slice(eol.as_bytes());
+    assert_eq!(message.len(), target);
+}
+
+/// A message of about 200 KB whose line ends and dots fall on read boundaries: a line end
+/// split across the first boundary (for CRLF input, CR before it and LF after), a line starting
+/// with a dot right after the second, and a lone "." line whose dot is the last octet before
+/// the third.
+fn boundary_message(eol: &str) -> Vec<u8> {
+    let mut m = content("bob@example.test", eol, &["Read boundaries ahead."]);
+    let split = READ_SIZE - eol.len() / 2;
+    pad_to(&mut m, split - 5, eol);
+    m.extend_from_slice(b"split");
+    m.extend_from_slice(eol.as_bytes());
+    pad_to(&mut m, 2 * READ_SIZE, eol);
+    m.extend_from_slice(b".a dot at a read boundary");
+    m.extend_from_slice(eol.as_bytes());
+    pad_to(&mut m, 3 * READ_SIZE - 1, eol);
+    m.push(b'.');
+    m.extend_from_slice(eol.as_bytes());
+    m.extend_from_slice(b"the end");
+    m.extend_from_slice(eol.as_bytes());
+    m
+}
+
+fn boundaries_round_trip(adapter: &dyn Adapter, eol: &str, chunking: bool) {
+    let sent = boundary_message(eol);
+    let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
+        relay.chunking = chunking;
+    });
+    assert_eq!(
+        captured.starting_with("-> BDAT").is_empty(),
+        !chunking,
+        "BDAT used if and only if asked for"
+    );
+    assert_stored_intact(&stored, &sent);
+}
+
+/// CRLF input, DATA: line ends and dots on read boundaries arrive intact.
+pub fn postfix_read_boundaries_are_seamless_crlf_data(adapter: &dyn Adapter) {
+    boundaries_round_trip(adapter, "\r\n", false);
+}
+
+/// LF input, DATA: the same.
+pub fn postfix_read_boundaries_are_seamless_lf_data(adapter: &dyn Adapter) {
+    boundaries_round_trip(adapter, "\n", false);
+}
+
+/// CRLF input, BDAT: the same.
+pub fn postfix_read_boundaries_are_seamless_crlf_bdat(adapter: &dyn Adapter) {
+    boundaries_round_trip(adapter, "\r\n", true);
+}
+
+/// LF input, BDAT: the same.
+pub fn postfix_read_boundaries_are_seamless_lf_bdat(adapter: &dyn Adapter) {
+    boundaries_round_trip(adapter, "\n", true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postfix: several recipients, several messages
+
+/// A real MTA's per-recipient answers in one transaction: two known mailboxes delivered, an
+/// unknown one rejected with 550 5.1.1; the message stored for each known one.
+pub fn postfix_unknown_recipient_is_rejected_and_the_others_delivered(adapter: &dyn Adapter) {
+    let postfix = Postfix::start(PostfixOptions {
+        implicit_tls: false,
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let relay = relay(postfix.smtp_addr(), TlsMode::None, &captured);
+    let sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
+    let message = Message::new(
+        envelope(
+            &[
+                "bob@example.test",
+                "nobody@example.test",
+                "alice@example.test",
+            ],
+            BodyType::SevenBit,
+            false,
+        ),
+        sent.clone(),
+    );
+    let report = send(adapter, &relay, &message);
+    let codes: Vec<Option<u16>> = report.recipients.iter().map(|r| code(&r.outcome)).collect();
+    assert_eq!(codes, [Some(250), Some(550), Some(250)], "{report:#?}");
+    assert!(
+        matches!(
+            &report.recipients[1].outcome,
+            Outcome::Rejected(Failure::Reply(r)) if r.enhanced().map(|e| e.to_string()).as_deref() == Some("5.1.1")
+        ),
+        "{report:#?}"
+    );
+    for user in ["bob@example.test", "alice@example.test"] {
+        assert_stored_intact(&postfix.wait_for_message(user, MAILDIR_WAIT), &sent);
+    }
+}
+
+/// `send_all` to Postfix: messages pipelined over one connection (with DATA or BDAT), each
+/// delivered and stored intact, in order.
+fn send_all_round_trip(adapter: &dyn Adapter, chunking: bool) {
+    let postfix = Postfix::start(PostfixOptions {
+        implicit_tls: false,
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let mut relay = relay(postfix.smtp_addr(), TlsMode::None, &captured);
+    relay.chunking = chunking;
+    let bodies: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let line = format!("message number {i}");
+            content("bob@example.test", "\r\n", &[line.as_str(), ".", "end"])
+        })
+        .collect();
+    let messages: Vec<Message<Vec<u8>>> = bodies
+        .iter()
+        .map(|b| {
+            Message::new(
+                envelope(&["bob@example.test"], BodyType::SevenBit, false),
+                b.clone(),
+            )
+        })
+        .collect();
+    let reports = adapter
+        .send_all(&relay, &messages)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    for report in &reports {
+        assert_delivered(report, &captured);
+    }
+    assert_eq!(captured.starting_with("connect").len(), 1);
+    let stored = postfix.wait_for_messages("bob@example.test", 3, MAILDIR_WAIT);
+    let mut stored: Vec<&[u8]> = stored.iter().map(|m| without_prepended_fields(m)).collect();
+    // Maildir order is by time, which may tie: compare as sets.
+    stored.sort();
+    let mut expected: Vec<Vec<u8>> = bodies.iter().map(|b| as_stored_by_postfix(b)).collect();
+    expected.sort();
+    assert_eq!(
+        stored,
+        expected.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+}
+
+/// `send_all` with DATA.
+pub fn postfix_send_all_delivers_each_message_with_data(adapter: &dyn Adapter) {
+    send_all_round_trip(adapter, false);
+}
+
+/// `send_all` with BDAT.
+pub fn postfix_send_all_delivers_each_message_with_bdat(adapter: &dyn Adapter) {
+    send_all_round_trip(adapter, true);
+}
+
+/// `send_all`: a first message whose only recipient Postfix refuses (so its pipelined DATA is
+/// refused too) does not spoil the next one on the same connection.
+pub fn postfix_send_all_recovers_after_a_message_without_valid_recipients(adapter: &dyn Adapter) {
+    let postfix = Postfix::start(PostfixOptions {
+        implicit_tls: false,
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let relay = relay(postfix.smtp_addr(), TlsMode::None, &captured);
+    let sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
+    let messages = [
+        Message::new(
+            envelope(&["nobody@example.test"], BodyType::SevenBit, false),
+            content("nobody@example.test", "\r\n", &["never stored"]),
+        ),
+        Message::new(
+            envelope(&["bob@example.test"], BodyType::SevenBit, false),
+            sent.clone(),
+        ),
+    ];
+    let reports = adapter
+        .send_all(&relay, &messages)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    let lines = captured.lines();
+    assert_eq!(
+        code(&reports[0].recipients[0].outcome),
+        Some(550),
+        "{reports:#?}\n{lines:#?}"
+    );
+    assert_delivered(&reports[1], &captured);
+    assert_stored_intact(
+        &postfix.wait_for_message("bob@example.test", MAILDIR_WAIT),
+        &sent,
+    );
+    assert!(
+        !lines.iter().any(|l| l == "body never stored"),
+        "{lines:#?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Postfix: TLS
 
