@@ -119,6 +119,8 @@ macro_rules! real_scenarios {
             postfix_read_boundaries_are_seamless_lf_data,
             postfix_read_boundaries_are_seamless_crlf_bdat,
             postfix_read_boundaries_are_seamless_lf_bdat,
+            postfix_unterminated_last_line_is_ended_with_data,
+            postfix_unterminated_last_line_is_ended_with_bdat,
             postfix_unknown_recipient_is_rejected_and_the_others_delivered,
             postfix_send_all_delivers_each_message_with_data,
             postfix_send_all_delivers_each_message_with_bdat,
@@ -146,6 +148,7 @@ macro_rules! real_scenarios {
             aiosmtpd_data_554_rejects_every_recipient,
             aiosmtpd_envelope_shows_size_and_body_parameters,
             mx_delivers_to_postfix_at_the_exchange,
+            mx_delivers_to_an_idn_domain_with_smtputf8,
         );
     };
 }

@@ -317,6 +317,37 @@ pub fn postfix_read_boundaries_are_seamless_lf_bdat(adapter: &dyn Adapter) {
     boundaries_round_trip(adapter, "\n", true);
 }
 
+fn unterminated_round_trip(adapter: &dyn Adapter, chunking: bool) {
+    let mut sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
+    sent.extend_from_slice(b"no line end here");
+    let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
+        relay.chunking = chunking;
+    });
+    // The last line is ended before the end of data: stored with a line end of its own.
+    let mut expected = sent;
+    expected.extend_from_slice(b"\r\n");
+    assert_stored_intact(&stored, &expected);
+    if !chunking {
+        let lines = captured.lines();
+        let last = lines.iter().position(|l| l == "body no line end here");
+        assert!(
+            last.is_some_and(|i| lines.get(i + 1).is_some_and(|l| l == "-> .")),
+            "{lines:#?}"
+        );
+    }
+}
+
+/// Content whose last line has no line end, with DATA: a CRLF is added before the final ".",
+/// which is not glued to the last line.
+pub fn postfix_unterminated_last_line_is_ended_with_data(adapter: &dyn Adapter) {
+    unterminated_round_trip(adapter, false);
+}
+
+/// The same with BDAT.
+pub fn postfix_unterminated_last_line_is_ended_with_bdat(adapter: &dyn Adapter) {
+    unterminated_round_trip(adapter, true);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Postfix: several recipients, several messages
 
@@ -1143,5 +1174,45 @@ pub fn mx_delivers_to_postfix_at_the_exchange(adapter: &dyn Adapter) {
         captured.lines()
     );
     let stored = postfix.wait_for_message("carol@mta.test", MAILDIR_WAIT);
+    assert_stored_intact(&stored, &sent);
+}
+
+/// leser@bücher.test: the IDN domain's MX (mx.xn--bcher-kva.test, 127.0.0.71) is a Postfix with
+/// SMTPUTF8 and the mailbox: delivered with SMTPUTF8, stored intact.
+pub fn mx_delivers_to_an_idn_domain_with_smtputf8(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let ip = v4(71);
+    let smtp = SocketAddr::new(ip, free_port(ip));
+    let postfix = Postfix::start(PostfixOptions {
+        smtp: Some(smtp),
+        implicit_tls: false,
+        mailboxes: vec!["leser@bücher.test".into()],
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let mut mx = mx_delivery(&dns, smtp.port(), &captured);
+    mx.timeouts = short_timeouts();
+    let sent = content("leser@bücher.test", "\r\n", &PLAIN_BODY);
+    let message = Message::new(
+        envelope(&["leser@bücher.test"], BodyType::EightBitMime, true),
+        sent.clone(),
+    );
+    let report = adapter
+        .deliver(&mx, &message)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    let lines = captured.lines();
+    let r = &report.recipients[0];
+    assert!(
+        matches!(r.outcome, Outcome::Delivered(_)),
+        "{r:?}\n{lines:#?}\n{}",
+        postfix.log()
+    );
+    assert_eq!(r.host.as_deref(), Some("mx.xn--bcher-kva.test"));
+    assert_eq!(r.addr, Some(smtp));
+    assert!(
+        sent_line(&captured, "-> MAIL").contains(" SMTPUTF8"),
+        "{lines:#?}"
+    );
+    let stored = postfix.wait_for_message("leser@bücher.test", MAILDIR_WAIT);
     assert_stored_intact(&stored, &sent);
 }
