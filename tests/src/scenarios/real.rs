@@ -674,6 +674,67 @@ pub fn postfix_implicit_tls_refuses_an_expired_certificate(adapter: &dyn Adapter
     assert!(captured.starting_with("<-").is_empty(), "{lines:#?}");
 }
 
+/// `opportunistic` against a self-signed certificate: encrypted, unverified, delivered.
+pub fn postfix_opportunistic_starttls_accepts_a_self_signed_certificate(adapter: &dyn Adapter) {
+    let pki = TestPki::generate();
+    let postfix = Postfix::start(PostfixOptions {
+        implicit_tls: false,
+        served_cert: Some(pki.self_signed.clone()),
+        pki: Some(pki),
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let relay = relay(postfix.smtp_addr(), TlsMode::Opportunistic, &captured);
+    let sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
+    let message = Message::new(
+        envelope(&["bob@example.test"], BodyType::SevenBit, false),
+        sent.clone(),
+    );
+    assert_delivered(&send(adapter, &relay, &message), &captured);
+    let lines = captured.lines();
+    assert!(
+        lines.iter().any(|l| l == "tls verified=false"),
+        "{lines:#?}"
+    );
+    let stored = postfix.wait_for_message("bob@example.test", MAILDIR_WAIT);
+    assert!(String::from_utf8_lossy(&stored).contains("with ESMTPS"));
+    assert_stored_intact(&stored, &sent);
+}
+
+/// `opportunistic` against a Postfix whose TLS cannot be negotiated (it allows only TLS 1.0 and
+/// 1.1, which rustls does not speak): the handshake fails, and the message goes in plaintext on
+/// a second connection, without STARTTLS.
+pub fn postfix_opportunistic_handshake_failure_falls_back_to_plaintext(adapter: &dyn Adapter) {
+    let postfix = Postfix::start(PostfixOptions {
+        implicit_tls: false,
+        main_cf: vec![("smtpd_tls_protocols".into(), ">=TLSv1 <=TLSv1.1".into())],
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let relay = relay(postfix.smtp_addr(), TlsMode::Opportunistic, &captured);
+    let sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
+    let message = Message::new(
+        envelope(&["bob@example.test"], BodyType::SevenBit, false),
+        sent.clone(),
+    );
+    let report = send(adapter, &relay, &message);
+    let lines = captured.lines();
+    assert!(
+        report.all_delivered(),
+        "{report:#?}\n{lines:#?}\n{}",
+        postfix.log()
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("tls failed")),
+        "{lines:#?}"
+    );
+    assert_eq!(captured.starting_with("connect").len(), 2, "{lines:#?}");
+    assert_eq!(captured.starting_with("-> STARTTLS").len(), 1, "{lines:#?}");
+    let stored = postfix.wait_for_message("bob@example.test", MAILDIR_WAIT);
+    assert!(!String::from_utf8_lossy(&stored).contains("with ESMTPS"));
+    assert_stored_intact(&stored, &sent);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Postfix: SIZE, SMTPUTF8, CHUNKING, DSN
 
@@ -947,6 +1008,33 @@ pub fn aiosmtpd_auth_login_after_starttls(adapter: &dyn Adapter) {
         captured.starting_with("-> [redacted]").len(),
         2,
         "user name and password redacted: {lines:#?}"
+    );
+    assert_no_secret(&captured);
+}
+
+/// AUTH PLAIN over implicit TLS (RFC 8314): no STARTTLS, authenticated, redacted.
+pub fn aiosmtpd_auth_over_implicit_tls(adapter: &dyn Adapter) {
+    let server = Aiosmtpd::start(
+        AiosmtpdOptions {
+            implicit_tls: true,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    );
+    let captured = Captured::default();
+    let ca = server.pki().map(|p| p.ca_cert.clone()).expect("a PKI");
+    let relay = relay(server.addr(), TlsMode::Implicit, &captured)
+        .ca_file(ca)
+        .credentials(AUTH_USER, AUTH_PASSWORD);
+    let report = send(adapter, &relay, &aiosmtpd_message(&["ok@x.test"]));
+    assert_delivered(&report, &captured);
+    let envelopes = server.wait_for_envelopes(1, MAILDIR_WAIT);
+    assert_eq!(envelopes[0].auth_user.as_deref(), Some(AUTH_USER));
+    assert!(envelopes[0].tls);
+    assert!(captured.starting_with("-> STARTTLS").is_empty());
+    assert_eq!(
+        captured.starting_with("-> AUTH"),
+        ["-> AUTH PLAIN [redacted]"]
     );
     assert_no_secret(&captured);
 }
