@@ -144,6 +144,8 @@ macro_rules! real_scenarios {
             aiosmtpd_auth_plain_after_starttls,
             aiosmtpd_auth_login_after_starttls,
             aiosmtpd_auth_over_implicit_tls,
+            aiosmtpd_send_all_authenticates_once,
+            aiosmtpd_mail_without_auth_is_refused_with_530,
             aiosmtpd_wrong_password_fails_with_535_quickly,
             aiosmtpd_plaintext_auth_is_refused_without_the_allow_flag,
             aiosmtpd_plaintext_auth_with_the_allow_flag_authenticates,

@@ -1039,6 +1039,71 @@ pub fn aiosmtpd_auth_over_implicit_tls(adapter: &dyn Adapter) {
     assert_no_secret(&captured);
 }
 
+/// `send_all` with credentials: one AUTH for the connection, every message sent as the user.
+pub fn aiosmtpd_send_all_authenticates_once(adapter: &dyn Adapter) {
+    let server = Aiosmtpd::start(
+        AiosmtpdOptions {
+            starttls: true,
+            auth_required: true,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    );
+    let captured = Captured::default();
+    let ca = server.pki().map(|p| p.ca_cert.clone()).expect("a PKI");
+    let relay = relay(server.addr(), TlsMode::Required, &captured)
+        .ca_file(ca)
+        .credentials(AUTH_USER, AUTH_PASSWORD);
+    let messages: Vec<_> = (0..3)
+        .map(|i| aiosmtpd_message(&[&format!("user{i}@x.test")]))
+        .collect();
+    let reports = adapter
+        .send_all(&relay, &messages)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    for report in &reports {
+        assert_delivered(report, &captured);
+    }
+    assert_eq!(captured.starting_with("-> AUTH").len(), 1);
+    let envelopes = server.wait_for_envelopes(3, MAILDIR_WAIT);
+    for (i, e) in envelopes.iter().enumerate() {
+        assert_eq!(e.auth_user.as_deref(), Some(AUTH_USER));
+        assert_eq!(e.rcpt_tos, [format!("user{i}@x.test")]);
+    }
+    assert_no_secret(&captured);
+}
+
+/// A server that requires AUTH, a client without credentials: MAIL refused with 530, every
+/// recipient rejected with that reply, nothing stored.
+pub fn aiosmtpd_mail_without_auth_is_refused_with_530(adapter: &dyn Adapter) {
+    let server = Aiosmtpd::start(
+        AiosmtpdOptions {
+            starttls: true,
+            auth_required: true,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    );
+    let captured = Captured::default();
+    let ca = server.pki().map(|p| p.ca_cert.clone()).expect("a PKI");
+    let relay = relay(server.addr(), TlsMode::Required, &captured).ca_file(ca);
+    let report = send(
+        adapter,
+        &relay,
+        &aiosmtpd_message(&["a@x.test", "b@x.test"]),
+    );
+    assert_all(
+        &report,
+        "rejection by MAIL's 530",
+        |o| matches!(o, Outcome::Rejected(Failure::Reply(r)) if r.code().get() == 530),
+    );
+    assert!(
+        captured.starting_with("body").is_empty(),
+        "{:#?}",
+        captured.lines()
+    );
+    assert!(server.messages().is_empty());
+}
+
 /// A wrong password: 535 at once, reported as `AuthFailed(535)` (not a timeout), no MAIL, and
 /// the wrong password not in the transcript either.
 pub fn aiosmtpd_wrong_password_fails_with_535_quickly(adapter: &dyn Adapter) {
