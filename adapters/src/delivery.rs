@@ -426,9 +426,7 @@ impl Delivery {
     pub fn start_next(&mut self) -> Option<Task> {
         for i in 0..self.groups.len() {
             loop {
-                let Some(group) = self.groups.get_mut(i) else {
-                    return None;
-                };
+                let group = self.groups.get_mut(i)?;
                 match &mut group.stage {
                     Stage::Unresolved => match &group.domain {
                         Some(domain) => {
