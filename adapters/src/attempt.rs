@@ -67,14 +67,6 @@ impl Clock {
     }
 }
 
-/// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
-/// deadline already past gives one millisecond, after which the timeout fires.
-pub(crate) fn time_left(deadline: StdInstant) -> Duration {
-    deadline
-        .saturating_duration_since(StdInstant::now())
-        .max(Duration::from_millis(1))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Before any connection
 

@@ -42,14 +42,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mxsend_core::address::Domain;
 
 use crate::attempt::{
     local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, relay_candidates, relay_delivery,
-    relay_route, resolver, time_left, validate, Clock, HookSink, Negotiated, Next, RelayRoute,
-    SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
+    relay_route, resolver, validate, Clock, HookSink, Negotiated, Next, RelayRoute, SessionRun,
+    Tap, BODY_CHUNK, QUIT_COURTESY,
 };
 use crate::config::{MxDelivery, Relay, Settings};
 use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Report};
@@ -57,6 +57,14 @@ use crate::dns::RouteError;
 use crate::error::Error;
 use crate::message::{BodySource, Message};
 use crate::tls::{TlsConnector, TlsMode};
+
+/// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
+/// deadline already past gives one millisecond, after which the timeout fires.
+fn time_left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
 
 /// Send one message through a relay.
 pub fn send<B: BodySource>(relay: &Relay, message: &Message<B>) -> Result<Report, Error> {
@@ -353,9 +361,12 @@ fn pump<B: BodySource>(
                     continue;
                 }
                 let written = stream.write(run.session.pending_transmit());
+                let taken = matches!(written, Ok(n) if n > 0);
                 run.wrote(written, tap, clock);
-                if let Err(error) = stream.flush() {
-                    run.io_failed(&error, clock);
+                if taken {
+                    if let Err(error) = stream.flush() {
+                        run.io_failed(&error, clock);
+                    }
                 }
             }
             Next::Receive => {

@@ -30,6 +30,11 @@
 
 pub use mxsend_core as core;
 
+#[cfg(feature = "aio")]
+pub mod aio;
+#[cfg(feature = "async-std")]
+pub mod async_std;
+#[cfg(any(feature = "blocking", feature = "aio"))]
 mod attempt;
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -38,11 +43,15 @@ pub mod delivery;
 pub mod dns;
 mod error;
 pub mod message;
+#[cfg(feature = "smol")]
+pub mod smol;
 pub mod tls;
 pub mod transcript;
 
 pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;
+#[cfg(feature = "aio")]
+pub use message::AsyncBodySource;
 pub use message::{BodySource, Message};
 pub use tls::TlsMode;

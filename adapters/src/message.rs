@@ -55,31 +55,31 @@ impl BodySource for [u8] {
 
 impl BodySource for Vec<u8> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_slice().open()
+        BodySource::open(self.as_slice())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_slice().size_hint()
+        BodySource::size_hint(self.as_slice())
     }
 }
 
 impl BodySource for str {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_bytes().open()
+        BodySource::open(self.as_bytes())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_bytes().size_hint()
+        BodySource::size_hint(self.as_bytes())
     }
 }
 
 impl BodySource for String {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_bytes().open()
+        BodySource::open(self.as_bytes())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_bytes().size_hint()
+        BodySource::size_hint(self.as_bytes())
     }
 }
 
@@ -96,31 +96,31 @@ impl BodySource for Path {
 
 impl BodySource for PathBuf {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_path().open()
+        BodySource::open(self.as_path())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_path().size_hint()
+        BodySource::size_hint(self.as_path())
     }
 }
 
 impl<T: BodySource + ?Sized> BodySource for &T {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        (**self).open()
+        BodySource::open(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        (**self).size_hint()
+        BodySource::size_hint(&**self)
     }
 }
 
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        (**self).open()
+        BodySource::open(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        (**self).size_hint()
+        BodySource::size_hint(&**self)
     }
 }
 
@@ -233,22 +233,22 @@ impl AsyncBodySource for PathBuf {
 #[cfg(feature = "aio")]
 impl<T: AsyncBodySource + ?Sized> AsyncBodySource for &T {
     fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
-        (**self).open()
+        AsyncBodySource::open(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        (**self).size_hint()
+        AsyncBodySource::size_hint(&**self)
     }
 }
 
 #[cfg(feature = "aio")]
 impl<T: AsyncBodySource + ?Sized + Send> AsyncBodySource for Box<T> {
     fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
-        (**self).open()
+        AsyncBodySource::open(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        (**self).size_hint()
+        AsyncBodySource::size_hint(&**self)
     }
 }
 

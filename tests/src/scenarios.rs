@@ -1,9 +1,11 @@
-//! The end-to-end scenarios, written once and run against every adapter (blocking now; smol
-//! and async-std in issue 6), so behaviour cannot drift between runtimes.
+//! The end-to-end scenarios, written once and run against every adapter (blocking, smol,
+//! async-std), so behaviour cannot drift between runtimes.
 //!
 //! Each scenario is a function taking `&dyn Adapter`. A test file instantiates a whole group
 //! for its adapter with one macro call, e.g. `mxsend_tests::sink_scenarios!(Blocking);`, so a
-//! scenario added here runs on every adapter without touching their files.
+//! scenario added here runs on every adapter without touching their files. The async
+//! adapters block on their runtime's executor in each call: the scenarios stay synchronous
+//! and identical.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -46,6 +48,42 @@ impl Adapter for Blocking {
     }
     fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
         mxsend::blocking::deliver(mx, message)
+    }
+}
+
+/// The smol adapter, each call run to completion with `smol::block_on`.
+pub struct Smol;
+
+impl Adapter for Smol {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        smol::block_on(mxsend::smol::send(relay, message))
+    }
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error> {
+        smol::block_on(mxsend::smol::send_all(relay, messages))
+    }
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        smol::block_on(mxsend::smol::deliver(mx, message))
+    }
+}
+
+/// The async-std adapter (legacy), each call run with `async_std::task::block_on`.
+pub struct AsyncStd;
+
+impl Adapter for AsyncStd {
+    fn name(&self) -> &'static str {
+        "async-std"
+    }
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        async_std::task::block_on(mxsend::async_std::send(relay, message))
+    }
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error> {
+        async_std::task::block_on(mxsend::async_std::send_all(relay, messages))
+    }
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        async_std::task::block_on(mxsend::async_std::deliver(mx, message))
     }
 }
 
