@@ -4,3 +4,4 @@
 use mxsend_tests::scenarios::AsyncStd;
 
 mxsend_tests::mx_scenarios!(AsyncStd);
+mxsend_tests::concurrent_mx_scenarios!(AsyncStd);

@@ -4,3 +4,4 @@
 use mxsend_tests::scenarios::Smol;
 
 mxsend_tests::mx_scenarios!(Smol);
+mxsend_tests::concurrent_mx_scenarios!(Smol);
