@@ -519,3 +519,70 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
         }
     }
 }
+
+#[cfg(all(test, feature = "smol"))]
+mod tests {
+    use super::*;
+    use crate::smol::Smol;
+    use std::time::Duration;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn entry_point_futures_are_send_so_they_can_be_spawned() {
+        let relay = Relay::new("127.0.0.1", 2525);
+        let messages: Vec<Message<Vec<u8>>> = Vec::new();
+        assert_send(&crate::smol::send_all(&relay, &messages));
+        assert_send(&crate::smol::deliver(
+            &MxDelivery::new(),
+            &Message::new(
+                mxsend_core::session::Envelope {
+                    from: mxsend_core::address::ReversePath::Null,
+                    recipients: Vec::new(),
+                    size: None,
+                    body: mxsend_core::command::BodyType::SevenBit,
+                    utf8_headers: false,
+                    dsn: Default::default(),
+                },
+                std::path::PathBuf::from("/dev/null"),
+            ),
+        ));
+    }
+
+    #[test]
+    fn timeout_at_gives_timed_out_at_the_deadline() {
+        let started = Instant::now();
+        let result: io::Result<()> = async_io::block_on(timeout_at::<Smol, _>(
+            started + Duration::from_millis(50),
+            futures_lite::future::pending(),
+        ));
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn timeout_at_gives_the_result_when_it_comes_first() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let result = async_io::block_on(timeout_at::<Smol, _>(deadline, async { Ok(7) }));
+        assert_eq!(result.unwrap(), 7);
+    }
+
+    #[test]
+    fn a_file_body_reads_back_whole_through_the_blocking_pool() {
+        let path = std::env::temp_dir().join(format!("mxsend-aio-{}.eml", std::process::id()));
+        let content: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        std::fs::write(&path, &content).unwrap();
+        let mut read = Vec::new();
+        async_io::block_on(async {
+            AsyncBodySource::open(path.as_path())
+                .unwrap()
+                .read_to_end(&mut read)
+                .await
+        })
+        .unwrap();
+        let size = AsyncBodySource::size_hint(path.as_path());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read, content);
+        assert_eq!(size, Some(content.len() as u64));
+    }
+}
