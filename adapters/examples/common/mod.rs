@@ -9,10 +9,13 @@ use mxsend::core::session::{DsnOptions, Envelope};
 use mxsend::transcript::Printer;
 use mxsend::{Message, Relay, Report, TlsMode};
 
+/// A message with its content in memory.
+pub type Email = Message<Vec<u8>>;
+
 /// `HOST PORT FROM TO [none|opportunistic|required|implicit]`, credentials from
 /// `MXSEND_USER` and `MXSEND_PASSWORD`, a further CA to trust from `MXSEND_CA_FILE`: the relay
 /// (its transcript on stderr) and the message.
-pub fn from_args(program: &str) -> Result<(Relay, Message<Vec<u8>>), Box<dyn Error>> {
+pub fn from_args(program: &str) -> Result<(Relay, Email), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [host, port, from, to, rest @ ..] = args.as_slice() else {
         return Err(format!(
