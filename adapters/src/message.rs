@@ -3,7 +3,7 @@
 //! The body is streamed: the session asks for more only while less than
 //! [`mxsend_core::session::BODY_WATERMARK`] octets wait to be written, so memory stays flat
 //! whatever the size. It is opened once per attempt (each MX domain, each fallback address),
-//! hence [`BodySource`] rather than a single reader; [`AsyncBodySource`] is its async flavour
+//! hence [`BodySource`] rather than a single reader; `AsyncBodySource` is its async flavour
 //! (features `smol`, `async-std`).
 
 use std::fs::File;
@@ -242,7 +242,7 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for &T {
 }
 
 #[cfg(feature = "aio")]
-impl<T: AsyncBodySource + ?Sized + Send> AsyncBodySource for Box<T> {
+impl<T: AsyncBodySource + ?Sized> AsyncBodySource for Box<T> {
     fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
         AsyncBodySource::open(&**self)
     }
