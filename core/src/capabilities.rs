@@ -76,7 +76,7 @@ impl Capabilities {
     /// Read the capabilities from a 250 reply to EHLO.
     pub fn from_ehlo(reply: &Reply) -> Capabilities {
         let mut caps = Capabilities::default();
-        let mut lines = reply.lines().iter();
+        let mut lines = reply.lines();
         if let Some(first) = lines.next() {
             caps.server_name = first
                 .split(is_blank)

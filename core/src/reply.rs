@@ -112,11 +112,26 @@ impl fmt::Display for EnhancedCode {
 }
 
 /// One complete server reply, possibly of several lines.
+///
+/// The text of all lines is held in one string, lines separated by `\n` (a line never
+/// contains one: LF ends lines on the wire), so a reply costs one allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     code: ReplyCode,
     enhanced: Option<EnhancedCode>,
-    lines: Vec<String>,
+    text: String,
+}
+
+/// The lines of a [`Reply`], from [`Reply::lines`].
+#[derive(Clone, Debug)]
+pub struct Lines<'a>(core::str::Split<'a, char>);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.0.next()
+    }
 }
 
 impl EnhancedCode {
@@ -164,19 +179,28 @@ impl Reply {
     /// after the code and separator; the enhanced code is taken from the first line's text
     /// when it starts with one whose class matches the reply code's. An empty `lines` is
     /// taken as one empty line, so a reply always has at least one.
-    pub fn new(code: ReplyCode, mut lines: Vec<String>) -> Reply {
-        if lines.is_empty() {
-            lines.push(String::new());
+    pub fn new(code: ReplyCode, lines: Vec<String>) -> Reply {
+        let mut text = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            // A line cannot hold a line break; one given here would split it in two.
+            text.extend(line.chars().map(|c| if c == '\n' { ' ' } else { c }));
         }
-        let enhanced = lines
-            .first()
-            .and_then(|first| EnhancedCode::parse_prefix(first))
+        Reply::from_text(code, text)
+    }
+
+    /// A reply from its lines' text already joined by `\n`.
+    fn from_text(code: ReplyCode, text: String) -> Reply {
+        let first = text.split('\n').next().unwrap_or("");
+        let enhanced = EnhancedCode::parse_prefix(first)
             .map(|(enhanced, _)| enhanced)
             .filter(|enhanced| u16::from(enhanced.class) == code.get() / 100);
         Reply {
             code,
             enhanced,
-            lines,
+            text,
         }
     }
 
@@ -192,8 +216,18 @@ impl Reply {
 
     /// The text of each line after `NNN-` / `NNN ` (the enhanced code, if any, left in),
     /// decoded as UTF-8 with invalid sequences replaced.
-    pub fn lines(&self) -> &[String] {
-        &self.lines
+    pub fn lines(&self) -> Lines<'_> {
+        Lines(self.text.split('\n'))
+    }
+
+    /// The first line's text (the enhanced code, if any, left in).
+    pub fn first_line(&self) -> &str {
+        self.lines().next().unwrap_or("")
+    }
+
+    /// How many lines the reply has (at least one).
+    pub fn line_count(&self) -> usize {
+        self.text.bytes().filter(|&b| b == b'\n').count() + 1
     }
 
     /// 2yz: the requested action completed (RFC 5321 §4.2.1).
@@ -204,8 +238,11 @@ impl Reply {
     /// The human-readable text: the lines joined by `\n`, each without its leading enhanced
     /// code when the reply has one (RFC 2034 §4 repeats it on every line).
     pub fn text(&self) -> String {
+        if self.enhanced.is_none() {
+            return self.text.clone();
+        }
         let mut text = String::new();
-        for (i, line) in self.lines.iter().enumerate() {
+        for (i, line) in self.lines().enumerate() {
             if i > 0 {
                 text.push('\n');
             }
@@ -231,8 +268,8 @@ impl fmt::Display for Reply {
     /// server's text are escaped (`\r`, `\u{1b}`), so a hostile server cannot drive the
     /// terminal this is printed on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let last = self.lines.len().saturating_sub(1);
-        for (i, line) in self.lines.iter().enumerate() {
+        let last = self.line_count().saturating_sub(1);
+        for (i, line) in self.lines().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
@@ -374,8 +411,10 @@ pub struct ReplyParser {
     line: Vec<u8>,
     /// The code of the reply in progress, once its first (continuation) line is complete.
     code: Option<ReplyCode>,
-    /// The complete lines of the reply in progress.
-    lines: Vec<String>,
+    /// The text of the complete lines of the reply in progress, joined by `\n`.
+    text: String,
+    /// How many complete lines `text` holds.
+    lines: usize,
     /// Raw octets of those lines, line ends included (for `max_reply_len`).
     reply_len: usize,
     /// Set once the server broke the protocol; returned to every later call.
@@ -394,7 +433,8 @@ impl ReplyParser {
             limits,
             line: Vec::new(),
             code: None,
-            lines: Vec::new(),
+            text: String::new(),
+            lines: 0,
             reply_len: 0,
             error: None,
         }
@@ -411,7 +451,8 @@ impl ReplyParser {
         if let Err(error) = &result {
             self.error = Some(error.clone());
             self.line = Vec::new();
-            self.lines = Vec::new();
+            self.text = String::new();
+            self.lines = 0;
         }
         result
     }
@@ -429,7 +470,7 @@ impl ReplyParser {
                 // No octet of a new line yet: nothing that could break a limit.
                 return Ok(Status::Partial);
             }
-            let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+            let Some(lf) = find_lf(rest) else {
                 // Check before copying, so a huge input never reaches memory.
                 self.check_budget(self.line.len() + rest.len())?;
                 self.line.extend_from_slice(rest);
@@ -510,17 +551,33 @@ impl ReplyParser {
                 });
             }
         }
-        let count = self.lines.len() + 1;
+        let count = self.lines + 1;
         // A continuation line promises another, so it must leave room for one.
         if count > self.limits.max_lines || (!last && count >= self.limits.max_lines) {
             return Err(ReplyError::TooManyLines(self.limits.max_lines));
         }
-        self.lines.push(String::from_utf8_lossy(text).into_owned());
         if last {
             self.code = None;
             self.reply_len = 0;
-            Ok(Some(Reply::new(code, core::mem::take(&mut self.lines))))
+            // `text` is scratch kept across replies: the reply gets a string of exactly its
+            // size, one allocation per reply whatever its number of lines.
+            let joined = if self.lines == 0 {
+                line_string(text)
+            } else {
+                self.text.push('\n');
+                push_line_text(&mut self.text, text);
+                let joined = String::from(self.text.as_str());
+                self.text.clear();
+                joined
+            };
+            self.lines = 0;
+            Ok(Some(Reply::from_text(code, joined)))
         } else {
+            if self.lines > 0 {
+                self.text.push('\n');
+            }
+            push_line_text(&mut self.text, text);
+            self.lines += 1;
             self.code = Some(code);
             self.reply_len += raw_len;
             Ok(None)
@@ -532,6 +589,49 @@ impl ReplyParser {
     fn buffered_len(&self) -> usize {
         self.reply_len + self.line.len()
     }
+}
+
+/// Append a line's text after the separator, invalid UTF-8 replaced by U+FFFD.
+fn push_line_text(out: &mut String, text: &[u8]) {
+    match core::str::from_utf8(text) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(text)),
+    }
+}
+
+/// A line's text as a `String`, invalid UTF-8 replaced by U+FFFD. Checking first keeps
+/// the common case (valid, mostly ASCII) on the standard library's fast validator.
+fn line_string(text: &[u8]) -> String {
+    match core::str::from_utf8(text) {
+        Ok(text) => String::from(text),
+        Err(_) => String::from_utf8_lossy(text).into_owned(),
+    }
+}
+
+/// The offset of the first LF in `bytes`, eight octets at a time: replies arrive in reads
+/// of many lines, and a byte-by-byte search was the parser's largest cost.
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for word in words.by_ref() {
+        let mut octets = [0u8; 8];
+        octets.copy_from_slice(word);
+        let x = u64::from_ne_bytes(octets) ^ LFS;
+        // The classic "has a zero octet" test: non-zero exactly when some octet of `x` is
+        // zero, that is, was an LF. Which one is found below.
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return word.iter().position(|&b| b == b'\n').map(|i| offset + i);
+        }
+        offset += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| offset + i)
 }
 
 impl Default for ReplyParser {
@@ -597,7 +697,7 @@ mod tests {
     fn parses_a_single_line_reply() {
         let reply = parse_one(b"220 mx.example.test ESMTP\r\n").unwrap();
         assert_eq!(reply.code(), code(220));
-        assert_eq!(reply.lines(), ["mx.example.test ESMTP"]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["mx.example.test ESMTP"]);
         assert_eq!(reply.enhanced(), None);
     }
 
@@ -609,7 +709,7 @@ mod tests {
         .unwrap();
         assert_eq!(reply.code(), code(250));
         assert_eq!(
-            reply.lines(),
+            reply.lines().collect::<Vec<_>>(),
             ["mx.example.test", "PIPELINING", "SIZE 10240000", "CHUNKING"]
         );
     }
@@ -626,7 +726,7 @@ mod tests {
             })
         );
         assert_eq!(
-            reply.lines(),
+            reply.lines().collect::<Vec<_>>(),
             ["5.1.1 <bob@example.test>: Recipient unknown"]
         );
         assert_eq!(reply.text(), "<bob@example.test>: Recipient unknown");
@@ -676,32 +776,32 @@ mod tests {
     #[test]
     fn accepts_a_space_with_empty_text() {
         let reply = parse_one(b"250-smtp-sink\r\n250 \r\n").unwrap();
-        assert_eq!(reply.lines(), ["smtp-sink", ""]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["smtp-sink", ""]);
     }
 
     #[test]
     fn accepts_a_bare_code_as_a_final_line() {
         let reply = parse_one(b"250\r\n").unwrap();
         assert_eq!(reply.code(), code(250));
-        assert_eq!(reply.lines(), [""]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), [""]);
     }
 
     #[test]
     fn accepts_lf_only_line_ends() {
         let reply = parse_one(b"250-first\n250 second\n").unwrap();
-        assert_eq!(reply.lines(), ["first", "second"]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["first", "second"]);
     }
 
     #[test]
     fn keeps_a_bare_cr_inside_a_line_as_text() {
         let reply = parse_one(b"250 a\rb\r\r\n").unwrap();
-        assert_eq!(reply.lines(), ["a\rb\r"]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["a\rb\r"]);
     }
 
     #[test]
     fn replaces_invalid_utf8_in_text() {
         let reply = parse_one(b"554 caf\xe9\r\n").unwrap();
-        assert_eq!(reply.lines(), ["caf\u{fffd}"]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["caf\u{fffd}"]);
     }
 
     #[test]
@@ -711,11 +811,11 @@ mod tests {
         let Ok(Status::Complete(first, used)) = parser.parse(input) else {
             panic!("first reply");
         };
-        assert_eq!((first.lines()[0].as_str(), used), ("2.1.0 Ok", 14));
+        assert_eq!((first.first_line(), used), ("2.1.0 Ok", 14));
         let Ok(Status::Complete(second, used2)) = parser.parse(&input[used..]) else {
             panic!("second reply");
         };
-        assert_eq!((second.lines()[0].as_str(), used2), ("2.1.5 Ok", 14));
+        assert_eq!((second.first_line(), used2), ("2.1.5 Ok", 14));
         assert_eq!(parser.parse(&input[used + used2..]), Ok(Status::Partial));
     }
 
@@ -834,7 +934,7 @@ mod tests {
     #[test]
     fn accepts_exactly_the_line_count_limit() {
         let (out, _) = run(&mut small(100, 3, 1000), &[b"250-a\r\n250-b\r\n250 c\r\n"]);
-        assert!(matches!(&out[..], [Ok(reply)] if reply.lines().len() == 3));
+        assert!(matches!(&out[..], [Ok(reply)] if reply.line_count() == 3));
     }
 
     #[test]
@@ -906,7 +1006,7 @@ mod tests {
     #[test]
     fn a_reply_built_without_lines_has_one_empty_line() {
         let reply = Reply::new(code(221), Vec::new());
-        assert_eq!(reply.lines(), [""]);
+        assert_eq!(reply.lines().collect::<Vec<_>>(), [""]);
         assert_eq!(reply.to_string(), "221");
     }
 
@@ -988,7 +1088,7 @@ mod tests {
                 }
                 prop_assert!(parser.line.len() < limits.max_line_len.max(1));
                 prop_assert!(parser.buffered_len() <= limits.max_reply_len);
-                prop_assert!(parser.lines.len() < limits.max_lines.max(1));
+                prop_assert!(parser.lines < limits.max_lines.max(1));
             }
         }
     }

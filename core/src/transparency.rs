@@ -189,26 +189,33 @@ fn mark_equal(word: u64, byte: u8) -> u64 {
     x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
 }
 
-/// Offset of the first CR or LF in `haystack`: eight octets per step (a portable
-/// stand-in for memchr2, since the core has no dependencies).
+/// Offset of the first CR or LF in `haystack`: sixteen octets per step, as two words
+/// tested together (a portable stand-in for memchr2, since the core has no dependencies).
+/// Lines of text are ~70 octets, so most steps find nothing and one branch covers both.
 #[inline]
 fn find_cr_or_lf(haystack: &[u8]) -> Option<usize> {
-    let mut words = haystack.chunks_exact(8);
+    let (blocks, rest) = haystack.as_chunks::<16>();
     let mut offset = 0;
-    for chunk in &mut words {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
+    for block in blocks {
+        let (words, _) = block.as_chunks::<8>();
+        let (Some(low), Some(high)) = (words.first(), words.get(1)) else {
+            break;
+        };
         // Little-endian, so the lowest mark is the first octet in memory.
-        let word = u64::from_le_bytes(bytes);
-        let marks = mark_equal(word, b'\r') | mark_equal(word, b'\n');
-        if marks != 0 {
-            return Some(offset + (marks.trailing_zeros() / 8) as usize);
+        let low = u64::from_le_bytes(*low);
+        let high = u64::from_le_bytes(*high);
+        let low_marks = mark_equal(low, b'\r') | mark_equal(low, b'\n');
+        let high_marks = mark_equal(high, b'\r') | mark_equal(high, b'\n');
+        if low_marks | high_marks != 0 {
+            return Some(if low_marks != 0 {
+                offset + (low_marks.trailing_zeros() / 8) as usize
+            } else {
+                offset + 8 + (high_marks.trailing_zeros() / 8) as usize
+            });
         }
-        offset += 8;
+        offset += 16;
     }
-    words
-        .remainder()
-        .iter()
+    rest.iter()
         .position(|&b| b == b'\r' || b == b'\n')
         .map(|i| offset + i)
 }

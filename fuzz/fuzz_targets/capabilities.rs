@@ -90,7 +90,7 @@ fn check(reply: &Reply) {
         );
     }
     for recase in [str::to_ascii_uppercase, str::to_ascii_lowercase] {
-        let lines = reply.lines().iter().map(|l| recase(l)).collect();
+        let lines = reply.lines().map(recase).collect();
         let other = Capabilities::from_ehlo(&Reply::new(reply.code(), lines));
         assert_eq!(flags(&caps), flags(&other), "case changed the capabilities");
     }

@@ -19,7 +19,8 @@ use mxsend::transcript::TranscriptEvent;
 use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};
 
 use crate::dnsmasq::Dnsmasq;
-use crate::sink::{free_port, Sink};
+use crate::net::free_port;
+use crate::smtp_sink::SmtpSink;
 
 /// One runtime's way of running a delivery.
 pub trait Adapter {
@@ -249,10 +250,10 @@ fn assert_all(report: &Report, what: &str, ok: impl Fn(&Outcome) -> bool) {
 }
 
 fn one_sink_send(adapter: &dyn Adapter, flags: &[&str], rcpts: &[&str]) -> (Report, Captured) {
-    let sink = Sink::start(flags);
+    let sink = SmtpSink::start(flags, None);
     let captured = Captured::default();
     let report = adapter
-        .send(&plain_relay(sink.addr(), &captured), &message(rcpts))
+        .send(&plain_relay(sink.addr, &captured), &message(rcpts))
         .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
     assert_eq!(report.recipients.len(), rcpts.len());
     (report, captured)
@@ -263,17 +264,17 @@ fn one_sink_send(adapter: &dyn Adapter, flags: &[&str], rcpts: &[&str]) -> (Repo
 
 /// Plaintext relay: every recipient delivered, with the host and address that answered.
 pub fn relay_plaintext_delivers_every_recipient(adapter: &dyn Adapter) {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let captured = Captured::default();
     let report = adapter
         .send(
-            &plain_relay(sink.addr(), &captured),
+            &plain_relay(sink.addr, &captured),
             &message(&["bob@example.com", "carol@example.net"]),
         )
         .expect("send");
     assert!(report.all_delivered(), "{report:?}");
     for r in &report.recipients {
-        assert_eq!(r.addr, Some(sink.addr()));
+        assert_eq!(r.addr, Some(sink.addr));
         assert_eq!(r.host.as_deref(), Some("127.0.0.1"));
     }
     // Dot-stuffed on the wire, and pipelined: MAIL, both RCPTs and DATA before any reply.
@@ -291,13 +292,13 @@ pub fn relay_plaintext_delivers_every_recipient(adapter: &dyn Adapter) {
 
 /// Many messages over one connection, each with its own outcomes.
 pub fn send_all_delivers_many_messages_over_one_connection(adapter: &dyn Adapter) {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let captured = Captured::default();
     let messages: Vec<_> = (0..5)
         .map(|i| message(&[&format!("user{i}@example.com")]))
         .collect();
     let reports = adapter
-        .send_all(&plain_relay(sink.addr(), &captured), &messages)
+        .send_all(&plain_relay(sink.addr, &captured), &messages)
         .expect("send_all");
     assert_eq!(reports.len(), 5);
     for (i, report) in reports.iter().enumerate() {
@@ -403,9 +404,9 @@ pub fn refused_greeting_defers(adapter: &dyn Adapter) {
 
 /// Credentials over plaintext without the allow flag: nothing sent but QUIT, no AUTH line.
 pub fn plaintext_auth_is_refused_without_the_allow_flag(adapter: &dyn Adapter) {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let captured = Captured::default();
-    let relay = plain_relay(sink.addr(), &captured).credentials("alice", "s3cret");
+    let relay = plain_relay(sink.addr, &captured).credentials("alice", "s3cret");
     let report = adapter
         .send(&relay, &message(&["a@example.com"]))
         .expect("send");
@@ -423,9 +424,9 @@ pub fn plaintext_auth_is_refused_without_the_allow_flag(adapter: &dyn Adapter) {
 
 /// `required` against a server without STARTTLS: no MAIL, deferred with the reason.
 pub fn required_tls_without_starttls_sends_no_mail(adapter: &dyn Adapter) {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let captured = Captured::default();
-    let relay = plain_relay(sink.addr(), &captured).tls(TlsMode::Required);
+    let relay = plain_relay(sink.addr, &captured).tls(TlsMode::Required);
     let report = adapter
         .send(&relay, &message(&["a@example.com"]))
         .expect("send");
@@ -454,7 +455,7 @@ pub fn refused_connection_defers_with_the_address(adapter: &dyn Adapter) {
 
 /// A 20 MB message goes through (streamed in chunks; the transcript shows every line).
 pub fn large_message_is_streamed(adapter: &dyn Adapter) {
-    let sink = Sink::start(&[]);
+    let sink = SmtpSink::start(&[], None);
     let body: Vec<u8> = (0..400_000u32)
         .flat_map(|i| format!("line {i:08} of a large message, fifty octets long\n").into_bytes())
         .collect();
@@ -462,7 +463,7 @@ pub fn large_message_is_streamed(adapter: &dyn Adapter) {
     let captured = Captured::default();
     let report = adapter
         .send(
-            &plain_relay(sink.addr(), &captured),
+            &plain_relay(sink.addr, &captured),
             &message_with_body(&["a@example.com"], body),
         )
         .expect("send");
@@ -561,9 +562,9 @@ pub fn mx_first_exchange_down_next_one_delivers(adapter: &dyn Adapter) {
     let dns = Dnsmasq::start();
     let ips = [v4(11), v4(21), v4(22), v4(23)];
     let port = common_free_port(&ips);
-    let _sinks: Vec<Sink> = ips[1..]
+    let _sinks: Vec<SmtpSink> = ips[1..]
         .iter()
-        .map(|ip| Sink::start_on(*ip, Some(port), &[]))
+        .map(|ip| SmtpSink::start(&[], Some(SocketAddr::new(*ip, port))))
         .collect();
     let captured = Captured::default();
     let report = adapter
@@ -619,7 +620,7 @@ pub fn mx_all_exchanges_down_defers(adapter: &dyn Adapter) {
 pub fn null_mx_rejects_without_connecting(adapter: &dyn Adapter) {
     let dns = Dnsmasq::start();
     let port = common_free_port(&[v4(41)]);
-    let _trap = Sink::start_on(v4(41), Some(port), &[]);
+    let _trap = SmtpSink::start(&[], Some(SocketAddr::new(v4(41), port)));
     let captured = Captured::default();
     let report = adapter
         .deliver(
@@ -659,7 +660,7 @@ pub fn nxdomain_rejects_without_connecting(adapter: &dyn Adapter) {
 pub fn mx_reports_each_domain_separately(adapter: &dyn Adapter) {
     let dns = Dnsmasq::start();
     let port = common_free_port(&[v4(61), v4(51)]);
-    let _sink = Sink::start_on(v4(61), Some(port), &[]);
+    let _sink = SmtpSink::start(&[], Some(SocketAddr::new(v4(61), port)));
     let captured = Captured::default();
     let report = adapter
         .deliver(
@@ -695,7 +696,7 @@ pub fn mx_reports_each_domain_separately(adapter: &dyn Adapter) {
 pub fn idn_domain_is_resolved_in_a_labels(adapter: &dyn Adapter) {
     let dns = Dnsmasq::start();
     let port = common_free_port(&[v4(71)]);
-    let _sink = Sink::start_on(v4(71), Some(port), &[]);
+    let _sink = SmtpSink::start(&[], Some(SocketAddr::new(v4(71), port)));
     let captured = Captured::default();
     let report = adapter
         .deliver(

@@ -523,7 +523,10 @@ impl Session {
         }
         // Encode once with every parameter the server could ask for, so that no command
         // can fail to encode once the transaction starts.
-        let mut probe = Vec::new();
+        // The probe lands in the reused scratch buffer: nothing is kept from it, and a
+        // fresh vector here cost allocations on every transaction.
+        let mut probe = core::mem::take(&mut self.scratch);
+        probe.clear();
         let caps = crate::capabilities::Capabilities {
             size: Some(0),
             eight_bit_mime: true,
@@ -532,16 +535,19 @@ impl Session {
             ..Default::default()
         };
         let (mail, rcpt) = transitions::parameters(&envelope, &caps);
-        crate::command::encode(
+        let checked = crate::command::encode(
             &crate::command::Command::Mail(&envelope.from, &mail),
             &mut probe,
         )
-        .map_err(UsageError::InvalidEnvelope)?;
-        for to in &envelope.recipients {
-            probe.clear();
-            crate::command::encode(&crate::command::Command::Rcpt(to, &rcpt), &mut probe)
-                .map_err(UsageError::InvalidEnvelope)?;
-        }
+        .and_then(|()| {
+            envelope.recipients.iter().try_for_each(|to| {
+                probe.clear();
+                crate::command::encode(&crate::command::Command::Rcpt(to, &rcpt), &mut probe)
+            })
+        });
+        probe.clear();
+        self.scratch = probe;
+        checked.map_err(UsageError::InvalidEnvelope)?;
         let id = TransactionId(self.next_id);
         self.next_id += 1;
         self.queued.push_back((id, envelope));

@@ -63,9 +63,9 @@ impl Session {
             Expect::Helo => match code {
                 250 => {
                     let server_name = reply
-                        .lines()
-                        .first()
-                        .and_then(|l| l.split_whitespace().next())
+                        .first_line()
+                        .split_whitespace()
+                        .next()
                         .unwrap_or("")
                         .into();
                     self.hello_done(
@@ -281,7 +281,7 @@ impl Session {
         let response = match auth.deferred_initial.take() {
             Some(initial) => Ok(initial),
             None => {
-                let challenge = reply.lines().first().map(|l| l.trim()).unwrap_or("");
+                let challenge = reply.first_line().trim();
                 auth.client.respond(challenge.as_bytes())
             }
         };
@@ -329,7 +329,10 @@ impl Session {
     }
 
     fn start_transaction(&mut self, id: TransactionId, envelope: Envelope, now: Instant) {
-        let capabilities = self.capabilities.clone().unwrap_or_default();
+        // Borrowed, not cloned: a clone copies the server name, AUTH list and unknown
+        // keywords on every transaction (core/benches/session_allocs.rs).
+        let fallback = Capabilities::default();
+        let capabilities = self.capabilities.as_ref().unwrap_or(&fallback);
         let local_refusal = match (envelope.size, capabilities.size_limit()) {
             (Some(size), Some(limit)) if size > limit => Some(Failure::TooLarge { size, limit }),
             _ if envelope.body == BodyType::EightBitMime && !capabilities.eight_bit_mime => {
@@ -345,6 +348,9 @@ impl Session {
             }
             _ => None,
         };
+        let chunked = envelope.body == BodyType::BinaryMime
+            || (self.config.chunking && capabilities.chunking);
+        let (mail, rcpt) = parameters(&envelope, capabilities);
         if let Some(failure) = local_refusal {
             let outcomes = envelope
                 .recipients
@@ -356,9 +362,6 @@ impl Session {
             return;
         }
         self.scratch.clear();
-        let chunked = envelope.body == BodyType::BinaryMime
-            || (self.config.chunking && capabilities.chunking);
-        let (mail, rcpt) = parameters(&envelope, &capabilities);
         let r = command::encode(&Command::Mail(&envelope.from, &mail), &mut self.transmit);
         let pipelining = self.pipelining();
         let count = envelope.recipients.len();
@@ -402,11 +405,12 @@ impl Session {
 
     /// Lock-step (no PIPELINING): send RCPT number `index`.
     fn send_next_rcpt(&mut self, id: TransactionId, index: usize, now: Instant) {
-        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let fallback = Capabilities::default();
+        let capabilities = self.capabilities.as_ref().unwrap_or(&fallback);
         let Some(tx) = self.running.iter().find(|t| t.id == id) else {
             return;
         };
-        let (_, rcpt) = parameters(&tx.envelope, &capabilities);
+        let (_, rcpt) = parameters(&tx.envelope, capabilities);
         self.send_rcpt(id, index, &rcpt, now);
     }
 
@@ -695,12 +699,25 @@ fn settle(
     failed: Option<Outcome>,
     fallback: impl Fn() -> Outcome,
 ) -> Vec<Outcome> {
+    // The last undecided recipient takes `failed` itself; only the others need a clone
+    // (with one recipient, the final reply is moved, not copied).
+    let mut undecided = recipients
+        .iter()
+        .filter(|r| !matches!(r, RecipientState::Done(_)))
+        .count();
+    let mut failed = failed;
     recipients
         .into_iter()
         .map(|r| match r {
             RecipientState::Done(outcome) => outcome,
             RecipientState::Pending | RecipientState::Accepted => {
-                failed.clone().unwrap_or_else(&fallback)
+                undecided -= 1;
+                let outcome = if undecided == 0 {
+                    failed.take()
+                } else {
+                    failed.clone()
+                };
+                outcome.unwrap_or_else(&fallback)
             }
         })
         .collect()
