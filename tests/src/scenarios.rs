@@ -18,8 +18,10 @@ use mxsend::dns::{Resolver, ResolverConfig};
 use mxsend::transcript::TranscriptEvent;
 use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};
 
+use crate::aiosmtpd::{Aiosmtpd, AiosmtpdOptions, AUTH_PASSWORD, AUTH_USER};
 use crate::dnsmasq::Dnsmasq;
 use crate::net::free_port;
+use crate::postfix::{Postfix, PostfixOptions};
 use crate::smtp_sink::SmtpSink;
 
 /// One runtime's way of running a delivery.
@@ -137,6 +139,23 @@ macro_rules! mx_scenarios {
             nxdomain_rejects_without_connecting,
             mx_reports_each_domain_separately,
             idn_domain_is_resolved_in_a_labels,
+        );
+    };
+}
+
+/// The real-server scenarios: Postfix (STARTTLS, implicit TLS) and aiosmtpd (AUTH,
+/// per-recipient refusals, certificates that must or need not verify).
+#[macro_export]
+macro_rules! peer_scenarios {
+    ($adapter:expr) => {
+        $crate::scenarios!($adapter;
+            postfix_required_starttls_verifies_and_delivers,
+            postfix_implicit_tls_verifies_and_delivers,
+            auth_after_starttls_delivers_without_leaking_the_password,
+            wrong_password_defers_and_stops,
+            per_recipient_replies_are_reported_each,
+            wrong_host_certificate_fails_required_tls_before_any_mail,
+            opportunistic_tls_accepts_a_self_signed_certificate,
         );
     };
 }
@@ -746,4 +765,247 @@ pub fn mx_domains_are_worked_on_concurrently_up_to_the_limit(adapter: &dyn Adapt
     );
     let one_by_one = run(1);
     assert!(one_by_one >= greeting * 2, "{one_by_one:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real servers: Postfix and aiosmtpd with the test PKI.
+
+/// How long a real server may take to store a message it accepted.
+const STORE_WAIT: Duration = Duration::from_secs(20);
+
+/// A relay to `host:port` in `mode`, trusting only the test CA, recording its transcript.
+fn tls_relay(
+    host: &str,
+    port: u16,
+    mode: TlsMode,
+    ca: &std::path::Path,
+    captured: &Captured,
+) -> Relay {
+    let mut relay = Relay::new(host, port)
+        .tls(mode)
+        .roots(mxsend::tls::Roots::Empty)
+        .ca_file(ca)
+        .transcript(captured.hook());
+    relay.connect_timeout = Duration::from_secs(5);
+    relay
+}
+
+/// A message to `rcpts` whose body carries `marker`.
+fn marked(rcpts: &[&str], marker: &str) -> Message<Vec<u8>> {
+    message_with_body(
+        rcpts,
+        format!("From: alice@example.org\r\nSubject: {marker}\r\n\r\n{marker}\r\n.leading dot\r\n")
+            .into_bytes(),
+    )
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// Postfix offers STARTTLS: under `required` the certificate verifies against the test CA (for
+/// the IP address connected to) and the message is stored, dot-unstuffed.
+pub fn postfix_required_starttls_verifies_and_delivers(adapter: &dyn Adapter) {
+    let postfix = Postfix::start(PostfixOptions::default());
+    let addr = postfix.smtp_addr();
+    let captured = Captured::default();
+    let relay = tls_relay(
+        &addr.ip().to_string(),
+        addr.port(),
+        TlsMode::Required,
+        &postfix.pki().ca_cert,
+        &captured,
+    );
+    let marker = format!("starttls-{}", adapter.name());
+    let report = adapter
+        .send(&relay, &marked(&["bob@example.test"], &marker))
+        .expect("send");
+    assert!(
+        report.all_delivered(),
+        "{report:?}\n{:#?}",
+        captured.lines()
+    );
+    assert_eq!(captured.starting_with("tls"), ["tls verified=true"]);
+    let stored = postfix.wait_for_message("bob@example.test", STORE_WAIT);
+    assert!(
+        contains(&stored, &marker),
+        "{}",
+        String::from_utf8_lossy(&stored)
+    );
+    assert!(contains(&stored, "\r\n.leading dot") || contains(&stored, "\n.leading dot"));
+}
+
+/// Postfix's implicit-TLS listener (RFC 8314): TLS from the first byte, verified.
+pub fn postfix_implicit_tls_verifies_and_delivers(adapter: &dyn Adapter) {
+    let postfix = Postfix::start(PostfixOptions::default());
+    let addr = postfix.smtps_addr();
+    let captured = Captured::default();
+    let relay = tls_relay(
+        &addr.ip().to_string(),
+        addr.port(),
+        TlsMode::Implicit,
+        &postfix.pki().ca_cert,
+        &captured,
+    );
+    let marker = format!("implicit-{}", adapter.name());
+    let report = adapter
+        .send(&relay, &marked(&["alice@example.test"], &marker))
+        .expect("send");
+    assert!(
+        report.all_delivered(),
+        "{report:?}\n{:#?}",
+        captured.lines()
+    );
+    let lines = captured.lines();
+    // The handshake comes before the greeting.
+    assert_eq!(
+        lines.get(1).map(String::as_str),
+        Some("tls verified=true"),
+        "{lines:#?}"
+    );
+    let stored = postfix.wait_for_message("alice@example.test", STORE_WAIT);
+    assert!(contains(&stored, &marker));
+}
+
+/// AUTH PLAIN after STARTTLS, to a relay named `localhost` (the system resolver's answer):
+/// delivered as the authenticated user; the transcript never shows the password.
+pub fn auth_after_starttls_delivers_without_leaking_the_password(adapter: &dyn Adapter) {
+    let server = Aiosmtpd::start(
+        AiosmtpdOptions {
+            starttls: true,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    );
+    let ca = server.pki().expect("pki").ca_cert.clone();
+    let captured = Captured::default();
+    let relay = tls_relay(
+        "localhost",
+        server.addr().port(),
+        TlsMode::Required,
+        &ca,
+        &captured,
+    )
+    .credentials(AUTH_USER, AUTH_PASSWORD);
+    let report = adapter
+        .send(&relay, &marked(&["ok@x.test"], "auth"))
+        .expect("send");
+    assert!(
+        report.all_delivered(),
+        "{report:?}\n{:#?}",
+        captured.lines()
+    );
+    let envelopes = server.wait_for_envelopes(1, STORE_WAIT);
+    assert_eq!(envelopes[0].auth_user.as_deref(), Some(AUTH_USER));
+    assert!(envelopes[0].tls);
+    let lines = captured.lines();
+    assert!(lines.iter().any(|l| l.starts_with("-> AUTH")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("horse")), "{lines:#?}");
+}
+
+/// Refused credentials: the recipient is deferred with the AUTH failure and the message is
+/// not sent.
+pub fn wrong_password_defers_and_stops(adapter: &dyn Adapter) {
+    let server = Aiosmtpd::start(
+        AiosmtpdOptions {
+            starttls: true,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    );
+    let ca = server.pki().expect("pki").ca_cert.clone();
+    let captured = Captured::default();
+    let relay = tls_relay(
+        "127.0.0.1",
+        server.addr().port(),
+        TlsMode::Required,
+        &ca,
+        &captured,
+    )
+    .credentials(AUTH_USER, "wrong");
+    let report = adapter
+        .send(&relay, &message(&["ok@x.test"]))
+        .expect("send");
+    assert_all(&report, "deferral for refused credentials", |o| {
+        matches!(
+            o,
+            Outcome::Deferred(Failure::Session(SessionError::AuthFailed(_)))
+        )
+    });
+    assert!(captured.starting_with("-> MAIL").is_empty());
+}
+
+/// One transaction, three recipients, three answers: delivered, rejected (550), deferred (451).
+pub fn per_recipient_replies_are_reported_each(adapter: &dyn Adapter) {
+    let server = Aiosmtpd::start(AiosmtpdOptions::default());
+    let captured = Captured::default();
+    let report = adapter
+        .send(
+            &plain_relay(server.addr(), &captured),
+            &message(&["ok@x.test", "reject1@x.test", "defer1@x.test"]),
+        )
+        .expect("send");
+    let r = &report.recipients;
+    assert!(matches!(r[0].outcome, Outcome::Delivered(_)), "{:?}", r[0]);
+    assert!(matches!(r[1].outcome, Outcome::Rejected(_)), "{:?}", r[1]);
+    assert_eq!(code(&r[1].outcome), Some(550));
+    assert!(matches!(r[2].outcome, Outcome::Deferred(_)), "{:?}", r[2]);
+    assert_eq!(code(&r[2].outcome), Some(451));
+    let envelopes = server.wait_for_envelopes(1, STORE_WAIT);
+    assert_eq!(envelopes[0].rcpt_tos, ["ok@x.test"]);
+}
+
+/// A certificate for another name under `required`: the handshake fails (454, the rustls
+/// reason kept), and nothing but the handshake happened after STARTTLS.
+pub fn wrong_host_certificate_fails_required_tls_before_any_mail(adapter: &dyn Adapter) {
+    let pki = crate::pki::TestPki::generate();
+    let server = Aiosmtpd::start(AiosmtpdOptions {
+        starttls: true,
+        served_cert: Some(pki.wrong_host.clone()),
+        pki: Some(pki),
+        ..AiosmtpdOptions::default()
+    });
+    let ca = server.pki().expect("pki").ca_cert.clone();
+    let captured = Captured::default();
+    let relay = tls_relay(
+        "127.0.0.1",
+        server.addr().port(),
+        TlsMode::Required,
+        &ca,
+        &captured,
+    );
+    let report = adapter
+        .send(&relay, &message(&["ok@x.test"]))
+        .expect("send");
+    let r = &report.recipients[0];
+    assert_eq!(code(&r.outcome), Some(454), "{r:?}");
+    assert!(matches!(r.unreached, Some(Unreached::Tls(_))), "{r:?}");
+    assert!(captured.starting_with("-> MAIL").is_empty());
+    assert!(server.envelopes().is_empty());
+}
+
+/// Under `opportunistic` a self-signed certificate is accepted: encrypted, reported as not
+/// verified, delivered.
+pub fn opportunistic_tls_accepts_a_self_signed_certificate(adapter: &dyn Adapter) {
+    let pki = crate::pki::TestPki::generate();
+    let server = Aiosmtpd::start(AiosmtpdOptions {
+        starttls: true,
+        served_cert: Some(pki.self_signed.clone()),
+        pki: Some(pki),
+        ..AiosmtpdOptions::default()
+    });
+    let captured = Captured::default();
+    let relay = plain_relay(server.addr(), &captured).tls(TlsMode::Opportunistic);
+    let report = adapter
+        .send(&relay, &message(&["ok@x.test"]))
+        .expect("send");
+    assert!(
+        report.all_delivered(),
+        "{report:?}\n{:#?}",
+        captured.lines()
+    );
+    assert_eq!(captured.starting_with("tls"), ["tls verified=false"]);
+    assert!(server.wait_for_envelopes(1, STORE_WAIT)[0].tls);
 }

@@ -1,0 +1,6 @@
+//! The real-server scenarios (`mxsend_tests::scenarios`) on the smol adapter: Postfix with
+//! STARTTLS and implicit TLS, aiosmtpd with AUTH, per-recipient refusals and test certificates.
+
+use mxsend_tests::scenarios::Smol;
+
+mxsend_tests::peer_scenarios!(Smol);
