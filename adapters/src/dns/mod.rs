@@ -13,7 +13,7 @@
 //! - [`Resolver`] holds the [`ResolverConfig`] (from /etc/resolv.conf or explicit servers) and
 //!   offers `mx`, `ip_addrs` and `plan` (blocking, and `*_async` for the async runtimes), which
 //!   combine the MX answer with [`mxsend_core::mx::plan`] and resolve each exchange. How the
-//!   answers combine ([`merge_families`], [`route`]) is here, once for both.
+//!   answers combine (`merge_families`, `route`) is here, once for both.
 //!
 //! RFCs: messages per RFC 1035 §4 (UDP §4.2.1, TCP with a 2-byte length §4.2.2, RFC 7766);
 //! EDNS(0) per RFC 6891 advertising [`DEFAULT_EDNS_PAYLOAD`]; answers accepted only when ID,
