@@ -280,7 +280,10 @@ pub struct MxDelivery {
     pub family_order: FamilyOrder,
     /// How many domains the async adapters work on at once ([`DEFAULT_CONCURRENCY`]; 0 is
     /// taken as 1). Each domain still has at most one connection at a time, its exchanges
-    /// tried in order. The blocking adapter delivers one domain after another.
+    /// tried in order. The blocking adapter delivers one domain after another. The lines of
+    /// connections running at the same time interleave in a transcript (each line whole, but
+    /// not marked with its connection): 1 gives a transcript that reads connection by
+    /// connection.
     pub concurrency: usize,
     /// Where the transcript goes, if anywhere.
     pub transcript: Option<TranscriptHook>,
