@@ -1,6 +1,292 @@
-//! The `mxsend` command (issue 8).
+//! `mxsend`: send an email from a terminal, a script or cron, by MX lookup or through a relay.
+//!
+//! This file is the command line's definition (clap, derive API) and nothing else: the help
+//! text, completions and man page are generated from it. What the flags do lives in the
+//! modules: [`run`] (the send command), [`compose`] (flags to a message), [`config`]
+//! (accounts), [`sendmail`] (the sendmail personality), [`transcript`] (`-v`), [`report`]
+//! (human and `--json` output), [`plan`] (`mxsend mx`, `--dry-run`), [`exit`] (sysexits).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-fn main() {
-    eprintln!("mxsend: the command line is not built yet (issue 8)");
-    std::process::exit(69);
+mod compose;
+mod config;
+mod deliver;
+mod ehlo;
+mod error;
+mod exit;
+mod password;
+mod plan;
+mod progress;
+mod report;
+mod run;
+mod sendmail;
+mod source;
+mod transcript;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// How a connection uses TLS (`--tls`, and `tls` in an account).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsArg {
+    /// Plaintext; STARTTLS is never sent.
+    None,
+    /// STARTTLS when offered, any certificate accepted (default for MX delivery).
+    Opportunistic,
+    /// STARTTLS must succeed and the certificate must verify (default for a relay).
+    Required,
+    /// TLS from the first byte (default for a relay on port 465).
+    Implicit,
+}
+
+const ABOUT: &str = "Send an email by MX lookup or through a relay, and see exactly what happened";
+
+const LONG_ABOUT: &str = "\
+Send an email by MX lookup or through a relay, and see exactly what happened.
+
+Without --server, mxsend delivers like a mail server: it looks up each recipient domain's MX \
+records, tries the exchanges in preference order (equal preferences shuffled, a null MX \
+respected) and reports every recipient's outcome. With --server it submits to that relay \
+(STARTTLS required by default, TLS on port 465, AUTH with --user).
+
+Installed or linked as `sendmail` (or run as `mxsend sendmail`), it reads a message on \
+standard input and takes sendmail's options, so cron, git send-email and mutt can use it.
+
+Accounts live in $XDG_CONFIG_HOME/mxsend/config.toml (default: ~/.config/mxsend/config.toml):
+  default = \"work\"
+  [accounts.work]
+  server = \"smtp.example.com\"      # without it: MX delivery
+  port = 587
+  tls = \"required\"                 # none | opportunistic | required | implicit
+  user = \"alice\"
+  password_command = \"pass show mail/work\"
+  from = \"Alice <alice@example.com>\"
+Flags override the account. Passwords never come from the command line: --password-env VAR, \
+the account's password_command, or a prompt on the terminal.";
+
+const EXAMPLES: &str = "\
+Examples:
+  mxsend --from me@example.com --to you@example.net --subject hi --body 'hello'
+  mxsend -v --from me@example.com --subject report --attach report.pdf you@example.net < body.txt
+  mxsend --server smtp.example.com --user me --password-env SMTP_PASSWORD --message mail.eml --to you@example.net
+  mxsend --dry-run --from me@example.com --to you@example.net --subject test
+  mxsend mx example.net
+  echo 'Subject: hi' | mxsend sendmail -t -i";
+
+/// The `mxsend` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mxsend",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = exit::EXIT_STATUS_HELP,
+    after_long_help = format!("{EXAMPLES}\n\n{}", exit::EXIT_STATUS_HELP),
+    args_conflicts_with_subcommands = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Other things mxsend does.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The message and how to send it.
+    #[command(flatten)]
+    pub send: SendArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show a domain's MX records, the order mxsend would try them in, and their addresses.
+    Mx(MxArgs),
+    /// Behave as sendmail: read a message on standard input (see `mxsend sendmail --help`).
+    #[command(disable_help_flag = true)]
+    Sendmail(SendmailCommand),
+    /// Print a shell completion script (e.g. `mxsend completions bash > /etc/bash_completion.d/mxsend`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `mxsend manpage > /usr/local/share/man/man1/mxsend.1`.
+    Manpage,
+}
+
+/// `mxsend mx`.
+#[derive(Debug, Args)]
+pub struct MxArgs {
+    /// The domain (or an address: its domain is used).
+    pub domain: String,
+    /// Ask this DNS server instead of the system's (IP or IP:PORT).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns: Option<String>,
+    /// The port connection attempts would use.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub port: u16,
+    /// One JSON document on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mxsend sendmail ARGS...`: sendmail's own option syntax, parsed by [`sendmail`].
+#[derive(Debug, Args)]
+pub struct SendmailCommand {
+    /// sendmail options and recipients (`-t`, `-i`, `-f ADDR`, `-F NAME`, `-v`, ...).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<OsString>,
+}
+
+/// The send command's flags.
+#[derive(Debug, Default, Args)]
+pub struct SendArgs {
+    /// Recipients (added to To).
+    #[arg(value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// The sender: ADDR or 'Name <ADDR>' (envelope and From).
+    #[arg(long, short = 'f', value_name = "ADDR", help_heading = "Message")]
+    pub from: Option<String>,
+    /// A To recipient (repeatable).
+    #[arg(long, value_name = "ADDR", help_heading = "Message")]
+    pub to: Vec<String>,
+    /// A Cc recipient (repeatable).
+    #[arg(long, value_name = "ADDR", help_heading = "Message")]
+    pub cc: Vec<String>,
+    /// A Bcc recipient: in the envelope only, never in the message (repeatable).
+    #[arg(long, value_name = "ADDR", help_heading = "Message")]
+    pub bcc: Vec<String>,
+    /// A Reply-To address (repeatable).
+    #[arg(long, value_name = "ADDR", help_heading = "Message")]
+    pub reply_to: Vec<String>,
+    /// The subject.
+    #[arg(long, short = 's', value_name = "TEXT", help_heading = "Message")]
+    pub subject: Option<String>,
+    /// The body text (default: standard input when it is not a terminal).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "body_file",
+        help_heading = "Message"
+    )]
+    pub body: Option<String>,
+    /// Read the body text from a file.
+    #[arg(long, value_name = "PATH", help_heading = "Message")]
+    pub body_file: Option<PathBuf>,
+    /// An HTML version of the body, from a file (the text body becomes its plain alternative).
+    #[arg(long, value_name = "PATH", help_heading = "Message")]
+    pub html: Option<PathBuf>,
+    /// Attach a file (repeatable).
+    #[arg(long, short = 'a', value_name = "PATH", help_heading = "Message")]
+    pub attach: Vec<PathBuf>,
+    /// An extra header, 'Name: value' (repeatable).
+    #[arg(
+        long,
+        short = 'H',
+        value_name = "'NAME: VALUE'",
+        help_heading = "Message"
+    )]
+    pub header: Vec<String>,
+    /// Send a ready RFC 5322 message from a file ('-': standard input) instead of composing one;
+    /// recipients come from --to/--cc/--bcc and arguments only.
+    #[arg(
+        long,
+        value_name = "PATH|-",
+        conflicts_with_all = ["subject", "body", "body_file", "html", "attach", "header", "reply_to"],
+        help_heading = "Message"
+    )]
+    pub message: Option<PathBuf>,
+
+    /// Relay through this server instead of delivering by MX lookup.
+    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Connection")]
+    pub server: Option<String>,
+    /// Port (relay default: 587, 465 with --tls implicit; MX delivery: 25, changed for tests).
+    #[arg(long, value_name = "N", help_heading = "Connection")]
+    pub port: Option<u16>,
+    /// TLS mode [default: opportunistic for MX delivery; required for a relay, implicit on 465].
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Connection")]
+    pub tls: Option<TlsArg>,
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "PATH", help_heading = "Connection")]
+    pub ca_file: Option<PathBuf>,
+    /// The name to give in EHLO [default: this host's name if fully qualified, else its address literal].
+    #[arg(long, value_name = "NAME", help_heading = "Connection")]
+    pub ehlo: Option<String>,
+    /// Ask this DNS server instead of the system's.
+    #[arg(long, value_name = "IP[:PORT]", help_heading = "Connection")]
+    pub dns: Option<String>,
+    /// Seconds to wait for each TCP connection [default: 30].
+    #[arg(long, value_name = "SECS", help_heading = "Connection")]
+    pub timeout: Option<u64>,
+
+    /// Authenticate as this user (the password: --password-env, the account's password_command, or a prompt).
+    #[arg(
+        long,
+        short = 'u',
+        value_name = "NAME",
+        help_heading = "Authentication"
+    )]
+    pub user: Option<String>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Authentication")]
+    pub password_env: Option<String>,
+    /// Allow AUTH over a connection without TLS (a local test server only).
+    #[arg(long, help_heading = "Authentication")]
+    pub allow_plaintext_auth: bool,
+
+    /// Use this account from the configuration file.
+    #[arg(long, value_name = "NAME", help_heading = "Configuration")]
+    pub account: Option<String>,
+    /// Ignore the configuration's default account.
+    #[arg(long, conflicts_with = "account", help_heading = "Configuration")]
+    pub no_account: bool,
+    /// Read this configuration file instead of $XDG_CONFIG_HOME/mxsend/config.toml.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MXSEND_CONFIG",
+        help_heading = "Configuration"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Show the SMTP conversation on standard error.
+    #[arg(long, short = 'v', help_heading = "Output")]
+    pub verbose: bool,
+    /// Print one JSON document with each recipient's outcome on standard output.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    /// Print the message and the delivery plan; send nothing.
+    #[arg(long, short = 'n', help_heading = "Output")]
+    pub dry_run: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("mxsend");
+    let outcome = if invoked_as == "sendmail" {
+        run::sendmail(args.get(1..).unwrap_or_default())
+    } else {
+        match Cli::try_parse_from(&args) {
+            Ok(cli) => run::main(cli),
+            Err(e) => return run::clap_error(&e),
+        }
+    };
+    match outcome {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("mxsend: {e}");
+            e.exit.into()
+        }
+    }
 }

@@ -53,6 +53,7 @@
 
 pub mod aiosmtpd;
 pub mod dnsmasq;
+pub mod hostile;
 pub mod maildir;
 pub mod net;
 pub mod pki;

@@ -551,6 +551,9 @@ impl Session {
     /// ambiguous when its end of data had fully gone out), then [`Event::Closed`].
     pub(super) fn fail(&mut self, error: SessionError, now: Instant, send_quit: bool) {
         let _ = now;
+        // A TLS start not yet taken by the caller must not be: after an injection found in
+        // the same read as STARTTLS's 220, the caller would otherwise begin a handshake.
+        self.events.retain(|e| !matches!(e, Event::StartTls));
         let transmitted = self.transmitted;
         let running: Vec<Transaction> = self.running.drain(..).collect();
         for tx in running {

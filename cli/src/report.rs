@@ -1,0 +1,338 @@
+//! What happened to each recipient: human lines, or one JSON document (`--json`).
+//!
+//! The JSON shape (stable; new keys may be added, none removed or retyped):
+//!
+//! ```json
+//! {
+//!   "exit_code": 67,
+//!   "exit_status": "EX_NOUSER",
+//!   "message_id": "<0123456789abcdef.65f0c0de@example.com>",
+//!   "recipients": [
+//!     {
+//!       "recipient": "bob@example.net",
+//!       "outcome": "delivered",
+//!       "reply": { "code": 250, "enhanced": "2.0.0", "text": "Ok: queued as 4Tq2" },
+//!       "host": "mx.example.net",
+//!       "address": "192.0.2.25:25",
+//!       "error": null
+//!     },
+//!     {
+//!       "recipient": "nobody@example.org",
+//!       "outcome": "rejected",
+//!       "reply": { "code": 550, "enhanced": "5.1.1", "text": "unknown user" },
+//!       "host": "mx.example.org",
+//!       "address": "198.51.100.7:25",
+//!       "error": null
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! `outcome` is `delivered`, `rejected`, `deferred` or `ambiguous`; `reply` is the server's
+//! reply that decided it (multi-line text joined with `\n`, the enhanced code taken out of the
+//! text), or `null` when none did (no route, no connection), and then `error` says what
+//! happened instead. `host` and `address` are the server that answered, `null` when none did.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use mxsend_core::reply::Reply;
+use serde::Serialize;
+
+use crate::exit::{self, Cause, Exit, Status};
+
+/// One recipient's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    /// The address, as in RCPT TO.
+    pub recipient: String,
+    /// Where it ended.
+    pub status: Status,
+    /// Why.
+    pub cause: Cause,
+    /// The server that answered (relay host or MX exchange name).
+    pub host: Option<String>,
+    /// Its address.
+    pub address: Option<SocketAddr>,
+}
+
+impl RecipientOutcome {
+    /// The exit status this outcome calls for.
+    pub fn exit(&self) -> Exit {
+        exit::for_recipient(self.status, &self.cause)
+    }
+
+    /// The reply that decided the outcome, when a server gave one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match &self.cause {
+            Cause::Reply(reply) => Some(reply),
+            Cause::Session(e) => e.reply(),
+            _ => None,
+        }
+    }
+
+    /// What happened, when it was not simply a reply.
+    pub fn error(&self) -> Option<String> {
+        match &self.cause {
+            Cause::Reply(_) => None,
+            Cause::NoRoute(reason) => Some(reason.to_string()),
+            Cause::Session(e) => Some(e.to_string()),
+            Cause::Connect(why) | Cause::Unsendable(why) => Some(why.clone()),
+            Cause::Tls(why) => Some(format!("TLS handshake failed: {why}")),
+        }
+    }
+}
+
+/// The outcome of a whole run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The Message-ID of the message sent, when known.
+    pub message_id: Option<String>,
+    /// One per envelope recipient, in envelope order.
+    pub recipients: Vec<RecipientOutcome>,
+}
+
+impl Report {
+    /// The exit status of the run (the rule in [`crate::exit`]).
+    pub fn exit(&self) -> Exit {
+        exit::worst(self.recipients.iter().map(RecipientOutcome::exit))
+    }
+
+    /// The `--json` document.
+    pub fn to_json(&self) -> JsonReport<'_> {
+        let exit = self.exit();
+        JsonReport {
+            exit_code: exit.code(),
+            exit_status: exit.name(),
+            message_id: self.message_id.as_deref(),
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| JsonRecipient {
+                    recipient: &r.recipient,
+                    outcome: status_name(r.status),
+                    reply: r.reply().map(JsonReply::from),
+                    host: r.host.as_deref(),
+                    address: r.address.map(|a| a.to_string()),
+                    error: r.error(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Write the JSON document and a newline.
+    pub fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &self.to_json())?;
+        writeln!(out)
+    }
+
+    /// One line per recipient, e.g. `bob@example.net: delivered by mx.example.net
+    /// [192.0.2.25]:25: 250 2.0.0 Ok: queued as 4Tq2`. With `failures_only`, delivered
+    /// recipients are left out (sendmail mode: silence on success, as cron expects).
+    pub fn write_human(&self, out: &mut dyn Write, failures_only: bool) -> io::Result<()> {
+        for r in &self.recipients {
+            if failures_only && r.status == Status::Delivered {
+                continue;
+            }
+            write!(out, "{}: {}", r.recipient, status_name(r.status))?;
+            match (&r.host, r.address) {
+                // A relay given by its address: the name adds nothing.
+                (Some(host), Some(address)) if *host == address.ip().to_string() => {
+                    write!(out, " by [{}]:{}", address.ip(), address.port())?
+                }
+                (Some(host), Some(address)) => {
+                    write!(out, " by {host} [{}]:{}", address.ip(), address.port())?
+                }
+                (Some(host), None) => write!(out, " by {host}")?,
+                (None, Some(address)) => write!(out, " by {address}")?,
+                (None, None) => {}
+            }
+            if let Some(reply) = r.reply() {
+                write!(out, ": {}", one_line(reply))?;
+            }
+            match &r.cause {
+                Cause::Reply(_) => {}
+                _ => {
+                    if let Some(error) = r.error() {
+                        write!(out, " ({error})")?;
+                    }
+                }
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// `code [enhanced] text`, the lines of a multi-line reply joined with ` / `.
+fn one_line(reply: &Reply) -> String {
+    let text = reply.text().replace('\n', " / ");
+    match reply.enhanced() {
+        Some(e) => format!("{} {e} {text}", reply.code()),
+        None => format!("{} {text}", reply.code()),
+    }
+}
+
+/// The outcome's name in output.
+pub fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Delivered => "delivered",
+        Status::Rejected => "rejected",
+        Status::Deferred => "deferred",
+        Status::Ambiguous => "ambiguous",
+    }
+}
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    /// The process's exit status.
+    pub exit_code: u8,
+    /// Its sysexits.h name.
+    pub exit_status: &'static str,
+    /// The Message-ID.
+    pub message_id: Option<&'a str>,
+    /// Each recipient.
+    pub recipients: Vec<JsonRecipient<'a>>,
+}
+
+/// One recipient in `--json`.
+#[derive(Debug, Serialize)]
+pub struct JsonRecipient<'a> {
+    /// The address.
+    pub recipient: &'a str,
+    /// delivered / rejected / deferred / ambiguous.
+    pub outcome: &'static str,
+    /// The reply that decided it.
+    pub reply: Option<JsonReply>,
+    /// The server that answered.
+    pub host: Option<&'a str>,
+    /// Its address, `ip:port`.
+    pub address: Option<String>,
+    /// What happened when no reply decided it.
+    pub error: Option<String>,
+}
+
+/// A reply in `--json`.
+#[derive(Debug, Serialize)]
+pub struct JsonReply {
+    /// The three-digit code.
+    pub code: u16,
+    /// The enhanced status code (RFC 3463), when given.
+    pub enhanced: Option<String>,
+    /// The text, lines joined with `\n`, enhanced codes removed.
+    pub text: String,
+}
+
+impl From<&Reply> for JsonReply {
+    fn from(reply: &Reply) -> JsonReply {
+        JsonReply {
+            code: reply.code().get(),
+            enhanced: reply.enhanced().map(|e| e.to_string()),
+            text: reply.text(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxsend_core::mx::NoRoute;
+    use mxsend_core::reply::ReplyCode;
+
+    fn reply(code: u16, text: &str) -> Reply {
+        Reply::new(ReplyCode::new(code).unwrap(), vec![text.to_string()])
+    }
+
+    fn report() -> Report {
+        Report {
+            message_id: Some("<1.2@example.com>".into()),
+            recipients: vec![
+                RecipientOutcome {
+                    recipient: "bob@example.net".into(),
+                    status: Status::Delivered,
+                    cause: Cause::Reply(reply(250, "2.0.0 Ok: queued as 4Tq2")),
+                    host: Some("mx.example.net".into()),
+                    address: Some("127.0.0.2:25".parse().unwrap()),
+                },
+                RecipientOutcome {
+                    recipient: "x@null.example".into(),
+                    status: Status::Rejected,
+                    cause: Cause::NoRoute(NoRoute::NullMx),
+                    host: None,
+                    address: None,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let value = serde_json::to_value(report().to_json()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "exit_code": 68,
+                "exit_status": "EX_NOHOST",
+                "message_id": "<1.2@example.com>",
+                "recipients": [
+                    {
+                        "recipient": "bob@example.net",
+                        "outcome": "delivered",
+                        "reply": {"code": 250, "enhanced": "2.0.0", "text": "Ok: queued as 4Tq2"},
+                        "host": "mx.example.net",
+                        "address": "127.0.0.2:25",
+                        "error": null
+                    },
+                    {
+                        "recipient": "x@null.example",
+                        "outcome": "rejected",
+                        "reply": null,
+                        "host": null,
+                        "address": null,
+                        "error": "the domain accepts no mail (null MX, RFC 7505)"
+                    }
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn human_lines_name_recipient_outcome_server_and_reply() {
+        let mut out = Vec::new();
+        report().write_human(&mut out, false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "bob@example.net: delivered by mx.example.net [127.0.0.2]:25: 250 2.0.0 Ok: queued as 4Tq2\n\
+             x@null.example: rejected (the domain accepts no mail (null MX, RFC 7505))\n"
+        );
+    }
+
+    #[test]
+    fn relay_named_by_address_is_shown_once() {
+        let mut r = report();
+        r.recipients.truncate(1);
+        r.recipients[0].host = Some("127.0.0.2".into());
+        let mut out = Vec::new();
+        r.write_human(&mut out, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("bob@example.net: delivered by [127.0.0.2]:25: 250"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failures_only_leaves_out_delivered_recipients() {
+        let mut out = Vec::new();
+        report().write_human(&mut out, true).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("bob@"), "{text}");
+        assert!(text.contains("x@null.example"), "{text}");
+    }
+
+    #[test]
+    fn run_exit_follows_the_precedence() {
+        assert_eq!(report().exit(), Exit::NoHost);
+    }
+}

@@ -1,0 +1,376 @@
+//! `-v`: the SMTP conversation on standard error, as swaks shows it.
+//!
+//! ```text
+//! *** Connecting to mx.example.com [192.0.2.1]:25
+//! <- 220 mx.example.com ESMTP
+//! -> EHLO laptop.example.com
+//! <- 250-mx.example.com
+//! <- 250 STARTTLS
+//! -> STARTTLS
+//! <- 220 2.0.0 Ready to start TLS
+//! *** TLS started (TLSv1.3, TLS13_AES_256_GCM_SHA384), certificate verified
+//! -> AUTH PLAIN [redacted]
+//! <- 235 2.7.0 Authentication successful
+//! -> DATA
+//! <- 354 End data with <CR><LF>.<CR><LF>
+//! -> From: ...                      (the first lines of the message)
+//! -> [... 1250 lines, 96000 octets ...]
+//! -> .
+//! ```
+//!
+//! The adapter's transcript hook hands over one event per line as it went over the wire
+//! (pipelined batches one line each), message content flagged and AUTH secrets already
+//! redacted. This renderer decides how it looks: arrows, `***` marks for connections and TLS
+//! (saying whether the certificate was verified), and long message content abbreviated to its
+//! first [`DATA_HEAD_LINES`] lines and a count. Security: it redacts AUTH secrets again (the
+//! text after `AUTH mechanism`, the answer to a `334` challenge), so a hook that ever let one
+//! through would still not print it, and it escapes control characters from either side
+//! (`\x1b`), so a hostile server cannot drive the user's terminal with escape sequences.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// Message lines shown before the rest is summarised.
+pub const DATA_HEAD_LINES: usize = 10;
+
+/// Lines beyond [`DATA_HEAD_LINES`] still shown in full rather than summarised (a summary of
+/// two lines helps nobody).
+const DATA_SLACK_LINES: usize = 5;
+
+/// Something a connection did, one line at a time: the shape of the adapter's transcript
+/// hook (`mxsend::transcript::TranscriptEvent`), which cuts the octets into lines, flags
+/// message content and redacts AUTH secrets before they reach us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A connection attempt starts.
+    Connecting {
+        /// The host name (relay or MX exchange).
+        host: &'a str,
+        /// The address.
+        address: SocketAddr,
+    },
+    /// The TCP connection is up.
+    Connected {
+        /// Our end.
+        local: SocketAddr,
+    },
+    /// The attempt failed.
+    ConnectFailed {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        error: &'a str,
+    },
+    /// A line from the server, without CRLF.
+    Received(&'a [u8]),
+    /// A command line to the server, without CRLF.
+    Sent(&'a [u8]),
+    /// A line of message content, without CRLF.
+    SentBody(&'a [u8]),
+    /// The TLS handshake completed.
+    TlsStarted {
+        /// Protocol version, e.g. `TLSv1_3`.
+        protocol: &'a str,
+        /// Cipher suite.
+        cipher: &'a str,
+        /// The certificate was verified for the host name.
+        verified: bool,
+    },
+    /// The TLS handshake failed.
+    TlsFailed {
+        /// Why.
+        error: &'a str,
+    },
+    /// The connection closed.
+    Closed,
+}
+
+/// Renders events as transcript lines on `out`.
+#[derive(Debug)]
+pub struct Transcript<W: Write> {
+    out: W,
+    /// Message lines seen in this message.
+    data_lines: usize,
+    /// Lines held back after the head, in case the message ends soon.
+    data_held: Vec<Vec<u8>>,
+    /// Lines and octets summarised (not shown).
+    elided_lines: u64,
+    elided_octets: u64,
+    /// The server's last reply was a 334 challenge: the next client line is a SASL response.
+    /// (The adapter redacts it already; this is a second lock on the same door.)
+    redact_next: bool,
+}
+
+impl<W: Write> Transcript<W> {
+    /// A renderer writing to `out` (standard error in the command).
+    pub fn new(out: W) -> Transcript<W> {
+        Transcript {
+            out,
+            data_lines: 0,
+            data_held: Vec::new(),
+            elided_lines: 0,
+            elided_octets: 0,
+            redact_next: false,
+        }
+    }
+
+    /// The writer, back.
+    #[cfg(test)]
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Render one event. Write errors are ignored: a transcript that cannot be shown must not
+    /// stop a delivery.
+    pub fn event(&mut self, event: Event<'_>) {
+        if !matches!(event, Event::SentBody(_)) {
+            self.end_data();
+        }
+        match event {
+            Event::Connecting { host, address } => {
+                self.redact_next = false;
+                self.mark(&format!(
+                    "Connecting to {host} [{}]:{}",
+                    address.ip(),
+                    address.port()
+                ));
+            }
+            Event::Connected { local } => self.mark(&format!("Connected from {local}")),
+            Event::ConnectFailed { address, error } => {
+                self.mark(&format!("Connection to {address} failed: {error}"));
+            }
+            Event::Received(line) => {
+                self.line("<-", line);
+                let last = line.len() == 3 || line.get(3) == Some(&b' ');
+                self.redact_next = last && line.starts_with(b"334");
+            }
+            Event::Sent(line) => self.command(line),
+            Event::SentBody(line) => self.data_line(line),
+            Event::TlsStarted {
+                protocol,
+                cipher,
+                verified,
+            } => {
+                let trust = if verified {
+                    "certificate verified"
+                } else {
+                    "certificate NOT verified (opportunistic TLS)"
+                };
+                self.mark(&format!("TLS started ({protocol}, {cipher}), {trust}"));
+            }
+            Event::TlsFailed { error } => self.mark(&format!("TLS handshake failed: {error}")),
+            Event::Closed => self.mark("Connection closed"),
+        }
+    }
+
+    fn mark(&mut self, text: &str) {
+        let _ = writeln!(self.out, "*** {}", printable(text.as_bytes()));
+    }
+
+    fn line(&mut self, arrow: &str, bytes: &[u8]) {
+        let _ = writeln!(self.out, "{arrow} {}", printable(bytes));
+    }
+
+    fn command(&mut self, line: &[u8]) {
+        if std::mem::take(&mut self.redact_next) && line != b"*" {
+            self.line("->", b"[redacted]");
+            return;
+        }
+        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+        let verb = words.next().unwrap_or_default();
+        if verb.eq_ignore_ascii_case(b"AUTH") {
+            let mechanism = words.next().unwrap_or_default();
+            let mut shown = b"AUTH ".to_vec();
+            shown.extend_from_slice(mechanism);
+            // Whatever follows the mechanism is a secret (or the adapter's mark for one).
+            if words.next().is_some() {
+                shown.extend_from_slice(b" [redacted]");
+            }
+            self.line("->", &shown);
+            return;
+        }
+        self.line("->", line);
+    }
+
+    fn data_line(&mut self, line: &[u8]) {
+        self.data_lines += 1;
+        if self.data_lines <= DATA_HEAD_LINES {
+            self.line("->", line);
+        } else if self.elided_lines == 0 && self.data_held.len() < DATA_SLACK_LINES {
+            self.data_held.push(line.to_vec());
+        } else {
+            for held in std::mem::take(&mut self.data_held) {
+                self.elided_lines += 1;
+                self.elided_octets += held.len() as u64 + 2;
+            }
+            self.elided_lines += 1;
+            self.elided_octets += line.len() as u64 + 2;
+        }
+    }
+
+    /// The end of message content: show what was held back, or the summary.
+    fn end_data(&mut self) {
+        for held in std::mem::take(&mut self.data_held) {
+            self.line("->", &held);
+        }
+        if self.elided_lines > 0 {
+            let summary = format!(
+                "[... {} lines, {} octets ...]",
+                self.elided_lines, self.elided_octets
+            );
+            self.line("->", summary.as_bytes());
+        }
+        self.data_lines = 0;
+        self.elided_lines = 0;
+        self.elided_octets = 0;
+    }
+}
+
+/// The line as text, control characters escaped (`\x1b`), invalid UTF-8 replaced.
+fn printable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(events: &[Event<'_>]) -> String {
+        let mut t = Transcript::new(Vec::new());
+        for e in events {
+            t.event(*e);
+        }
+        String::from_utf8(t.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn server_and_client_lines_get_arrows() {
+        let text = render(&[
+            Event::Received(b"220 mx.test ESMTP"),
+            Event::Sent(b"EHLO me.test"),
+            Event::Received(b"250-mx.test"),
+            Event::Received(b"250 PIPELINING"),
+        ]);
+        assert_eq!(
+            text,
+            "<- 220 mx.test ESMTP\n-> EHLO me.test\n<- 250-mx.test\n<- 250 PIPELINING\n"
+        );
+    }
+
+    #[test]
+    fn auth_initial_response_is_redacted_even_if_the_hook_let_it_through() {
+        let text = render(&[Event::Sent(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=")]);
+        assert_eq!(text, "-> AUTH PLAIN [redacted]\n");
+    }
+
+    #[test]
+    fn already_redacted_auth_line_is_shown_once_redacted() {
+        let text = render(&[Event::Sent(b"AUTH PLAIN [redacted]")]);
+        assert_eq!(text, "-> AUTH PLAIN [redacted]\n");
+    }
+
+    #[test]
+    fn auth_without_initial_response_shows_the_mechanism() {
+        assert_eq!(render(&[Event::Sent(b"AUTH LOGIN")]), "-> AUTH LOGIN\n");
+    }
+
+    #[test]
+    fn responses_to_challenges_are_redacted() {
+        let text = render(&[
+            Event::Sent(b"AUTH LOGIN"),
+            Event::Received(b"334 VXNlcm5hbWU6"),
+            Event::Sent(b"YWxpY2U="),
+            Event::Received(b"334 UGFzc3dvcmQ6"),
+            Event::Sent(b"aHVudGVyMg=="),
+            Event::Received(b"235 ok"),
+            Event::Sent(b"MAIL FROM:<a@x.y>"),
+        ]);
+        assert!(!text.contains("YWxpY2U="), "{text}");
+        assert!(!text.contains("aHVudGVyMg=="), "{text}");
+        assert_eq!(text.matches("[redacted]").count(), 2, "{text}");
+        assert!(text.ends_with("-> MAIL FROM:<a@x.y>\n"), "{text}");
+    }
+
+    #[test]
+    fn short_message_is_shown_in_full() {
+        let text = render(&[
+            Event::Sent(b"DATA"),
+            Event::Received(b"354 go ahead"),
+            Event::SentBody(b"Subject: hi"),
+            Event::SentBody(b""),
+            Event::SentBody(b"body"),
+            Event::Sent(b"."),
+        ]);
+        assert_eq!(
+            text,
+            "-> DATA\n<- 354 go ahead\n-> Subject: hi\n-> \n-> body\n-> .\n"
+        );
+    }
+
+    #[test]
+    fn long_message_is_abbreviated_after_the_first_lines() {
+        let lines: Vec<String> = (0..100).map(|i| format!("line {i:02}")).collect();
+        let mut events = vec![Event::Sent(b"DATA")];
+        events.extend(lines.iter().map(|l| Event::SentBody(l.as_bytes())));
+        events.push(Event::Sent(b"."));
+        events.push(Event::Sent(b"QUIT"));
+        let text = render(&events);
+        assert!(text.contains("-> line 09\n"), "{text}");
+        assert!(!text.contains("line 10"), "{text}");
+        // 90 lines of "line NN" (7 octets) plus CRLF each.
+        assert!(
+            text.ends_with("-> line 09\n-> [... 90 lines, 810 octets ...]\n-> .\n-> QUIT\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_few_lines_past_the_head_are_still_shown() {
+        let lines: Vec<String> = (0..DATA_HEAD_LINES + 3).map(|i| format!("l{i}")).collect();
+        let mut events: Vec<Event<'_>> = lines
+            .iter()
+            .map(|l| Event::SentBody(l.as_bytes()))
+            .collect();
+        events.push(Event::Sent(b"."));
+        let text = render(&events);
+        assert!(!text.contains("[..."), "{text}");
+        assert!(text.contains("-> l12\n-> .\n"), "{text}");
+    }
+
+    #[test]
+    fn tls_start_is_marked_with_its_trust() {
+        let text = render(&[Event::TlsStarted {
+            protocol: "TLSv1_3",
+            cipher: "TLS13_AES_256_GCM_SHA384",
+            verified: false,
+        }]);
+        assert_eq!(
+            text,
+            "*** TLS started (TLSv1_3, TLS13_AES_256_GCM_SHA384), certificate NOT verified (opportunistic TLS)\n"
+        );
+    }
+
+    #[test]
+    fn escape_sequences_from_the_server_are_neutralised() {
+        let text = render(&[Event::Received(b"220 \x1b[2Jgotcha")]);
+        assert_eq!(text, "<- 220 \\x1b[2Jgotcha\n");
+    }
+
+    #[test]
+    fn connection_marks_name_host_and_address() {
+        let text = render(&[Event::Connecting {
+            host: "mx.test",
+            address: "127.0.0.2:25".parse().unwrap(),
+        }]);
+        assert_eq!(text, "*** Connecting to mx.test [127.0.0.2]:25\n");
+    }
+}
