@@ -22,6 +22,7 @@
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
 //! | [`message`] | [`Message`] and [`BodySource`] |
+//! | [`compose`] | [`MessageBuilder`] → `Message<`[`ComposedBody`]`>`; [`RawMessageBody`] for ready messages |
 //!
 //! The message content is streamed from its source in 64 KiB chunks, only while the session
 //! wants more: memory does not grow with the message size.
@@ -33,6 +34,7 @@ pub use mxsend_core as core;
 mod attempt;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod compose;
 pub mod config;
 pub mod delivery;
 pub mod dns;
@@ -41,6 +43,7 @@ pub mod message;
 pub mod tls;
 pub mod transcript;
 
+pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;
