@@ -25,6 +25,7 @@
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
+//! | [`compose`] | [`MessageBuilder`] → `Message<`[`ComposedBody`]`>`; [`RawMessageBody`] for ready messages |
 //!
 //! The message content is streamed from its source in 64 KiB chunks, only while the session
 //! wants more: memory does not grow with the message size.
@@ -156,6 +157,7 @@ pub mod async_std;
 mod attempt;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod compose;
 pub mod config;
 pub mod delivery;
 pub mod dns;
@@ -166,6 +168,7 @@ pub mod smol;
 pub mod tls;
 pub mod transcript;
 
+pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;

@@ -2,89 +2,45 @@
 //! connection is made.
 //!
 //! Everything a user typed is validated here, once, with an error naming the flag: an address
-//! (for the envelope with [`Mailbox::parse`], RFC 5321 §4.1.2; for the header with
-//! [`MailboxHeader::validate`]), a `--header` (name per RFC 5322 §2.2, no CR or LF in the
-//! value: one header per flag, never an injection), every file (opened and measured now, so an
-//! unreadable attachment is exit 66 before the first SYN). The message itself is produced by
-//! the core's streaming writer ([`MessageWriter`]); [`crate::source`] turns it into bytes.
+//! (for the envelope and the header, [`mxsend::compose::Address`]), a `--header` (name per
+//! RFC 5322 §2.2, no CR or LF in the value: one header per flag, never an injection), every
+//! file (opened and measured now, so an unreadable attachment is exit 66 before the first
+//! SYN). The message itself is the library's ([`MessageBuilder`]): the core's streaming
+//! writer, re-run for every domain, attachments and `--body-file` streamed from their files.
 //!
-//! Decisions:
+//! Decisions (the library's defaults, kept):
 //! - `Date:` is written in UTC (`+0000`, RFC 5322 §3.3 allows any zone; the reader's client
 //!   shows local time), so no time-zone database is needed.
 //! - Text goes as quoted-printable when it is not ASCII, never as raw 8-bit: the message is
 //!   composed before the server's EHLO says whether it has 8BITMIME (RFC 6152), and
-//!   quoted-printable passes everywhere.
+//!   quoted-printable passes everywhere. `--body-file` is always quoted-printable (it is
+//!   streamed, not looked at first).
 //! - `--to ADDR` and positional recipients are the same thing: `To:` and the envelope.
 //!   `--bcc` goes in the envelope only (the writer has no Bcc header at all).
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
 
-use mxsend_core::address::Mailbox;
-use mxsend_core::message::header::validate_header_name;
-use mxsend_core::message::{
-    Attachment, Body, DateTime, MailboxHeader, MessageError, MessageSpec, MessageWriter,
+pub use mxsend::compose::now;
+use mxsend::compose::{
+    Address, AddressError, Attachment, ComposeError, ComposedBody, MessageBuilder,
 };
+use mxsend::Message;
+use mxsend_core::message::header::validate_header_name;
 
 use crate::error::CliError;
 
-/// An address as a user writes it: `local@domain` or `Display Name <local@domain>`, checked
-/// for both the header and the envelope.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Address {
-    /// For From/To/Cc/Reply-To.
-    pub header: MailboxHeader,
-    /// For MAIL FROM / RCPT TO.
-    pub envelope: Mailbox,
-}
-
 /// Parse an address given to `flag` (named in the error, exit 64).
 pub fn parse_address(flag: &str, text: &str) -> Result<Address, CliError> {
-    if text.contains(['\r', '\n']) {
-        return Err(CliError::usage(format!(
+    Address::parse(text).map_err(|e| match e {
+        AddressError::LineBreak => CliError::usage(format!(
             "{flag} {text:?}: an address cannot contain a line break; give one address per {flag}"
-        )));
-    }
-    let text = text.trim();
-    let (name, address) = match (text.rfind('<'), text.strip_suffix('>')) {
-        (Some(open), Some(without_close)) => {
-            let name = unquote(text[..open].trim());
-            (Some(name), without_close[open + 1..].trim())
-        }
-        _ => (None, text),
-    };
-    let envelope = Mailbox::parse(address).map_err(|e| {
-        CliError::usage(format!(
-            "{flag} {text:?}: not an email address ({e}); write it as local@domain or \"Name <local@domain>\""
-        ))
-    })?;
-    let header = match name {
-        Some(name) if !name.is_empty() => MailboxHeader::with_name(&name, address),
-        _ => MailboxHeader::new(address),
-    };
-    header
-        .validate(flag)
-        .map_err(|e| CliError::usage(format!("{flag} {text:?}: {e}")))?;
-    Ok(Address { header, envelope })
-}
-
-/// A display name without its surrounding double quotes, `\"` and `\\` unescaped.
-fn unquote(name: &str) -> String {
-    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-        Some(inner) => {
-            let mut out = String::with_capacity(inner.len());
-            let mut chars = inner.chars();
-            while let Some(c) = chars.next() {
-                match (c, c == '\\') {
-                    (_, true) => out.extend(chars.next()),
-                    (c, false) => out.push(c),
-                }
-            }
-            out
-        }
-        None => name.to_string(),
-    }
+        )),
+        AddressError::Mailbox(e) => CliError::usage(format!(
+            "{flag} {:?}: not an email address ({e}); write it as local@domain or \"Name <local@domain>\"",
+            text.trim()
+        )),
+        AddressError::Header(e) => CliError::usage(format!("{flag} {:?}: {e}", text.trim())),
+    })
 }
 
 /// Parse `--header 'Name: value'` (exit 64 on a bad name, a missing colon or a line break).
@@ -109,7 +65,7 @@ pub fn parse_header(text: &str) -> Result<(String, String), CliError> {
 pub enum BodySource {
     /// `--body TEXT`.
     Text(String),
-    /// `--body-file PATH`.
+    /// `--body-file PATH`: streamed, any size.
     File(PathBuf),
     /// Standard input (not a terminal, no --body or --body-file), already read.
     Stdin(Vec<u8>),
@@ -140,84 +96,41 @@ pub struct ComposeInput {
     pub headers: Vec<String>,
 }
 
-/// A composed message and its envelope, validated.
-#[derive(Clone, Debug)]
-pub struct Composed {
-    /// The writer's input; clone it to write the message again (another domain).
-    pub spec: MessageSpec,
-    /// Attachment files, in [`MessageSpec::attachments`] order.
-    pub attachments: Vec<PathBuf>,
-    /// MAIL FROM.
-    pub from: Mailbox,
-    /// RCPT TO: To, Cc, Bcc in that order, duplicates removed.
-    pub recipients: Vec<Mailbox>,
-    /// The message's exact size in octets (before dot-stuffing).
-    pub size: Option<u64>,
-    /// The Message-ID it will carry.
-    pub message_id: String,
-    /// An address needs SMTPUTF8 (RFC 6531).
-    pub smtputf8: bool,
-}
-
-/// The current time for `Date:` (UTC).
-pub fn now() -> DateTime {
-    let unix_seconds = match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        // A clock before 1970 is broken; the writer refuses dates before 1900 anyway.
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    };
-    DateTime {
-        unix_seconds,
-        utc_offset_minutes: 0,
-    }
-}
-
-/// Read a text file for the body (66 when unreadable, 65 when not UTF-8).
-fn read_text(what: &str, path: &Path) -> Result<String, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| CliError::no_input(what, path, &e))?;
-    String::from_utf8(bytes).map_err(|_| {
-        CliError::data(format!(
-            "{what} {} is not UTF-8 text; convert it (iconv) or send it with --attach",
-            path.display()
-        ))
-    })
-}
-
-/// The body text from its source.
-fn body_text(body: BodySource) -> Result<String, CliError> {
-    match body {
-        BodySource::Text(text) => Ok(text),
-        BodySource::File(path) => read_text("--body-file", &path),
-        BodySource::Stdin(bytes) => String::from_utf8(bytes).map_err(|_| {
-            CliError::data(
-                "the body on standard input is not UTF-8 text; convert it or send a ready message with --message -",
-            )
-        }),
-        BodySource::Empty => Ok(String::new()),
-    }
-}
-
-/// Compose: validate every flag, open every file, build the writer's input. Nothing is
-/// connected to; every error names the flag or file and exits 64, 65 or 66.
+/// Compose: validate every flag, open every file, build the library's message (its envelope:
+/// MAIL FROM, RCPT TO for To, Cc, Bcc once each, SIZE, SMTPUTF8). Nothing is connected to;
+/// every error names the flag or file and exits 64, 65 or 66.
 pub fn compose(
     input: ComposeInput,
     body: BodySource,
-    date: DateTime,
-) -> Result<Composed, CliError> {
+    date: mxsend_core::message::DateTime,
+) -> Result<Message<ComposedBody>, CliError> {
     let Some(from_text) = input.from.as_deref() else {
         return Err(CliError::usage(
             "no sender: give --from ADDR (or set `from` in the account)",
         ));
     };
-    let from = parse_address("--from", from_text)?;
-    let list = |flag: &str, items: &[String]| -> Result<Vec<Address>, CliError> {
-        items.iter().map(|t| parse_address(flag, t)).collect()
-    };
-    let to = list("--to", &input.to)?;
-    let cc = list("--cc", &input.cc)?;
-    let bcc = list("--bcc", &input.bcc)?;
-    let reply_to = list("--reply-to", &input.reply_to)?;
-    if to.is_empty() && cc.is_empty() && bcc.is_empty() {
+    let mut builder = MessageBuilder::new()
+        .from(parse_address("--from", from_text)?)
+        .date(date);
+    let mut recipients = 0;
+    for (flag, list) in [
+        ("--to", &input.to),
+        ("--cc", &input.cc),
+        ("--bcc", &input.bcc),
+        ("--reply-to", &input.reply_to),
+    ] {
+        for text in list {
+            let address = parse_address(flag, text)?;
+            builder = match flag {
+                "--to" => builder.to(address),
+                "--cc" => builder.cc(address),
+                "--bcc" => builder.bcc(address),
+                _ => builder.reply_to(address),
+            };
+            recipients += usize::from(flag != "--reply-to");
+        }
+    }
+    if recipients == 0 {
         return Err(CliError::usage(
             "no recipients: give --to ADDR (or --cc, --bcc, or addresses as arguments)",
         ));
@@ -228,117 +141,62 @@ pub fn compose(
                 "--subject: contains a line break (header injection refused); give the subject on one line",
             ));
         }
+        builder = builder.subject(subject.clone());
     }
-    let extra_headers = input
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let plain = body_text(body)?;
-    let body = match &input.html {
-        Some(path) => Body::Html {
-            plain,
-            html: read_text("--html", path)?,
-        },
-        None => Body::Plain(plain),
+    for header in &input.headers {
+        let (name, value) = parse_header(header)?;
+        builder = builder.header(name, value);
+    }
+    builder = match body {
+        BodySource::Text(text) => builder.text(text),
+        BodySource::File(path) => builder.text_file(path),
+        BodySource::Stdin(bytes) => builder.text(String::from_utf8(bytes).map_err(|_| {
+            CliError::data(
+                "the body on standard input is not UTF-8 text; convert it or send a ready message with --message -",
+            )
+        })?),
+        BodySource::Empty => builder,
     };
-
-    let mut attachments = Vec::with_capacity(input.attach.len());
+    if let Some(path) = &input.html {
+        builder = builder.html_file(path);
+    }
     for path in &input.attach {
-        let file = File::open(path).map_err(|e| CliError::no_input("attachment", path, &e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| CliError::no_input("attachment", path, &e))?;
-        if meta.is_dir() {
-            return Err(CliError::new(
-                crate::exit::Exit::NoInput,
-                format!(
-                    "cannot attach {}: it is a directory; attach the files in it (or an archive of it)",
-                    path.display()
-                ),
-            ));
-        }
-        attachments.push(Attachment {
-            content_type: content_type(path).to_string(),
-            filename: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            size: Some(meta.len()),
-        });
+        builder = builder.attach(Attachment::from_path(path));
     }
+    builder.build().map_err(compose_error)
+}
 
-    let mut recipients: Vec<Mailbox> = Vec::new();
-    for address in to.iter().chain(&cc).chain(&bcc) {
-        if !recipients.contains(&address.envelope) {
-            recipients.push(address.envelope.clone());
+/// The library's refusal as the user should see it: the flag or file at fault, and the exit
+/// status (64 a flag, 65 content, 66 a file).
+fn compose_error(e: ComposeError) -> CliError {
+    let flag = |what: &str| {
+        match what {
+            "text" => "--body-file",
+            "HTML" => "--html",
+            other => other,
         }
-    }
-    let header = |list: &[Address]| list.iter().map(|a| a.header.clone()).collect();
-    let spec = MessageSpec {
-        from: from.header.clone(),
-        to: header(&to),
-        cc: header(&cc),
-        reply_to: header(&reply_to),
-        subject: input.subject.clone(),
-        date,
-        message_id_random: fastrand::u64(..),
-        boundary_random: fastrand::u64(..),
-        extra_headers,
-        body,
-        attachments,
-        allow_eight_bit: false,
+        .to_string()
     };
-    let writer = MessageWriter::new(spec.clone()).map_err(message_error)?;
-    let smtputf8 = writer.needs_smtputf8()
-        || from.envelope.needs_smtputf8()
-        || recipients.iter().any(Mailbox::needs_smtputf8);
-    Ok(Composed {
-        size: writer.encoded_size(),
-        message_id: writer.message_id().to_string(),
-        smtputf8,
-        spec,
-        attachments: input.attach,
-        from: from.envelope,
-        recipients,
-    })
-}
-
-/// A writer refusal: the flags were at fault (64).
-fn message_error(e: MessageError) -> CliError {
-    CliError::usage(format!("{e}; fix the flag that sets it"))
-}
-
-/// A MIME type from the file name's extension; `application/octet-stream` when unknown (the
-/// recipient's client then asks what to do, which is right for an unknown file).
-pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("txt" | "text" | "log" | "md") => "text/plain",
-        Some("csv") => "text/csv",
-        Some("html" | "htm") => "text/html",
-        Some("ics") => "text/calendar",
-        Some("xml") => "application/xml",
-        Some("json") => "application/json",
-        Some("pdf") => "application/pdf",
-        Some("zip") => "application/zip",
-        Some("gz" | "tgz") => "application/gzip",
-        Some("tar") => "application/x-tar",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("svg") => "image/svg+xml",
-        Some("webp") => "image/webp",
-        Some("eml") => "message/rfc822",
-        Some("doc") => "application/msword",
-        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        Some("odt") => "application/vnd.oasis.opendocument.text",
-        _ => "application/octet-stream",
+    match e {
+        ComposeError::Unreadable { what, path, error } => {
+            CliError::no_input(&flag(what), &path, &error)
+        }
+        ComposeError::IsDirectory(path) => CliError::new(
+            crate::exit::Exit::NoInput,
+            format!(
+                "cannot attach {}: it is a directory; attach the files in it (or an archive of it)",
+                path.display()
+            ),
+        ),
+        ComposeError::NotUtf8 { what, path } => CliError::data(format!(
+            "{} {} is not UTF-8 text; convert it (iconv) or send it with --attach",
+            flag(what),
+            path.display()
+        )),
+        ComposeError::Read(error) => CliError::io("reading the message content", &error),
+        ComposeError::Message(e) => CliError::usage(format!("{e}; fix the flag that sets it")),
+        // The flags were checked above; these keep their library wording.
+        other => CliError::usage(other.to_string()),
     }
 }
 
@@ -346,7 +204,10 @@ pub fn content_type(path: &Path) -> &'static str {
 mod tests {
     use super::*;
     use crate::exit::Exit;
-    use std::io::Write;
+    use mxsend::BodySource as _;
+    use mxsend_core::message::{DateTime, MailboxHeader};
+    use std::io::{Read, Write};
+    use std::path::Path;
 
     fn date() -> DateTime {
         DateTime {
@@ -442,12 +303,17 @@ mod tests {
         i.cc = vec!["bob@example.net".into()];
         i.bcc = vec!["dave@example.org".into()];
         let c = compose(i, BodySource::Text("x".into()), date()).unwrap();
-        let rcpts: Vec<String> = c.recipients.iter().map(|m| m.to_string()).collect();
+        let rcpts: Vec<String> = c
+            .envelope
+            .recipients
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
         assert_eq!(
             rcpts,
             ["bob@example.net", "carol@example.org", "dave@example.org"]
         );
-        assert_eq!(c.from.to_string(), "ann@example.com");
+        assert_eq!(c.envelope.from.to_string(), "ann@example.com");
     }
 
     #[test]
@@ -455,7 +321,8 @@ mod tests {
         let mut i = input();
         i.bcc = vec!["secret@example.org".into()];
         let c = compose(i, BodySource::Text("x".into()), date()).unwrap();
-        let text = format!("{:?}", c.spec);
+        let mut text = String::new();
+        c.body.open().unwrap().read_to_string(&mut text).unwrap();
         assert!(!text.contains("secret@example.org"), "{text}");
     }
 
@@ -513,14 +380,14 @@ mod tests {
         i.attach = vec![path];
         let c = compose(i, BodySource::Empty, date()).unwrap();
         assert_eq!(
-            c.spec.attachments,
-            [Attachment {
+            c.body.spec().attachments,
+            [mxsend_core::message::Attachment {
                 content_type: "text/plain".into(),
                 filename: "notes.txt".into(),
                 size: Some(5),
             }]
         );
-        assert!(c.size.is_some());
+        assert!(c.envelope.size.is_some());
     }
 
     #[test]
@@ -534,11 +401,42 @@ mod tests {
 
     #[test]
     fn unknown_extension_is_octet_stream() {
+        use mxsend::compose::guess_content_type;
         assert_eq!(
-            content_type(Path::new("a.weird")),
+            guess_content_type(Path::new("a.weird")),
             "application/octet-stream"
         );
-        assert_eq!(content_type(Path::new("A.PDF")), "application/pdf");
-        assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
+        assert_eq!(guess_content_type(Path::new("A.PDF")), "application/pdf");
+        assert_eq!(
+            guess_content_type(Path::new("noext")),
+            "application/octet-stream"
+        );
+    }
+
+    #[test]
+    fn body_file_is_streamed_and_its_size_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("body.txt");
+        std::fs::write(&path, "Grüße\n".repeat(1000)).unwrap();
+        let c = compose(input(), BodySource::File(path), date()).unwrap();
+        let mut bytes = Vec::new();
+        c.body.open().unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(c.envelope.size, Some(bytes.len() as u64));
+        assert!(matches!(
+            c.body.spec().body,
+            mxsend_core::message::Body::PlainStream(_)
+        ));
+    }
+
+    #[test]
+    fn unreadable_body_file_is_noinput_naming_the_flag() {
+        let err = compose(
+            input(),
+            BodySource::File("/nonexistent/body.txt".into()),
+            date(),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit, Exit::NoInput);
+        assert!(err.message.contains("--body-file"), "{}", err.message);
     }
 }

@@ -344,8 +344,8 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
                 headers: args.header.clone(),
             };
             let composed = compose::compose(input, body, date)?;
-            let sender = ReversePath::Mailbox(composed.from.clone());
-            let recipients = composed.recipients.clone();
+            let sender = composed.envelope.from.clone();
+            let recipients = composed.envelope.recipients.clone();
             (
                 MessageSource::Composed(Box::new(composed)),
                 sender,
@@ -530,11 +530,11 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
 /// The Message-ID the recipients will see, for the report.
 fn message_id(message: &MessageSource, header: Option<&HeaderBlock>) -> Option<String> {
     match message {
-        MessageSource::Composed(composed) => Some(composed.message_id.clone()),
-        // The filter adds one when the header block has none, and does not say which.
-        MessageSource::Raw(_) => {
-            header.and_then(|h| h.values("Message-ID").next().map(str::to_string))
-        }
+        MessageSource::Composed(composed) => Some(composed.body.message_id().to_string()),
+        // The message's own, or the one the filter added when the header block had none.
+        MessageSource::Raw(raw) => header
+            .and_then(|h| h.values("Message-ID").next().map(str::to_string))
+            .or_else(|| raw.added_message_id().map(str::to_string)),
     }
 }
 

@@ -1,12 +1,14 @@
 //! The message as a byte stream that can be read again: once per recipient domain in MX
 //! delivery, once more for `--dry-run`.
 //!
-//! Two kinds, both streamed so memory stays flat whatever the size:
-//! - [`MessageSource::Composed`]: the core's [`MessageWriter`] re-run from the same spec
-//!   (same Date, Message-ID and boundaries, so every domain gets the same message), pulling
-//!   attachment content from the files as it goes.
-//! - [`MessageSource::Raw`]: a ready message (`--message`, sendmail mode) through the core's
-//!   [`RawMessage`] filter, which adds Date and Message-ID when missing. Standard input is
+//! Two kinds, both the library's ([`mxsend::compose`]) and both streamed so memory stays
+//! flat whatever the size:
+//! - [`MessageSource::Composed`]: a [`ComposedBody`], the core's message writer re-run from
+//!   the same spec (same Date, Message-ID and boundaries, so every domain gets the same
+//!   message), pulling attachment and `--body-file` content from the files as it goes.
+//! - [`MessageSource::Raw`]: a ready message (`--message`, sendmail mode), a
+//!   [`RawMessageBody`]: the core's raw-message filter, which adds Date and Message-ID when
+//!   missing. Standard input is
 //!   spooled to an anonymous temporary file first ([`spool`]): it can be read only once and a
 //!   message may have to go to several domains. The header block may be replaced (sendmail
 //!   `-t` strips Bcc, a missing From is added): the replacement is kept in memory (header
@@ -17,17 +19,14 @@
 //! does dot-stuffing and CRLF normalisation (RFC 5321 §4.5.2).
 
 use std::fs::File;
-use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use mxsend_core::message::{DateTime, MessageWriter, RawMessage, Step};
+use mxsend::compose::{self, ComposeError, ComposedBody, RawMessageBody, READ_CHUNK as CHUNK};
+use mxsend::Message;
+use mxsend_core::message::DateTime;
 
-use crate::compose::Composed;
 use crate::error::CliError;
-
-/// Chunk size for reading files and standard input: large enough for few system calls,
-/// small next to the session's 64 KiB body watermark.
-const CHUNK: usize = 32 * 1024;
 
 /// Where the bytes of a ready message live.
 #[derive(Debug)]
@@ -36,20 +35,6 @@ pub enum Stored {
     Path(PathBuf),
     /// An anonymous temporary file holding what came on standard input.
     Spool(File),
-}
-
-impl Stored {
-    /// A reader from the start of the file.
-    fn open(&self) -> io::Result<File> {
-        match self {
-            Stored::Path(path) => File::open(path),
-            Stored::Spool(file) => {
-                let mut file = file.try_clone()?;
-                file.seek(SeekFrom::Start(0))?;
-                Ok(file)
-            }
-        }
-    }
 }
 
 /// Copy `input` to an anonymous temporary file (deleted by the OS when closed).
@@ -104,21 +89,12 @@ fn copy_until_dot(input: &mut dyn io::BufRead, output: &mut dyn io::Write) -> Re
     }
 }
 
-/// A ready message, measured and checked.
+/// A ready message, measured and checked: the library's [`RawMessageBody`].
 #[derive(Debug)]
 pub struct RawSource {
-    stored: Stored,
-    /// A replacement for the header block (blank line included), or `None` to keep it.
-    header: Option<Vec<u8>>,
-    /// Where the body starts in the stored file when `header` replaces the block.
-    body_offset: u64,
-    date: DateTime,
-    message_id_random: u64,
-    domain: String,
-    /// Octets the filter produces.
-    size: u64,
-    eight_bit_body: bool,
-    eight_bit_headers: bool,
+    body: RawMessageBody,
+    /// The file named by the user, for error messages; `None` for a spooled one.
+    path: Option<PathBuf>,
 }
 
 impl RawSource {
@@ -132,169 +108,42 @@ impl RawSource {
         date: DateTime,
         domain: &str,
     ) -> Result<RawSource, CliError> {
-        let (header, body_offset) = match header {
-            Some((block, offset)) => (Some(block), offset),
-            None => (None, 0),
+        let (source, path) = match stored {
+            Stored::Path(path) => (compose::RawSource::Path(path.clone()), Some(path)),
+            Stored::Spool(file) => (compose::RawSource::File(file), None),
         };
-        let mut source = RawSource {
-            stored,
-            header,
-            body_offset,
-            date,
-            message_id_random: fastrand::u64(..),
-            domain: domain.to_string(),
-            size: 0,
-            eight_bit_body: false,
-            eight_bit_headers: false,
-        };
-        let mut reader = source.open().map_err(|e| source.read_error(&e))?;
-        let mut buf = vec![0u8; CHUNK];
-        let mut size = 0u64;
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => size += n as u64,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(source.read_error(&e)),
-            }
-        }
-        source.size = size;
-        source.eight_bit_body = reader.filter.body_has_eight_bit();
-        source.eight_bit_headers = reader.filter.headers_have_eight_bit();
-        Ok(source)
+        let body =
+            RawMessageBody::with_options(source, header, date, domain).map_err(|e| match e {
+                ComposeError::Unreadable { path, error, .. } => {
+                    CliError::no_input("the message", &path, &error)
+                }
+                ComposeError::Read(error) => CliError::io("reading the spooled message", &error),
+                other => CliError::data(format!("the message cannot be sent: {other}")),
+            })?;
+        Ok(RawSource { body, path })
     }
 
     fn read_error(&self, e: &io::Error) -> CliError {
         if e.kind() == io::ErrorKind::InvalidData {
             return CliError::data(format!("the message cannot be sent: {e}"));
         }
-        match &self.stored {
-            Stored::Path(path) => CliError::no_input("the message", path, e),
-            Stored::Spool(_) => CliError::io("reading the spooled message", e),
+        match &self.path {
+            Some(path) => CliError::no_input("the message", path, e),
+            None => CliError::io("reading the spooled message", e),
         }
     }
 
-    /// A fresh reader of the filtered message.
-    fn open(&self) -> io::Result<RawReader> {
-        let mut file = self.stored.open()?;
-        let input: Box<dyn Read + Send> = match &self.header {
-            Some(block) => {
-                file.seek(SeekFrom::Start(self.body_offset))?;
-                Box::new(Cursor::new(block.clone()).chain(file))
-            }
-            None => Box::new(file),
-        };
-        let filter = RawMessage::new(self.date, self.message_id_random, &self.domain)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        Ok(RawReader {
-            input,
-            filter,
-            out: Vec::new(),
-            pos: 0,
-            done: false,
-        })
-    }
-}
-
-/// The filtered bytes of a raw message.
-struct RawReader {
-    input: Box<dyn Read + Send>,
-    filter: RawMessage,
-    out: Vec<u8>,
-    pos: usize,
-    done: bool,
-}
-
-impl Read for RawReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut chunk = vec![0u8; CHUNK];
-        while self.pos >= self.out.len() {
-            if self.done {
-                return Ok(0);
-            }
-            self.out.clear();
-            self.pos = 0;
-            let n = self.input.read(&mut chunk)?;
-            let result = match chunk.get(..n) {
-                Some(bytes) if n > 0 => self.filter.push(bytes, &mut self.out),
-                _ => {
-                    self.done = true;
-                    self.filter.finish(&mut self.out)
-                }
-            };
-            result.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        }
-        let available = self.out.get(self.pos..).unwrap_or_default();
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// The composed message, written again from its spec.
-struct ComposedReader {
-    writer: MessageWriter,
-    attachments: Vec<PathBuf>,
-    current: Option<File>,
-    out: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ComposedReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.out.len() {
-            self.out.clear();
-            self.pos = 0;
-            match self.writer.poll(&mut self.out) {
-                Step::Output => {}
-                Step::Done => return Ok(0),
-                Step::NeedContent(part) => self.feed(part.0)?,
-            }
-        }
-        let available = self.out.get(self.pos..).unwrap_or_default();
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl ComposedReader {
-    /// Hand the writer the next chunk of attachment `part`, opening it on first use.
-    fn feed(&mut self, part: usize) -> io::Result<()> {
-        let invalid = |e: mxsend_core::message::MessageError| {
-            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-        };
-        if self.current.is_none() {
-            let path = self.attachments.get(part).ok_or_else(|| {
-                io::Error::other(format!(
-                    "the writer asked for attachment {part}, which does not exist"
-                ))
-            })?;
-            self.current = Some(File::open(path)?);
-        }
-        let mut chunk = vec![0u8; CHUNK];
-        let n = match &mut self.current {
-            Some(file) => file.read(&mut chunk)?,
-            None => 0,
-        };
-        if n == 0 {
-            self.current = None;
-            self.writer.end_content().map_err(invalid)
-        } else {
-            self.writer
-                .push_content(chunk.get(..n).unwrap_or_default())
-                .map_err(invalid)
-        }
+    /// The Message-ID the filter added because the message had none.
+    pub fn added_message_id(&self) -> Option<&str> {
+        self.body.added_message_id()
     }
 }
 
 /// The message to send, readable as many times as needed.
 #[derive(Debug)]
 pub enum MessageSource {
-    /// Composed from flags.
-    Composed(Box<Composed>),
+    /// Composed from flags (the library's message, its envelope included).
+    Composed(Box<Message<ComposedBody>>),
     /// A ready message.
     Raw(RawSource),
 }
@@ -303,43 +152,32 @@ impl MessageSource {
     /// A reader from the first octet of the message.
     pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         match self {
-            MessageSource::Composed(composed) => {
-                let writer = MessageWriter::new(composed.spec.clone())
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                Ok(Box::new(ComposedReader {
-                    writer,
-                    attachments: composed.attachments.clone(),
-                    current: None,
-                    out: Vec::new(),
-                    pos: 0,
-                }))
-            }
-            MessageSource::Raw(raw) => Ok(Box::new(raw.open()?)),
+            MessageSource::Composed(message) => Ok(Box::new(message.body.reader()?)),
+            MessageSource::Raw(raw) => Ok(Box::new(raw.body.reader()?)),
         }
     }
 
     /// The size in octets (before dot-stuffing), when known.
     pub fn size(&self) -> Option<u64> {
         match self {
-            MessageSource::Composed(c) => c.size,
-            MessageSource::Raw(r) => Some(r.size),
+            MessageSource::Composed(message) => message.body.encoded_size(),
+            MessageSource::Raw(r) => Some(r.body.size()),
         }
     }
 
     /// The body holds 8-bit octets: MAIL FROM needs `BODY=8BITMIME` (RFC 6152).
     pub fn eight_bit(&self) -> bool {
         match self {
-            // Composed text is quoted-printable when not ASCII; attachments are base64.
-            MessageSource::Composed(_) => false,
-            MessageSource::Raw(r) => r.eight_bit_body,
+            MessageSource::Composed(message) => message.body.needs_eight_bit(),
+            MessageSource::Raw(r) => r.body.needs_eight_bit(),
         }
     }
 
     /// A header or an address holds UTF-8: the transaction needs SMTPUTF8 (RFC 6531).
     pub fn utf8_headers(&self) -> bool {
         match self {
-            MessageSource::Composed(c) => c.smtputf8,
-            MessageSource::Raw(r) => r.eight_bit_headers,
+            MessageSource::Composed(message) => message.envelope.utf8_headers,
+            MessageSource::Raw(r) => r.body.needs_smtputf8(),
         }
     }
 
@@ -359,7 +197,7 @@ impl MessageSource {
             MessageSource::Composed(_) => CliError::new(
                 crate::exit::Exit::NoInput,
                 format!(
-                    "cannot read an attachment: {}; check that the files still exist",
+                    "cannot read an attachment or the body file: {}; check that the files still exist",
                     crate::error::os_reason(e)
                 ),
             ),
@@ -378,7 +216,7 @@ pub fn check_readable(path: &Path) -> Result<(), CliError> {
 mod tests {
     use super::*;
     use crate::compose::{compose, BodySource, ComposeInput};
-    use std::io::Write;
+    use std::io::{Seek, SeekFrom, Write};
 
     fn date() -> DateTime {
         DateTime {
@@ -492,6 +330,15 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("filename=\"data.bin\""), "{}", &text[..600]);
         assert_eq!(read_all(&source).len(), text.len());
+    }
+
+    #[test]
+    fn raw_message_tells_the_message_id_it_added() {
+        let stored = spooled(b"Subject: x\n\nhello\n");
+        let raw = RawSource::new(stored, None, date(), "example.com").unwrap();
+        let id = raw.added_message_id().unwrap().to_string();
+        let text = String::from_utf8(read_all(&MessageSource::Raw(raw))).unwrap();
+        assert!(text.contains(&format!("Message-ID: {id}\r\n")), "{text}");
     }
 
     #[test]

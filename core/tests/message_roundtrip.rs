@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mxsend_core::message::{
-    Attachment, Body, DateTime, MailboxHeader, MessageSpec, MessageWriter, Step,
+    Attachment, Body, DateTime, MailboxHeader, MessageSpec, MessageWriter, Step, TextMeter,
 };
 
 /// The JSON that parse_message.py prints, built from what the test gave the writer.
@@ -132,18 +132,21 @@ fn sha256s(case: &str, contents: &[Vec<u8>]) -> (Vec<String>, Vec<PathBuf>) {
     (digests, paths)
 }
 
-/// Write the message, feeding attachments in `chunk`-sized pieces.
-fn write(spec: MessageSpec, contents: &[Vec<u8>], chunk: usize) -> (Vec<u8>, String) {
+/// Write the message, feeding a streamed text and the attachments in `chunk`-sized pieces.
+fn write(spec: MessageSpec, text: &[u8], contents: &[Vec<u8>], chunk: usize) -> (Vec<u8>, String) {
     let mut writer = MessageWriter::new(spec).unwrap();
     let message_id = writer.message_id().to_string();
     let mut message = Vec::new();
     let mut out = Vec::new();
-    let mut offsets = vec![0; contents.len()];
+    let mut offsets = vec![0; contents.len() + 1];
     loop {
         match writer.poll(&mut out) {
             Step::Output => message.append(&mut out),
             Step::NeedContent(part) => {
-                let (content, offset) = (&contents[part.0], &mut offsets[part.0]);
+                let (content, offset) = match part.attachment() {
+                    Some(i) => (contents[i].as_slice(), &mut offsets[i]),
+                    None => (text, &mut offsets[contents.len()]),
+                };
                 if *offset == content.len() {
                     writer.end_content().unwrap();
                 } else {
@@ -177,10 +180,26 @@ fn lf_text(text: &str) -> String {
 
 /// Write `spec`, parse it with Python and compare with what was given.
 fn round_trip(case: &str, spec: MessageSpec, contents: Vec<Vec<u8>>, chunk: usize) {
+    round_trip_streamed(case, spec, "", contents, chunk);
+}
+
+/// [`round_trip`] for a spec whose body may be [`Body::PlainStream`] of `text`.
+fn round_trip_streamed(
+    case: &str,
+    spec: MessageSpec,
+    text: &str,
+    contents: Vec<Vec<u8>>,
+    chunk: usize,
+) {
     let (digests, scratch_files) = sha256s(case, &contents);
     let (plain, html) = match &spec.body {
         Body::Plain(plain) => (plain.clone(), None),
         Body::Html { plain, html } => (plain.clone(), Some(html.clone())),
+        // A streamed text always ends with a line end.
+        Body::PlainStream(_) if text.is_empty() || text.ends_with(['\r', '\n']) => {
+            (text.to_string(), None)
+        }
+        Body::PlainStream(_) => (format!("{text}\n"), None),
     };
     let expected_attachments = Json::Arr(
         spec.attachments
@@ -223,7 +242,11 @@ fn round_trip(case: &str, spec: MessageSpec, contents: Vec<Vec<u8>>, chunk: usiz
         mailboxes(&spec.reply_to),
     );
 
-    let (message, message_id) = write(spec, &contents, chunk);
+    let size = MessageWriter::new(spec.clone()).unwrap().encoded_size();
+    let (message, message_id) = write(spec, text.as_bytes(), &contents, chunk);
+    if let Some(size) = size {
+        assert_eq!(size, message.len() as u64, "{case}: encoded_size");
+    }
     for line in message.split_inclusive(|&b| b == b'\n') {
         assert!(line.ends_with(b"\r\n"), "{case}: line without CRLF");
         assert!(line.len() - 2 <= 998, "{case}: line over 998 octets");
@@ -383,4 +406,45 @@ fn long_lines_and_nul_bodies_round_trip() {
     round_trip("long-lines", spec.clone(), vec![], 1);
     spec.body = Body::Plain("nul \0 inside\n".to_string());
     round_trip("nul", spec, vec![], 1);
+}
+
+/// A spec whose body is `text`, streamed and measured.
+fn streamed_spec(text: &str) -> MessageSpec {
+    let mut meter = TextMeter::new();
+    meter.push(text.as_bytes());
+    let mut spec = base_spec();
+    spec.body = Body::PlainStream(meter.finish());
+    spec
+}
+
+#[test]
+fn streamed_ascii_text_round_trips() {
+    let text = "Hello Bob,\n\nthe report = attached. \nTrailing tab\t\n";
+    round_trip_streamed("streamed-ascii", streamed_spec(text), text, vec![], 7);
+}
+
+#[test]
+fn streamed_non_ascii_text_with_long_lines_and_mixed_line_ends_round_trips() {
+    let text = format!(
+        "Grüße aus Köln\r\n{}\rПривет 😀\nnul \0 inside\nno final line end",
+        "lang ".repeat(500)
+    );
+    round_trip_streamed("streamed-utf8", streamed_spec(&text), &text, vec![], 13);
+}
+
+#[test]
+fn empty_streamed_text_round_trips() {
+    round_trip_streamed("streamed-empty", streamed_spec(""), "", vec![], 1);
+}
+
+#[test]
+fn streamed_text_with_attachments_round_trips() {
+    let text = "See the attachments.\n";
+    let mut spec = streamed_spec(text);
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    spec.attachments = vec![
+        attachment("application/octet-stream", "data.bin", Some(data.len())),
+        attachment("text/plain", "empty.txt", Some(0)),
+    ];
+    round_trip_streamed("streamed-attachments", spec, text, vec![data, vec![]], 1000);
 }

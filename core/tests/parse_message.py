@@ -20,11 +20,20 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def utf8(text):
+    """Raw UTF-8 in a header (RFC 6532, e.g. an SMTPUTF8 address) comes out of the parser
+    as surrogate escapes; turn them back into the characters."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeDecodeError:
+        return text
+
+
 def addresses(msg, name):
     header = msg[name]
     if header is None:
         return []
-    return [[a.display_name, a.addr_spec] for a in header.addresses]
+    return [[utf8(a.display_name), utf8(a.addr_spec)] for a in header.addresses]
 
 
 def text(part):

@@ -4,8 +4,9 @@
 //! Input layout: byte 0's low bit picks the subject (0: `MessageWriter`, 1: `RawMessage`);
 //! the rest is read with `arbitrary::Unstructured`:
 //! - writer: the From/To/Cc/Reply-To mailboxes (display names and addresses), the subject,
-//!   the date, the two random numbers, extra headers (names and values), a plain or HTML
-//!   body, `allow_eight_bit`, and up to three attachments (content type, file name, declared
+//!   the date, the two random numbers, extra headers (names and values), a plain, HTML or
+//!   streamed body (its text, measured or not), `allow_eight_bit`, and up to three
+//!   attachments (content type, file name, declared
 //!   size: none, the true one or another, the content and the chunk sizes it is pushed in).
 //!   Caller strings are built from a token table biased towards what breaks headers (CR,
 //!   LF, NUL, `:`, white space, quotes, encoded-word markers, non-ASCII, long words).
@@ -33,7 +34,8 @@ use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use mxsend_core::base64;
 use mxsend_core::message::{
-    Attachment, Body, DateTime, MailboxHeader, MessageSpec, MessageWriter, RawMessage, Step,
+    Attachment, Body, DateTime, MailboxHeader, MessageSpec, MessageWriter, PartId, RawMessage,
+    Step, TextMeter, TextStream,
 };
 use mxsend_fuzz::{first_bare_cr_or_lf, show};
 
@@ -164,7 +166,9 @@ fn date(u: &mut Unstructured<'_>) -> ArbResult<DateTime> {
     })
 }
 
-fn spec(u: &mut Unstructured<'_>) -> ArbResult<(MessageSpec, Vec<Upload>)> {
+/// The spec, the attachments' uploads and the streamed text (empty unless the body is
+/// [`Body::PlainStream`]) as an upload too.
+fn spec(u: &mut Unstructured<'_>) -> ArbResult<(MessageSpec, Vec<Upload>, Upload)> {
     let from = mailbox(u)?;
     let to = mailboxes(u)?;
     let cc = mailboxes(u)?;
@@ -187,12 +191,39 @@ fn spec(u: &mut Unstructured<'_>) -> ArbResult<(MessageSpec, Vec<Upload>)> {
         };
         extra_headers.push((name, text(u, 80)?));
     }
-    let body = if u.arbitrary()? {
-        Body::Plain(text(u, 200)?)
-    } else {
-        Body::Html {
+    let mut streamed = Upload {
+        attachment: Attachment {
+            content_type: String::new(),
+            filename: String::new(),
+            size: None,
+        },
+        content: Vec::new(),
+        chunks: vec![1],
+    };
+    let body = match u.int_in_range(0..=2)? {
+        0 => Body::Plain(text(u, 200)?),
+        1 => Body::Html {
             plain: text(u, 100)?,
             html: text(u, 100)?,
+        },
+        _ => {
+            streamed.content = text(u, 200)?.into_bytes();
+            let n = u.int_in_range(1..=4)?;
+            streamed.chunks = (0..n)
+                .map(|_| u.int_in_range(0..=200usize))
+                .collect::<ArbResult<_>>()?;
+            let mut meter = TextMeter::new();
+            meter.push(&streamed.content);
+            let measured = meter.finish();
+            Body::PlainStream(match u.int_in_range(0..=3)? {
+                0 => TextStream::default(),
+                1 => TextStream {
+                    encoded_size: measured
+                        .encoded_size
+                        .map(|n| n + u64::from(u.int_in_range(0..=2u8).unwrap_or(1))),
+                },
+                _ => measured,
+            })
         }
     };
     let allow_eight_bit = u.arbitrary()?;
@@ -212,7 +243,7 @@ fn spec(u: &mut Unstructured<'_>) -> ArbResult<(MessageSpec, Vec<Upload>)> {
         attachments: uploads.iter().map(|up| up.attachment.clone()).collect(),
         allow_eight_bit,
     };
-    Ok((spec, uploads))
+    Ok((spec, uploads, streamed))
 }
 
 fn has_forbidden(s: &str) -> bool {
@@ -301,7 +332,7 @@ fn mixed_boundary(all: &[&[u8]]) -> Option<String> {
 }
 
 fn check_writer(u: &mut Unstructured<'_>) -> ArbResult<()> {
-    let (spec, uploads) = spec(u)?;
+    let (spec, uploads, streamed) = spec(u)?;
     let injection = header_injection_attempted(&spec);
     let expected_names = {
         let mut names: Vec<String> = vec!["Date".into(), "From".into()];
@@ -333,7 +364,13 @@ fn check_writer(u: &mut Unstructured<'_>) -> ArbResult<()> {
         match writer.poll(&mut out) {
             Step::Output => message.append(&mut out),
             Step::NeedContent(part) => {
-                let up = &uploads[part.0];
+                let up = match part.attachment() {
+                    Some(i) => &uploads[i],
+                    None => {
+                        assert_eq!(part, PartId::TEXT);
+                        &streamed
+                    }
+                };
                 let mut rest = up.content.as_slice();
                 let mut i = 0;
                 while !rest.is_empty() {

@@ -41,6 +41,12 @@
 //!   kept (parsers strip it anyway; keeping it would need white-space-only lines).
 //! - **Text bodies** have their line ends normalised to CRLF (RFC 2045 §6.8 canonical form
 //!   for text) before a transfer encoding is chosen.
+//! - **Streamed text** ([`Body::PlainStream`]) cannot be looked at before it is written, so
+//!   it is always `quoted-printable` with `charset=utf-8`: that passes any octet and any
+//!   line length, and never holds a boundary (see [`mime`]). Its content is pulled like an
+//!   attachment's ([`Step::NeedContent`] with [`PartId::TEXT`]). It always ends with a line
+//!   end (one is added when the text lacks it), so its size can be measured beforehand with
+//!   a [`TextMeter`].
 
 pub mod date;
 pub mod header;
@@ -57,6 +63,8 @@ pub use date::DateTime;
 pub use header::MailboxHeader;
 pub use raw::RawMessage;
 pub use writer::{MessageWriter, PartId, Step};
+
+use quoted_printable::StreamEncoder as QuotedPrintableEncoder;
 
 /// Everything the writer needs to compose a message.
 #[derive(Clone, Debug)]
@@ -101,6 +109,62 @@ pub enum Body {
         /// The HTML.
         html: String,
     },
+    /// `text/plain; charset=utf-8`, quoted-printable, its content pulled from the caller
+    /// while writing ([`Step::NeedContent`] with [`PartId::TEXT`]), so a text of any size
+    /// never sits in memory. Line ends (CRLF, LF or CR) become CRLF; every other octet is
+    /// carried exactly.
+    PlainStream(TextStream),
+}
+
+/// A text body streamed from the caller (see [`Body::PlainStream`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextStream {
+    /// The octets the writer will write for this text, when measured beforehand with a
+    /// [`TextMeter`]: lets [`MessageWriter::encoded_size`] answer, and is checked against
+    /// what is written. `None`: unknown.
+    pub encoded_size: Option<u64>,
+}
+
+/// Measures a text for [`TextStream::encoded_size`]: push the same octets the writer will
+/// be given, in any chunks. Its memory is one chunk's encoding.
+///
+/// ```
+/// use mxsend_core::message::TextMeter;
+///
+/// let mut meter = TextMeter::new();
+/// meter.push(b"caf\xc3\xa9\n");
+/// meter.push(b"bye");
+/// // "caf=C3=A9" CRLF "bye" CRLF
+/// assert_eq!(meter.finish().encoded_size, Some(16));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TextMeter {
+    encoder: QuotedPrintableEncoder,
+    scratch: Vec<u8>,
+    len: u64,
+}
+
+impl TextMeter {
+    /// A meter at the start of a text.
+    pub fn new() -> TextMeter {
+        TextMeter::default()
+    }
+
+    /// Measure the next chunk.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.scratch.clear();
+        self.encoder.push(chunk, &mut self.scratch);
+        self.len += self.scratch.len() as u64;
+    }
+
+    /// The text has ended: its description for [`Body::PlainStream`].
+    pub fn finish(mut self) -> TextStream {
+        self.scratch.clear();
+        self.encoder.finish_lines(&mut self.scratch);
+        TextStream {
+            encoded_size: Some(self.len + self.scratch.len() as u64),
+        }
+    }
 }
 
 /// An attachment: its metadata; the content is pulled from the caller while writing.
@@ -155,6 +219,13 @@ pub enum MessageError {
         /// The octets actually streamed.
         streamed: u64,
     },
+    /// A streamed text's encoding differs from its declared [`TextStream::encoded_size`].
+    EncodedLengthMismatch {
+        /// The size declared.
+        declared: u64,
+        /// The octets actually written (so far, when more than declared).
+        written: u64,
+    },
     /// `push_content` or `end_content` was called while the writer had not asked for content.
     NotExpectingContent,
     /// A raw message's header block exceeds [`raw::MAX_HEADER_BLOCK`] octets.
@@ -203,6 +274,10 @@ impl fmt::Display for MessageError {
                 f,
                 "attachment {}: declared {declared} octets, streamed {streamed}",
                 part.0
+            ),
+            MessageError::EncodedLengthMismatch { declared, written } => write!(
+                f,
+                "streamed text: declared {declared} encoded octets, wrote {written}"
             ),
             MessageError::NotExpectingContent => {
                 f.write_str("content pushed while the writer was not asking for content")

@@ -34,6 +34,8 @@ pub struct RawMessage {
     scanned: usize,
     eight_bit_headers: bool,
     eight_bit_body: bool,
+    /// The header block lacked a Message-ID and `message_id` was written.
+    added_message_id: bool,
 }
 
 /// The end of the header block: the index just past the empty line, if there is one.
@@ -101,6 +103,7 @@ impl RawMessage {
             scanned: 0,
             eight_bit_headers: false,
             eight_bit_body: false,
+            added_message_id: false,
         })
     }
 
@@ -146,6 +149,7 @@ impl RawMessage {
             out.extend_from_slice(self.date.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        self.added_message_id = !has_id;
         if !has_id {
             out.extend_from_slice(b"Message-ID: ");
             out.extend_from_slice(self.message_id.as_bytes());
@@ -164,6 +168,13 @@ impl RawMessage {
     /// RFC 6152, unless the server accepts it anyway).
     pub fn body_has_eight_bit(&self) -> bool {
         self.eight_bit_body
+    }
+
+    /// The Message-ID the filter added (angle brackets included), or `None` when the message
+    /// has its own, or while the header block has not been seen whole
+    /// ([`header_complete`](Self::header_complete)).
+    pub fn added_message_id(&self) -> Option<&str> {
+        self.added_message_id.then_some(self.message_id.as_str())
     }
 
     /// True once the header block has been seen whole (and released to the output).
@@ -200,6 +211,24 @@ mod tests {
         let input = b"From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n";
         let (out, _) = filter(input, 1000);
         assert_eq!(out, [ADDED, &input[..]].concat());
+    }
+
+    #[test]
+    fn tells_the_message_id_it_added() {
+        let (_, raw) = filter(b"Subject: x\r\n\r\nbody\r\n", 5);
+        assert_eq!(
+            raw.added_message_id(),
+            Some("<00000000000000ab.0@example.com>")
+        );
+    }
+
+    #[test]
+    fn tells_no_message_id_when_the_message_has_one_or_is_not_seen_yet() {
+        let (_, raw) = filter(b"Message-Id: <a@b>\r\n\r\n", 5);
+        assert_eq!(raw.added_message_id(), None);
+        let mut raw = RawMessage::new(DATE, 1, "example.com").unwrap();
+        raw.push(b"Subject: x\r\n", &mut Vec::new()).unwrap();
+        assert_eq!(raw.added_message_id(), None);
     }
 
     #[test]

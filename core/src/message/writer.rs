@@ -1,8 +1,8 @@
 //! The pull-based message writer (RFC 5322 §3.6 fields, RFC 2045/2046 structure).
 //!
 //! [`MessageWriter::new`] validates the whole [`MessageSpec`] and lays out everything known in
-//! memory (headers, encoded text bodies, part headers, delimiters); attachment contents are
-//! holes it asks the caller to fill. The caller loops:
+//! memory (headers, encoded text bodies, part headers, delimiters); attachment contents (and
+//! the text of a [`Body::PlainStream`]) are holes it asks the caller to fill. The caller loops:
 //!
 //! ```
 //! use mxsend_core::message::{Attachment, Body, DateTime, MailboxHeader, MessageSpec, MessageWriter, Step};
@@ -55,20 +55,33 @@ use alloc::vec::Vec;
 
 use super::header::{validate_header_name, Folder, MailboxHeader};
 use super::mime::{self, TransferEncoding};
+use super::quoted_printable;
 use super::{check_injection, Attachment, Body, MessageError, MessageSpec};
 use crate::base64::{self, StreamEncoder};
 
-/// Which attachment the writer wants content for: its index in [`MessageSpec::attachments`].
+/// Which part the writer wants content for: an attachment, by its index in
+/// [`MessageSpec::attachments`], or [`PartId::TEXT`], the text of a [`Body::PlainStream`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PartId(pub usize);
+
+impl PartId {
+    /// The streamed text body ([`Body::PlainStream`]). No attachment has this index: a
+    /// `Vec` cannot hold `usize::MAX` elements.
+    pub const TEXT: PartId = PartId(usize::MAX);
+
+    /// The attachment's index, or `None` for the text.
+    pub fn attachment(self) -> Option<usize> {
+        (self != PartId::TEXT).then_some(self.0)
+    }
+}
 
 /// What [`MessageWriter::poll`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Bytes were appended to `out`: pass them on, then poll again.
     Output,
-    /// Give the next chunk of this attachment's raw content with
-    /// [`MessageWriter::push_content`], or say it has ended with
+    /// Give the next chunk of this part's raw content (an attachment's, or the streamed
+    /// text's) with [`MessageWriter::push_content`], or say it has ended with
     /// [`MessageWriter::end_content`]; then poll again.
     NeedContent(PartId),
     /// The message is complete.
@@ -95,15 +108,24 @@ const GENERATED_HEADERS: [&str; 12] = [
 enum Segment {
     Bytes(Vec<u8>),
     Attachment(usize),
+    /// The streamed text, with its declared encoded size.
+    Text(Option<u64>),
 }
 
 #[derive(Debug)]
 enum State {
     Between,
+    /// Streaming an attachment; `streamed` counts its raw octets.
     Streaming {
         part: usize,
         encoder: StreamEncoder,
         streamed: u64,
+    },
+    /// Streaming the text; `written` counts its encoded octets.
+    StreamingText {
+        encoder: quoted_printable::StreamEncoder,
+        declared: Option<u64>,
+        written: u64,
     },
 }
 
@@ -169,6 +191,16 @@ pub struct MessageWriter {
     smtputf8: bool,
     encoded_size: Option<u64>,
     message_id: String,
+}
+
+/// Refuse a streamed text whose encoding outgrew its declared size (or, at the end, differs).
+fn check_text_length(declared: Option<u64>, written: u64, ended: bool) -> Result<(), MessageError> {
+    match declared {
+        Some(declared) if written > declared || (ended && written != declared) => {
+            Err(MessageError::EncodedLengthMismatch { declared, written })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Encoded size of `n` octets as MIME base64 (76-character lines, each ending CRLF).
@@ -269,12 +301,17 @@ impl MessageWriter {
         }
         head.extend_from_slice(b"MIME-Version: 1.0\r\n");
 
+        let mut streamed_text = None;
         let texts: Vec<TextPart> = match &body {
             Body::Plain(plain) => alloc::vec![TextPart::new("plain", plain, allow_eight_bit)],
             Body::Html { plain, html } => alloc::vec![
                 TextPart::new("plain", plain, allow_eight_bit),
                 TextPart::new("html", html, allow_eight_bit),
             ],
+            Body::PlainStream(stream) => {
+                streamed_text = Some(stream.encoded_size);
+                Vec::new()
+            }
         };
         drop(body);
         let literal: Vec<&[u8]> = texts
@@ -295,6 +332,14 @@ impl MessageWriter {
             );
         }
         match texts.as_slice() {
+            [] => {
+                current.extend_from_slice(
+                    b"Content-Type: text/plain; charset=utf-8\r\n\
+                      Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                );
+                segments.push_back(Segment::Bytes(core::mem::take(&mut current)));
+                segments.push_back(Segment::Text(streamed_text.flatten()));
+            }
             [single] => {
                 single.write_headers(&mut current);
                 current.extend_from_slice(b"\r\n");
@@ -318,7 +363,8 @@ impl MessageWriter {
         }
         if !attachments.is_empty() {
             current.extend_from_slice(format!("\r\n--{mixed}--\r\n").as_bytes());
-        } else if !current.ends_with(b"\r\n") {
+        } else if streamed_text.is_none() && !current.ends_with(b"\r\n") {
+            // (A streamed text ends its last line itself.)
             current.extend_from_slice(b"\r\n");
         }
         segments.push_back(Segment::Bytes(current));
@@ -332,6 +378,7 @@ impl MessageWriter {
                     .copied()
                     .flatten()
                     .map(base64_mime_len),
+                Segment::Text(declared) => *declared,
             };
             encoded_size = encoded_size.zip(len).map(|(a, b)| a + b);
         }
@@ -361,8 +408,10 @@ impl MessageWriter {
             out.append(&mut self.pending);
             return Step::Output;
         }
-        if let State::Streaming { part, .. } = self.state {
-            return Step::NeedContent(PartId(part));
+        match self.state {
+            State::Streaming { part, .. } => return Step::NeedContent(PartId(part)),
+            State::StreamingText { .. } => return Step::NeedContent(PartId::TEXT),
+            State::Between => {}
         }
         loop {
             match self.segments.pop_front() {
@@ -379,21 +428,39 @@ impl MessageWriter {
                     };
                     return Step::NeedContent(PartId(part));
                 }
+                Some(Segment::Text(declared)) => {
+                    self.state = State::StreamingText {
+                        encoder: quoted_printable::StreamEncoder::new(),
+                        declared,
+                        written: 0,
+                    };
+                    return Step::NeedContent(PartId::TEXT);
+                }
                 None => return Step::Done,
             }
         }
     }
 
-    /// The next chunk of the attachment asked for by [`Step::NeedContent`]; its encoding is
+    /// The next chunk of the part asked for by [`Step::NeedContent`]; its encoding is
     /// output on the next [`poll`](Self::poll). Chunks may be of any size, including empty.
     pub fn push_content(&mut self, chunk: &[u8]) -> Result<(), MessageError> {
-        let State::Streaming {
-            part,
-            encoder,
-            streamed,
-        } = &mut self.state
-        else {
-            return Err(MessageError::NotExpectingContent);
+        let (part, encoder, streamed) = match &mut self.state {
+            State::Streaming {
+                part,
+                encoder,
+                streamed,
+            } => (part, encoder, streamed),
+            State::StreamingText {
+                encoder,
+                declared,
+                written,
+            } => {
+                let before = self.pending.len();
+                encoder.push(chunk, &mut self.pending);
+                *written += (self.pending.len() - before) as u64;
+                return check_text_length(*declared, *written, false);
+            }
+            State::Between => return Err(MessageError::NotExpectingContent),
         };
         *streamed += chunk.len() as u64;
         if let Some(Some(declared)) = self.attachment_sizes.get(*part) {
@@ -409,15 +476,27 @@ impl MessageWriter {
         Ok(())
     }
 
-    /// The attachment asked for has no more content.
+    /// The part asked for has no more content.
     pub fn end_content(&mut self) -> Result<(), MessageError> {
-        let State::Streaming {
-            part,
-            encoder,
-            streamed,
-        } = &mut self.state
-        else {
-            return Err(MessageError::NotExpectingContent);
+        let (part, encoder, streamed) = match &mut self.state {
+            State::Streaming {
+                part,
+                encoder,
+                streamed,
+            } => (part, encoder, streamed),
+            State::StreamingText {
+                encoder,
+                declared,
+                written,
+            } => {
+                let before = self.pending.len();
+                encoder.finish_lines(&mut self.pending);
+                let (declared, written) =
+                    (*declared, *written + (self.pending.len() - before) as u64);
+                self.state = State::Between;
+                return check_text_length(declared, written, true);
+            }
+            State::Between => return Err(MessageError::NotExpectingContent),
         };
         encoder.finish(&mut self.pending);
         let (part, streamed) = (*part, *streamed);
@@ -497,15 +576,24 @@ mod tests {
 
     /// Run the writer, feeding each attachment's content in `chunk`-sized pieces.
     fn write(spec: MessageSpec, contents: &[&[u8]], chunk: usize) -> Vec<u8> {
+        write_streamed(spec, b"", contents, chunk)
+    }
+
+    /// Run the writer, feeding a streamed text and each attachment's content in
+    /// `chunk`-sized pieces.
+    fn write_streamed(spec: MessageSpec, text: &[u8], contents: &[&[u8]], chunk: usize) -> Vec<u8> {
         let mut writer = MessageWriter::new(spec).unwrap();
         let mut message = Vec::new();
         let mut out = Vec::new();
-        let mut offsets = vec![0usize; contents.len()];
+        let mut offsets = vec![0usize; contents.len() + 1];
         loop {
             match writer.poll(&mut out) {
                 Step::Output => message.append(&mut out),
-                Step::NeedContent(PartId(i)) => {
-                    let content = contents[i];
+                Step::NeedContent(part) => {
+                    let (content, i) = match part.attachment() {
+                        Some(i) => (contents[i], i),
+                        None => (text, contents.len()),
+                    };
                     let start = offsets[i];
                     if start == content.len() {
                         writer.end_content().unwrap();
@@ -757,7 +845,120 @@ mod tests {
         assert!(!message.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
     }
 
+    fn streamed(text: &[u8]) -> MessageSpec {
+        let mut s = spec();
+        let mut meter = crate::message::TextMeter::new();
+        meter.push(text);
+        s.body = Body::PlainStream(meter.finish());
+        s
+    }
+
+    #[test]
+    fn writes_a_streamed_text_as_quoted_printable_utf8() {
+        let body = "Grüße\nbye\n".as_bytes();
+        let message = text(&write_streamed(streamed(body), body, &[], 3));
+        assert!(
+            message.ends_with(
+                "MIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\
+             \r\n\
+             Gr=C3=BC=C3=9Fe\r\nbye\r\n"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn ends_a_streamed_text_without_a_final_line_end_with_one() {
+        let message = write_streamed(streamed(b"no newline"), b"no newline", &[], 4);
+        assert!(message.ends_with(b"\r\n\r\nno newline\r\n"));
+    }
+
+    #[test]
+    fn streams_the_text_before_the_attachments_in_multipart_mixed() {
+        let mut s = streamed(b"hi");
+        s.attachments = vec![attachment("a.bin", Some(3))];
+        let message = text(&write_streamed(s, b"hi", &[b"abc"], 2));
+        let mixed = "=_0000000000001234.0.mixed";
+        assert!(
+            message.contains(&format!(
+            "quoted-printable\r\n\r\nhi\r\n\r\n--{mixed}\r\nContent-Type: application/octet-stream"
+        )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(&format!("YWJj\r\n\r\n--{mixed}--\r\n")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn asks_for_the_streamed_text_as_part_text() {
+        let mut writer = MessageWriter::new(streamed(b"")).unwrap();
+        let mut out = Vec::new();
+        while writer.poll(&mut out) == Step::Output {}
+        assert_eq!(writer.poll(&mut out), Step::NeedContent(PartId::TEXT));
+        assert_eq!(PartId::TEXT.attachment(), None);
+    }
+
+    #[test]
+    fn reports_the_exact_encoded_size_with_a_measured_streamed_text() {
+        let body = "x".repeat(300) + "\nÄ=\t\n\0 end";
+        let mut s = streamed(body.as_bytes());
+        s.attachments = vec![attachment("a", Some(10))];
+        let writer = MessageWriter::new(s.clone()).unwrap();
+        let message = write_streamed(s, body.as_bytes(), &[&[9u8; 10]], 7);
+        assert_eq!(writer.encoded_size(), Some(message.len() as u64));
+    }
+
+    #[test]
+    fn has_no_encoded_size_for_an_unmeasured_streamed_text() {
+        let mut s = spec();
+        s.body = Body::PlainStream(crate::message::TextStream::default());
+        assert_eq!(MessageWriter::new(s).unwrap().encoded_size(), None);
+    }
+
+    #[test]
+    fn refuses_a_streamed_text_other_than_measured() {
+        let mut writer = MessageWriter::new(streamed(b"ab")).unwrap();
+        let mut out = Vec::new();
+        while writer.poll(&mut out) == Step::Output {}
+        writer.push_content(b"a").unwrap();
+        assert_eq!(
+            writer.end_content(),
+            Err(MessageError::EncodedLengthMismatch {
+                declared: 4,
+                written: 3
+            })
+        );
+        let mut writer = MessageWriter::new(streamed(b"ab")).unwrap();
+        while writer.poll(&mut out) == Step::Output {}
+        assert!(matches!(
+            writer.push_content(b"abcdef"),
+            Err(MessageError::EncodedLengthMismatch { declared: 4, .. })
+        ));
+    }
+
     proptest! {
+        #[test]
+        fn streamed_text_output_is_the_same_for_any_chunking_and_as_measured(
+            body in proptest::collection::vec(prop_oneof![
+                Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'='), Just(b'a'), any::<u8>()
+            ], 0..600),
+            chunk in 1usize..100,
+        ) {
+            let s = streamed(&body);
+            let size = MessageWriter::new(s.clone()).unwrap().encoded_size();
+            let whole = write_streamed(s.clone(), &body, &[], usize::MAX);
+            prop_assert_eq!(size, Some(whole.len() as u64));
+            prop_assert_eq!(write_streamed(s, &body, &[], chunk), whole.clone());
+            for line in whole.split_inclusive(|&b| b == b'\n') {
+                prop_assert!(line.ends_with(b"\r\n"));
+                prop_assert!(line.len() - 2 <= quoted_printable::MAX_LINE_LEN);
+            }
+        }
+
         #[test]
         fn any_caller_text_writes_crlf_lines_under_998_or_is_refused_naming_the_header(
             subject in any::<String>(),
