@@ -18,8 +18,11 @@
 //! - Lines are given without their CRLF; a bare LF also ends a line (so a server that
 //!   sends bare LFs still gets one event per line).
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
+
+mod printer;
+pub use printer::{Printer, DATA_HEAD_LINES};
 
 /// One thing that happened on a connection, in order.
 #[derive(Clone, Copy, Debug)]
@@ -280,146 +283,6 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// A [`Transcript`] that writes swaks-style lines: `<-` from the server, ` ->` from the
-/// client (`<~` and ` ~>` once TLS is up), `===` for connection events. Message content is
-/// shown up to `body_lines` lines, then counted.
-///
-/// ```
-/// use mxsend::transcript::{Printer, Transcript, TranscriptEvent};
-///
-/// let mut printer = Printer::new(Vec::new()).body_lines(1);
-/// printer.event(TranscriptEvent::Received(b"354 go ahead"));
-/// printer.event(TranscriptEvent::SentBody(b"Subject: hi"));
-/// printer.event(TranscriptEvent::SentBody(b""));
-/// printer.event(TranscriptEvent::SentBody(b"hello"));
-/// printer.event(TranscriptEvent::Sent(b"."));
-/// let text = String::from_utf8(printer.into_inner()).unwrap();
-/// assert_eq!(
-///     text,
-///     "<-  354 go ahead\n -> Subject: hi\n -> [2 more lines of message content]\n -> .\n"
-/// );
-/// ```
-#[derive(Debug)]
-pub struct Printer<W: Write> {
-    out: W,
-    body_lines: usize,
-    shown: usize,
-    hidden: usize,
-    tls: bool,
-}
-
-impl<W: Write> Printer<W> {
-    /// A printer to `out`, showing at most 20 lines of each message.
-    pub fn new(out: W) -> Printer<W> {
-        Printer {
-            out,
-            body_lines: 20,
-            shown: 0,
-            hidden: 0,
-            tls: false,
-        }
-    }
-
-    /// Show at most `n` lines of each message's content (`usize::MAX` for all).
-    pub fn body_lines(mut self, n: usize) -> Printer<W> {
-        self.body_lines = n;
-        self
-    }
-
-    /// The writer back.
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    fn line(&mut self, prefix: &str, bytes: &[u8]) {
-        // Transcripts go to terminals: escape control characters a server could send.
-        let text: String = String::from_utf8_lossy(bytes)
-            .chars()
-            .flat_map(|c| {
-                let escaped: Vec<char> = if c.is_control() && c != '\t' {
-                    c.escape_default().collect()
-                } else {
-                    vec![c]
-                };
-                escaped
-            })
-            .collect();
-        // A transcript that cannot be written must not stop the delivery.
-        let _ = writeln!(self.out, "{prefix}{text}");
-    }
-
-    fn flush_hidden(&mut self) {
-        if self.hidden > 0 {
-            let note = format!("[{} more lines of message content]", self.hidden);
-            let prefix = if self.tls { " ~> " } else { " -> " };
-            self.line(prefix, note.as_bytes());
-        }
-        self.hidden = 0;
-        self.shown = 0;
-    }
-}
-
-impl<W: Write> Transcript for Printer<W> {
-    fn event(&mut self, event: TranscriptEvent<'_>) {
-        if !matches!(event, TranscriptEvent::SentBody(_)) {
-            self.flush_hidden();
-        }
-        let (from_server, from_client) = if self.tls {
-            ("<~  ", " ~> ")
-        } else {
-            ("<-  ", " -> ")
-        };
-        match event {
-            TranscriptEvent::Connecting { host, addr } => {
-                self.line("=== ", format!("Trying {host} at {addr}...").as_bytes())
-            }
-            TranscriptEvent::Connected { local, peer } => {
-                self.tls = false;
-                self.line(
-                    "=== ",
-                    format!("Connected to {peer} from {local}.").as_bytes(),
-                )
-            }
-            TranscriptEvent::ConnectFailed { addr, error } => {
-                self.line("*** ", format!("Connecting to {addr}: {error}").as_bytes())
-            }
-            TranscriptEvent::Received(line) => self.line(from_server, line),
-            TranscriptEvent::Sent(line) => self.line(from_client, line),
-            TranscriptEvent::SentBody(line) => {
-                if self.shown < self.body_lines {
-                    self.shown += 1;
-                    self.line(from_client, line);
-                } else {
-                    self.hidden += 1;
-                }
-            }
-            TranscriptEvent::TlsStarted {
-                protocol,
-                cipher,
-                verified,
-            } => {
-                self.tls = true;
-                let check = if verified {
-                    "certificate verified"
-                } else {
-                    "certificate not verified"
-                };
-                self.line(
-                    "=== ",
-                    format!("TLS started: {protocol} {cipher}, {check}").as_bytes(),
-                )
-            }
-            TranscriptEvent::TlsFailed { error } => {
-                self.line("*** ", format!("TLS failed: {error}").as_bytes())
-            }
-            TranscriptEvent::Closed => {
-                self.tls = false;
-                self.line("=== ", b"Connection closed.")
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,30 +427,5 @@ mod tests {
     fn a_bdat_chunk_may_span_writes() {
         let lines = tap(&[(false, b"BDAT 6\r\nab"), (false, b"cd\r\nRSET\r\n")]);
         assert_eq!(lines, [tx("BDAT 6"), body("ab"), body("cd"), tx("RSET")]);
-    }
-
-    #[test]
-    fn printer_shows_tls_lines_with_tildes() {
-        let mut printer = Printer::new(Vec::new());
-        printer.event(TranscriptEvent::Received(b"220 ready"));
-        printer.event(TranscriptEvent::TlsStarted {
-            protocol: "TLSv1_3",
-            cipher: "X",
-            verified: true,
-        });
-        printer.event(TranscriptEvent::Sent(b"EHLO a"));
-        let text = String::from_utf8(printer.into_inner()).unwrap();
-        assert_eq!(
-            text,
-            "<-  220 ready\n=== TLS started: TLSv1_3 X, certificate verified\n ~> EHLO a\n"
-        );
-    }
-
-    #[test]
-    fn printer_escapes_control_characters() {
-        let mut printer = Printer::new(Vec::new());
-        printer.event(TranscriptEvent::Received(b"220 \x1b[31mred"));
-        let text = String::from_utf8(printer.into_inner()).unwrap();
-        assert_eq!(text, "<-  220 \\u{1b}[31mred\n");
     }
 }

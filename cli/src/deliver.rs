@@ -12,7 +12,7 @@ use std::time::Duration;
 use mxsend::delivery::{RecipientReport, Unreached};
 use mxsend::dns::Resolver;
 use mxsend::tls::{TlsConfigError, TlsMode};
-use mxsend::transcript::TranscriptEvent;
+use mxsend::transcript::Printer;
 use mxsend::{blocking, BodySource, EhloName, Message, MxDelivery, Relay};
 use mxsend_core::sasl::Credentials;
 use mxsend_core::session::{Failure, Outcome};
@@ -22,7 +22,6 @@ use crate::error::{os_reason, CliError};
 use crate::exit::{Cause, Exit, Status};
 use crate::report::{RecipientOutcome, Report};
 use crate::source::MessageSource;
-use crate::transcript::{Event, Transcript};
 use crate::TlsArg;
 
 /// Where the message goes.
@@ -103,42 +102,8 @@ fn ehlo_name(ehlo: &Ehlo) -> EhloName {
 }
 
 /// The `-v` hook: the library's events, rendered on standard error.
-fn transcript_hook() -> impl FnMut(TranscriptEvent<'_>) + Send + 'static {
-    let mut renderer = Transcript::new(io::stderr());
-    move |event: TranscriptEvent<'_>| {
-        let error_text;
-        let event = match event {
-            TranscriptEvent::Connecting { host, addr } => Event::Connecting {
-                host,
-                address: addr,
-            },
-            TranscriptEvent::Connected { local, .. } => Event::Connected { local },
-            TranscriptEvent::ConnectFailed { addr, error } => {
-                error_text = os_reason(error);
-                Event::ConnectFailed {
-                    address: addr,
-                    error: &error_text,
-                }
-            }
-            TranscriptEvent::Received(line) => Event::Received(line),
-            TranscriptEvent::Sent(line) => Event::Sent(line),
-            TranscriptEvent::SentBody(line) => Event::SentBody(line),
-            TranscriptEvent::TlsStarted {
-                protocol,
-                cipher,
-                verified,
-            } => Event::TlsStarted {
-                protocol,
-                cipher,
-                verified,
-            },
-            TranscriptEvent::TlsFailed { error } => Event::TlsFailed { error },
-            TranscriptEvent::Closed => Event::Closed,
-            // A kind of event this renderer does not know yet: nothing to show.
-            _ => return,
-        };
-        renderer.event(event);
-    }
+fn transcript_hook() -> Printer<io::Stderr> {
+    Printer::new(io::stderr())
 }
 
 /// Deliver `message` as `job` says, reporting each recipient's outcome. `message_id` goes

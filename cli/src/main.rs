@@ -21,7 +21,6 @@ mod report;
 mod run;
 mod sendmail;
 mod source;
-mod transcript;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

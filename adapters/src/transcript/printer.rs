@@ -1,4 +1,4 @@
-//! `-v`: the SMTP conversation on standard error, as swaks shows it.
+//! [`Printer`]: a transcript rendered as swaks shows it, for `-v` and logs.
 //!
 //! ```text
 //! *** Connecting to mx.example.com [192.0.2.1]:25
@@ -18,17 +18,16 @@
 //! -> .
 //! ```
 //!
-//! The adapter's transcript hook hands over one event per line as it went over the wire
-//! (pipelined batches one line each), message content flagged and AUTH secrets already
-//! redacted. This renderer decides how it looks: arrows, `***` marks for connections and TLS
-//! (saying whether the certificate was verified), and long message content abbreviated to its
-//! first [`DATA_HEAD_LINES`] lines and a count. Security: it redacts AUTH secrets again (the
-//! text after `AUTH mechanism`, the answer to a `334` challenge), so a hook that ever let one
-//! through would still not print it, and it escapes control characters from either side
-//! (`\x1b`), so a hostile server cannot drive the user's terminal with escape sequences.
+//! Arrows for each side, `***` marks for connections and TLS (saying whether the certificate
+//! was verified), long message content abbreviated to its first [`DATA_HEAD_LINES`] lines and
+//! a count. It redacts AUTH secrets a second time (the text after `AUTH mechanism`, the answer
+//! to a `334` challenge), so an event that ever carried one would still not print it, and it
+//! escapes control characters from either side, so a hostile server cannot drive the terminal
+//! with escape sequences.
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{self, Write};
+
+use super::{Transcript, TranscriptEvent};
 
 /// Message lines shown before the rest is summarised.
 pub const DATA_HEAD_LINES: usize = 10;
@@ -37,57 +36,9 @@ pub const DATA_HEAD_LINES: usize = 10;
 /// two lines helps nobody).
 const DATA_SLACK_LINES: usize = 5;
 
-/// Something a connection did, one line at a time: the shape of the adapter's transcript
-/// hook (`mxsend::transcript::TranscriptEvent`), which cuts the octets into lines, flags
-/// message content and redacts AUTH secrets before they reach us.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event<'a> {
-    /// A connection attempt starts.
-    Connecting {
-        /// The host name (relay or MX exchange).
-        host: &'a str,
-        /// The address.
-        address: SocketAddr,
-    },
-    /// The TCP connection is up.
-    Connected {
-        /// Our end.
-        local: SocketAddr,
-    },
-    /// The attempt failed.
-    ConnectFailed {
-        /// The address.
-        address: SocketAddr,
-        /// Why.
-        error: &'a str,
-    },
-    /// A line from the server, without CRLF.
-    Received(&'a [u8]),
-    /// A command line to the server, without CRLF.
-    Sent(&'a [u8]),
-    /// A line of message content, without CRLF.
-    SentBody(&'a [u8]),
-    /// The TLS handshake completed.
-    TlsStarted {
-        /// Protocol version, e.g. `TLSv1_3`.
-        protocol: &'a str,
-        /// Cipher suite.
-        cipher: &'a str,
-        /// The certificate was verified for the host name.
-        verified: bool,
-    },
-    /// The TLS handshake failed.
-    TlsFailed {
-        /// Why.
-        error: &'a str,
-    },
-    /// The connection closed.
-    Closed,
-}
-
 /// Renders events as transcript lines on `out`.
 #[derive(Debug)]
-pub struct Transcript<W: Write> {
+pub struct Printer<W: Write> {
     out: W,
     /// Message lines seen in this message.
     data_lines: usize,
@@ -101,10 +52,10 @@ pub struct Transcript<W: Write> {
     redact_next: bool,
 }
 
-impl<W: Write> Transcript<W> {
+impl<W: Write> Printer<W> {
     /// A renderer writing to `out` (standard error in the command).
-    pub fn new(out: W) -> Transcript<W> {
-        Transcript {
+    pub fn new(out: W) -> Printer<W> {
+        Printer {
             out,
             data_lines: 0,
             data_held: Vec::new(),
@@ -115,19 +66,21 @@ impl<W: Write> Transcript<W> {
     }
 
     /// The writer, back.
-    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }
 
     /// Render one event. Write errors are ignored: a transcript that cannot be shown must not
     /// stop a delivery.
-    pub fn event(&mut self, event: Event<'_>) {
-        if !matches!(event, Event::SentBody(_)) {
+    fn render(&mut self, event: TranscriptEvent<'_>) {
+        if !matches!(event, TranscriptEvent::SentBody(_)) {
             self.end_data();
         }
         match event {
-            Event::Connecting { host, address } => {
+            TranscriptEvent::Connecting {
+                host,
+                addr: address,
+            } => {
                 self.redact_next = false;
                 self.mark(&format!(
                     "Connecting to {host} [{}]:{}",
@@ -135,18 +88,23 @@ impl<W: Write> Transcript<W> {
                     address.port()
                 ));
             }
-            Event::Connected { local } => self.mark(&format!("Connected from {local}")),
-            Event::ConnectFailed { address, error } => {
-                self.mark(&format!("Connection to {address} failed: {error}"));
+            TranscriptEvent::Connected { local, .. } => {
+                self.mark(&format!("Connected from {local}"))
             }
-            Event::Received(line) => {
+            TranscriptEvent::ConnectFailed { addr, error } => {
+                self.mark(&format!(
+                    "Connection to {addr} failed: {}",
+                    os_reason(error)
+                ));
+            }
+            TranscriptEvent::Received(line) => {
                 self.line("<-", line);
                 let last = line.len() == 3 || line.get(3) == Some(&b' ');
                 self.redact_next = last && line.starts_with(b"334");
             }
-            Event::Sent(line) => self.command(line),
-            Event::SentBody(line) => self.data_line(line),
-            Event::TlsStarted {
+            TranscriptEvent::Sent(line) => self.command(line),
+            TranscriptEvent::SentBody(line) => self.data_line(line),
+            TranscriptEvent::TlsStarted {
                 protocol,
                 cipher,
                 verified,
@@ -158,8 +116,10 @@ impl<W: Write> Transcript<W> {
                 };
                 self.mark(&format!("TLS started ({protocol}, {cipher}), {trust}"));
             }
-            Event::TlsFailed { error } => self.mark(&format!("TLS handshake failed: {error}")),
-            Event::Closed => self.mark("Connection closed"),
+            TranscriptEvent::TlsFailed { error } => {
+                self.mark(&format!("TLS handshake failed: {error}"))
+            }
+            TranscriptEvent::Closed => self.mark("Connection closed"),
         }
     }
 
@@ -227,6 +187,21 @@ impl<W: Write> Transcript<W> {
 }
 
 /// The line as text, control characters escaped (`\x1b`), invalid UTF-8 replaced.
+impl<W: Write> Transcript for Printer<W> {
+    fn event(&mut self, event: TranscriptEvent<'_>) {
+        self.render(event);
+    }
+}
+
+/// An I/O error as its reason only: "Connection refused", not "... (os error 111)".
+fn os_reason(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
 fn printable(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
@@ -244,8 +219,8 @@ fn printable(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn render(events: &[Event<'_>]) -> String {
-        let mut t = Transcript::new(Vec::new());
+    fn render(events: &[TranscriptEvent<'_>]) -> String {
+        let mut t = Printer::new(Vec::new());
         for e in events {
             t.event(*e);
         }
@@ -255,10 +230,10 @@ mod tests {
     #[test]
     fn server_and_client_lines_get_arrows() {
         let text = render(&[
-            Event::Received(b"220 mx.test ESMTP"),
-            Event::Sent(b"EHLO me.test"),
-            Event::Received(b"250-mx.test"),
-            Event::Received(b"250 PIPELINING"),
+            TranscriptEvent::Received(b"220 mx.test ESMTP"),
+            TranscriptEvent::Sent(b"EHLO me.test"),
+            TranscriptEvent::Received(b"250-mx.test"),
+            TranscriptEvent::Received(b"250 PIPELINING"),
         ]);
         assert_eq!(
             text,
@@ -268,31 +243,34 @@ mod tests {
 
     #[test]
     fn auth_initial_response_is_redacted_even_if_the_hook_let_it_through() {
-        let text = render(&[Event::Sent(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=")]);
+        let text = render(&[TranscriptEvent::Sent(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=")]);
         assert_eq!(text, "-> AUTH PLAIN [redacted]\n");
     }
 
     #[test]
     fn already_redacted_auth_line_is_shown_once_redacted() {
-        let text = render(&[Event::Sent(b"AUTH PLAIN [redacted]")]);
+        let text = render(&[TranscriptEvent::Sent(b"AUTH PLAIN [redacted]")]);
         assert_eq!(text, "-> AUTH PLAIN [redacted]\n");
     }
 
     #[test]
     fn auth_without_initial_response_shows_the_mechanism() {
-        assert_eq!(render(&[Event::Sent(b"AUTH LOGIN")]), "-> AUTH LOGIN\n");
+        assert_eq!(
+            render(&[TranscriptEvent::Sent(b"AUTH LOGIN")]),
+            "-> AUTH LOGIN\n"
+        );
     }
 
     #[test]
     fn responses_to_challenges_are_redacted() {
         let text = render(&[
-            Event::Sent(b"AUTH LOGIN"),
-            Event::Received(b"334 VXNlcm5hbWU6"),
-            Event::Sent(b"YWxpY2U="),
-            Event::Received(b"334 UGFzc3dvcmQ6"),
-            Event::Sent(b"aHVudGVyMg=="),
-            Event::Received(b"235 ok"),
-            Event::Sent(b"MAIL FROM:<a@x.y>"),
+            TranscriptEvent::Sent(b"AUTH LOGIN"),
+            TranscriptEvent::Received(b"334 VXNlcm5hbWU6"),
+            TranscriptEvent::Sent(b"YWxpY2U="),
+            TranscriptEvent::Received(b"334 UGFzc3dvcmQ6"),
+            TranscriptEvent::Sent(b"aHVudGVyMg=="),
+            TranscriptEvent::Received(b"235 ok"),
+            TranscriptEvent::Sent(b"MAIL FROM:<a@x.y>"),
         ]);
         assert!(!text.contains("YWxpY2U="), "{text}");
         assert!(!text.contains("aHVudGVyMg=="), "{text}");
@@ -303,12 +281,12 @@ mod tests {
     #[test]
     fn short_message_is_shown_in_full() {
         let text = render(&[
-            Event::Sent(b"DATA"),
-            Event::Received(b"354 go ahead"),
-            Event::SentBody(b"Subject: hi"),
-            Event::SentBody(b""),
-            Event::SentBody(b"body"),
-            Event::Sent(b"."),
+            TranscriptEvent::Sent(b"DATA"),
+            TranscriptEvent::Received(b"354 go ahead"),
+            TranscriptEvent::SentBody(b"Subject: hi"),
+            TranscriptEvent::SentBody(b""),
+            TranscriptEvent::SentBody(b"body"),
+            TranscriptEvent::Sent(b"."),
         ]);
         assert_eq!(
             text,
@@ -319,10 +297,14 @@ mod tests {
     #[test]
     fn long_message_is_abbreviated_after_the_first_lines() {
         let lines: Vec<String> = (0..100).map(|i| format!("line {i:02}")).collect();
-        let mut events = vec![Event::Sent(b"DATA")];
-        events.extend(lines.iter().map(|l| Event::SentBody(l.as_bytes())));
-        events.push(Event::Sent(b"."));
-        events.push(Event::Sent(b"QUIT"));
+        let mut events = vec![TranscriptEvent::Sent(b"DATA")];
+        events.extend(
+            lines
+                .iter()
+                .map(|l| TranscriptEvent::SentBody(l.as_bytes())),
+        );
+        events.push(TranscriptEvent::Sent(b"."));
+        events.push(TranscriptEvent::Sent(b"QUIT"));
         let text = render(&events);
         assert!(text.contains("-> line 09\n"), "{text}");
         assert!(!text.contains("line 10"), "{text}");
@@ -336,11 +318,11 @@ mod tests {
     #[test]
     fn a_few_lines_past_the_head_are_still_shown() {
         let lines: Vec<String> = (0..DATA_HEAD_LINES + 3).map(|i| format!("l{i}")).collect();
-        let mut events: Vec<Event<'_>> = lines
+        let mut events: Vec<TranscriptEvent<'_>> = lines
             .iter()
-            .map(|l| Event::SentBody(l.as_bytes()))
+            .map(|l| TranscriptEvent::SentBody(l.as_bytes()))
             .collect();
-        events.push(Event::Sent(b"."));
+        events.push(TranscriptEvent::Sent(b"."));
         let text = render(&events);
         assert!(!text.contains("[..."), "{text}");
         assert!(text.contains("-> l12\n-> .\n"), "{text}");
@@ -348,7 +330,7 @@ mod tests {
 
     #[test]
     fn tls_start_is_marked_with_its_trust() {
-        let text = render(&[Event::TlsStarted {
+        let text = render(&[TranscriptEvent::TlsStarted {
             protocol: "TLSv1_3",
             cipher: "TLS13_AES_256_GCM_SHA384",
             verified: false,
@@ -361,15 +343,15 @@ mod tests {
 
     #[test]
     fn escape_sequences_from_the_server_are_neutralised() {
-        let text = render(&[Event::Received(b"220 \x1b[2Jgotcha")]);
+        let text = render(&[TranscriptEvent::Received(b"220 \x1b[2Jgotcha")]);
         assert_eq!(text, "<- 220 \\x1b[2Jgotcha\n");
     }
 
     #[test]
     fn connection_marks_name_host_and_address() {
-        let text = render(&[Event::Connecting {
+        let text = render(&[TranscriptEvent::Connecting {
             host: "mx.test",
-            address: "127.0.0.2:25".parse().unwrap(),
+            addr: "127.0.0.2:25".parse().unwrap(),
         }]);
         assert_eq!(text, "*** Connecting to mx.test [127.0.0.2]:25\n");
     }
