@@ -1,27 +1,47 @@
-//! The bookkeeping of one session that every runtime's pump shares: queueing an attempt's
-//! transactions, matching events to them, knowing whose body is wanted, and the clock.
+//! Everything about running a delivery that is not the loop moving bytes, shared by the
+//! blocking adapter and the async driver.
 //!
-//! A runtime's pump only moves bytes and time: it writes [`Session::pending_transmit`],
-//! reads into [`Session::handle_input`], turns socket timeouts into
-//! [`Session::handle_timeout`], performs the TLS handshake when [`Step::StartTls`] says so,
-//! and feeds [`SessionRun::body_wanted`] from the message's [`crate::message::BodySource`].
+//! - before any connection: checking the messages ([`validate`]), the relay's addresses
+//!   ([`relay_route`], [`relay_candidates`]), an MX domain's candidates
+//!   ([`mx_candidates`]), the resolver ([`resolver`]);
+//! - per connection: the transcript events of connecting and TLS ([`Tap`]), the session with
+//!   the attempt's transactions queued ([`SessionRun`]), and what the pump does next
+//!   ([`SessionRun::next`]), with what it read, wrote or failed to do fed back through
+//!   [`SessionRun::received`], [`SessionRun::wrote`], [`SessionRun::body_read`];
+//! - the clock ([`Clock`]).
+//!
+//! A runtime's pump then only moves bytes and time: it writes [`Next::Transmit`], reads on
+//! [`Next::Receive`], reads the body on [`Next::Body`], performs the TLS handshake on
+//! [`Next::StartTls`], and bounds each step by [`SessionRun::deadline`].
 
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::PoisonError;
 use std::time::{Duration, Instant as StdInstant};
 
 use mxsend_core::address::Domain;
 use mxsend_core::session::{
-    Event, Failure, Outcome, Phase, Session, SessionConfig, SessionError, TransactionId,
+    Envelope, Event, Failure, Outcome, Phase, Session, SessionConfig, SessionError, TransactionId,
 };
 use mxsend_core::time::Instant;
 
-use crate::delivery::Attempt;
+use crate::config::{MxDelivery, Relay, TranscriptHook};
+use crate::delivery::{
+    candidates, route_without_candidates, Attempt, AttemptResult, Candidate, Delivery,
+};
+use crate::dns::{Resolver, Route, RouteError};
 use crate::error::Error;
-use crate::message::{BodySource, Message};
+use crate::tls::{to_ascii_host, TlsMode};
+use crate::transcript::{Transcript, TranscriptEvent, Wiretap};
 
 /// How much of a message is read and handed to the session at a time. With the session's
 /// [`mxsend_core::session::BODY_WATERMARK`] of the same size, at most about two chunks are in
 /// memory per connection, whatever the message size.
 pub(crate) const BODY_CHUNK: usize = 64 * 1024;
+
+/// How long the QUIT after a failed session, and the TLS close_notify, may take to write:
+/// they are a courtesy.
+pub(crate) const QUIT_COURTESY: Duration = Duration::from_secs(1);
 
 /// The caller's monotonic clock for the core: microseconds since the delivery started.
 #[derive(Clone, Copy, Debug)]
@@ -41,24 +61,258 @@ impl Clock {
         Instant::from_micros(micros)
     }
 
-    /// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std):
-    /// a deadline already past gives one millisecond, after which the timeout fires.
-    pub fn until(&self, deadline: Instant) -> Duration {
-        deadline
-            .saturating_duration_since(self.now())
-            .max(Duration::from_millis(1))
+    /// `instant` on the std clock, for a timer.
+    pub fn std_instant(&self, instant: Instant) -> StdInstant {
+        self.origin + Duration::from_micros(instant.as_micros())
     }
 }
 
-/// What the pump must do after the session's events are handled.
+// ---------------------------------------------------------------------------------------------
+// Before any connection
+
+/// Check every message before any connection: what the session would refuse is the
+/// caller's mistake, reported as [`Error::InvalidMessage`], never as a recipient's outcome.
+pub(crate) fn validate<'a>(
+    envelopes: impl IntoIterator<Item = &'a Envelope>,
+    chunking: bool,
+) -> Result<(), Error> {
+    let Ok(name) = Domain::parse("validation.invalid") else {
+        return Ok(());
+    };
+    let mut config = SessionConfig::new(name);
+    config.chunking = chunking;
+    let mut session = Session::new(config, Instant::ZERO);
+    for (m, envelope) in envelopes.into_iter().enumerate() {
+        session
+            .send_mail(envelope.clone(), Instant::ZERO)
+            .map_err(|error| Error::InvalidMessage { message: m, error })?;
+    }
+    Ok(())
+}
+
+/// Where the relay is: a literal address, or a name for the system resolver.
+pub(crate) enum RelayRoute {
+    /// The relay host is an address literal.
+    Known(Vec<Candidate>),
+    /// Look this name (A-labels) up with the system resolver (getaddrinfo: it knows
+    /// /etc/hosts, as a relay name like `localhost` or `mail` often needs), then call
+    /// [`relay_candidates`].
+    Lookup(String),
+}
+
+/// The relay's route: see [`RelayRoute`].
+pub(crate) fn relay_route(relay: &Relay) -> Result<RelayRoute, Error> {
+    if let Some(ip) = relay.literal() {
+        return Ok(RelayRoute::Known(vec![Candidate {
+            host: relay.host.clone(),
+            addr: SocketAddr::new(ip, relay.port),
+        }]));
+    }
+    let ascii = to_ascii_host(&relay.host).map_err(|why| Error::RelayHost {
+        host: relay.host.clone(),
+        error: io::Error::new(io::ErrorKind::InvalidInput, why),
+    })?;
+    Ok(RelayRoute::Lookup(ascii))
+}
+
+/// The system resolver's answer for `name`, blocking (the async driver runs it on the
+/// blocking thread pool).
+pub(crate) fn lookup_host(name: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((name, port).to_socket_addrs()?.collect())
+}
+
+/// The relay's candidates from the system resolver's answer.
+pub(crate) fn relay_candidates(
+    relay: &Relay,
+    answer: io::Result<Vec<SocketAddr>>,
+) -> Result<Vec<Candidate>, Error> {
+    let error = |error: io::Error| Error::RelayHost {
+        host: relay.host.clone(),
+        error,
+    };
+    let addrs = answer.map_err(error)?;
+    if addrs.is_empty() {
+        return Err(error(io::Error::new(io::ErrorKind::NotFound, "no address")));
+    }
+    Ok(addrs
+        .into_iter()
+        .map(|addr| Candidate {
+            host: relay.host.clone(),
+            addr,
+        })
+        .collect())
+}
+
+/// The delivery machine for a relay and these messages' envelopes, once the relay's
+/// candidates are known.
+pub(crate) fn relay_delivery<'a>(
+    relay: &Relay,
+    candidates: Vec<Candidate>,
+    envelopes: impl IntoIterator<Item = &'a Envelope>,
+) -> Delivery {
+    let recipients = envelopes
+        .into_iter()
+        .map(|e| e.recipients.clone())
+        .collect();
+    Delivery::relay(candidates, recipients, relay.tls)
+}
+
+/// The resolver MX delivery asks: the configured one, or the system's.
+pub(crate) fn resolver(mx: &MxDelivery) -> Result<Resolver, Error> {
+    match &mx.resolver {
+        Some(resolver) => Ok(resolver.clone()),
+        None => Resolver::from_system().map_err(Error::Resolver),
+    }
+}
+
+/// A domain's candidates from its route, as [`Delivery::route_found`] wants them.
+pub(crate) fn mx_candidates(
+    mx: &MxDelivery,
+    route: Result<Route, RouteError>,
+) -> Result<Vec<Candidate>, RouteError> {
+    let route = route?;
+    let list = candidates(&route, mx.port, mx.family_order, mx.address_limit);
+    if list.is_empty() {
+        return Err(route_without_candidates(&route));
+    }
+    Ok(list)
+}
+
+/// The random numbers that shuffle MX records of equal preference (RFC 5321 §5.1).
+pub(crate) fn mx_shuffle() -> u64 {
+    fastrand::u64(..)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per connection: the transcript
+
+/// A transcript hook as a wiretap's sink. Each event takes the hook's lock on its own, so a
+/// connection never holds it while waiting for the network: connections running at the same
+/// time (MX delivery to several domains) interleave their lines, each line whole.
+pub(crate) struct HookSink<'a>(pub Option<&'a TranscriptHook>);
+
+impl Transcript for HookSink<'_> {
+    fn event(&mut self, event: TranscriptEvent<'_>) {
+        if let Some(hook) = self.0 {
+            hook.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .event(event);
+        }
+    }
+}
+
+/// What a finished handshake negotiated, for the transcript.
+pub(crate) struct Negotiated {
+    protocol: String,
+    cipher: String,
+}
+
+impl Negotiated {
+    pub fn of(connection: &rustls::CommonState) -> Negotiated {
+        Negotiated {
+            protocol: connection
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            cipher: connection
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One connection's wiretap, with the events every runtime reports the same way.
+pub(crate) struct Tap<'t> {
+    pub wire: Wiretap<'t>,
+}
+
+impl<'t> Tap<'t> {
+    pub fn new(sink: &'t mut HookSink<'_>) -> Tap<'t> {
+        Tap {
+            wire: Wiretap::new(sink),
+        }
+    }
+
+    pub fn connecting(&mut self, candidate: &Candidate) {
+        self.wire.event(TranscriptEvent::Connecting {
+            host: &candidate.host,
+            addr: candidate.addr,
+        });
+    }
+
+    /// The connection failed: the attempt's result.
+    pub fn connect_failed(&mut self, addr: SocketAddr, error: io::Error) -> AttemptResult {
+        self.wire.event(TranscriptEvent::ConnectFailed {
+            addr,
+            error: &error,
+        });
+        AttemptResult::ConnectFailed(error)
+    }
+
+    pub fn connected(&mut self, local: SocketAddr, peer: SocketAddr) {
+        self.wire.event(TranscriptEvent::Connected { local, peer });
+    }
+
+    pub fn tls_started(&mut self, negotiated: &Negotiated, mode: TlsMode) {
+        self.wire.event(TranscriptEvent::TlsStarted {
+            protocol: &negotiated.protocol,
+            cipher: &negotiated.cipher,
+            verified: mode.verifies(),
+        });
+    }
+
+    pub fn tls_failed(&mut self, error: &str) {
+        self.wire.event(TranscriptEvent::TlsFailed { error });
+    }
+
+    pub fn closed(&mut self) {
+        self.wire.event(TranscriptEvent::Closed);
+    }
+}
+
+/// A handshake error in the words the transcript and the report use: rustls' own, or
+/// "timed out".
+pub(crate) fn handshake_error(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            "timed out during the TLS handshake".to_string()
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// The local address when the socket cannot tell (it always can once connected): only the
+/// automatic EHLO name uses it.
+pub(crate) fn local_or_unspecified(local: io::Result<SocketAddr>) -> SocketAddr {
+    local.unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per connection: the session
+
+/// What the pump does next; see [`SessionRun::next`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Carry on: write, feed the body, or read.
-    Continue,
-    /// Start TLS on the connection now, then call [`Session::tls_established`].
+pub(crate) enum Next {
+    /// Start TLS on the connection now, then call [`SessionRun::tls_done`]. The deadline is
+    /// [`SessionRun::deadline`].
     StartTls,
-    /// The session is over.
+    /// The session is over: write [`Session::pending_transmit`] (a QUIT) as a courtesy within
+    /// [`QUIT_COURTESY`], errors ignored, then close.
     Closed,
+    /// Read the next chunk of message `message`'s content (from a reader opened anew when
+    /// `open`, dropping any other) and give it to [`SessionRun::body_read`].
+    Body {
+        /// The message's index in the caller's list.
+        message: usize,
+        /// Open its content from the start.
+        open: bool,
+    },
+    /// Write [`Session::pending_transmit`] in one call, then [`SessionRun::wrote`].
+    Transmit,
+    /// Read from the server, then [`SessionRun::received`].
+    Receive,
 }
 
 /// One session carrying an attempt's transactions.
@@ -72,27 +326,33 @@ pub(crate) struct SessionRun {
     outcomes: Vec<Option<Vec<Outcome>>>,
     /// Each transaction's body fully handed over.
     body_done: Vec<bool>,
+    /// The transaction whose body the pump holds open.
+    body_open: Option<usize>,
     closed: bool,
+    /// The fallback deadline for steps the session set none for.
+    command_timeout: Duration,
 }
 
 impl SessionRun {
-    /// A session with the attempt's transactions queued, then QUIT.
-    pub fn start<B: BodySource>(
+    /// A session with the attempt's transactions queued, then QUIT. `envelope(m, rcpts)` is
+    /// message `m`'s envelope for those recipients.
+    pub fn start(
         config: SessionConfig,
         clock: &Clock,
         attempt: &Attempt,
-        messages: &[Message<B>],
+        envelope: impl Fn(usize, &[usize]) -> Option<Envelope>,
     ) -> Result<SessionRun, Error> {
         let now = clock.now();
+        let command_timeout = config.timeouts.command;
         let mut session = Session::new(config, now);
         let mut ids = Vec::new();
         let mut indices = Vec::new();
         for (m, rcpts) in &attempt.transactions {
-            let Some(message) = messages.get(*m) else {
+            let Some(envelope) = envelope(*m, rcpts) else {
                 continue;
             };
             let id = session
-                .send_mail(message.envelope_for(rcpts), now)
+                .send_mail(envelope, now)
                 .map_err(|error| Error::InvalidMessage { message: *m, error })?;
             ids.push(id);
             indices.push(*m);
@@ -104,15 +364,21 @@ impl SessionRun {
             body_done: vec![false; ids.len()],
             ids,
             messages: indices,
+            body_open: None,
             closed: false,
+            command_timeout,
         })
     }
 
-    /// Handle the session's events.
-    pub fn poll_events(&mut self) -> Step {
+    /// Handle the session's events and say what the pump does next.
+    ///
+    /// The body comes before writing: the transmit buffer is filled up to the session's
+    /// watermark first, so that the end of a body, the final dot and what follows leave in
+    /// one write.
+    pub fn next(&mut self) -> Next {
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::StartTls => return Step::StartTls,
+                Event::StartTls => return Next::StartTls,
                 Event::Established => {}
                 Event::TransactionDone(id, outcomes) => {
                     if let Some(i) = self.ids.iter().position(|x| *x == id) {
@@ -125,9 +391,17 @@ impl SessionRun {
             }
         }
         if self.closed {
-            Step::Closed
+            return Next::Closed;
+        }
+        if let Some((position, message)) = self.body_wanted() {
+            let open = self.body_open != Some(position);
+            self.body_open = Some(position);
+            return Next::Body { message, open };
+        }
+        if self.session.pending_transmit().is_empty() {
+            Next::Receive
         } else {
-            Step::Continue
+            Next::Transmit
         }
     }
 
@@ -138,7 +412,7 @@ impl SessionRun {
     /// one that ends before its body (every recipient refused, MAIL refused, too large) reports
     /// so before the next one starts; so the body wanted is that of the first transaction with
     /// neither its outcomes nor its whole body yet.
-    pub fn body_wanted(&self) -> Option<(usize, usize)> {
+    fn body_wanted(&self) -> Option<(usize, usize)> {
         if !self.session.wants_body() {
             return None;
         }
@@ -147,16 +421,119 @@ impl SessionRun {
         Some((i, *self.messages.get(i)?))
     }
 
-    /// The body of the transaction at `position` was fully handed over.
-    pub fn body_finished(&mut self, position: usize) {
-        if let Some(done) = self.body_done.get_mut(position) {
-            *done = true;
+    /// When the current step must be over: the session's deadline, or the command timeout
+    /// from now when it has none.
+    pub fn deadline(&self, clock: &Clock) -> StdInstant {
+        match self.session.poll_timeout() {
+            Some(deadline) => clock.std_instant(deadline),
+            None => StdInstant::now() + self.command_timeout,
+        }
+    }
+
+    /// The outcome of reading message `message`'s content: a chunk, its end (empty), or an
+    /// error, which abandons the session (a message cut short must never reach its end of
+    /// data) and stops the whole delivery.
+    pub fn body_read(
+        &mut self,
+        message: usize,
+        read: io::Result<&[u8]>,
+        clock: &Clock,
+    ) -> Result<(), Error> {
+        let now = clock.now();
+        // `next` said a body is wanted, so neither `finish_body` nor `send_body` can refuse.
+        match read {
+            Ok([]) => {
+                let _ = self.session.finish_body(now);
+                if let Some(done) = self.body_open.and_then(|p| self.body_done.get_mut(p)) {
+                    *done = true;
+                }
+                self.body_open = None;
+                Ok(())
+            }
+            Ok(chunk) => {
+                let _ = self.session.send_body(chunk, now);
+                Ok(())
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(error) => {
+                self.session.abort(now);
+                Err(Error::Body { message, error })
+            }
+        }
+    }
+
+    /// The outcome of writing [`Session::pending_transmit`].
+    pub fn wrote(&mut self, written: io::Result<usize>, tap: &mut Tap<'_>, clock: &Clock) {
+        match written {
+            Ok(0) => self.session.handle_eof(clock.now()),
+            Ok(n) => {
+                let pending = self.session.pending_transmit();
+                tap.wire.sent(pending.get(..n).unwrap_or(pending));
+                self.session.advance_transmit(n);
+            }
+            Err(error) => self.io_failed(&error, clock),
+        }
+    }
+
+    /// The outcome of reading from the server: bytes, or the end of the stream (empty).
+    pub fn received(&mut self, read: io::Result<&[u8]>, tap: &mut Tap<'_>, clock: &Clock) {
+        match read {
+            Ok([]) => self.session.handle_eof(clock.now()),
+            Ok(bytes) => {
+                tap.wire.received(bytes);
+                self.session.handle_input(bytes, clock.now());
+            }
+            Err(error) => self.io_failed(&error, clock),
+        }
+    }
+
+    /// A read, write or flush failed: a timeout is the session's deadline (it decides whether
+    /// it has passed), anything else ends the connection.
+    pub fn io_failed(&mut self, error: &io::Error, clock: &Clock) {
+        match error.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                self.session.handle_timeout(clock.now())
+            }
+            _ => self.session.handle_eof(clock.now()),
+        }
+    }
+
+    /// The STARTTLS handshake's outcome. `Some(error)` ends the attempt as
+    /// [`AttemptResult::TlsFailed`] (under `opportunistic` the delivery then retries the
+    /// address in plaintext).
+    pub fn tls_done(
+        &mut self,
+        handshake: Result<Negotiated, String>,
+        mode: TlsMode,
+        tap: &mut Tap<'_>,
+        clock: &Clock,
+    ) -> Option<String> {
+        match handshake {
+            Ok(negotiated) => {
+                tap.tls_started(&negotiated, mode);
+                self.session.tls_established(clock.now());
+                None
+            }
+            Err(error) => {
+                tap.tls_failed(&error);
+                self.session.tls_failed(error.clone(), clock.now());
+                Some(error)
+            }
+        }
+    }
+
+    /// The attempt's result once the pump is over: `Some(error)` when a handshake failed.
+    pub fn finish(self, attempt: &Attempt, tls_error: Option<String>) -> AttemptResult {
+        match tls_error {
+            Some(error) => AttemptResult::TlsFailed(error),
+            None => AttemptResult::Ran(self.into_outcomes(attempt)),
         }
     }
 
     /// Each transaction's outcomes (one per recipient of the attempt); a transaction the
     /// session never reported on, which it always does, is deferred.
-    pub fn into_outcomes(self, attempt: &Attempt) -> Vec<Vec<Outcome>> {
+    fn into_outcomes(self, attempt: &Attempt) -> Vec<Vec<Outcome>> {
         self.outcomes
             .into_iter()
             .zip(&attempt.transactions)
@@ -172,25 +549,4 @@ impl SessionRun {
             })
             .collect()
     }
-}
-
-/// Check every message before any connection: what the session would refuse is the
-/// caller's mistake, reported as [`Error::InvalidMessage`], never as a recipient's outcome.
-pub(crate) fn validate<B: BodySource>(
-    messages: &[Message<B>],
-    chunking: bool,
-) -> Result<(), Error> {
-    let Ok(name) = Domain::parse("validation.invalid") else {
-        return Ok(());
-    };
-    let mut config = SessionConfig::new(name);
-    config.chunking = chunking;
-    let mut session = Session::new(config, Instant::ZERO);
-    for (m, message) in messages.iter().enumerate() {
-        let all: Vec<usize> = (0..message.envelope.recipients.len()).collect();
-        session
-            .send_mail(message.envelope_for(&all), Instant::ZERO)
-            .map_err(|error| Error::InvalidMessage { message: m, error })?;
-    }
-    Ok(())
 }

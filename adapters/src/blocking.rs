@@ -1,9 +1,9 @@
 //! The blocking adapter: std::net sockets, rustls streams, one thread.
 //!
 //! Everything protocol-shaped lives elsewhere and is shared with the async adapters: the
-//! session in the core, the fallback rules in [`crate::delivery`], the per-session
-//! bookkeeping in `attempt.rs`, TLS configuration in [`crate::tls`], the transcript in
-//! [`crate::transcript`]. What is left here is the loop that moves bytes:
+//! session in the core, the fallback rules in [`crate::delivery`], the setup, per-session
+//! bookkeeping and transcript events in `attempt.rs`, TLS configuration in [`crate::tls`],
+//! the transcript in [`crate::transcript`]. What is left here is the loop that moves bytes:
 //!
 //! - connect with [`std::net::TcpStream::connect_timeout`]; `TCP_NODELAY` on every socket, and
 //!   whatever the session hands over goes out in one `write` call, so the final `.` always
@@ -41,26 +41,30 @@
 //! ```
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::PoisonError;
-use std::time::Duration;
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
 
 use mxsend_core::address::Domain;
 
-use crate::attempt::{validate, Clock, SessionRun, Step, BODY_CHUNK};
-use crate::config::{MxDelivery, Relay, Settings};
-use crate::delivery::{
-    candidates, route_without_candidates, Action, Attempt, AttemptResult, Candidate, Delivery,
-    Report,
+use crate::attempt::{
+    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, relay_candidates, relay_delivery,
+    relay_route, resolver, validate, Clock, HookSink, Negotiated, Next, RelayRoute, SessionRun,
+    Tap, BODY_CHUNK, QUIT_COURTESY,
 };
-use crate::dns::{Resolver, RouteError};
+use crate::config::{MxDelivery, Relay, Settings};
+use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Report};
+use crate::dns::RouteError;
 use crate::error::Error;
 use crate::message::{BodySource, Message};
-use crate::tls::{to_ascii_host, TlsConnector, TlsMode};
-use crate::transcript::{Transcript, TranscriptEvent, Wiretap};
+use crate::tls::{TlsConnector, TlsMode};
 
-/// How long the QUIT after a failed session may take to write: it is a courtesy.
-const QUIT_COURTESY: Duration = Duration::from_secs(1);
+/// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
+/// deadline already past gives one millisecond, after which the timeout fires.
+fn time_left(deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1))
+}
 
 /// Send one message through a relay.
 pub fn send<B: BodySource>(relay: &Relay, message: &Message<B>) -> Result<Report, Error> {
@@ -77,81 +81,47 @@ pub fn send_all<B: BodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
-    validate(messages, relay.chunking)?;
+    let envelopes = || messages.iter().map(|m| &m.envelope);
+    validate(envelopes(), relay.chunking)?;
     let connector = TlsConnector::new(&relay.tls_options, relay.tls)?;
-    let candidates = relay_candidates(relay)?;
-    let recipients = messages
-        .iter()
-        .map(|m| m.envelope.recipients.clone())
-        .collect();
-    let mut delivery = Delivery::relay(candidates, recipients, relay.tls);
-    let settings = relay.settings();
-    drive(&mut delivery, &settings, &connector, messages, |_| {
-        // A relay has no domain to resolve; the machine never asks.
-        Err(RouteError {
-            reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-            dns: None,
-        })
-    })?;
+    let candidates = match relay_route(relay)? {
+        RelayRoute::Known(candidates) => candidates,
+        RelayRoute::Lookup(name) => relay_candidates(relay, lookup_host(&name, relay.port))?,
+    };
+    let mut delivery = relay_delivery(relay, candidates, envelopes());
+    drive(
+        &mut delivery,
+        &relay.settings(),
+        &connector,
+        messages,
+        |_| {
+            // A relay has no domain to resolve; the machine never asks.
+            Err(RouteError {
+                reason: mxsend_core::mx::NoRoute::NoUsableExchange,
+                dns: None,
+            })
+        },
+    )?;
     Ok(delivery.into_reports())
 }
 
-/// Deliver one message to each recipient domain's MX hosts.
+/// Deliver one message to each recipient domain's MX hosts, one domain after the other.
 pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
-    validate(messages, mx.chunking)?;
+    validate([&message.envelope], mx.chunking)?;
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
-    let resolver = match &mx.resolver {
-        Some(resolver) => resolver.clone(),
-        None => Resolver::from_system().map_err(Error::Resolver)?,
-    };
+    let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
-    let settings = mx.settings();
-    drive(&mut delivery, &settings, &connector, messages, |domain| {
-        let route = resolver.plan(domain, || fastrand::u64(..))?;
-        let list = candidates(&route, mx.port, mx.family_order, mx.address_limit);
-        if list.is_empty() {
-            return Err(route_without_candidates(&route));
-        }
-        Ok(list)
-    })?;
+    drive(
+        &mut delivery,
+        &mx.settings(),
+        &connector,
+        messages,
+        |domain| mx_candidates(mx, resolver.plan(domain, mx_shuffle)),
+    )?;
     Ok(delivery.into_reports().pop().unwrap_or(Report {
         recipients: Vec::new(),
     }))
-}
-
-/// The relay's addresses: the literal, or the system resolver's answer (which knows
-/// /etc/hosts, as a relay name like `localhost` or `mail` often needs).
-fn relay_candidates(relay: &Relay) -> Result<Vec<Candidate>, Error> {
-    if let Some(ip) = relay.literal() {
-        return Ok(vec![Candidate {
-            host: relay.host.clone(),
-            addr: SocketAddr::new(ip, relay.port),
-        }]);
-    }
-    let lookup_error = |error: io::Error| Error::RelayHost {
-        host: relay.host.clone(),
-        error,
-    };
-    let ascii = to_ascii_host(&relay.host)
-        .map_err(|why| lookup_error(io::Error::new(io::ErrorKind::InvalidInput, why)))?;
-    let addrs: Vec<SocketAddr> = (ascii.as_str(), relay.port)
-        .to_socket_addrs()
-        .map_err(lookup_error)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(lookup_error(io::Error::new(
-            io::ErrorKind::NotFound,
-            "no address",
-        )));
-    }
-    Ok(addrs
-        .into_iter()
-        .map(|addr| Candidate {
-            host: relay.host.clone(),
-            addr,
-        })
-        .collect())
 }
 
 /// Run the delivery machine to the end with blocking I/O.
@@ -170,23 +140,12 @@ fn drive<B: BodySource>(
                 delivery.route_found(route);
             }
             Action::Attempt(attempt) => {
-                let result = with_transcript(settings, |sink| {
-                    let mut tap = Wiretap::new(sink);
-                    run_attempt(&attempt, settings, connector, messages, &mut tap)
-                })?;
+                let mut sink = HookSink(settings.transcript.as_ref());
+                let mut tap = Tap::new(&mut sink);
+                let result = run_attempt(&attempt, settings, connector, messages, &mut tap)?;
                 delivery.attempt_done(result);
             }
         }
-    }
-}
-
-fn with_transcript<T>(settings: &Settings, f: impl FnOnce(&mut dyn Transcript) -> T) -> T {
-    match &settings.transcript {
-        Some(hook) => {
-            let mut guard = hook.0.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut *guard)
-        }
-        None => f(&mut ()),
     }
 }
 
@@ -207,7 +166,9 @@ impl Stream {
         }
     }
 
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+    /// Bound the next read, write or flush by `deadline`.
+    fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
+        let timeout = time_left(deadline);
         if let Some(tcp) = self.tcp() {
             tcp.set_read_timeout(Some(timeout))?;
             tcp.set_write_timeout(Some(timeout))?;
@@ -223,15 +184,21 @@ impl Stream {
         }
     }
 
+    /// Hand `buf` over: to the socket, or (TLS) to rustls, which encrypts it and tries to
+    /// write the records; [`Stream::flush`] finishes that. What this returns was taken, even
+    /// if the flush then fails.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(tcp) => tcp.write(buf),
-            Stream::Tls(tls) => {
-                let n = tls.write(buf)?;
-                tls.flush()?;
-                Ok(n)
-            }
+            Stream::Tls(tls) => tls.write(buf),
             Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) | Stream::Gone => Ok(()),
+            Stream::Tls(tls) => tls.flush(),
         }
     }
 
@@ -246,63 +213,30 @@ impl Stream {
     }
 }
 
-/// What a finished handshake negotiated, for the transcript.
-struct Negotiated {
-    protocol: String,
-    cipher: String,
-}
-
-/// A TLS handshake over `tcp` within `timeout`; the error in rustls' words.
+/// A TLS handshake over `tcp` before `deadline`; the error in rustls' words.
 fn handshake(
     tcp: TcpStream,
     connector: &TlsConnector,
     mode: TlsMode,
     host: &str,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<(Stream, Negotiated), String> {
     let Some(mut conn) = connector.connect(mode, host).map_err(|e| e.to_string())? else {
-        return Ok((
-            Stream::Plain(tcp),
-            Negotiated {
-                protocol: String::new(),
-                cipher: String::new(),
-            },
-        ));
+        return Err("no TLS configuration for this mode".to_string());
     };
     let mut tcp = tcp;
-    tcp.set_read_timeout(Some(timeout))
-        .and_then(|()| tcp.set_write_timeout(Some(timeout)))
-        .map_err(|e| e.to_string())?;
     while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                "timed out during the TLS handshake".to_string()
-            }
-            _ => e.to_string(),
-        })?;
+        let timeout = time_left(deadline);
+        tcp.set_read_timeout(Some(timeout))
+            .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+            .and_then(|()| conn.complete_io(&mut tcp))
+            .map_err(|e| crate::attempt::handshake_error(&e))?;
     }
-    let negotiated = Negotiated {
-        protocol: conn
-            .protocol_version()
-            .map(|v| format!("{v:?}"))
-            .unwrap_or_default(),
-        cipher: conn
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()))
-            .unwrap_or_default(),
-    };
+    let negotiated = Negotiated::of(&conn);
     Ok((
         Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))),
         negotiated,
     ))
-}
-
-fn tls_started(tap: &mut Wiretap<'_>, negotiated: &Negotiated, mode: TlsMode) {
-    tap.event(TranscriptEvent::TlsStarted {
-        protocol: &negotiated.protocol,
-        cipher: &negotiated.cipher,
-        verified: mode.verifies(),
-    });
 }
 
 /// One connection and session: connect, TLS as the mode says, the pump loop, close.
@@ -311,43 +245,30 @@ fn run_attempt<B: BodySource>(
     settings: &Settings,
     connector: &TlsConnector,
     messages: &[Message<B>],
-    tap: &mut Wiretap<'_>,
+    tap: &mut Tap<'_>,
 ) -> Result<AttemptResult, Error> {
     let clock = Clock::start();
     let Candidate { host, addr } = &attempt.candidate;
-    tap.event(TranscriptEvent::Connecting { host, addr: *addr });
+    tap.connecting(&attempt.candidate);
     let tcp = match TcpStream::connect_timeout(addr, settings.connect_timeout) {
         Ok(tcp) => tcp,
-        Err(error) => {
-            tap.event(TranscriptEvent::ConnectFailed {
-                addr: *addr,
-                error: &error,
-            });
-            return Ok(AttemptResult::ConnectFailed(error));
-        }
+        Err(error) => return Ok(tap.connect_failed(*addr, error)),
     };
     // Nagle's algorithm only delays our already coalesced writes.
     let _ = tcp.set_nodelay(true);
-    let local = tcp
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    tap.event(TranscriptEvent::Connected { local, peer: *addr });
+    let local = local_or_unspecified(tcp.local_addr());
+    tap.connected(local, *addr);
 
     let mut stream = if attempt.tls == TlsMode::Implicit {
-        match handshake(
-            tcp,
-            connector,
-            attempt.tls,
-            host,
-            settings.timeouts.greeting,
-        ) {
+        let deadline = Instant::now() + settings.timeouts.greeting;
+        match handshake(tcp, connector, attempt.tls, host, deadline) {
             Ok((stream, negotiated)) => {
-                tls_started(tap, &negotiated, attempt.tls);
+                tap.tls_started(&negotiated, attempt.tls);
                 stream
             }
             Err(error) => {
-                tap.event(TranscriptEvent::TlsFailed { error: &error });
-                tap.event(TranscriptEvent::Closed);
+                tap.tls_failed(&error);
+                tap.closed();
                 return Ok(AttemptResult::TlsFailed(error));
             }
         }
@@ -356,7 +277,10 @@ fn run_attempt<B: BodySource>(
     };
 
     let config = settings.session_config(local, attempt.tls);
-    let mut run = SessionRun::start(config, &clock, attempt, messages)?;
+    let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
+        let message = messages.get(m)?;
+        Some(message.envelope_for(rcpts, message.body.size_hint()))
+    })?;
     let result = pump(
         &mut stream,
         &mut run,
@@ -365,165 +289,94 @@ fn run_attempt<B: BodySource>(
         messages,
         connector,
         attempt,
-        settings,
     );
     stream.close();
-    tap.event(TranscriptEvent::Closed);
-    match result? {
-        Some(tls_error) => Ok(AttemptResult::TlsFailed(tls_error)),
-        None => Ok(AttemptResult::Ran(run.into_outcomes(attempt))),
-    }
-}
-
-/// The body being read: which transaction it is for, and the reader.
-struct BodyReader<'a> {
-    position: usize,
-    message: usize,
-    reader: Box<dyn Read + 'a>,
+    tap.closed();
+    Ok(run.finish(attempt, result?))
 }
 
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
 /// when a STARTTLS handshake failed.
-#[allow(clippy::too_many_arguments)]
-fn pump<'m, B: BodySource>(
+fn pump<B: BodySource>(
     stream: &mut Stream,
     run: &mut SessionRun,
     clock: &Clock,
-    tap: &mut Wiretap<'_>,
-    messages: &'m [Message<B>],
+    tap: &mut Tap<'_>,
+    messages: &[Message<B>],
     connector: &TlsConnector,
     attempt: &Attempt,
-    settings: &Settings,
 ) -> Result<Option<String>, Error> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
-    let mut body: Option<BodyReader<'m>> = None;
+    let mut body: Option<Box<dyn Read + '_>> = None;
     loop {
-        match run.poll_events() {
-            Step::StartTls => {
-                let timeout = run
-                    .session
-                    .poll_timeout()
-                    .map_or(settings.timeouts.command, |d| clock.until(d));
+        match run.next() {
+            Next::StartTls => {
                 let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
                     return Ok(Some("STARTTLS on a connection already secured".into()));
                 };
-                match handshake(
-                    tcp,
-                    connector,
-                    attempt.tls,
-                    &attempt.candidate.host,
-                    timeout,
-                ) {
-                    Ok((secured, negotiated)) => {
+                let host = &attempt.candidate.host;
+                let secured = handshake(tcp, connector, attempt.tls, host, run.deadline(clock))
+                    .map(|(secured, negotiated)| {
                         *stream = secured;
-                        tls_started(tap, &negotiated, attempt.tls);
-                        run.session.tls_established(clock.now());
-                    }
-                    Err(error) => {
-                        tap.event(TranscriptEvent::TlsFailed { error: &error });
-                        return Ok(Some(error));
-                    }
+                        negotiated
+                    });
+                if let Some(error) = run.tls_done(secured, attempt.tls, tap, clock) {
+                    return Ok(Some(error));
                 }
-                continue;
             }
-            Step::Closed => {
+            Next::Closed => {
                 // A QUIT the session queued when it gave up: a courtesy, errors ignored.
                 let pending = run.session.pending_transmit();
-                if !pending.is_empty() && stream.set_timeouts(QUIT_COURTESY).is_ok() {
+                let courtesy = Instant::now() + QUIT_COURTESY;
+                if !pending.is_empty() && stream.set_deadline(courtesy).is_ok() {
                     if let Ok(n) = stream.write(pending) {
-                        tap.sent(pending.get(..n).unwrap_or_default());
+                        tap.wire.sent(pending.get(..n).unwrap_or_default());
+                        let _ = stream.flush();
                     }
                 }
                 return Ok(None);
             }
-            Step::Continue => {}
-        }
-
-        // Fill the transmit buffer with body up to the session's watermark first, so that the
-        // end of the body, the final dot and what follows leave in one write.
-        if let Some((position, message)) = run.body_wanted() {
-            if body.as_ref().is_none_or(|b| b.position != position) {
-                let source = messages
-                    .get(message)
-                    .map(|m| &m.body)
-                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
-                    .and_then(|b| b.open())
-                    .map_err(|error| Error::Body { message, error })?;
-                body = Some(BodyReader {
-                    position,
-                    message,
-                    reader: source,
-                });
-            }
-            if let Some(reader) = body.as_mut() {
-                let n = match reader.reader.read(&mut chunk) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(error) => {
-                        return Err(Error::Body {
-                            message: reader.message,
-                            error,
-                        })
-                    }
-                };
-                let now = clock.now();
-                // `body_wanted` said yes, so neither call can be refused.
-                if n == 0 {
-                    let _ = run.session.finish_body(now);
-                    run.body_finished(position);
+            Next::Body { message, open } => {
+                if open {
                     body = None;
-                } else {
-                    let _ = run
-                        .session
-                        .send_body(chunk.get(..n).unwrap_or_default(), now);
+                    let source = messages.get(message).map(|m| &m.body);
+                    match source.map(BodySource::open) {
+                        Some(Ok(reader)) => body = Some(reader),
+                        Some(Err(error)) => run.body_read(message, Err(error), clock)?,
+                        None => {
+                            run.body_read(message, Err(io::ErrorKind::NotFound.into()), clock)?
+                        }
+                    }
+                }
+                if let Some(reader) = body.as_mut() {
+                    let read = reader.read(&mut chunk);
+                    let read = read.map(|n| chunk.get(..n).unwrap_or_default());
+                    run.body_read(message, read, clock)?;
                 }
             }
-            continue;
-        }
-
-        let timeout = run
-            .session
-            .poll_timeout()
-            .map_or(settings.timeouts.command, |d| clock.until(d));
-        if stream.set_timeouts(timeout).is_err() {
-            run.session.handle_eof(clock.now());
-            continue;
-        }
-
-        let pending = run.session.pending_transmit();
-        if !pending.is_empty() {
-            match stream.write(pending) {
-                Ok(0) => run.session.handle_eof(clock.now()),
-                Ok(n) => {
-                    tap.sent(pending.get(..n).unwrap_or_default());
-                    run.session.advance_transmit(n);
+            Next::Transmit => {
+                if let Err(error) = stream.set_deadline(run.deadline(clock)) {
+                    run.io_failed(&error, clock);
+                    continue;
                 }
-                Err(e) => io_error(run, clock, &e),
+                let written = stream.write(run.session.pending_transmit());
+                let taken = matches!(written, Ok(n) if n > 0);
+                run.wrote(written, tap, clock);
+                if taken {
+                    if let Err(error) = stream.flush() {
+                        run.io_failed(&error, clock);
+                    }
+                }
             }
-            continue;
-        }
-
-        match stream.read(&mut input) {
-            Ok(0) => run.session.handle_eof(clock.now()),
-            Ok(n) => {
-                let bytes = input.get(..n).unwrap_or_default();
-                tap.received(bytes);
-                run.session.handle_input(bytes, clock.now());
+            Next::Receive => {
+                if let Err(error) = stream.set_deadline(run.deadline(clock)) {
+                    run.io_failed(&error, clock);
+                    continue;
+                }
+                let read = stream.read(&mut input);
+                run.received(read.map(|n| input.get(..n).unwrap_or_default()), tap, clock);
             }
-            Err(e) => io_error(run, clock, &e),
         }
-    }
-}
-
-/// A read or write failed: a timeout is the session's deadline (it decides whether it has
-/// passed), anything else ends the connection.
-fn io_error(run: &mut SessionRun, clock: &Clock, error: &io::Error) {
-    match error.kind() {
-        io::ErrorKind::Interrupted => {}
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            run.session.handle_timeout(clock.now())
-        }
-        _ => run.session.handle_eof(clock.now()),
     }
 }

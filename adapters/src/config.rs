@@ -26,6 +26,11 @@ pub const SUBMISSION_PORT: u16 = 587;
 /// sets no connect timeout; the greeting's 5 minutes start once connected.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many recipient domains an async MX delivery works on at once (resolving or
+/// connecting), by default: enough that one slow domain does not hold up the others, few
+/// enough that one message's fan-out stays modest.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
 /// The name the client gives in EHLO.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum EhloName {
@@ -273,6 +278,13 @@ pub struct MxDelivery {
     pub address_limit: usize,
     /// Which address family first.
     pub family_order: FamilyOrder,
+    /// How many domains the async adapters work on at once ([`DEFAULT_CONCURRENCY`]; 0 is
+    /// taken as 1). Each domain still has at most one connection at a time, its exchanges
+    /// tried in order. The blocking adapter delivers one domain after another. The lines of
+    /// connections running at the same time interleave in a transcript (each line whole, but
+    /// not marked with its connection): 1 gives a transcript that reads connection by
+    /// connection.
+    pub concurrency: usize,
     /// Where the transcript goes, if anywhere.
     pub transcript: Option<TranscriptHook>,
 }
@@ -298,8 +310,15 @@ impl MxDelivery {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             address_limit: MAX_ADDRESSES,
             family_order: FamilyOrder::default(),
+            concurrency: DEFAULT_CONCURRENCY,
             transcript: None,
         }
+    }
+
+    /// Work on at most this many domains at once (async adapters).
+    pub fn concurrency(mut self, domains: usize) -> MxDelivery {
+        self.concurrency = domains;
+        self
     }
 
     /// Ask this resolver.

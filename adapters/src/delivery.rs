@@ -11,6 +11,13 @@
 //! or [`Delivery::attempt_done`]. A runtime's driver is then one short loop, and the fallback
 //! rules below are tested here once, without sockets.
 //!
+//! A driver that can wait on several things at once (the async adapters) asks instead with
+//! [`Delivery::start_next`], which hands out a [`Task`] per group (recipient domain) that has
+//! nothing under way, and reports with [`Delivery::route_found_for`] and
+//! [`Delivery::attempt_done_for`]. Within a group everything stays sequential (an exchange is
+//! tried only after the one before it failed); groups are independent, so the order in which
+//! their tasks finish changes no outcome (a property tested below).
+//!
 //! # The rules
 //!
 //! - **Grouping.** MX delivery groups recipients by domain ([`mxsend_core::mx::group_by_domain`]):
@@ -208,22 +215,51 @@ struct Pending {
     unreached: Option<Unreached>,
 }
 
-/// A set of (message, recipient) jobs sharing one route.
+/// A set of (message, recipient) jobs sharing one route: a recipient domain, or the relay.
 #[derive(Debug)]
 struct Group {
     /// The domain to resolve; `None` when the route is already known (relay).
     domain: Option<Domain>,
+    /// The jobs not settled yet.
     jobs: Vec<(usize, usize)>,
+    stage: Stage,
+}
+
+/// Where a group is. Each group has at most one task out at a time (its candidates are tried
+/// in order, never in parallel); different groups may have one each.
+#[derive(Debug)]
+enum Stage {
+    /// Its route is not known and nobody was asked to find it.
+    Unresolved,
+    /// A [`Task::Resolve`] is out.
+    Resolving,
+    /// The route is known: candidates are being tried.
+    Routed(Current),
+    /// Every job has its final outcome.
+    Finished,
 }
 
 #[derive(Debug)]
 struct Current {
-    jobs: Vec<(usize, usize)>,
     candidates: VecDeque<(Candidate, TlsMode)>,
     /// The attempt under way, if any.
     attempt: Option<Attempt>,
     /// Candidates already retried in plaintext after a failed opportunistic handshake.
     retried_plain: Vec<SocketAddr>,
+}
+
+/// Which group a [`Task`] belongs to: a recipient domain (MX delivery) or the relay. Handed
+/// out with each task and given back with its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GroupId(usize);
+
+/// Work for a driver that runs several groups at once (see [`Delivery::start_next`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Find this domain's route, then call [`Delivery::route_found_for`].
+    Resolve(GroupId, Domain),
+    /// Run this attempt, then call [`Delivery::attempt_done_for`].
+    Attempt(GroupId, Attempt),
 }
 
 /// The delivery state machine: see the module documentation.
@@ -235,8 +271,8 @@ pub struct Delivery {
     done: Vec<Vec<Option<RecipientReport>>>,
     /// The latest non-final word per message and recipient.
     pending: Vec<Vec<Option<Pending>>>,
-    groups: VecDeque<Group>,
-    current: Option<Current>,
+    /// In order of first appearance; a [`GroupId`] is an index here.
+    groups: Vec<Group>,
     tls: TlsMode,
     /// Candidates for groups whose route is known up front (relay).
     known: Vec<Candidate>,
@@ -310,8 +346,9 @@ impl Delivery {
             .map(|group| Group {
                 domain: Some(group.domain),
                 jobs: group.recipients.into_iter().map(|r| (0, r)).collect(),
+                stage: Stage::Unresolved,
             })
-            .collect::<VecDeque<Group>>();
+            .collect();
         Delivery::new(vec![recipients.to_vec()], groups, tls, Vec::new())
     }
 
@@ -328,13 +365,17 @@ impl Delivery {
             .enumerate()
             .flat_map(|(m, rcpts)| (0..rcpts.len()).map(move |r| (m, r)))
             .collect();
-        let groups = VecDeque::from([Group { domain: None, jobs }]);
+        let groups = vec![Group {
+            domain: None,
+            jobs,
+            stage: Stage::Unresolved,
+        }];
         Delivery::new(messages, groups, tls, candidates)
     }
 
     fn new(
         recipients: Vec<Vec<Mailbox>>,
-        groups: impl Into<VecDeque<Group>>,
+        groups: Vec<Group>,
         tls: TlsMode,
         known: Vec<Candidate>,
     ) -> Delivery {
@@ -344,84 +385,150 @@ impl Delivery {
             recipients,
             done,
             pending,
-            groups: groups.into(),
-            current: None,
+            groups,
             tls,
             known,
         }
     }
 
-    /// What to do next.
+    /// What to do next, for a driver that does one thing at a time: the task under way again
+    /// until its result is reported, else the next one, else [`Action::Done`].
     pub fn poll(&mut self) -> Action {
-        loop {
-            if let Some(current) = &mut self.current {
-                if let Some(attempt) = &current.attempt {
-                    return Action::Attempt(attempt.clone());
-                }
-                let jobs: Vec<(usize, usize)> = current.jobs.clone();
-                if jobs.is_empty() {
-                    self.current = None;
-                    continue;
-                }
-                let Some((candidate, tls)) = current.candidates.pop_front() else {
-                    // Out of candidates: the latest word on each job is final.
-                    self.current = None;
-                    for (m, r) in jobs {
-                        self.finish_pending(m, r);
+        for group in &self.groups {
+            match &group.stage {
+                Stage::Resolving => {
+                    if let Some(domain) = &group.domain {
+                        return Action::Resolve(domain.clone());
                     }
-                    continue;
-                };
-                let attempt = Attempt {
-                    candidate,
-                    tls,
-                    transactions: transactions(&jobs),
-                };
-                current.attempt = Some(attempt.clone());
-                return Action::Attempt(attempt);
+                }
+                Stage::Routed(Current {
+                    attempt: Some(attempt),
+                    ..
+                }) => return Action::Attempt(attempt.clone()),
+                _ => {}
             }
-            let Some(group) = self.groups.front() else {
-                return Action::Done;
-            };
-            match &group.domain {
-                Some(domain) => return Action::Resolve(domain.clone()),
-                None => {
-                    let candidates = self.known.clone();
-                    self.route_found(Ok(candidates));
+        }
+        match self.start_next() {
+            Some(Task::Resolve(_, domain)) => Action::Resolve(domain),
+            Some(Task::Attempt(_, attempt)) => Action::Attempt(attempt),
+            None => Action::Done,
+        }
+    }
+
+    /// The next task that can start now, for a driver that runs several at once: the
+    /// earliest group with nothing out gets its next attempt, or its resolution. `None` when
+    /// every group either has a task out or is finished; the driver then waits for a result
+    /// (or, when it has none out, the delivery is over: see [`Delivery::is_done`]).
+    ///
+    /// The rules are the same as for [`Delivery::poll`]: groups are independent (a domain's
+    /// fallback never depends on another's), so running them concurrently changes only the
+    /// order of connections, never an outcome.
+    pub fn start_next(&mut self) -> Option<Task> {
+        for i in 0..self.groups.len() {
+            loop {
+                let group = self.groups.get_mut(i)?;
+                match &mut group.stage {
+                    Stage::Unresolved => match &group.domain {
+                        Some(domain) => {
+                            let domain = domain.clone();
+                            group.stage = Stage::Resolving;
+                            return Some(Task::Resolve(GroupId(i), domain));
+                        }
+                        None => {
+                            // The relay: its route is known; try again in the routed stage.
+                            let candidates = self.known.clone();
+                            self.route_found_for(GroupId(i), Ok(candidates));
+                        }
+                    },
+                    Stage::Routed(current) if current.attempt.is_none() => {
+                        if let Some(attempt) = self.next_attempt(i) {
+                            return Some(Task::Attempt(GroupId(i), attempt));
+                        }
+                        break;
+                    }
+                    Stage::Resolving | Stage::Routed(_) | Stage::Finished => break,
                 }
             }
         }
+        None
+    }
+
+    /// True once every recipient has its final outcome.
+    pub fn is_done(&self) -> bool {
+        self.groups
+            .iter()
+            .all(|g| matches!(g.stage, Stage::Finished))
+    }
+
+    /// The group's next attempt, marked as under way; `None` (and the group finished) when
+    /// its jobs are all settled or its candidates are used up.
+    fn next_attempt(&mut self, i: usize) -> Option<Attempt> {
+        let group = self.groups.get_mut(i)?;
+        let Stage::Routed(current) = &mut group.stage else {
+            return None;
+        };
+        let next = if group.jobs.is_empty() {
+            None
+        } else {
+            current.candidates.pop_front()
+        };
+        let Some((candidate, tls)) = next else {
+            // Settled, or out of candidates: the latest word on each job is final.
+            group.stage = Stage::Finished;
+            let jobs = std::mem::take(&mut group.jobs);
+            for (m, r) in jobs {
+                self.finish_pending(m, r);
+            }
+            return None;
+        };
+        let attempt = Attempt {
+            candidate,
+            tls,
+            transactions: transactions(&group.jobs),
+        };
+        current.attempt = Some(attempt.clone());
+        Some(attempt)
     }
 
     /// The route for the domain of the last [`Action::Resolve`]: its candidates in order, or
     /// why there is none. An empty list is taken as "no usable exchange".
     pub fn route_found(&mut self, route: Result<Vec<Candidate>, RouteError>) {
-        let Some(group) = self.groups.pop_front() else {
+        let resolving = self
+            .groups
+            .iter()
+            .position(|g| matches!(g.stage, Stage::Resolving));
+        if let Some(i) = resolving {
+            self.route_found_for(GroupId(i), route);
+        }
+    }
+
+    /// The route for the group of a [`Task::Resolve`]; see [`Delivery::route_found`].
+    pub fn route_found_for(&mut self, group: GroupId, route: Result<Vec<Candidate>, RouteError>) {
+        let tls = self.tls;
+        let Some(g) = self.groups.get_mut(group.0) else {
             return;
         };
-        let candidates = match route {
-            Ok(candidates) if !candidates.is_empty() => candidates,
-            Ok(_) => {
-                self.no_route(
-                    &group.jobs,
-                    RouteError {
-                        reason: NoRoute::NoUsableExchange,
-                        dns: None,
-                    },
-                );
+        if !matches!(g.stage, Stage::Unresolved | Stage::Resolving) {
+            return;
+        }
+        let error = match route {
+            Ok(candidates) if !candidates.is_empty() => {
+                g.stage = Stage::Routed(Current {
+                    candidates: candidates.into_iter().map(|c| (c, tls)).collect(),
+                    attempt: None,
+                    retried_plain: Vec::new(),
+                });
                 return;
             }
-            Err(error) => {
-                self.no_route(&group.jobs, error);
-                return;
-            }
+            Ok(_) => RouteError {
+                reason: NoRoute::NoUsableExchange,
+                dns: None,
+            },
+            Err(error) => error,
         };
-        let tls = self.tls;
-        self.current = Some(Current {
-            jobs: group.jobs,
-            candidates: candidates.into_iter().map(|c| (c, tls)).collect(),
-            attempt: None,
-            retried_plain: Vec::new(),
-        });
+        g.stage = Stage::Finished;
+        let jobs = std::mem::take(&mut g.jobs);
+        self.no_route(&jobs, error);
     }
 
     fn no_route(&mut self, jobs: &[(usize, usize)], error: RouteError) {
@@ -441,7 +548,26 @@ impl Delivery {
 
     /// How the attempt from the last [`Action::Attempt`] ended.
     pub fn attempt_done(&mut self, result: AttemptResult) {
-        let Some(current) = &mut self.current else {
+        let under_way = self.groups.iter().position(|g| {
+            matches!(
+                g.stage,
+                Stage::Routed(Current {
+                    attempt: Some(_),
+                    ..
+                })
+            )
+        });
+        if let Some(i) = under_way {
+            self.attempt_done_for(GroupId(i), result);
+        }
+    }
+
+    /// How the attempt of a [`Task::Attempt`] ended; see [`Delivery::attempt_done`].
+    pub fn attempt_done_for(&mut self, group: GroupId, result: AttemptResult) {
+        let Some(g) = self.groups.get_mut(group.0) else {
+            return;
+        };
+        let Stage::Routed(current) = &mut g.stage else {
             return;
         };
         let Some(attempt) = current.attempt.take() else {
@@ -461,7 +587,7 @@ impl Delivery {
                     ),
                 )));
                 let unreached = Unreached::Connect(Arc::new(error));
-                for &(m, r) in &current.jobs {
+                for &(m, r) in &g.jobs {
                     retry.push((
                         m,
                         r,
@@ -481,7 +607,7 @@ impl Delivery {
                         candidate.host
                     ),
                 )));
-                for &(m, r) in &current.jobs {
+                for &(m, r) in &g.jobs {
                     retry.push((
                         m,
                         r,
@@ -524,8 +650,7 @@ impl Delivery {
         if stop {
             current.candidates.clear();
         }
-        current
-            .jobs
+        g.jobs
             .retain(|job| !settled.iter().any(|(m, r, _)| (*m, *r) == *job));
         for (m, r, word) in settled {
             self.finish(m, r, word);

@@ -17,19 +17,142 @@
 //! | module | what |
 //! |---|---|
 //! | [`blocking`] | std::net: `send`, `send_all`, `deliver` (feature `blocking`, on by default) |
+//! | `smol` | the same functions, async, on smol (feature `smol`) |
+//! | `async_std` | the same functions, async, on async-std (feature `async-std`, legacy) |
+//! | `aio` | the async driver both share, generic over a small `Runtime` trait |
 //! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
 //! | [`tls`] | TLS modes, trust anchors, the opportunistic verifier |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
-//! | [`message`] | [`Message`] and [`BodySource`] |
+//! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
 //!
 //! The message content is streamed from its source in 64 KiB chunks, only while the session
 //! wants more: memory does not grow with the message size.
+//!
+//! # Runtimes
+//!
+//! One API in three runtimes: `send`, `send_all` and `deliver` take the same [`Relay`],
+//! [`MxDelivery`] and [`Message`] and give the same [`Report`] and [`Error`], and one suite of
+//! end-to-end scenarios runs unchanged on all three, so their behaviour cannot drift apart.
+//! Everything but the loop that moves bytes is shared; the two async runtimes share that loop
+//! too, and differ only in how they connect sockets.
+//!
+//! - **blocking** (default): std::net, one connection at a time, MX domains one after the
+//!   other.
+//! - **smol**: async over futures-io; MX delivery works on several recipient domains at once
+//!   ([`MxDelivery::concurrency`]), all inside the caller's task.
+//! - **async-std** (legacy): as smol. async-std announced its discontinuation in 2025 in
+//!   favour of smol; the feature is kept for existing users and is a thin layer over the
+//!   shared driver. Prefer smol in new code: switching is a change of module path.
+//!
+//! With the blocking adapter:
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mxsend::core::address::{Mailbox, ReversePath};
+//! use mxsend::core::command::BodyType;
+//! use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::{Message, MxDelivery, Relay};
+//!
+//! let envelope = Envelope {
+//!     from: ReversePath::parse("alice@example.org")?,
+//!     recipients: vec![Mailbox::parse("bob@example.com")?],
+//!     size: None,
+//!     body: BodyType::SevenBit,
+//!     utf8_headers: false,
+//!     dsn: DsnOptions::default(),
+//! };
+//! let message = Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec());
+//!
+//! // Through a submission server (STARTTLS required on 587, AUTH)...
+//! let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+//! let report = mxsend::blocking::send(&relay, &message)?;
+//! // ...or straight to each recipient domain's MX hosts.
+//! let report = mxsend::blocking::deliver(&MxDelivery::new(), &message)?;
+//! for recipient in &report.recipients {
+//!     println!("{}: {:?} via {:?}", recipient.mailbox, recipient.outcome, recipient.host);
+//! }
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "blocking"))]
+//! # fn main() {}
+//! ```
+//!
+//! With smol (feature `smol`), the same calls awaited:
+//!
+//! ```no_run
+//! # #[cfg(feature = "smol")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # use mxsend::core::address::{Mailbox, ReversePath};
+//! # use mxsend::core::command::BodyType;
+//! # use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::{Message, MxDelivery, Relay};
+//! # let envelope = Envelope {
+//! #     from: ReversePath::parse("alice@example.org")?,
+//! #     recipients: vec![Mailbox::parse("bob@example.com")?],
+//! #     size: None,
+//! #     body: BodyType::SevenBit,
+//! #     utf8_headers: false,
+//! #     dsn: DsnOptions::default(),
+//! # };
+//!
+//! let message = Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec());
+//! smol::block_on(async {
+//!     let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+//!     let report = mxsend::smol::send(&relay, &message).await?;
+//!     // Up to 8 recipient domains at once.
+//!     let mx = MxDelivery::new().concurrency(8);
+//!     let report = mxsend::smol::deliver(&mx, &message).await?;
+//!     Ok::<_, mxsend::Error>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "smol"))]
+//! # fn main() {}
+//! ```
+//!
+//! With async-std (feature `async-std`, legacy):
+//!
+//! ```no_run
+//! # #[cfg(feature = "async-std")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # use mxsend::core::address::{Mailbox, ReversePath};
+//! # use mxsend::core::command::BodyType;
+//! # use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::{Message, Relay};
+//! # let envelope = Envelope {
+//! #     from: ReversePath::parse("alice@example.org")?,
+//! #     recipients: vec![Mailbox::parse("bob@example.com")?],
+//! #     size: None,
+//! #     body: BodyType::SevenBit,
+//! #     utf8_headers: false,
+//! #     dsn: DsnOptions::default(),
+//! # };
+//!
+//! let messages = vec![Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec())];
+//! let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+//! // Many messages over one connection, pipelined.
+//! let reports = async_std::task::block_on(mxsend::async_std::send_all(&relay, &messages))?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "async-std"))]
+//! # fn main() {}
+//! ```
+//!
+//! Message content for the async adapters implements `AsyncBodySource` (bytes, strings and
+//! files do): in-memory content is read in place, files on the blocking thread pool both
+//! runtimes share, 64 KiB at a time.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use mxsend_core as core;
 
+#[cfg(feature = "aio")]
+pub mod aio;
+#[cfg(feature = "async-std")]
+pub mod async_std;
+#[cfg(any(feature = "blocking", feature = "aio"))]
 mod attempt;
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -38,11 +161,15 @@ pub mod delivery;
 pub mod dns;
 mod error;
 pub mod message;
+#[cfg(feature = "smol")]
+pub mod smol;
 pub mod tls;
 pub mod transcript;
 
 pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;
+#[cfg(feature = "aio")]
+pub use message::AsyncBodySource;
 pub use message::{BodySource, Message};
 pub use tls::TlsMode;

@@ -3,13 +3,17 @@
 //! The body is streamed: the session asks for more only while less than
 //! [`mxsend_core::session::BODY_WATERMARK`] octets wait to be written, so memory stays flat
 //! whatever the size. It is opened once per attempt (each MX domain, each fallback address),
-//! hence [`BodySource`] rather than a single reader.
+//! hence [`BodySource`] rather than a single reader; `AsyncBodySource` is its async flavour
+//! (features `smol`, `async-std`).
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use mxsend_core::session::Envelope;
+
+#[cfg(feature = "aio")]
+use futures_lite::AsyncRead;
 
 /// Where a message's content comes from: anything that can be opened for reading again.
 ///
@@ -51,31 +55,31 @@ impl BodySource for [u8] {
 
 impl BodySource for Vec<u8> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_slice().open()
+        BodySource::open(self.as_slice())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_slice().size_hint()
+        BodySource::size_hint(self.as_slice())
     }
 }
 
 impl BodySource for str {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_bytes().open()
+        BodySource::open(self.as_bytes())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_bytes().size_hint()
+        BodySource::size_hint(self.as_bytes())
     }
 }
 
 impl BodySource for String {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_bytes().open()
+        BodySource::open(self.as_bytes())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_bytes().size_hint()
+        BodySource::size_hint(self.as_bytes())
     }
 }
 
@@ -92,31 +96,159 @@ impl BodySource for Path {
 
 impl BodySource for PathBuf {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        self.as_path().open()
+        BodySource::open(self.as_path())
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.as_path().size_hint()
+        BodySource::size_hint(self.as_path())
     }
 }
 
 impl<T: BodySource + ?Sized> BodySource for &T {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        (**self).open()
+        BodySource::open(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        (**self).size_hint()
+        BodySource::size_hint(&**self)
     }
 }
 
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        (**self).open()
+        BodySource::open(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
-        (**self).size_hint()
+        BodySource::size_hint(&**self)
+    }
+}
+
+/// The async flavour of [`BodySource`], for the smol and async-std adapters (features `smol`,
+/// `async-std`): the same implementations, with futures-io readers.
+///
+/// `open` runs on the executor and must not block for long. In-memory content is read in
+/// place. A file is opened there (one system call, as [`BodySource::size_hint`] already does)
+/// and read on the blocking thread pool both runtimes share ([`blocking::Unblock`]) through a
+/// pipe of 64 KiB, so memory stays flat whatever the file size.
+///
+/// Why a second trait rather than running any [`BodySource`] on that pool: its readers borrow
+/// the source and need not be `Send`, so they cannot move to another thread. A custom source
+/// that can only read blocking hands an owned reader to `blocking::Unblock` in its `open`.
+///
+/// ```
+/// use mxsend::message::AsyncBodySource;
+/// use futures_lite::AsyncReadExt;
+///
+/// let body = b"Subject: hi\n\nhello\n".to_vec();
+/// let mut text = String::new();
+/// futures_lite::future::block_on(async {
+///     AsyncBodySource::open(&body)?.read_to_string(&mut text).await
+/// })?;
+/// assert_eq!(text, "Subject: hi\n\nhello\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(feature = "aio")]
+pub trait AsyncBodySource: Sync {
+    /// A reader from the first octet of the content.
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>>;
+
+    /// As [`BodySource::size_hint`].
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+#[cfg(feature = "aio")]
+impl AsyncBodySource for [u8] {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        Ok(Box::new(self))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+}
+
+#[cfg(feature = "aio")]
+impl AsyncBodySource for Vec<u8> {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        AsyncBodySource::open(self.as_slice())
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        AsyncBodySource::size_hint(self.as_slice())
+    }
+}
+
+#[cfg(feature = "aio")]
+impl AsyncBodySource for str {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        AsyncBodySource::open(self.as_bytes())
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        AsyncBodySource::size_hint(self.as_bytes())
+    }
+}
+
+#[cfg(feature = "aio")]
+impl AsyncBodySource for String {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        AsyncBodySource::open(self.as_bytes())
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        AsyncBodySource::size_hint(self.as_bytes())
+    }
+}
+
+/// A file, opened anew for each attempt and read on the blocking thread pool.
+#[cfg(feature = "aio")]
+impl AsyncBodySource for Path {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        let file = File::open(self)?;
+        Ok(Box::new(blocking::Unblock::with_capacity(
+            crate::attempt::BODY_CHUNK,
+            file,
+        )))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        BodySource::size_hint(self)
+    }
+}
+
+#[cfg(feature = "aio")]
+impl AsyncBodySource for PathBuf {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        AsyncBodySource::open(self.as_path())
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        AsyncBodySource::size_hint(self.as_path())
+    }
+}
+
+#[cfg(feature = "aio")]
+impl<T: AsyncBodySource + ?Sized> AsyncBodySource for &T {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        AsyncBodySource::open(&**self)
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        AsyncBodySource::size_hint(&**self)
+    }
+}
+
+#[cfg(feature = "aio")]
+impl<T: AsyncBodySource + ?Sized> AsyncBodySource for Box<T> {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        AsyncBodySource::open(&**self)
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        AsyncBodySource::size_hint(&**self)
     }
 }
 
@@ -130,22 +262,22 @@ pub struct Message<B> {
     pub body: B,
 }
 
-impl<B: BodySource> Message<B> {
+impl<B> Message<B> {
     /// A message with this envelope and content.
     pub fn new(envelope: Envelope, body: B) -> Message<B> {
         Message { envelope, body }
     }
 
-    /// The envelope for a session carrying only the recipients at `indices`, with the size
-    /// filled in when the caller gave none.
-    pub(crate) fn envelope_for(&self, indices: &[usize]) -> Envelope {
+    /// The envelope for a session carrying only the recipients at `indices`, with `size`
+    /// (the body's size hint) filled in when the caller gave none.
+    pub(crate) fn envelope_for(&self, indices: &[usize], size: Option<u64>) -> Envelope {
         let mut envelope = self.envelope.clone();
         envelope.recipients = indices
             .iter()
             .filter_map(|&i| self.envelope.recipients.get(i).cloned())
             .collect();
         if envelope.size.is_none() {
-            envelope.size = self.body.size_hint();
+            envelope.size = size;
         }
         envelope
     }

@@ -117,7 +117,8 @@ enum ClientMode {
 /// Cuts the bytes of one connection into transcript lines, redacting secrets and flagging
 /// message content (see the module documentation). One per connection.
 pub struct Wiretap<'t> {
-    sink: &'t mut dyn Transcript,
+    /// `Send`, so that an async connection holding its wiretap can move between threads.
+    sink: &'t mut (dyn Transcript + Send),
     /// A server line not yet ended.
     received: Vec<u8>,
     /// A client line not yet ended.
@@ -142,7 +143,7 @@ pub const REDACTED: &[u8] = b"[redacted]";
 
 impl<'t> Wiretap<'t> {
     /// A wiretap feeding `sink`.
-    pub fn new(sink: &'t mut dyn Transcript) -> Wiretap<'t> {
+    pub fn new(sink: &'t mut (dyn Transcript + Send)) -> Wiretap<'t> {
         Wiretap {
             sink,
             received: Vec::new(),

@@ -84,7 +84,7 @@ const WITH_VALUE: &str = "ABCFLNOQRVXbefhopqr";
 /// getopt letters without a value.
 const FLAGS: &str = "GIUcimntvx";
 
-/// Parse a sendmail command line (without argv[0]).
+/// Parse a sendmail command line (without argv\[0\]).
 pub fn parse_args(args: &[OsString]) -> Result<SendmailArgs, CliError> {
     let mut parsed = SendmailArgs::default();
     let mut args = args.iter().map(|a| {

@@ -15,6 +15,7 @@ on stdout, which the Rust harness waits for. Options:
   --auth USER:PASSWORD     offer AUTH PLAIN LOGIN and accept exactly this user and password
   --no-auth-require-tls    offer AUTH before TLS too (aiosmtpd's default is to require TLS)
   --auth-required          refuse MAIL until the client has authenticated
+  --auth-exclude MECH      do not offer this AUTH mechanism (repeatable): `--auth-exclude PLAIN` offers LOGIN only
   --size N                 announce SIZE N and refuse larger messages (default: no SIZE extension)
   --smtputf8               announce SMTPUTF8
   --dsn                    announce DSN and accept (and log) its parameters: NOTIFY and ORCPT on RCPT, RET and
@@ -165,6 +166,7 @@ async def main():
     p.add_argument("--auth")
     p.add_argument("--no-auth-require-tls", action="store_true")
     p.add_argument("--auth-required", action="store_true")
+    p.add_argument("--auth-exclude", action="append", default=[])
     p.add_argument("--size", type=int)
     p.add_argument("--smtputf8", action="store_true")
     p.add_argument("--dsn", action="store_true")
@@ -196,6 +198,7 @@ async def main():
         if not sep:
             p.error("--auth wants USER:PASSWORD")
         kwargs["authenticator"] = make_authenticator(user, password)
+        kwargs["auth_exclude_mechanism"] = [m.upper() for m in a.auth_exclude]
 
     handler = TestHandler(a.maildir, a.log, dsn=a.dsn)
     smtp_class = DsnSMTP if a.dsn else SMTP

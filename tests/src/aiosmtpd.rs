@@ -46,6 +46,9 @@ pub struct AiosmtpdOptions {
     pub auth_require_tls: bool,
     /// Refuse MAIL until the client has authenticated.
     pub auth_required: bool,
+    /// AUTH mechanisms not to offer, e.g. `["PLAIN"]` to offer LOGIN only (aiosmtpd's
+    /// `auth_exclude_mechanism`).
+    pub auth_exclude: Vec<String>,
     /// Announce `SIZE n` and refuse larger messages; `None`: no SIZE extension.
     pub size: Option<u64>,
     /// Announce SMTPUTF8.
@@ -69,6 +72,7 @@ impl Default for AiosmtpdOptions {
             auth: None,
             auth_require_tls: true,
             auth_required: false,
+            auth_exclude: Vec::new(),
             size: None,
             smtputf8: false,
             dsn: false,
@@ -187,6 +191,9 @@ impl Aiosmtpd {
         }
         if opts.auth_required {
             cmd.arg("--auth-required");
+        }
+        for mechanism in &opts.auth_exclude {
+            cmd.arg("--auth-exclude").arg(mechanism);
         }
         if let Some(size) = opts.size {
             cmd.arg("--size").arg(size.to_string());

@@ -1,9 +1,11 @@
-//! The end-to-end scenarios, written once and run against every adapter (blocking now; smol
-//! and async-std in issue 6), so behaviour cannot drift between runtimes.
+//! The end-to-end scenarios, written once and run against every adapter (blocking, smol,
+//! async-std), so behaviour cannot drift between runtimes.
 //!
 //! Each scenario is a function taking `&dyn Adapter`. A test file instantiates a whole group
 //! for its adapter with one macro call, e.g. `mxsend_tests::sink_scenarios!(Blocking);`, so a
-//! scenario added here runs on every adapter without touching their files.
+//! scenario added here runs on every adapter without touching their files. The async
+//! adapters block on their runtime's executor in each call: the scenarios stay synchronous
+//! and identical.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use mxsend::core::address::{Mailbox, ReversePath};
 use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, SessionError};
+use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, Phase, SessionError};
 use mxsend::dns::{Resolver, ResolverConfig};
 use mxsend::transcript::TranscriptEvent;
 use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};
@@ -19,6 +21,9 @@ use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};
 use crate::dnsmasq::Dnsmasq;
 use crate::net::free_port;
 use crate::smtp_sink::SmtpSink;
+
+mod real;
+pub use real::*;
 
 /// One runtime's way of running a delivery.
 pub trait Adapter {
@@ -47,6 +52,42 @@ impl Adapter for Blocking {
     }
     fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
         mxsend::blocking::deliver(mx, message)
+    }
+}
+
+/// The smol adapter, each call run to completion with `smol::block_on`.
+pub struct Smol;
+
+impl Adapter for Smol {
+    fn name(&self) -> &'static str {
+        "smol"
+    }
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        smol::block_on(mxsend::smol::send(relay, message))
+    }
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error> {
+        smol::block_on(mxsend::smol::send_all(relay, messages))
+    }
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        smol::block_on(mxsend::smol::deliver(mx, message))
+    }
+}
+
+/// The async-std adapter (legacy), each call run with `async_std::task::block_on`.
+pub struct AsyncStd;
+
+impl Adapter for AsyncStd {
+    fn name(&self) -> &'static str {
+        "async-std"
+    }
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        async_std::task::block_on(mxsend::async_std::send(relay, message))
+    }
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error> {
+        async_std::task::block_on(mxsend::async_std::send_all(relay, messages))
+    }
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        async_std::task::block_on(mxsend::async_std::deliver(mx, message))
     }
 }
 
@@ -82,6 +123,8 @@ macro_rules! sink_scenarios {
             required_tls_without_starttls_sends_no_mail,
             refused_connection_defers_with_the_address,
             large_message_is_streamed,
+            silent_server_times_out_at_the_greeting,
+            silent_server_times_out_in_the_implicit_tls_handshake,
         );
     };
 }
@@ -97,6 +140,71 @@ macro_rules! mx_scenarios {
             nxdomain_rejects_without_connecting,
             mx_reports_each_domain_separately,
             idn_domain_is_resolved_in_a_labels,
+        );
+    };
+}
+
+/// The scenarios against real servers (`scenarios/real.rs`): a private Postfix
+/// (plaintext, STARTTLS verified and refused, implicit TLS, SIZE, SMTPUTF8, CHUNKING, DSN, messages
+/// compared byte for byte from its Maildirs), aiosmtpd (AUTH PLAIN and LOGIN, per-recipient
+/// refusals, the envelope log) and MX delivery through dnsmasq to a Postfix.
+#[macro_export]
+macro_rules! real_scenarios {
+    ($adapter:expr) => {
+        $crate::scenarios!($adapter;
+            postfix_plaintext_delivers_crlf_message_intact,
+            postfix_plaintext_delivers_lf_message_intact,
+            postfix_leading_dots_survive_data,
+            postfix_read_boundaries_are_seamless_crlf_data,
+            postfix_read_boundaries_are_seamless_lf_data,
+            postfix_read_boundaries_are_seamless_crlf_bdat,
+            postfix_read_boundaries_are_seamless_lf_bdat,
+            postfix_unterminated_last_line_is_ended_with_data,
+            postfix_unterminated_last_line_is_ended_with_bdat,
+            postfix_unknown_recipient_is_rejected_and_the_others_delivered,
+            postfix_send_all_delivers_each_message_with_data,
+            postfix_send_all_delivers_each_message_with_bdat,
+            postfix_send_all_recovers_after_a_message_without_valid_recipients,
+            postfix_required_starttls_verified_by_the_test_ca_delivers,
+            postfix_required_starttls_without_the_ca_sends_no_mail,
+            postfix_required_starttls_refuses_a_self_signed_certificate,
+            postfix_required_starttls_refuses_a_wrong_host_certificate,
+            postfix_required_starttls_refuses_an_expired_certificate,
+            postfix_required_starttls_refuses_an_unknown_ca_certificate,
+            postfix_required_starttls_verifies_the_host_name,
+            postfix_implicit_tls_verified_delivers,
+            postfix_implicit_tls_refuses_an_expired_certificate,
+            postfix_opportunistic_starttls_accepts_a_self_signed_certificate,
+            postfix_opportunistic_handshake_failure_falls_back_to_plaintext,
+            postfix_size_is_declared_in_mail,
+            postfix_message_over_size_limit_is_refused_before_sending,
+            postfix_smtputf8_recipient_is_delivered_to_his_maildir,
+            postfix_chunking_sends_bdat_and_the_message_arrives_intact,
+            postfix_dsn_parameters_are_sent_and_honoured,
+            aiosmtpd_auth_plain_after_starttls,
+            aiosmtpd_auth_login_after_starttls,
+            aiosmtpd_auth_over_implicit_tls,
+            aiosmtpd_send_all_authenticates_once,
+            aiosmtpd_mail_without_auth_is_refused_with_530,
+            aiosmtpd_wrong_password_fails_with_535_quickly,
+            aiosmtpd_plaintext_auth_is_refused_without_the_allow_flag,
+            aiosmtpd_plaintext_auth_with_the_allow_flag_authenticates,
+            aiosmtpd_per_recipient_results_in_one_message,
+            aiosmtpd_data_554_rejects_every_recipient,
+            aiosmtpd_envelope_shows_size_and_body_parameters,
+            mx_delivers_to_postfix_at_the_exchange,
+            mx_delivers_to_an_idn_domain_with_smtputf8,
+        );
+    };
+}
+
+/// The async adapters' concurrency across MX domains (the blocking adapter delivers one domain
+/// after another, by design).
+#[macro_export]
+macro_rules! concurrent_mx_scenarios {
+    ($adapter:expr) => {
+        $crate::scenarios!($adapter;
+            mx_domains_are_worked_on_concurrently_up_to_the_limit,
         );
     };
 }
@@ -420,6 +528,57 @@ pub fn large_message_is_streamed(adapter: &dyn Adapter) {
     assert_eq!(captured.starting_with("body").len(), 400_000);
 }
 
+/// A server that accepts the connection and never says a word (the kernel completes the
+/// handshake; nobody reads). Dropping it closes the port.
+fn silent_server() -> (std::net::TcpListener, SocketAddr) {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    (listener, addr)
+}
+
+/// The greeting deadline, not the peer, ends a session with a silent server: deferred as a
+/// greeting timeout, and on time.
+pub fn silent_server_times_out_at_the_greeting(adapter: &dyn Adapter) {
+    let (_listener, addr) = silent_server();
+    let captured = Captured::default();
+    let mut relay = plain_relay(addr, &captured);
+    relay.timeouts.greeting = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let report = adapter
+        .send(&relay, &message(&["a@example.com"]))
+        .expect("send");
+    let elapsed = started.elapsed();
+    assert_all(&report, "deferral by the greeting timeout", |o| {
+        matches!(
+            o,
+            Outcome::Deferred(Failure::Session(SessionError::Timeout(Phase::Greeting)))
+        )
+    });
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+/// Implicit TLS against a silent server: the handshake is bounded by the greeting deadline
+/// and fails as a TLS failure, naming the timeout.
+pub fn silent_server_times_out_in_the_implicit_tls_handshake(adapter: &dyn Adapter) {
+    let (_listener, addr) = silent_server();
+    let captured = Captured::default();
+    let mut relay = plain_relay(addr, &captured).tls(TlsMode::Implicit);
+    relay.timeouts.greeting = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let report = adapter
+        .send(&relay, &message(&["a@example.com"]))
+        .expect("send");
+    let elapsed = started.elapsed();
+    let r = &report.recipients[0];
+    assert!(
+        matches!(&r.unreached, Some(Unreached::Tls(why)) if why.contains("timed out")),
+        "{r:?}"
+    );
+    assert_eq!(code(&r.outcome), Some(454), "{r:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // MX scenarios: dnsmasq serves tests/peers/dnsmasq.conf; sinks listen where the records point.
 
@@ -608,4 +767,40 @@ pub fn idn_domain_is_resolved_in_a_labels(adapter: &dyn Adapter) {
         matches!(r.outcome, Outcome::Rejected(Failure::Utf8Unsupported)),
         "{r:?}"
     );
+}
+
+/// Two domains whose exchanges accept and never greet (nomx.test at .51, cname.test at .61),
+/// a 1 s greeting deadline: with the default concurrency both wait at once (about 1 s in
+/// all); with `concurrency(1)` one after the other (2 s at least). Outcomes are the same.
+pub fn mx_domains_are_worked_on_concurrently_up_to_the_limit(adapter: &dyn Adapter) {
+    let dns = Dnsmasq::start();
+    let port = common_free_port(&[v4(51), v4(61)]);
+    let _silent: Vec<std::net::TcpListener> = [v4(51), v4(61)]
+        .iter()
+        .map(|ip| std::net::TcpListener::bind(SocketAddr::new(*ip, port)).expect("bind"))
+        .collect();
+    let greeting = Duration::from_secs(1);
+    let run = |concurrency: usize| {
+        let captured = Captured::default();
+        let mut mx = mx_delivery(&dns, port, &captured).concurrency(concurrency);
+        mx.timeouts.greeting = greeting;
+        let started = std::time::Instant::now();
+        let report = adapter
+            .deliver(&mx, &message(&["a@nomx.test", "b@cname.test"]))
+            .expect("deliver");
+        assert_all(&report, "deferral by the greeting timeout", |o| {
+            matches!(
+                o,
+                Outcome::Deferred(Failure::Session(SessionError::Timeout(Phase::Greeting)))
+            )
+        });
+        started.elapsed()
+    };
+    let together = run(4);
+    assert!(
+        together < greeting * 2 - Duration::from_millis(200),
+        "{together:?}"
+    );
+    let one_by_one = run(1);
+    assert!(one_by_one >= greeting * 2, "{one_by_one:?}");
 }

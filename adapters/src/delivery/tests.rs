@@ -454,3 +454,166 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several groups at once (the async drivers' `start_next`).
+
+fn tasks_until_blocked(delivery: &mut Delivery) -> Vec<Task> {
+    std::iter::from_fn(|| delivery.start_next()).collect()
+}
+
+#[test]
+fn start_next_hands_out_one_task_per_domain_at_once() {
+    let rcpts = [
+        mailbox("a@one.test"),
+        mailbox("b@two.test"),
+        mailbox("c@one.test"),
+        mailbox("d@three.test"),
+    ];
+    let mut delivery = Delivery::mx(&rcpts, TlsMode::Opportunistic);
+    let domains: Vec<String> = tasks_until_blocked(&mut delivery)
+        .into_iter()
+        .map(|task| match task {
+            Task::Resolve(_, domain) => domain.to_string(),
+            other => panic!("expected a resolve, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(domains, ["one.test", "two.test", "three.test"]);
+    assert!(!delivery.is_done());
+}
+
+#[test]
+fn concurrent_attempts_fall_back_per_domain_in_any_completion_order() {
+    let rcpts = [mailbox("a@one.test"), mailbox("b@two.test")];
+    let mut delivery = Delivery::mx(&rcpts, TlsMode::Opportunistic);
+    let resolves = tasks_until_blocked(&mut delivery);
+    let ids: Vec<GroupId> = resolves
+        .iter()
+        .map(|t| match t {
+            Task::Resolve(id, _) => *id,
+            Task::Attempt(id, _) => *id,
+        })
+        .collect();
+    // Routes arrive in reverse order.
+    delivery.route_found_for(
+        ids[1],
+        Ok(vec![
+            candidate("mx1.two.test", 21),
+            candidate("mx2.two.test", 22),
+        ]),
+    );
+    delivery.route_found_for(ids[0], Ok(vec![candidate("mx.one.test", 11)]));
+    let attempts = tasks_until_blocked(&mut delivery);
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert!(delivery.start_next().is_none());
+    // two.test's first exchange refuses: its next exchange is handed out, one.test untouched.
+    delivery.attempt_done_for(ids[1], refused());
+    let Some(Task::Attempt(id, next)) = delivery.start_next() else {
+        panic!("expected two.test's next attempt");
+    };
+    assert_eq!((id, next.candidate.host.as_str()), (ids[1], "mx2.two.test"));
+    delivery.attempt_done_for(ids[1], AttemptResult::Ran(vec![vec![delivered()]]));
+    assert!(!delivery.is_done());
+    delivery.attempt_done_for(ids[0], AttemptResult::Ran(vec![vec![delivered()]]));
+    assert!(delivery.start_next().is_none());
+    assert!(delivery.is_done());
+    let reports = &delivery.into_reports()[0].recipients;
+    let hosts: Vec<Option<&str>> = reports.iter().map(|r| r.host.as_deref()).collect();
+    assert_eq!(hosts, [Some("mx.one.test"), Some("mx2.two.test")]);
+    assert!(reports
+        .iter()
+        .all(|r| matches!(r.outcome, Outcome::Delivered(_))));
+}
+
+/// The result of an attempt as a pure function of where it went and what it carried, so
+/// sequential and concurrent drivers can be compared on equal terms.
+fn scripted_result(kinds: &[u8], attempt: &Attempt) -> AttemptResult {
+    let last = match attempt.candidate.addr.ip() {
+        std::net::IpAddr::V4(v4) => v4.octets()[3],
+        std::net::IpAddr::V6(_) => 0,
+    };
+    let kind = |r: usize| kinds[(usize::from(last) * 7 + r) % kinds.len()];
+    match kind(99) % 6 {
+        0 => refused(),
+        1 if attempt.tls == TlsMode::Opportunistic => AttemptResult::TlsFailed("x".into()),
+        _ => AttemptResult::Ran(
+            attempt
+                .transactions
+                .iter()
+                .map(|(_, rcpts)| rcpts.iter().map(|&r| outcome_of(kind(r))).collect())
+                .collect(),
+        ),
+    }
+}
+
+fn summary(reports: Vec<Report>) -> Vec<String> {
+    reports[0]
+        .recipients
+        .iter()
+        .map(|r| format!("{} {:?} {:?} {:?}", r.mailbox, r.outcome, r.host, r.addr))
+        .collect()
+}
+
+fn multi_domain(rcpts: &[String]) -> Delivery {
+    let rcpts: Vec<Mailbox> = rcpts.iter().map(|s| mailbox(s)).collect();
+    Delivery::mx(&rcpts, TlsMode::Opportunistic)
+}
+
+/// Each domain `dN.test` has N+1 candidates at 127.0.0.(10N + k).
+fn route_of(domain: &Domain) -> Vec<Candidate> {
+    let n: u8 = domain.to_string()[1..2].parse().unwrap();
+    (0..=n)
+        .map(|k| candidate(&format!("mx{k}.{domain}"), 10 * n + k + 1))
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn concurrent_driving_reports_exactly_what_sequential_driving_does(
+        domains in proptest::collection::vec(0u8..4, 1..8),
+        kinds in proptest::collection::vec(0u8..5, 1..16),
+        order in proptest::collection::vec(any::<prop::sample::Index>(), 64),
+        limit in 1usize..5,
+    ) {
+        let rcpts: Vec<String> = domains
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("r{i}@d{d}.test"))
+            .collect();
+
+        let mut sequential = multi_domain(&rcpts);
+        loop {
+            match sequential.poll() {
+                Action::Done => break,
+                Action::Resolve(domain) => sequential.route_found(Ok(route_of(&domain))),
+                Action::Attempt(attempt) => {
+                    sequential.attempt_done(scripted_result(&kinds, &attempt))
+                }
+            }
+        }
+
+        let mut concurrent = multi_domain(&rcpts);
+        let mut out: Vec<Task> = Vec::new();
+        let mut order = order.into_iter().cycle();
+        loop {
+            while out.len() < limit {
+                match concurrent.start_next() {
+                    Some(task) => out.push(task),
+                    None => break,
+                }
+            }
+            if out.is_empty() {
+                break;
+            }
+            let pick = order.next().map_or(0, |i| i.index(out.len()));
+            match out.swap_remove(pick) {
+                Task::Resolve(id, domain) => concurrent.route_found_for(id, Ok(route_of(&domain))),
+                Task::Attempt(id, attempt) => {
+                    concurrent.attempt_done_for(id, scripted_result(&kinds, &attempt))
+                }
+            }
+        }
+        prop_assert!(concurrent.is_done());
+        prop_assert_eq!(summary(concurrent.into_reports()), summary(sequential.into_reports()));
+    }
+}

@@ -9,8 +9,8 @@ use mxsend_core::address::Domain;
 use mxsend_core::mx::{self, MxRecord, Target};
 
 use super::{
-    mx_answer, Action, Answer, DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver,
-    Route, RouteError, Transmit, Transport,
+    exchanges, merge_families, mx_records, route, settles_both_families, Action, Answer, DnsError,
+    Input, Lookup, QueryType, Resolver, Route, RouteError, Transmit, Transport,
 };
 
 /// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
@@ -118,10 +118,7 @@ pub(crate) fn run(mut lookup: Lookup) -> Result<Answer, DnsError> {
 impl Resolver {
     /// The MX records of `domain` (empty: NODATA, the implicit MX applies).
     pub fn mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
-        match run(self.lookup(domain, QueryType::Mx)?)? {
-            Answer::Mx(records) => Ok(records),
-            Answer::Addresses(_) => Ok(Vec::new()),
-        }
+        run(self.lookup(domain, QueryType::Mx)?).map(mx_records)
     }
 
     /// The addresses of `host`: AAAA records, then A records.
@@ -130,20 +127,11 @@ impl Resolver {
     /// host reachable over one family is reachable. NXDOMAIN for either is NXDOMAIN.
     pub fn ip_addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let v6 = run(self.lookup(host, QueryType::Aaaa)?);
-        if let Err(e @ (DnsError::NoSuchDomain { .. } | DnsError::InvalidName { .. })) = v6 {
-            return Err(e);
+        if settles_both_families(&v6) {
+            return v6.map(|_| Vec::new());
         }
         let v4 = run(self.lookup(host, QueryType::A)?);
-        let addresses = |answer: Answer| match answer {
-            Answer::Addresses(addresses) => addresses,
-            Answer::Mx(_) => Vec::new(),
-        };
-        match (v6, v4) {
-            (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),
-            (Ok(v6), Err(e)) | (Err(e), Ok(v6)) if v6.is_empty() => Err(e),
-            (Ok(some), Err(_)) | (Err(_), Ok(some)) => Ok(addresses(some)),
-            (Err(_), Err(e)) => Err(e),
-        }
+        merge_families(v6, v4)
     }
 
     /// Where to deliver mail for `domain`: its MX records through [`mx::plan`] (`random` shuffles
@@ -153,20 +141,8 @@ impl Resolver {
             Target::Address(address) => return Ok(Route::Address(address)),
             Target::Mx(name) => name,
         };
-        let records = self.mx(name);
-        let exchanges =
-            mx::plan(name, &mx_answer(&records), random).map_err(|reason| RouteError {
-                reason,
-                dns: records.err(),
-            })?;
-        Ok(Route::Exchanges(
-            exchanges
-                .into_iter()
-                .map(|exchange| ResolvedExchange {
-                    addresses: self.ip_addrs(&exchange.name),
-                    exchange,
-                })
-                .collect(),
-        ))
+        let exchanges = exchanges(name, self.mx(name), random)?;
+        let addresses = exchanges.iter().map(|e| self.ip_addrs(&e.name)).collect();
+        Ok(route(exchanges, addresses))
     }
 }

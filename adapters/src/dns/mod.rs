@@ -8,10 +8,12 @@
 //! - [`Lookup`] (in `lookup.rs`) is the protocol: query IDs, answer validation, retries across
 //!   servers, UDP→TCP on truncation. It emits [`Transmit`]s and is fed [`Input`]s; a runtime's
 //!   driver only opens sockets and moves bytes. The blocking driver (feature `blocking`) is
-//!   one short loop in `blocking.rs`; async drivers are the same loop with async sockets.
+//!   one short loop in `blocking.rs`; the async driver (features `smol`, `async-std`) is the
+//!   same loop over a [`crate::aio::Runtime`]'s sockets in `aio.rs`.
 //! - [`Resolver`] holds the [`ResolverConfig`] (from /etc/resolv.conf or explicit servers) and
-//!   offers blocking [`Resolver::mx`], [`Resolver::ip_addrs`] and [`Resolver::plan`], which
-//!   combines the MX answer with [`mxsend_core::mx::plan`] and resolves each exchange.
+//!   offers `mx`, `ip_addrs` and `plan` (blocking, and `*_async` for the async runtimes), which
+//!   combine the MX answer with [`mxsend_core::mx::plan`] and resolve each exchange. How the
+//!   answers combine (`merge_families`, `route`) is here, once for both.
 //!
 //! RFCs: messages per RFC 1035 §4 (UDP §4.2.1, TCP with a 2-byte length §4.2.2, RFC 7766);
 //! EDNS(0) per RFC 6891 advertising [`DEFAULT_EDNS_PAYLOAD`]; answers accepted only when ID,
@@ -28,6 +30,8 @@
 mod lookup;
 mod message;
 
+#[cfg(feature = "aio")]
+mod aio;
 #[cfg(feature = "blocking")]
 mod blocking;
 
@@ -332,7 +336,75 @@ pub fn connection_plan(
     )
 }
 
-/// A stub resolver: a configuration, and (with feature `blocking`) lookups that block.
+/// The MX records in an answer (an address answer, which an MX question never gets, has none).
+pub(crate) fn mx_records(answer: Answer) -> Vec<MxRecord> {
+    match answer {
+        Answer::Mx(records) => records,
+        Answer::Addresses(_) => Vec::new(),
+    }
+}
+
+/// True when the AAAA answer settles the A question too: a name that does not exist, or
+/// cannot, has no addresses of either family, and asking again only costs time.
+pub(crate) fn settles_both_families(v6: &Result<Answer, DnsError>) -> bool {
+    matches!(
+        v6,
+        Err(DnsError::NoSuchDomain { .. } | DnsError::InvalidName { .. })
+    )
+}
+
+/// A host's addresses from its AAAA and A answers: IPv6 first, then IPv4.
+///
+/// One family failing temporarily while the other answers gives the other's addresses: a
+/// host reachable over one family is reachable. Both failing gives the A error.
+pub(crate) fn merge_families(
+    v6: Result<Answer, DnsError>,
+    v4: Result<Answer, DnsError>,
+) -> Result<Vec<IpAddr>, DnsError> {
+    let addresses = |answer: Answer| match answer {
+        Answer::Addresses(addresses) => addresses,
+        Answer::Mx(_) => Vec::new(),
+    };
+    match (v6, v4) {
+        (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),
+        (Ok(v6), Err(e)) | (Err(e), Ok(v6)) if v6.is_empty() => Err(e),
+        (Ok(some), Err(_)) | (Err(_), Ok(some)) => Ok(addresses(some)),
+        (Err(_), Err(e)) => Err(e),
+    }
+}
+
+/// The exchanges to resolve for the MX name `name`, per the MX policy
+/// ([`mxsend_core::mx::plan`]), or why there are none.
+pub(crate) fn exchanges(
+    name: &str,
+    records: Result<Vec<MxRecord>, DnsError>,
+    random: impl FnMut() -> u64,
+) -> Result<Vec<Exchange>, RouteError> {
+    mxsend_core::mx::plan(name, &mx_answer(&records), random).map_err(|reason| RouteError {
+        reason,
+        dns: records.err(),
+    })
+}
+
+/// The route from the exchanges, each with its addresses (or why it has none), in order.
+pub(crate) fn route(
+    exchanges: Vec<Exchange>,
+    addresses: Vec<Result<Vec<IpAddr>, DnsError>>,
+) -> Route {
+    Route::Exchanges(
+        exchanges
+            .into_iter()
+            .zip(addresses)
+            .map(|(exchange, addresses)| ResolvedExchange {
+                exchange,
+                addresses,
+            })
+            .collect(),
+    )
+}
+
+/// A stub resolver: a configuration, and lookups that block (feature `blocking`) or run on an
+/// async runtime (features `smol`, `async-std`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolver {
     config: ResolverConfig,
