@@ -38,11 +38,11 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 fn run() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, server, file, count, sessions] = args.as_slice() else {
-        return Err("usage: mxsend-bench blocking|smol HOST:PORT MESSAGE_FILE COUNT SESSIONS".into());
+        return Err(
+            "usage: mxsend-bench blocking|smol HOST:PORT MESSAGE_FILE COUNT SESSIONS".into(),
+        );
     };
-    let (host, port) = server
-        .rsplit_once(':')
-        .ok_or("the server is HOST:PORT")?;
+    let (host, port) = server.rsplit_once(':').ok_or("the server is HOST:PORT")?;
     let relay = Relay::new(host, port.parse()?).tls(TlsMode::None);
     let content = std::fs::read(file)?;
     let count: usize = count.parse()?;
