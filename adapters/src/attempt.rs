@@ -328,6 +328,10 @@ pub(crate) struct SessionRun {
     body_done: Vec<bool>,
     /// The transaction whose body the pump holds open.
     body_open: Option<usize>,
+    /// No transaction before this one wants its body any more.
+    first_open: usize,
+    /// The position of the last transaction reported done.
+    last_done: usize,
     closed: bool,
     /// The fallback deadline for steps the session set none for.
     command_timeout: Duration,
@@ -365,6 +369,8 @@ impl SessionRun {
             ids,
             messages: indices,
             body_open: None,
+            first_open: 0,
+            last_done: 0,
             closed: false,
             command_timeout,
         })
@@ -381,7 +387,14 @@ impl SessionRun {
                 Event::StartTls => return Next::StartTls,
                 Event::Established => {}
                 Event::TransactionDone(id, outcomes) => {
-                    if let Some(i) = self.ids.iter().position(|x| *x == id) {
+                    // Transactions end in the order queued: look from the last one found.
+                    let from = self.last_done;
+                    let found = (self.ids.get(from..).unwrap_or_default().iter())
+                        .position(|x| *x == id)
+                        .map(|p| from + p)
+                        .or_else(|| self.ids.iter().position(|x| *x == id));
+                    if let Some(i) = found {
+                        self.last_done = i;
                         if let Some(slot) = self.outcomes.get_mut(i) {
                             *slot = Some(outcomes);
                         }
@@ -412,12 +425,15 @@ impl SessionRun {
     /// one that ends before its body (every recipient refused, MAIL refused, too large) reports
     /// so before the next one starts; so the body wanted is that of the first transaction with
     /// neither its outcomes nor its whole body yet.
-    fn body_wanted(&self) -> Option<(usize, usize)> {
+    /// A transaction once settled or fed stays so: the first open one only moves forward,
+    /// and the search starts there.
+    fn body_wanted(&mut self) -> Option<(usize, usize)> {
         if !self.session.wants_body() {
             return None;
         }
-        let i = (0..self.ids.len())
+        let i = (self.first_open..self.ids.len())
             .find(|&i| self.outcomes.get(i).is_some_and(Option::is_none) && !self.body_done[i])?;
+        self.first_open = i;
         Some((i, *self.messages.get(i)?))
     }
 

@@ -58,7 +58,7 @@
 //! NXDOMAIN, `451 4.4.3` DNS temporary failure, `451 4.4.1` no connection could be made, `454
 //! 4.7.0` TLS handshake failed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -650,8 +650,9 @@ impl Delivery {
         if stop {
             current.candidates.clear();
         }
-        g.jobs
-            .retain(|job| !settled.iter().any(|(m, r, _)| (*m, *r) == *job));
+        let settled_jobs: HashSet<(usize, usize)> =
+            settled.iter().map(|(m, r, _)| (*m, *r)).collect();
+        g.jobs.retain(|job| !settled_jobs.contains(job));
         for (m, r, word) in settled {
             self.finish(m, r, word);
         }
@@ -727,10 +728,15 @@ impl Delivery {
 /// The jobs as transactions: per message, its recipients, in order of first appearance.
 fn transactions(jobs: &[(usize, usize)]) -> Vec<(usize, Vec<usize>)> {
     let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+    // Each message's place in `out`: a send_all of thousands of messages is one attempt.
+    let mut place: HashMap<usize, usize> = HashMap::new();
     for &(m, r) in jobs {
-        match out.iter_mut().find(|(message, _)| *message == m) {
+        match place.get(&m).and_then(|&i| out.get_mut(i)) {
             Some((_, rcpts)) => rcpts.push(r),
-            None => out.push((m, vec![r])),
+            None => {
+                place.insert(m, out.len());
+                out.push((m, vec![r]));
+            }
         }
     }
     for (_, rcpts) in &mut out {
