@@ -230,9 +230,12 @@ pub(crate) struct Tap<'t> {
 
 impl<'t> Tap<'t> {
     pub fn new(sink: &'t mut HookSink<'_>) -> Tap<'t> {
-        Tap {
-            wire: Wiretap::new(sink),
-        }
+        let wire = if sink.0.is_some() {
+            Wiretap::new(sink)
+        } else {
+            Wiretap::disabled(sink)
+        };
+        Tap { wire }
     }
 
     pub fn connecting(&mut self, candidate: &Candidate) {

@@ -166,16 +166,6 @@ impl Stream {
         }
     }
 
-    /// Bound the next read, write or flush by `deadline`.
-    fn set_deadline(&self, deadline: Instant) -> io::Result<()> {
-        let timeout = time_left(deadline);
-        if let Some(tcp) = self.tcp() {
-            tcp.set_read_timeout(Some(timeout))?;
-            tcp.set_write_timeout(Some(timeout))?;
-        }
-        Ok(())
-    }
-
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(tcp) => tcp.read(buf),
@@ -210,6 +200,40 @@ impl Stream {
         if let Some(tcp) = self.tcp() {
             let _ = tcp.shutdown(Shutdown::Both);
         }
+    }
+}
+
+/// How late past its deadline a read or write may return: the socket timeout is only
+/// changed when the one already set could overshoot the deadline by more than this.
+const DEADLINE_SLACK: Duration = Duration::from_millis(10);
+
+/// The socket timeouts set on a connection, so they are changed only when needed: two
+/// `setsockopt` calls before every read and write cost about 8% of a pipelined session's
+/// client time (BENCHMARKS.md).
+#[derive(Default)]
+struct SocketDeadline {
+    /// The read and write timeout currently set on the socket.
+    set: Option<Duration>,
+}
+
+impl SocketDeadline {
+    /// Bound the next read, write or flush on `stream` by `deadline`: each call may block
+    /// up to the socket's timeout from when it starts, so the timeout must not exceed the
+    /// time left (plus [`DEADLINE_SLACK`]), and is not kept when it is less than half of it
+    /// (a timeout left from an earlier, nearer deadline would wake the pump for nothing).
+    fn bound(&mut self, stream: &Stream, deadline: Instant) -> io::Result<()> {
+        let left = time_left(deadline);
+        if let Some(set) = self.set {
+            if set <= left + DEADLINE_SLACK && set >= left / 2 {
+                return Ok(());
+            }
+        }
+        if let Some(tcp) = stream.tcp() {
+            tcp.set_read_timeout(Some(left))?;
+            tcp.set_write_timeout(Some(left))?;
+            self.set = Some(left);
+        }
+        Ok(())
     }
 }
 
@@ -309,6 +333,7 @@ fn pump<B: BodySource>(
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut body: Option<Box<dyn Read + '_>> = None;
+    let mut deadline = SocketDeadline::default();
     loop {
         match run.next() {
             Next::StartTls => {
@@ -321,6 +346,8 @@ fn pump<B: BodySource>(
                         *stream = secured;
                         negotiated
                     });
+                // The handshake set the socket's timeouts itself.
+                deadline = SocketDeadline::default();
                 if let Some(error) = run.tls_done(secured, attempt.tls, tap, clock) {
                     return Ok(Some(error));
                 }
@@ -329,7 +356,7 @@ fn pump<B: BodySource>(
                 // A QUIT the session queued when it gave up: a courtesy, errors ignored.
                 let pending = run.session.pending_transmit();
                 let courtesy = Instant::now() + QUIT_COURTESY;
-                if !pending.is_empty() && stream.set_deadline(courtesy).is_ok() {
+                if !pending.is_empty() && deadline.bound(stream, courtesy).is_ok() {
                     if let Ok(n) = stream.write(pending) {
                         tap.wire.sent(pending.get(..n).unwrap_or_default());
                         let _ = stream.flush();
@@ -356,7 +383,7 @@ fn pump<B: BodySource>(
                 }
             }
             Next::Transmit => {
-                if let Err(error) = stream.set_deadline(run.deadline(clock)) {
+                if let Err(error) = deadline.bound(stream, run.deadline(clock)) {
                     run.io_failed(&error, clock);
                     continue;
                 }
@@ -370,7 +397,7 @@ fn pump<B: BodySource>(
                 }
             }
             Next::Receive => {
-                if let Err(error) = stream.set_deadline(run.deadline(clock)) {
+                if let Err(error) = deadline.bound(stream, run.deadline(clock)) {
                     run.io_failed(&error, clock);
                     continue;
                 }
