@@ -139,24 +139,40 @@ impl EnhancedCode {
     /// class 2, 4 or 5; subject and detail one to three digits), followed by the end of the
     /// text or a space or tab. Returns the code and the text after it, leading blanks removed.
     fn parse_prefix(text: &str) -> Option<(EnhancedCode, &str)> {
+        let (code, rest) = EnhancedCode::parse_code(text)?;
+        let after = match rest.as_bytes().first() {
+            None => rest,
+            Some(b' ' | b'\t') => rest.trim_start_matches([' ', '\t']),
+            Some(_) => return None,
+        };
+        Some((code, after))
+    }
+
+    /// The code alone at the start of a reply's text, whose first line may be followed by
+    /// `\n` and more lines: no need to find the end of the first line first.
+    fn at_start_of(text: &str) -> Option<EnhancedCode> {
+        let (code, rest) = EnhancedCode::parse_code(text)?;
+        match rest.as_bytes().first() {
+            None | Some(b' ' | b'\t' | b'\n') => Some(code),
+            Some(_) => None,
+        }
+    }
+
+    /// `class.subject.detail` at the start of `text`, and what follows it.
+    fn parse_code(text: &str) -> Option<(EnhancedCode, &str)> {
         let (class, rest) = digits(text, 1)?;
         if !matches!(class, 2 | 4 | 5) {
             return None;
         }
         let (subject, rest) = digits(rest.strip_prefix('.')?, 3)?;
         let (detail, rest) = digits(rest.strip_prefix('.')?, 3)?;
-        let after = match rest.as_bytes().first() {
-            None => rest,
-            Some(b' ' | b'\t') => rest.trim_start_matches([' ', '\t']),
-            Some(_) => return None,
-        };
         Some((
             EnhancedCode {
                 class: class as u8,
                 subject,
                 detail,
             },
-            after,
+            rest,
         ))
     }
 }
@@ -193,9 +209,7 @@ impl Reply {
 
     /// A reply from its lines' text already joined by `\n`.
     fn from_text(code: ReplyCode, text: String) -> Reply {
-        let first = text.split('\n').next().unwrap_or("");
-        let enhanced = EnhancedCode::parse_prefix(first)
-            .map(|(enhanced, _)| enhanced)
+        let enhanced = EnhancedCode::at_start_of(&text)
             .filter(|enhanced| u16::from(enhanced.class) == code.get() / 100);
         Reply {
             code,
@@ -411,8 +425,9 @@ pub struct ReplyParser {
     line: Vec<u8>,
     /// The code of the reply in progress, once its first (continuation) line is complete.
     code: Option<ReplyCode>,
-    /// The text of the complete lines of the reply in progress, joined by `\n`.
-    text: String,
+    /// The raw text of the complete lines of the reply in progress, joined by `\n`; UTF-8
+    /// is checked once, when the reply is complete (per line, it was a sixth of EHLO parsing).
+    text: Vec<u8>,
     /// How many complete lines `text` holds.
     lines: usize,
     /// Raw octets of those lines, line ends included (for `max_reply_len`).
@@ -433,7 +448,7 @@ impl ReplyParser {
             limits,
             line: Vec::new(),
             code: None,
-            text: String::new(),
+            text: Vec::new(),
             lines: 0,
             reply_len: 0,
             error: None,
@@ -451,7 +466,7 @@ impl ReplyParser {
         if let Err(error) = &result {
             self.error = Some(error.clone());
             self.line = Vec::new();
-            self.text = String::new();
+            self.text = Vec::new();
             self.lines = 0;
         }
         result
@@ -562,11 +577,11 @@ impl ReplyParser {
             // `text` is scratch kept across replies: the reply gets a string of exactly its
             // size, one allocation per reply whatever its number of lines.
             let joined = if self.lines == 0 {
-                line_string(text)
+                text_string(text)
             } else {
-                self.text.push('\n');
-                push_line_text(&mut self.text, text);
-                let joined = String::from(self.text.as_str());
+                self.text.push(b'\n');
+                self.text.extend_from_slice(text);
+                let joined = text_string(&self.text);
                 self.text.clear();
                 joined
             };
@@ -574,9 +589,9 @@ impl ReplyParser {
             Ok(Some(Reply::from_text(code, joined)))
         } else {
             if self.lines > 0 {
-                self.text.push('\n');
+                self.text.push(b'\n');
             }
-            push_line_text(&mut self.text, text);
+            self.text.extend_from_slice(text);
             self.lines += 1;
             self.code = Some(code);
             self.reply_len += raw_len;
@@ -591,17 +606,10 @@ impl ReplyParser {
     }
 }
 
-/// Append a line's text after the separator, invalid UTF-8 replaced by U+FFFD.
-fn push_line_text(out: &mut String, text: &[u8]) {
-    match core::str::from_utf8(text) {
-        Ok(text) => out.push_str(text),
-        Err(_) => out.push_str(&String::from_utf8_lossy(text)),
-    }
-}
-
-/// A line's text as a `String`, invalid UTF-8 replaced by U+FFFD. Checking first keeps
-/// the common case (valid, mostly ASCII) on the standard library's fast validator.
-fn line_string(text: &[u8]) -> String {
+/// A reply's text as a `String` of exactly its size, invalid UTF-8 replaced by U+FFFD (a
+/// replacement never spans a `\n`, so this is the same as decoding line by line). Checking
+/// first keeps the common case (valid, mostly ASCII) on the standard library's fast validator.
+fn text_string(text: &[u8]) -> String {
     match core::str::from_utf8(text) {
         Ok(text) => String::from(text),
         Err(_) => String::from_utf8_lossy(text).into_owned(),
