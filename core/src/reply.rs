@@ -830,6 +830,32 @@ mod tests {
         (out, parser.is_idle())
     }
 
+    /// As `run`, through `parse_ref`, each borrowed reply made owned as it comes.
+    fn run_ref(
+        parser: &mut ReplyParser,
+        chunks: &[&[u8]],
+    ) -> (Vec<Result<Reply, ReplyError>>, bool) {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut rest = *chunk;
+            loop {
+                match parser.parse_ref(rest) {
+                    Ok(StatusRef::Complete(reply, used)) => {
+                        assert!(used > 0 && used <= rest.len());
+                        out.push(Ok(reply.to_reply()));
+                        rest = &rest[used..];
+                    }
+                    Ok(StatusRef::Partial) => break,
+                    Err(error) => {
+                        out.push(Err(error));
+                        return (out, parser.is_idle());
+                    }
+                }
+            }
+        }
+        (out, parser.is_idle())
+    }
+
     fn parse_one(input: &[u8]) -> Result<Reply, ReplyError> {
         match ReplyParser::new().parse(input)? {
             Status::Complete(reply, used) => {
@@ -1172,6 +1198,70 @@ mod tests {
         assert!(!Reply::new(code(421), Vec::new()).is_positive_completion());
     }
 
+    #[test]
+    fn parse_ref_borrows_a_one_line_reply_from_the_input() {
+        let input = b"250 2.1.5 Ok\r\n";
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, used)) = parser.parse_ref(input) else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(used, input.len());
+        assert_eq!(reply.raw_text(), "2.1.5 Ok");
+        assert!(input.as_ptr_range().contains(&reply.raw_text().as_ptr()));
+    }
+
+    #[test]
+    fn parse_ref_joins_a_multi_line_reply_in_the_parser_buffer() {
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, _)) = parser.parse_ref(b"250-mx\r\n250 CHUNKING\r\n")
+        else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["mx", "CHUNKING"]);
+        assert_eq!(reply.line_count(), 2);
+    }
+
+    #[test]
+    fn parse_ref_completes_a_reply_split_across_calls() {
+        let mut parser = ReplyParser::new();
+        assert_eq!(parser.parse_ref(b"354 go ah"), Ok(StatusRef::Partial));
+        let Ok(StatusRef::Complete(reply, used)) = parser.parse_ref(b"ead\r\n250 next") else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(
+            (reply.code(), reply.raw_text(), used),
+            (code(354), "go ahead", 5)
+        );
+    }
+
+    #[test]
+    fn parse_ref_replaces_invalid_utf8_in_text() {
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, _)) = parser.parse_ref(b"554 caf\xe9\r\n") else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(reply.first_line(), "caf\u{fffd}");
+    }
+
+    #[test]
+    fn reply_ref_displays_like_the_owned_reply() {
+        let input = b"550-5.7.1 no\x1b\r\n550 5.7.1 see policy\r\n";
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, _)) = parser.parse_ref(input) else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(reply.to_string(), reply.to_reply().to_string());
+        assert_eq!(reply.to_reply().as_reply_ref(), reply);
+    }
+
+    #[test]
+    fn cloned_replies_share_their_text() {
+        let reply = parse_one(b"250 2.0.0 Ok: queued as 4F2B81C0A3E\r\n").unwrap();
+        let clone = reply.clone();
+        assert!(Arc::ptr_eq(&reply.text, &clone.text));
+        assert_eq!(clone, reply);
+    }
+
     /// Inputs that hit every branch: valid and invalid codes, both separators, mixed line
     /// ends, enhanced codes, and lengths around small limits.
     fn reply_stream() -> impl Strategy<Value = Vec<u8>> {
@@ -1217,6 +1307,33 @@ mod tests {
             prop_assert_eq!(&run(&mut ReplyParser::with_limits(limits), &chunks), &whole);
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             prop_assert_eq!(&run(&mut ReplyParser::with_limits(limits), &bytes), &whole);
+        }
+
+        #[test]
+        fn parse_and_parse_ref_agree_on_every_split(
+            input in reply_stream(),
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+            limits in prop_oneof![Just(ReplyLimits::default()), limits()],
+        ) {
+            let chunks = split_at_cuts(&input, cuts);
+            // Against the whole input: a split moves replies from borrowing the input to
+            // borrowing the parser's buffer, which must not change them.
+            let whole = run(&mut ReplyParser::with_limits(limits), &[&input]);
+            prop_assert_eq!(&run_ref(&mut ReplyParser::with_limits(limits), &chunks), &whole);
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            prop_assert_eq!(&run_ref(&mut ReplyParser::with_limits(limits), &bytes), &whole);
+        }
+
+        #[test]
+        fn parse_ref_agrees_with_parse_on_arbitrary_bytes(
+            input in proptest::collection::vec(any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(0usize..600, 0..10),
+        ) {
+            let chunks = split_at_cuts(&input, cuts);
+            prop_assert_eq!(
+                run_ref(&mut ReplyParser::new(), &chunks),
+                run(&mut ReplyParser::new(), &[&input])
+            );
         }
 
         #[test]
