@@ -1,13 +1,19 @@
 //! Reply parsing throughput: mxsend's `ReplyParser` against smtp-proto's `ResponseReceiver`
 //! on the same bytes (BENCHMARKS.md, "Micro"; target: at least 2x smtp-proto).
 //!
-//! Both sides do the same work: every reply in the corpus is parsed to completion into an
-//! owned value holding the code, the enhanced status code and the text of every line.
-//! Before timing, a check asserts that both parsers agree on every reply of every corpus,
-//! so the comparison cannot drift into measuring different things.
+//! Two lines per corpus against smtp-proto:
+//! - `mxsend` (owned): `ReplyParser::parse`, every reply parsed to completion into an owned
+//!   `Reply` holding the code, the enhanced status code and the text of every line: the
+//!   same work as smtp-proto, which always produces an owned `Response<String>`.
+//! - `mxsend-ref` (borrowed): `ReplyParser::parse_ref`, every reply parsed to completion
+//!   into a `ReplyRef` (code, enhanced code, text borrowed from the input or the parser's
+//!   reused buffer): what the session does for replies it does not keep. No allocation.
+//!
+//! Before timing, a check asserts that both forms and smtp-proto agree on every reply of
+//! every corpus, so the comparison cannot drift into measuring different things.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mxsend_core::reply::{ReplyParser, Status};
+use mxsend_core::reply::{ReplyParser, ReplyRef, Status, StatusRef};
 use smtp_proto::response::parser::ResponseReceiver;
 use std::hint::black_box;
 use std::time::Duration;
@@ -87,6 +93,20 @@ fn parse_mxsend(corpus: &[u8], sink: &mut impl FnMut(mxsend_core::reply::Reply))
     }
 }
 
+fn parse_mxsend_ref(corpus: &[u8], sink: &mut impl FnMut(ReplyRef<'_>)) {
+    let mut parser = ReplyParser::new();
+    let mut rest = corpus;
+    while !rest.is_empty() {
+        match parser.parse_ref(rest) {
+            Ok(StatusRef::Complete(reply, used)) => {
+                sink(reply);
+                rest = rest.get(used..).unwrap_or_default();
+            }
+            other => panic!("corpus reply did not parse: {other:?}"),
+        }
+    }
+}
+
 fn parse_smtp_proto(corpus: &[u8], sink: &mut impl FnMut(smtp_proto::Response<String>)) {
     let mut receiver = ResponseReceiver::default();
     let mut rest = corpus.iter();
@@ -111,6 +131,15 @@ fn check_agreement(name: &str, corpus: &[u8], count: usize) {
             text: reply.text(),
         })
     });
+    let mut borrowed = Vec::new();
+    parse_mxsend_ref(corpus, &mut |reply| {
+        borrowed.push(Parsed {
+            code: reply.code().get(),
+            enhanced: reply.enhanced().map(|e| (e.class, e.subject, e.detail)),
+            text: reply.to_reply().text(),
+        })
+    });
+    assert_eq!(ours, borrowed, "{name}: parse and parse_ref");
     let mut theirs = Vec::new();
     parse_smtp_proto(corpus, &mut |response| {
         let [class, subject, detail] = response.esc;
@@ -146,6 +175,13 @@ fn reply_parse(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_function("mxsend", |b| {
             b.iter(|| parse_mxsend(black_box(bytes), &mut |reply| drop(black_box(reply))))
+        });
+        group.bench_function("mxsend-ref", |b| {
+            b.iter(|| {
+                parse_mxsend_ref(black_box(bytes), &mut |reply| {
+                    black_box(reply);
+                })
+            })
         });
         group.bench_function("smtp-proto", |b| {
             b.iter(|| parse_smtp_proto(black_box(bytes), &mut |r| drop(black_box(r))))

@@ -31,6 +31,7 @@
 //!   text; older servers send Latin-1, which is better shown lossy than refused).
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -113,13 +114,118 @@ impl fmt::Display for EnhancedCode {
 
 /// One complete server reply, possibly of several lines.
 ///
-/// The text of all lines is held in one string, lines separated by `\n` (a line never
-/// contains one: LF ends lines on the wire), so a reply costs one allocation.
+/// The text of all lines is held in one shared string, lines separated by `\n` (a line
+/// never contains one: LF ends lines on the wire), so a reply costs one allocation and a
+/// clone costs none: the session hands the same final reply to every recipient of a
+/// transaction. [`ReplyRef`] is the borrowed form, which costs nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     code: ReplyCode,
     enhanced: Option<EnhancedCode>,
-    text: String,
+    text: Arc<str>,
+}
+
+/// One complete server reply, borrowed from the parser's input or its reused buffer: what
+/// [`ReplyParser::parse_ref`] returns, so a reply that is only looked at (a 250 to MAIL, a
+/// 354) costs no allocation. [`ReplyRef::to_reply`] makes the owned [`Reply`] to keep one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyRef<'a> {
+    code: ReplyCode,
+    enhanced: Option<EnhancedCode>,
+    /// The lines' text joined by `\n`, enhanced codes left in.
+    text: &'a str,
+}
+
+impl<'a> ReplyRef<'a> {
+    fn from_text(code: ReplyCode, text: &'a str) -> ReplyRef<'a> {
+        ReplyRef {
+            code,
+            enhanced: enhanced_of(code, text),
+            text,
+        }
+    }
+
+    /// The three-digit code.
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The enhanced status code, when the server sent one on the first line.
+    pub fn enhanced(&self) -> Option<EnhancedCode> {
+        self.enhanced
+    }
+
+    /// The text of each line after `NNN-` / `NNN ` (the enhanced code, if any, left in).
+    pub fn lines(&self) -> Lines<'a> {
+        Lines(self.text.split('\n'))
+    }
+
+    /// The first line's text (the enhanced code, if any, left in).
+    pub fn first_line(&self) -> &'a str {
+        self.lines().next().unwrap_or("")
+    }
+
+    /// How many lines the reply has (at least one).
+    pub fn line_count(&self) -> usize {
+        self.text.bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    /// Every line's text joined by `\n`, enhanced codes left in ([`Reply::text`] strips them).
+    pub fn raw_text(&self) -> &'a str {
+        self.text
+    }
+
+    /// 2yz: the requested action completed (RFC 5321 §4.2.1).
+    pub fn is_positive_completion(&self) -> bool {
+        self.code.class() == ReplyClass::PositiveCompletion
+    }
+
+    /// The owned reply, to keep: one allocation, for the text.
+    pub fn to_reply(&self) -> Reply {
+        Reply {
+            code: self.code,
+            enhanced: self.enhanced,
+            text: Arc::from(self.text),
+        }
+    }
+}
+
+impl From<ReplyRef<'_>> for Reply {
+    fn from(reply: ReplyRef<'_>) -> Reply {
+        reply.to_reply()
+    }
+}
+
+impl fmt::Display for ReplyRef<'_> {
+    /// As [`Reply`]'s `Display`: the reply as on the wire, control characters escaped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.line_count().saturating_sub(1);
+        for (i, line) in self.lines().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}", self.code)?;
+            if i < last {
+                f.write_str("-")?;
+            } else if !line.is_empty() {
+                f.write_str(" ")?;
+            }
+            for c in line.chars() {
+                if c.is_control() && c != '\t' {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The enhanced code at the start of a reply's text, when its class matches the reply
+/// code's first digit (RFC 3463 §2).
+fn enhanced_of(code: ReplyCode, text: &str) -> Option<EnhancedCode> {
+    EnhancedCode::at_start_of(text).filter(|enhanced| u16::from(enhanced.class) == code.get() / 100)
 }
 
 /// The lines of a [`Reply`], from [`Reply::lines`].
@@ -204,17 +310,15 @@ impl Reply {
             // A line cannot hold a line break; one given here would split it in two.
             text.extend(line.chars().map(|c| if c == '\n' { ' ' } else { c }));
         }
-        Reply::from_text(code, text)
+        ReplyRef::from_text(code, &text).to_reply()
     }
 
-    /// A reply from its lines' text already joined by `\n`.
-    fn from_text(code: ReplyCode, text: String) -> Reply {
-        let enhanced = EnhancedCode::at_start_of(&text)
-            .filter(|enhanced| u16::from(enhanced.class) == code.get() / 100);
-        Reply {
-            code,
-            enhanced,
-            text,
+    /// The borrowed form of this reply (no allocation).
+    pub fn as_reply_ref(&self) -> ReplyRef<'_> {
+        ReplyRef {
+            code: self.code,
+            enhanced: self.enhanced,
+            text: &self.text,
         }
     }
 
@@ -253,7 +357,7 @@ impl Reply {
     /// code when the reply has one (RFC 2034 §4 repeats it on every line).
     pub fn text(&self) -> String {
         if self.enhanced.is_none() {
-            return self.text.clone();
+            return String::from(&*self.text);
         }
         let mut text = String::new();
         for (i, line) in self.lines().enumerate() {
@@ -282,26 +386,7 @@ impl fmt::Display for Reply {
     /// server's text are escaped (`\r`, `\u{1b}`), so a hostile server cannot drive the
     /// terminal this is printed on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let last = self.line_count().saturating_sub(1);
-        for (i, line) in self.lines().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{}", self.code)?;
-            if i < last {
-                f.write_str("-")?;
-            } else if !line.is_empty() {
-                f.write_str(" ")?;
-            }
-            for c in line.chars() {
-                if c.is_control() && c != '\t' {
-                    write!(f, "{}", c.escape_default())?;
-                } else {
-                    write!(f, "{c}")?;
-                }
-            }
-        }
-        Ok(())
+        self.as_reply_ref().fmt(f)
     }
 }
 
@@ -348,6 +433,23 @@ pub enum Status {
     Partial,
     /// A reply is complete; the first `usize` octets of the input were consumed to finish it.
     Complete(Reply, usize),
+}
+
+/// What [`ReplyParser::parse_ref`] found in the input it was given: [`Status`], borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusRef<'a> {
+    /// All input was consumed (buffered, within the limits) and no reply is complete yet.
+    Partial,
+    /// A reply is complete; the first `usize` octets of the input were consumed to finish it.
+    Complete(ReplyRef<'a>, usize),
+}
+
+/// Where the text of a completed reply is: in the input (a one-line reply wholly inside it),
+/// or in the parser's scratch buffer.
+#[derive(Clone, Copy, Debug)]
+enum TextAt {
+    Input(usize, usize),
+    Scratch,
 }
 
 /// How much of a malformed line an error keeps, so it can be shown without holding the line.
@@ -427,7 +529,11 @@ pub struct ReplyParser {
     code: Option<ReplyCode>,
     /// The raw text of the complete lines of the reply in progress, joined by `\n`; UTF-8
     /// is checked once, when the reply is complete (per line, it was a sixth of EHLO parsing).
+    /// After a reply completes here, it holds that reply's text (which [`ReplyRef`] borrows)
+    /// until the next reply's first line: the buffer is reused, never freed.
     text: Vec<u8>,
+    /// A completed reply's text with invalid UTF-8 replaced, when it had some.
+    lossy: String,
     /// How many complete lines `text` holds.
     lines: usize,
     /// Raw octets of those lines, line ends included (for `max_reply_len`).
@@ -449,6 +555,7 @@ impl ReplyParser {
             line: Vec::new(),
             code: None,
             text: Vec::new(),
+            lossy: String::new(),
             lines: 0,
             reply_len: 0,
             error: None,
@@ -458,18 +565,51 @@ impl ReplyParser {
     /// Parse from `input`, continuing from any partial line buffered by earlier calls.
     /// Returns at the end of the first complete reply, so the caller sees replies one by one:
     /// call again with the rest of the input. After an error, returns that error again.
+    ///
+    /// The owned form of [`ReplyParser::parse_ref`], which it calls: the two cannot differ.
     pub fn parse(&mut self, input: &[u8]) -> Result<Status, ReplyError> {
+        Ok(match self.parse_ref(input)? {
+            StatusRef::Partial => Status::Partial,
+            StatusRef::Complete(reply, used) => Status::Complete(reply.to_reply(), used),
+        })
+    }
+
+    /// As [`ReplyParser::parse`], without allocating: the reply borrows `input` when it is
+    /// one line wholly inside it (valid UTF-8), else the parser's reused buffer. Same
+    /// validation, limits, errors and split invariance as `parse`.
+    pub fn parse_ref<'a>(&'a mut self, input: &'a [u8]) -> Result<StatusRef<'a>, ReplyError> {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        let result = self.parse_lines(input);
-        if let Err(error) = &result {
-            self.error = Some(error.clone());
-            self.line = Vec::new();
-            self.text = Vec::new();
-            self.lines = 0;
+        match self.parse_lines(input) {
+            Ok(None) => Ok(StatusRef::Partial),
+            Ok(Some((code, at, used))) => {
+                let ReplyParser { text, lossy, .. } = self;
+                let raw: &'a [u8] = match at {
+                    TextAt::Input(start, end) => input.get(start..end).unwrap_or_default(),
+                    TextAt::Scratch => text,
+                };
+                // Checking first keeps the common case (valid, mostly ASCII) on the standard
+                // library's fast validator; a replacement never spans a `\n`, so decoding the
+                // joined text is the same as decoding line by line.
+                let text: &'a str = match core::str::from_utf8(raw) {
+                    Ok(text) => text,
+                    Err(_) => {
+                        lossy.clear();
+                        lossy.push_str(&String::from_utf8_lossy(raw));
+                        lossy
+                    }
+                };
+                Ok(StatusRef::Complete(ReplyRef::from_text(code, text), used))
+            }
+            Err(error) => {
+                self.error = Some(error.clone());
+                self.line = Vec::new();
+                self.text = Vec::new();
+                self.lines = 0;
+                Err(error)
+            }
         }
-        result
     }
 
     /// True when no partial reply is buffered (used to detect bytes after STARTTLS's 220).
@@ -478,37 +618,43 @@ impl ReplyParser {
         self.error.is_none() && self.line.is_empty() && self.code.is_none()
     }
 
-    fn parse_lines(&mut self, input: &[u8]) -> Result<Status, ReplyError> {
+    /// Lines up to the end of the first complete reply: its code, where its text is, and
+    /// the octets of `input` used; `None` when all input was consumed without finishing one.
+    fn parse_lines(
+        &mut self,
+        input: &[u8],
+    ) -> Result<Option<(ReplyCode, TextAt, usize)>, ReplyError> {
         let mut rest = input;
         loop {
             if rest.is_empty() {
                 // No octet of a new line yet: nothing that could break a limit.
-                return Ok(Status::Partial);
+                return Ok(None);
             }
             let Some(lf) = find_lf(rest) else {
                 // Check before copying, so a huge input never reaches memory.
                 self.check_budget(self.line.len() + rest.len())?;
                 self.line.extend_from_slice(rest);
-                return Ok(Status::Partial);
+                return Ok(None);
             };
+            let start = input.len() - rest.len();
             let (content, after) = rest.split_at(lf);
             let after = after.get(1..).unwrap_or_default();
             self.check_budget(self.line.len() + content.len())?;
             let raw_len = self.line.len() + content.len() + 1;
             let finished = if self.line.is_empty() {
-                self.finish_line(content, raw_len)?
+                self.finish_line(content, Some(start), raw_len)?
             } else {
                 let mut line = core::mem::take(&mut self.line);
                 line.extend_from_slice(content);
-                let finished = self.finish_line(&line, raw_len);
+                let finished = self.finish_line(&line, None, raw_len);
                 // Keep the allocation for the next partial line.
                 line.clear();
                 self.line = line;
                 finished?
             };
             rest = after;
-            if let Some(reply) = finished {
-                return Ok(Status::Complete(reply, input.len() - rest.len()));
+            if let Some((code, at)) = finished {
+                return Ok(Some((code, at, input.len() - rest.len())));
             }
         }
     }
@@ -531,9 +677,15 @@ impl ReplyParser {
         }
     }
 
-    /// Take one complete line (without its LF; `raw_len` octets on the wire); the reply if
-    /// it was the last line.
-    fn finish_line(&mut self, line: &[u8], raw_len: usize) -> Result<Option<Reply>, ReplyError> {
+    /// Take one complete line (without its LF; `raw_len` octets on the wire; at offset
+    /// `in_input` of the input when it is wholly there); the reply's code and where its
+    /// text is if it was the last line.
+    fn finish_line(
+        &mut self,
+        line: &[u8],
+        in_input: Option<usize>,
+        raw_len: usize,
+    ) -> Result<Option<(ReplyCode, TextAt)>, ReplyError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let code = match line {
             [a, b, c, ..] if [a, b, c].iter().all(|d| d.is_ascii_digit()) => {
@@ -547,10 +699,11 @@ impl ReplyParser {
             }
         };
         let code = ReplyCode::new(code).ok_or(ReplyError::CodeOutOfRange(code))?;
-        let (last, text): (bool, &[u8]) = match line.get(3..).unwrap_or_default() {
-            [] => (true, &[]),
-            [b' ', text @ ..] => (true, text),
-            [b'-', text @ ..] => (false, text),
+        // The text's offset in `line`: after the code and its separator.
+        let (last, text, offset): (bool, &[u8], usize) = match line.get(3..).unwrap_or_default() {
+            [] => (true, &[], 3),
+            [b' ', text @ ..] => (true, text, 4),
+            [b'-', text @ ..] => (false, text, 4),
             [found, ..] => {
                 return Err(ReplyError::InvalidSeparator {
                     code,
@@ -571,26 +724,30 @@ impl ReplyParser {
         if count > self.limits.max_lines || (!last && count >= self.limits.max_lines) {
             return Err(ReplyError::TooManyLines(self.limits.max_lines));
         }
+        // The scratch buffer still holds the previous reply's text (a `ReplyRef` may have
+        // borrowed it) until this reply's first line arrives.
+        if self.lines == 0 {
+            self.text.clear();
+        } else {
+            self.text.push(b'\n');
+        }
         if last {
             self.code = None;
             self.reply_len = 0;
-            // `text` is scratch kept across replies: the reply gets a string of exactly its
-            // size, one allocation per reply whatever its number of lines.
-            let joined = if self.lines == 0 {
-                text_string(text)
-            } else {
-                self.text.push(b'\n');
-                self.text.extend_from_slice(text);
-                let joined = text_string(&self.text);
-                self.text.clear();
-                joined
-            };
+            let first_line = self.lines == 0;
             self.lines = 0;
-            Ok(Some(Reply::from_text(code, joined)))
-        } else {
-            if self.lines > 0 {
-                self.text.push(b'\n');
+            match in_input {
+                // A one-line reply wholly in the input is borrowed from it, not copied.
+                Some(start) if first_line => {
+                    let start = start + offset;
+                    Ok(Some((code, TextAt::Input(start, start + text.len()))))
+                }
+                _ => {
+                    self.text.extend_from_slice(text);
+                    Ok(Some((code, TextAt::Scratch)))
+                }
             }
+        } else {
             self.text.extend_from_slice(text);
             self.lines += 1;
             self.code = Some(code);
@@ -603,16 +760,6 @@ impl ReplyParser {
     #[cfg(test)]
     fn buffered_len(&self) -> usize {
         self.reply_len + self.line.len()
-    }
-}
-
-/// A reply's text as a `String` of exactly its size, invalid UTF-8 replaced by U+FFFD (a
-/// replacement never spans a `\n`, so this is the same as decoding line by line). Checking
-/// first keeps the common case (valid, mostly ASCII) on the standard library's fast validator.
-fn text_string(text: &[u8]) -> String {
-    match core::str::from_utf8(text) {
-        Ok(text) => String::from(text),
-        Err(_) => String::from_utf8_lossy(text).into_owned(),
     }
 }
 
@@ -673,6 +820,32 @@ mod tests {
                         rest = &rest[used..];
                     }
                     Ok(Status::Partial) => break,
+                    Err(error) => {
+                        out.push(Err(error));
+                        return (out, parser.is_idle());
+                    }
+                }
+            }
+        }
+        (out, parser.is_idle())
+    }
+
+    /// As `run`, through `parse_ref`, each borrowed reply made owned as it comes.
+    fn run_ref(
+        parser: &mut ReplyParser,
+        chunks: &[&[u8]],
+    ) -> (Vec<Result<Reply, ReplyError>>, bool) {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut rest = *chunk;
+            loop {
+                match parser.parse_ref(rest) {
+                    Ok(StatusRef::Complete(reply, used)) => {
+                        assert!(used > 0 && used <= rest.len());
+                        out.push(Ok(reply.to_reply()));
+                        rest = &rest[used..];
+                    }
+                    Ok(StatusRef::Partial) => break,
                     Err(error) => {
                         out.push(Err(error));
                         return (out, parser.is_idle());
@@ -1025,6 +1198,70 @@ mod tests {
         assert!(!Reply::new(code(421), Vec::new()).is_positive_completion());
     }
 
+    #[test]
+    fn parse_ref_borrows_a_one_line_reply_from_the_input() {
+        let input = b"250 2.1.5 Ok\r\n";
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, used)) = parser.parse_ref(input) else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(used, input.len());
+        assert_eq!(reply.raw_text(), "2.1.5 Ok");
+        assert!(input.as_ptr_range().contains(&reply.raw_text().as_ptr()));
+    }
+
+    #[test]
+    fn parse_ref_joins_a_multi_line_reply_in_the_parser_buffer() {
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, _)) = parser.parse_ref(b"250-mx\r\n250 CHUNKING\r\n")
+        else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(reply.lines().collect::<Vec<_>>(), ["mx", "CHUNKING"]);
+        assert_eq!(reply.line_count(), 2);
+    }
+
+    #[test]
+    fn parse_ref_completes_a_reply_split_across_calls() {
+        let mut parser = ReplyParser::new();
+        assert_eq!(parser.parse_ref(b"354 go ah"), Ok(StatusRef::Partial));
+        let Ok(StatusRef::Complete(reply, used)) = parser.parse_ref(b"ead\r\n250 next") else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(
+            (reply.code(), reply.raw_text(), used),
+            (code(354), "go ahead", 5)
+        );
+    }
+
+    #[test]
+    fn parse_ref_replaces_invalid_utf8_in_text() {
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, _)) = parser.parse_ref(b"554 caf\xe9\r\n") else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(reply.first_line(), "caf\u{fffd}");
+    }
+
+    #[test]
+    fn reply_ref_displays_like_the_owned_reply() {
+        let input = b"550-5.7.1 no\x1b\r\n550 5.7.1 see policy\r\n";
+        let mut parser = ReplyParser::new();
+        let Ok(StatusRef::Complete(reply, _)) = parser.parse_ref(input) else {
+            panic!("reply incomplete");
+        };
+        assert_eq!(reply.to_string(), reply.to_reply().to_string());
+        assert_eq!(reply.to_reply().as_reply_ref(), reply);
+    }
+
+    #[test]
+    fn cloned_replies_share_their_text() {
+        let reply = parse_one(b"250 2.0.0 Ok: queued as 4F2B81C0A3E\r\n").unwrap();
+        let clone = reply.clone();
+        assert!(Arc::ptr_eq(&reply.text, &clone.text));
+        assert_eq!(clone, reply);
+    }
+
     /// Inputs that hit every branch: valid and invalid codes, both separators, mixed line
     /// ends, enhanced codes, and lengths around small limits.
     fn reply_stream() -> impl Strategy<Value = Vec<u8>> {
@@ -1070,6 +1307,33 @@ mod tests {
             prop_assert_eq!(&run(&mut ReplyParser::with_limits(limits), &chunks), &whole);
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
             prop_assert_eq!(&run(&mut ReplyParser::with_limits(limits), &bytes), &whole);
+        }
+
+        #[test]
+        fn parse_and_parse_ref_agree_on_every_split(
+            input in reply_stream(),
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+            limits in prop_oneof![Just(ReplyLimits::default()), limits()],
+        ) {
+            let chunks = split_at_cuts(&input, cuts);
+            // Against the whole input: a split moves replies from borrowing the input to
+            // borrowing the parser's buffer, which must not change them.
+            let whole = run(&mut ReplyParser::with_limits(limits), &[&input]);
+            prop_assert_eq!(&run_ref(&mut ReplyParser::with_limits(limits), &chunks), &whole);
+            let bytes: Vec<&[u8]> = input.chunks(1).collect();
+            prop_assert_eq!(&run_ref(&mut ReplyParser::with_limits(limits), &bytes), &whole);
+        }
+
+        #[test]
+        fn parse_ref_agrees_with_parse_on_arbitrary_bytes(
+            input in proptest::collection::vec(any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(0usize..600, 0..10),
+        ) {
+            let chunks = split_at_cuts(&input, cuts);
+            prop_assert_eq!(
+                run_ref(&mut ReplyParser::new(), &chunks),
+                run(&mut ReplyParser::new(), &[&input])
+            );
         }
 
         #[test]

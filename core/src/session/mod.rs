@@ -47,7 +47,7 @@ pub use error::{Phase, SessionError, UsageError};
 
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::command::{BodyType, Notify, Ret};
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyParser, StatusRef};
 use crate::sasl::Credentials;
 use crate::time::{Duration, Instant};
 use alloc::string::String;
@@ -324,7 +324,7 @@ pub struct Session {
     /// TLS is up (STARTTLS done, or implicit).
     secure: bool,
     capabilities: Option<crate::capabilities::Capabilities>,
-    parser: crate::reply::ReplyParser,
+    parser: ReplyParser,
     expect: alloc::collections::VecDeque<Expect>,
     /// When the reply to the front of `expect` (or the TLS handshake, or body progress) is due.
     deadline: Option<(Instant, Phase)>,
@@ -352,7 +352,7 @@ impl Session {
             state: State::Opening,
             secure,
             capabilities: None,
-            parser: crate::reply::ReplyParser::new(),
+            parser: ReplyParser::new(),
             expect: alloc::collections::VecDeque::new(),
             deadline: None,
             transmit: Vec::new(),
@@ -373,6 +373,15 @@ impl Session {
 
     /// Bytes received from the server, in any split.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        // The parser is taken out while its borrowed replies are handled (they point into
+        // its buffer, and the transitions need the whole session); an empty parser costs
+        // no allocation, and none of the transitions uses it.
+        let mut parser = core::mem::take(&mut self.parser);
+        self.parse_replies(&mut parser, data, now);
+        self.parser = parser;
+    }
+
+    fn parse_replies(&mut self, parser: &mut ReplyParser, data: &[u8], now: Instant) {
         let mut rest = data;
         loop {
             match self.state {
@@ -390,13 +399,13 @@ impl Session {
             if rest.is_empty() {
                 return;
             }
-            match self.parser.parse(rest) {
-                Ok(crate::reply::Status::Partial) => return,
-                Ok(crate::reply::Status::Complete(reply, used)) => {
+            match parser.parse_ref(rest) {
+                Ok(StatusRef::Partial) => return,
+                Ok(StatusRef::Complete(reply, used)) => {
                     rest = rest.get(used..).unwrap_or(&[]);
                     self.on_reply(reply, now);
                     if matches!(self.state, State::TlsHandshake)
-                        && (!rest.is_empty() || !self.parser.is_idle())
+                        && (!rest.is_empty() || !parser.is_idle())
                     {
                         self.fail(SessionError::DataAfterStartTls, now, false);
                         return;

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::capabilities::Capabilities;
 use crate::command::{self, BodyType, Command, CommandError, MailParams, RcptParams};
-use crate::reply::Reply;
+use crate::reply::ReplyRef;
 use crate::time::Instant;
 use alloc::vec::Vec;
 
@@ -25,12 +25,16 @@ const EHLO_UNKNOWN: [u16; 2] = [500, 502];
 
 impl Session {
     /// The transition table: what the reply to the command at the front of the queue leads to.
-    pub(super) fn on_reply(&mut self, reply: Reply, now: Instant) {
+    ///
+    /// The reply is borrowed from the parser: it is made an owned [`crate::reply::Reply`] only where one
+    /// is kept (an outcome, an error, the capabilities), so the steady state of a
+    /// transaction (250 to MAIL and RCPT, 354) allocates nothing.
+    pub(super) fn on_reply(&mut self, reply: ReplyRef<'_>, now: Instant) {
         let Some(expect) = self.expect.pop_front() else {
             let error = if reply.code().get() == SERVICE_CLOSING {
-                SessionError::ServiceClosing(reply)
+                SessionError::ServiceClosing(reply.to_reply())
             } else {
-                SessionError::UnsolicitedReply(reply)
+                SessionError::UnsolicitedReply(reply.to_reply())
             };
             self.fail(error, now, false);
             return;
@@ -38,6 +42,7 @@ impl Session {
         self.refresh_deadline(now);
         let code = reply.code().get();
         if code == SERVICE_CLOSING && expect != Expect::Quit {
+            let reply = reply.to_reply();
             self.settle_answered(expect, Outcome::Deferred(Failure::Reply(reply.clone())));
             self.fail(SessionError::ServiceClosing(reply), now, false);
             return;
@@ -46,18 +51,24 @@ impl Session {
         match expect {
             Expect::Greeting => match code {
                 220 => self.send_hello(Expect::Ehlo, now),
-                _ if class >= 4 => self.fail(SessionError::GreetingRefused(reply), now, true),
+                _ if class >= 4 => {
+                    self.fail(SessionError::GreetingRefused(reply.to_reply()), now, true)
+                }
                 _ => self.unexpected(Phase::Greeting, reply, now),
             },
             Expect::Ehlo => match code {
-                250 => self.hello_done(Capabilities::from_ehlo(&reply), now),
+                250 => self.hello_done(Capabilities::from_ehlo(&reply.to_reply()), now),
                 _ if EHLO_UNKNOWN.contains(&code) && self.helo_allowed() => {
                     self.send_hello(Expect::Helo, now)
                 }
-                _ if EHLO_UNKNOWN.contains(&code) => {
-                    self.fail(SessionError::EhloRequiredForTls(reply), now, true)
+                _ if EHLO_UNKNOWN.contains(&code) => self.fail(
+                    SessionError::EhloRequiredForTls(reply.to_reply()),
+                    now,
+                    true,
+                ),
+                _ if class >= 4 => {
+                    self.fail(SessionError::HelloRejected(reply.to_reply()), now, true)
                 }
-                _ if class >= 4 => self.fail(SessionError::HelloRejected(reply), now, true),
                 _ => self.unexpected(Phase::Hello, reply, now),
             },
             Expect::Helo => match code {
@@ -76,7 +87,9 @@ impl Session {
                         now,
                     )
                 }
-                _ if class >= 4 => self.fail(SessionError::HelloRejected(reply), now, true),
+                _ if class >= 4 => {
+                    self.fail(SessionError::HelloRejected(reply.to_reply()), now, true)
+                }
                 _ => self.unexpected(Phase::Hello, reply, now),
             },
             Expect::StartTls => match code {
@@ -86,7 +99,7 @@ impl Session {
                     self.refresh_deadline(now);
                 }
                 _ if class >= 4 && self.config.tls == TlsPolicy::Required => {
-                    self.fail(SessionError::StartTlsRefused(reply), now, true)
+                    self.fail(SessionError::StartTlsRefused(reply.to_reply()), now, true)
                 }
                 // Opportunistic TLS: the server declined; go on in plaintext (RFC 7435).
                 _ if class >= 4 => self.authenticate_or_establish(now),
@@ -94,8 +107,8 @@ impl Session {
             },
             Expect::Auth => match code {
                 235 => self.establish(now),
-                334 => self.answer_challenge(&reply, now),
-                _ if class >= 4 => self.fail(SessionError::AuthFailed(reply), now, true),
+                334 => self.answer_challenge(reply, now),
+                _ if class >= 4 => self.fail(SessionError::AuthFailed(reply.to_reply()), now, true),
                 _ => self.unexpected(Phase::Auth, reply, now),
             },
             Expect::Mail(id) => match code {
@@ -138,7 +151,8 @@ impl Session {
             },
             Expect::DataEnd(id, _) | Expect::Bdat(id, true, _) => match code {
                 250 => {
-                    self.fail_transaction(id, Outcome::Delivered(reply));
+                    // One reply for every recipient: the clones share its text.
+                    self.fail_transaction(id, Outcome::Delivered(reply.to_reply()));
                     self.complete(id);
                 }
                 _ if class >= 4 => {
@@ -148,7 +162,7 @@ impl Session {
                 _ => {
                     // The whole message went out and the reply is not one RFC 5321 allows:
                     // it may or may not have been taken.
-                    self.fail_transaction(id, Outcome::Ambiguous(Failure::Reply(reply.clone())));
+                    self.fail_transaction(id, Outcome::Ambiguous(Failure::Reply(reply.to_reply())));
                     self.complete(id);
                     self.unexpected(Phase::DataTermination, reply, now);
                 }
@@ -183,7 +197,8 @@ impl Session {
             )
     }
 
-    fn unexpected(&mut self, phase: Phase, reply: Reply, now: Instant) {
+    fn unexpected(&mut self, phase: Phase, reply: ReplyRef<'_>, now: Instant) {
+        let reply = reply.to_reply();
         self.fail(SessionError::UnexpectedReply { phase, reply }, now, true);
     }
 
@@ -274,9 +289,9 @@ impl Session {
         self.after_encode(r, Expect::Auth, now);
     }
 
-    fn answer_challenge(&mut self, reply: &Reply, now: Instant) {
+    fn answer_challenge(&mut self, reply: ReplyRef<'_>, now: Instant) {
         let State::Authenticating(auth) = &mut self.state else {
-            return self.unexpected(Phase::Auth, reply.clone(), now);
+            return self.unexpected(Phase::Auth, reply, now);
         };
         let response = match auth.deferred_initial.take() {
             Some(initial) => Ok(initial),
@@ -687,7 +702,8 @@ fn phase_of(expect: Expect) -> Phase {
 }
 
 /// 4yz defers, 5yz rejects.
-fn negative(reply: Reply) -> Outcome {
+fn negative(reply: ReplyRef<'_>) -> Outcome {
+    let reply = reply.to_reply();
     if reply.code().is_transient() {
         Outcome::Deferred(Failure::Reply(reply))
     } else {
