@@ -31,7 +31,13 @@
 //!   text; older servers send Latin-1, which is better shown lossy than refused).
 
 use alloc::string::String;
-use alloc::sync::Arc;
+/// The text of an owned [`Reply`]: shared, so a clone costs no allocation, on every
+/// target with pointer-sized atomics; a plain box (a clone copies the text) on the few
+/// without them, so the core still builds for the smallest embedded targets.
+#[cfg(target_has_atomic = "ptr")]
+type SharedText = alloc::sync::Arc<str>;
+#[cfg(not(target_has_atomic = "ptr"))]
+type SharedText = alloc::boxed::Box<str>;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -122,7 +128,7 @@ impl fmt::Display for EnhancedCode {
 pub struct Reply {
     code: ReplyCode,
     enhanced: Option<EnhancedCode>,
-    text: Arc<str>,
+    text: SharedText,
 }
 
 /// One complete server reply, borrowed from the parser's input or its reused buffer: what
@@ -185,7 +191,7 @@ impl<'a> ReplyRef<'a> {
         Reply {
             code: self.code,
             enhanced: self.enhanced,
-            text: Arc::from(self.text),
+            text: SharedText::from(self.text),
         }
     }
 }
@@ -1258,7 +1264,7 @@ mod tests {
     fn cloned_replies_share_their_text() {
         let reply = parse_one(b"250 2.0.0 Ok: queued as 4F2B81C0A3E\r\n").unwrap();
         let clone = reply.clone();
-        assert!(Arc::ptr_eq(&reply.text, &clone.text));
+        assert!(alloc::sync::Arc::ptr_eq(&reply.text, &clone.text));
         assert_eq!(clone, reply);
     }
 
