@@ -272,6 +272,10 @@ impl EnhancedCode {
 
     /// `class.subject.detail` at the start of `text`, and what follows it.
     fn parse_code(text: &str) -> Option<(EnhancedCode, &str)> {
+        // Most reply texts either start `2.`/`4.`/`5.` or are not enhanced codes at all.
+        if !matches!(text.as_bytes(), [b'2' | b'4' | b'5', b'.', ..]) {
+            return None;
+        }
         let (class, rest) = digits(text, 1)?;
         if !matches!(class, 2 | 4 | 5) {
             return None;
@@ -291,15 +295,24 @@ impl EnhancedCode {
 
 /// One to `max` ASCII digits at the start of `text`, as a number, and what follows.
 fn digits(text: &str, max: usize) -> Option<(u16, &str)> {
-    let len = text.bytes().take_while(u8::is_ascii_digit).count();
-    if len == 0 || len > max {
+    let bytes = text.as_bytes();
+    let mut value = 0u16;
+    let mut len = 0;
+    while let Some(&digit) = bytes.get(len) {
+        if !digit.is_ascii_digit() {
+            break;
+        }
+        if len == max {
+            return None;
+        }
+        value = value * 10 + u16::from(digit - b'0');
+        len += 1;
+    }
+    if len == 0 {
         return None;
     }
-    let (number, rest) = text.split_at(len);
-    let value = number
-        .bytes()
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    Some((value, rest))
+    // ASCII digits end on a character boundary.
+    Some((value, text.get(len..)?))
 }
 
 impl Reply {
