@@ -174,5 +174,5 @@ pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;
 #[cfg(feature = "aio")]
 pub use message::AsyncBodySource;
-pub use message::{BodySource, Message};
+pub use message::{BodySource, Message, ReaderBody};
 pub use tls::TlsMode;

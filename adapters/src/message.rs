@@ -124,6 +124,87 @@ impl<T: BodySource + ?Sized> BodySource for Box<T> {
     }
 }
 
+/// Content from any reader (standard input, a pipe, a socket, a decompressor), read once as
+/// it streams: nothing is buffered, so memory stays flat whatever the size.
+///
+/// A reader cannot be rewound, so the content can be opened only once: enough for a relay,
+/// or MX delivery to a single domain. When a second opening is needed (a second recipient
+/// domain, or a retry at the next address after the body had started) it fails with an
+/// error that says so, and the recipients concerned are reported with it; spool the content
+/// to a file (a `PathBuf` is re-readable) to deliver it more than once.
+///
+/// ```
+/// use mxsend::message::{BodySource, ReaderBody};
+/// use std::io::Read;
+///
+/// let body = ReaderBody::new(&b"Subject: hi\n\nhello\n"[..]);
+/// let mut text = String::new();
+/// body.open()?.read_to_string(&mut text)?;
+/// assert_eq!(text, "Subject: hi\n\nhello\n");
+/// assert!(body.open().is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ReaderBody<R> {
+    reader: std::sync::Mutex<Option<R>>,
+    size: Option<u64>,
+}
+
+impl<R> ReaderBody<R> {
+    /// Content read from `reader`, once.
+    pub fn new(reader: R) -> ReaderBody<R> {
+        ReaderBody {
+            reader: std::sync::Mutex::new(Some(reader)),
+            size: None,
+        }
+    }
+
+    /// The same, with the content's length known in advance (for SIZE=).
+    pub fn with_size(reader: R, size: u64) -> ReaderBody<R> {
+        ReaderBody {
+            size: Some(size),
+            ..ReaderBody::new(reader)
+        }
+    }
+
+    fn take(&self) -> io::Result<R> {
+        self.reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| {
+                io::Error::other(
+                    "the message content came from a reader, which can be read only once; \
+                     spool it to a file to send it more than once",
+                )
+            })
+    }
+}
+
+impl<R: Read> BodySource for ReaderBody<R> {
+    fn open(&self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self.take()?))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.size
+    }
+}
+
+#[cfg(feature = "aio")]
+impl<R: Read + Send + 'static> AsyncBodySource for ReaderBody<R> {
+    fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        Ok(Box::new(blocking::Unblock::with_capacity(
+            crate::attempt::BODY_CHUNK,
+            self.take()?,
+        )))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        self.size
+    }
+}
+
 /// The async flavour of [`BodySource`], for the smol and async-std adapters (features `smol`,
 /// `async-std`): the same implementations, with futures-io readers.
 ///
