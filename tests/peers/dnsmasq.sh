@@ -10,6 +10,7 @@
 set -eu
 port=${1:?usage: dnsmasq.sh PORT [DIR]}
 dir=${2:-$(mktemp -d /tmp/mxsend-dnsmasq.XXXXXX)}
+mkdir -p "$dir"
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 if [ ! -x "$bin" ]; then
