@@ -1,17 +1,19 @@
-//! A throwaway PKI made in memory with rcgen for the hostile server's TLS: a test CA the
-//! client is told to trust, a good server certificate, and the bad ones (self-signed,
-//! signed by a CA nobody trusts, for the wrong host, expired).
+//! The hostile server's TLS: the project's test PKI ([`crate::pki::TestPki`], made by
+//! `tests/peers/pki.sh`) loaded into one rustls server configuration per certificate: a
+//! good one signed by the test CA, and the bad ones (self-signed, signed by a CA nobody
+//! trusts, for the wrong host, expired).
 //!
-//! "The right names" are `localhost` and `127.0.0.1` (the relay in the scenarios is the IP
-//! literal, checked against the IP SAN). Keys are ECDSA P-256.
+//! "The right names" include `localhost` and `127.0.0.1` (the relay in the scenarios is the
+//! IP literal, checked against the IP SAN).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use rcgen::{date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
+
+use crate::pki::{CertPair, TestPki};
 
 /// Which certificate the server presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub struct Pki {
     /// PEM file of the test CA (the only trust anchor to give the client).
     pub ca_file: PathBuf,
     configs: Vec<(ServerCert, Arc<ServerConfig>)>,
+    /// Keeps the files for the life of the process.
+    _files: TestPki,
 }
 
 impl Pki {
@@ -62,72 +66,30 @@ impl Pki {
     }
 
     fn generate() -> Pki {
-        let right_names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let ca = make_ca("mxsend hostile test CA");
-        let other_ca = make_ca("mxsend hostile unknown CA");
-
-        let leaf = |names: Vec<String>,
-                    issuer: Option<&CertifiedIssuer<'static, KeyPair>>,
-                    expired: bool| {
-            let key = KeyPair::generate().expect("key");
-            let mut params = CertificateParams::new(names).expect("params");
-            if expired {
-                params.not_before = date_time_ymd(2020, 1, 1);
-                params.not_after = date_time_ymd(2020, 12, 31);
-            }
-            let cert = match issuer {
-                Some(issuer) => params.signed_by(&key, issuer).expect("sign"),
-                None => params.self_signed(&key).expect("self-sign"),
-            };
-            (cert.der().clone(), key)
-        };
-        let certs = [
-            (
-                ServerCert::Good,
-                leaf(right_names.clone(), Some(&ca), false),
-            ),
-            (
-                ServerCert::SelfSigned,
-                leaf(right_names.clone(), None, false),
-            ),
-            (
-                ServerCert::UnknownCa,
-                leaf(right_names.clone(), Some(&other_ca), false),
-            ),
-            (
-                ServerCert::WrongHost,
-                leaf(vec!["wrong-host.example.invalid".into()], Some(&ca), false),
-            ),
-            (ServerCert::Expired, leaf(right_names, Some(&ca), true)),
-        ];
-        let configs = certs
-            .into_iter()
-            .map(|(which, (der, key))| (which, server_config(der, &key)))
-            .collect();
-
-        static SERIAL: AtomicUsize = AtomicUsize::new(0);
-        let ca_file = std::env::temp_dir().join(format!(
-            "mxsend-hostile-ca-{}-{}.pem",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::write(&ca_file, ca.pem()).expect("write the CA file");
-        Pki { ca_file, configs }
+        let pki = TestPki::generate();
+        let configs = [
+            (ServerCert::Good, &pki.server),
+            (ServerCert::SelfSigned, &pki.self_signed),
+            (ServerCert::UnknownCa, &pki.unknown_ca),
+            (ServerCert::WrongHost, &pki.wrong_host),
+            (ServerCert::Expired, &pki.expired),
+        ]
+        .into_iter()
+        .map(|(which, pair)| (which, server_config(pair)))
+        .collect();
+        Pki {
+            ca_file: pki.ca_cert.clone(),
+            configs,
+            _files: pki,
+        }
     }
 }
 
-fn make_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let key = KeyPair::generate().expect("CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    CertifiedIssuer::self_signed(params, key).expect("CA certificate")
-}
-
-fn server_config(cert: CertificateDer<'static>, key: &KeyPair) -> Arc<ServerConfig> {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+fn server_config(pair: &CertPair) -> Arc<ServerConfig> {
+    let cert = CertificateDer::from_pem_file(&pair.cert)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", pair.cert.display()));
+    let key = PrivateKeyDer::from_pem_file(&pair.key)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", pair.key.display()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
