@@ -38,6 +38,11 @@ pub const CONFIG_FILE: &str = "mxsend/config.toml";
 pub struct Config {
     /// The account to use when `--account` is not given.
     pub default: Option<String>,
+    /// Where the delivery log goes: `"syslog"` (the default), `"none"`, or a file's path
+    /// ([`crate::log`]).
+    pub log: Option<String>,
+    /// The syslog socket, when it is not `/dev/log`.
+    pub syslog_socket: Option<PathBuf>,
     /// Accounts by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, Account>,

@@ -14,6 +14,7 @@ mod deliver;
 mod ehlo;
 mod error;
 mod exit;
+mod log;
 mod password;
 mod plan;
 mod progress;

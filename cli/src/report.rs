@@ -165,7 +165,7 @@ impl Report {
 }
 
 /// `code [enhanced] text`, the lines of a multi-line reply joined with ` / `.
-fn one_line(reply: &Reply) -> String {
+pub fn one_line(reply: &Reply) -> String {
     let text = reply.text().replace('\n', " / ");
     match reply.enhanced() {
         Some(e) => format!("{} {e} {text}", reply.code()),

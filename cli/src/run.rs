@@ -28,7 +28,9 @@ use crate::deliver::{self, Job, Route};
 use crate::ehlo::{self, Ehlo};
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::log::{DeliveryLog, Destination};
 use crate::plan::{self, JsonPlan};
+use crate::report::Report;
 use crate::sendmail::{self, HeaderBlock, SendmailArgs};
 use crate::source::{self, MessageSource, RawSource, Stored};
 use crate::{Cli, Command, MxArgs, SendArgs, TlsArg};
@@ -107,6 +109,26 @@ fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CliError> {
 /// The configuration file and the selected account.
 struct Loaded {
     account: Account,
+    /// The whole file (global keys).
+    config: config::Config,
+}
+
+impl Loaded {
+    /// The delivery log the configuration asks for.
+    fn delivery_log(&self) -> DeliveryLog {
+        DeliveryLog::new(Destination::from_config(
+            self.config.log.as_deref(),
+            self.config.syslog_socket.as_deref(),
+        ))
+    }
+}
+
+/// Record the attempt in the delivery log; a log that cannot be written is a warning on
+/// standard error, never a reason to report the delivery differently.
+fn log_attempt(log: &DeliveryLog, report: &Report, route: &Route) {
+    if let Err(e) = log.log_attempt(report, route) {
+        eprintln!("mxsend: warning: {e}");
+    }
 }
 
 fn load_account(
@@ -122,7 +144,7 @@ fn load_account(
         .select(name, no_account, path.as_deref())?
         .map(|(_, a)| a.clone())
         .unwrap_or_default();
-    Ok(Loaded { account })
+    Ok(Loaded { account, config })
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address.
@@ -299,7 +321,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.account.as_deref(),
         args.no_account,
     )?;
-    let account = loaded.account;
+    let account = loaded.account.clone();
     let connection = Connection::build(
         args.server.as_deref(),
         args.port,
@@ -370,6 +392,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         message_id(&message, header.as_ref()),
         args.verbose,
     )?;
+    log_attempt(&loaded.delivery_log(), &report, &job.route);
     if args.json {
         report
             .write_json(&mut io::stdout().lock())
@@ -637,7 +660,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         );
     }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false)?;
-    let account = loaded.account;
+    let account = loaded.account.clone();
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,
     )?;
@@ -709,6 +732,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let job = job(connection, credentials, envelope);
     let id = message_id(&message, Some(&header));
     let report = deliver::deliver(&job, &message, id, args.verbose)?;
+    log_attempt(&loaded.delivery_log(), &report, &job.route);
     // Silence on success: cron mails whatever a job prints.
     report
         .write_human(&mut io::stderr().lock(), true)
