@@ -26,6 +26,22 @@ pub const SUBMISSION_PORT: u16 = 587;
 /// sets no connect timeout; the greeting's 5 minutes start once connected.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// One deadline for every phase of a session: the greeting, each command's reply, each
+/// write of body data and the final reply (swaks' and msmtp's single `--timeout`). QUIT's
+/// reply keeps its own short wait when that is shorter.
+fn uniform_timeouts(limit: Duration) -> Timeouts {
+    Timeouts {
+        greeting: limit,
+        command: limit,
+        mail: limit,
+        rcpt: limit,
+        data_initiation: limit,
+        data_block: limit,
+        data_termination: limit,
+        quit: limit.min(Timeouts::default().quit),
+    }
+}
+
 /// How many recipient domains an async MX delivery works on at once (resolving or
 /// connecting), by default: enough that one slow domain does not hold up the others, few
 /// enough that one message's fan-out stays modest.
@@ -198,6 +214,14 @@ impl Relay {
         self
     }
 
+    /// Bound the TCP connection and every phase of the session (greeting, each reply, each
+    /// body write, the final reply) by `limit` instead of RFC 5321's per-command minimums.
+    pub fn timeout(mut self, limit: Duration) -> Relay {
+        self.connect_timeout = limit;
+        self.timeouts = uniform_timeouts(limit);
+        self
+    }
+
     /// Also trust the CA certificates in this PEM file.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Relay {
         self.tls_options.ca_files.push(path.into());
@@ -333,6 +357,15 @@ impl MxDelivery {
         self
     }
 
+    /// Bound each TCP connection and every phase of each session by `limit` instead of
+    /// RFC 5321's per-command minimums (which a mail server should keep: see
+    /// [`Timeouts::default`]).
+    pub fn timeout(mut self, limit: Duration) -> MxDelivery {
+        self.connect_timeout = limit;
+        self.timeouts = uniform_timeouts(limit);
+        self
+    }
+
     /// With this TLS mode.
     pub fn tls(mut self, mode: TlsMode) -> MxDelivery {
         self.tls = mode;
@@ -383,6 +416,29 @@ mod tests {
     fn ipv4_mapped_local_address_gives_an_ipv4_literal() {
         let ip: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert_eq!(address_literal(ip).to_string(), "[192.0.2.1]");
+    }
+
+    #[test]
+    fn one_timeout_bounds_the_connection_and_every_phase() {
+        let limit = Duration::from_secs(7);
+        let relay = Relay::new("smtp.example.com", 587).timeout(limit);
+        assert_eq!(relay.connect_timeout, limit);
+        let t = relay.timeouts;
+        for phase in [
+            t.greeting,
+            t.command,
+            t.mail,
+            t.rcpt,
+            t.data_initiation,
+            t.data_block,
+            t.data_termination,
+            t.quit,
+        ] {
+            assert_eq!(phase, limit);
+        }
+        let mx = MxDelivery::new().timeout(Duration::from_secs(600));
+        assert_eq!(mx.timeouts.data_termination, Duration::from_secs(600));
+        assert_eq!(mx.timeouts.quit, Timeouts::default().quit);
     }
 
     #[test]

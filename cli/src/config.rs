@@ -43,6 +43,8 @@ pub struct Config {
     pub log: Option<String>,
     /// The syslog socket, when it is not `/dev/log`.
     pub syslog_socket: Option<PathBuf>,
+    /// Seconds to wait for the server at each step, for every account that sets none.
+    pub timeout: Option<u64>,
     /// Accounts by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, Account>,
@@ -73,6 +75,9 @@ pub struct Account {
     /// Allow AUTH without TLS (a local test server).
     #[serde(default)]
     pub allow_plaintext_auth: bool,
+    /// Seconds to wait for the server at each step (connect, greeting, each reply, each body
+    /// write, the final reply).
+    pub timeout: Option<u64>,
 }
 
 /// Why the configuration cannot be used (exit 78).

@@ -24,6 +24,12 @@ use crate::report::{RecipientOutcome, Report};
 use crate::source::MessageSource;
 use crate::TlsArg;
 
+/// The deadline for each phase of a relay session unless `--timeout` or `timeout` says
+/// otherwise: a submission server that has not answered in a minute is not going to, and
+/// cron must not hang (msmtp and swaks wait about as long). MX delivery keeps RFC 5321
+/// §4.5.3.2's minutes: a busy mail exchange may legitimately take them.
+pub const RELAY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where the message goes.
 #[derive(Clone, Debug)]
 pub enum Route {
@@ -54,8 +60,10 @@ pub struct Job {
     pub ca_file: Option<PathBuf>,
     /// The EHLO name.
     pub ehlo: Ehlo,
-    /// Per-connection timeout; `None` for the library's default.
-    pub connect_timeout: Option<Duration>,
+    /// The one deadline for the connection and each phase of the session (`--timeout`, the
+    /// `timeout` key); `None`: [`RELAY_TIMEOUT`] for a relay, RFC 5321's minimums for MX
+    /// delivery.
+    pub timeout: Option<Duration>,
     /// AUTH credentials.
     pub credentials: Option<Credentials>,
     /// AUTH without TLS allowed.
@@ -121,19 +129,7 @@ pub fn deliver(
     let message_in = Message::new(job.envelope.clone(), content);
     let result = match &job.route {
         Route::Relay { host, port } => {
-            let mut relay = Relay::new(host.clone(), *port);
-            if let Some(tls) = job.tls {
-                relay = relay.tls(tls_mode(tls));
-            }
-            if let Some(path) = &job.ca_file {
-                relay = relay.ca_file(path.clone());
-            }
-            relay.credentials = job.credentials.clone();
-            relay.allow_plaintext_auth = job.allow_plaintext_auth;
-            relay.ehlo = ehlo_name(&job.ehlo);
-            if let Some(timeout) = job.connect_timeout {
-                relay.connect_timeout = timeout;
-            }
+            let mut relay = relay(job, host, *port);
             if verbose {
                 relay = relay.transcript(transcript_hook());
             }
@@ -148,8 +144,8 @@ pub fn deliver(
                 mx.tls_options.ca_files.push(path.clone());
             }
             mx.ehlo = ehlo_name(&job.ehlo);
-            if let Some(timeout) = job.connect_timeout {
-                mx.connect_timeout = timeout;
+            if let Some(timeout) = job.timeout {
+                mx = mx.timeout(timeout);
             }
             if verbose {
                 mx = mx.transcript(transcript_hook());
@@ -162,6 +158,21 @@ pub fn deliver(
         message_id,
         recipients: report.recipients.iter().map(recipient).collect(),
     })
+}
+
+/// The library's relay settings for `job`.
+fn relay(job: &Job, host: &str, port: u16) -> Relay {
+    let mut relay = Relay::new(host, port);
+    if let Some(tls) = job.tls {
+        relay = relay.tls(tls_mode(tls));
+    }
+    if let Some(path) = &job.ca_file {
+        relay = relay.ca_file(path.clone());
+    }
+    relay.credentials = job.credentials.clone();
+    relay.allow_plaintext_auth = job.allow_plaintext_auth;
+    relay.ehlo = ehlo_name(&job.ehlo);
+    relay.timeout(job.timeout.unwrap_or(RELAY_TIMEOUT))
 }
 
 /// One recipient's report in the command's terms.
@@ -231,5 +242,51 @@ fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
             CliError::config(format!("DNS resolver: {error}; pass --dns IP"))
         }
         mxsend::Error::Body { error, .. } => message.error(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxsend_core::address::{Mailbox, ReversePath};
+    use mxsend_core::command::BodyType;
+    use mxsend_core::session::{DsnOptions, Envelope};
+
+    fn job(timeout: Option<Duration>) -> Job {
+        Job {
+            route: Route::Relay {
+                host: "smtp.example.com".into(),
+                port: 587,
+            },
+            tls: None,
+            ca_file: None,
+            ehlo: Ehlo::LocalAddress,
+            timeout,
+            credentials: None,
+            allow_plaintext_auth: false,
+            envelope: Envelope {
+                from: ReversePath::Null,
+                recipients: vec![Mailbox::parse("bob@example.net").unwrap()],
+                size: None,
+                body: BodyType::SevenBit,
+                utf8_headers: false,
+                dsn: DsnOptions::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_relay_waits_sixty_seconds_at_each_step_by_default() {
+        let relay = relay(&job(None), "smtp.example.com", 587);
+        assert_eq!(relay.connect_timeout, RELAY_TIMEOUT);
+        assert_eq!(relay.timeouts.greeting, RELAY_TIMEOUT);
+        assert_eq!(relay.timeouts.data_termination, RELAY_TIMEOUT);
+    }
+
+    #[test]
+    fn the_timeout_setting_replaces_every_relay_deadline() {
+        let relay = relay(&job(Some(Duration::from_secs(5))), "smtp.example.com", 587);
+        assert_eq!(relay.connect_timeout, Duration::from_secs(5));
+        assert_eq!(relay.timeouts.rcpt, Duration::from_secs(5));
     }
 }

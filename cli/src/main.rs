@@ -222,7 +222,9 @@ pub struct SendArgs {
     /// Ask this DNS server instead of the system's.
     #[arg(long, value_name = "IP[:PORT]", help_heading = "Connection")]
     pub dns: Option<String>,
-    /// Seconds to wait for each TCP connection [default: 30].
+    /// Seconds to wait for the server at each step: the connection, the greeting, each reply,
+    /// each body write, the final reply [default: 60 for a relay; RFC 5321's minutes for MX
+    /// delivery].
     #[arg(long, value_name = "SECS", help_heading = "Connection")]
     pub timeout: Option<u64>,
 

@@ -108,7 +108,10 @@ fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CliError> {
 
 /// The configuration file and the selected account.
 struct Loaded {
+    /// The account that applies (empty when none does), the global `timeout` folded in.
     account: Account,
+    /// The default account left out because `--server` names another server.
+    set_aside: Option<String>,
     /// The whole file (global keys).
     config: config::Config,
 }
@@ -131,20 +134,61 @@ fn log_attempt(log: &DeliveryLog, report: &Report, route: &Route) {
     }
 }
 
+/// Read the configuration and choose the account.
+///
+/// Credentials stay with their server: with `--server` naming a host other than the default
+/// account's server (or another port of it), the account (its user, password_command, TLS
+/// settings, from, port) is not used at all, since its password is for its own server.
+/// `--account NAME` together with `--server` applies the account to that server on purpose.
 fn load_account(
     explicit: Option<&Path>,
     name: Option<&str>,
     no_account: bool,
+    server: Option<(&str, Option<u16>)>,
 ) -> Result<Loaded, CliError> {
     let xdg = std::env::var("XDG_CONFIG_HOME").ok();
     let home = std::env::var("HOME").ok();
     let default = config::default_path(xdg.as_deref(), home.as_deref());
     let (config, path) = config::load(explicit, default.as_deref())?;
-    let account = config
-        .select(name, no_account, path.as_deref())?
-        .map(|(_, a)| a.clone())
-        .unwrap_or_default();
-    Ok(Loaded { account, config })
+    let selected = config.select(name, no_account, path.as_deref())?;
+    let (mut account, set_aside) = match (selected, server) {
+        (Some((chosen, account)), Some((server, port))) if name.is_none() => {
+            if same_server(account, server, port)? {
+                (account.clone(), None)
+            } else {
+                (Account::default(), Some(chosen.to_string()))
+            }
+        }
+        (Some((_, account)), _) => (account.clone(), None),
+        (None, _) => (Account::default(), None),
+    };
+    account.timeout = account.timeout.or(config.timeout);
+    Ok(Loaded {
+        account,
+        set_aside,
+        config,
+    })
+}
+
+/// Whether `--server` (and `--port`) name the account's own server: the same host, and the
+/// same port when one is given (`127.0.0.1:2525` and `127.0.0.1:2526` are different servers).
+fn same_server(account: &Account, server: &str, port_flag: Option<u16>) -> Result<bool, CliError> {
+    let Some(account_server) = account.server.as_deref() else {
+        return Ok(false);
+    };
+    let (flag_host, flag_port) = parse_server(server)?;
+    let (account_host, account_port) = parse_server(account_server)
+        .map_err(|e| CliError::config(format!("the account's server: {}", e.message)))?;
+    let account_port =
+        account_port
+            .or(account.port)
+            .unwrap_or(if account.tls == Some(TlsArg::Implicit) {
+                SUBMISSIONS_PORT
+            } else {
+                SUBMISSION_PORT
+            });
+    let same_port = port_flag.or(flag_port).is_none_or(|p| p == account_port);
+    Ok(flag_host.eq_ignore_ascii_case(&account_host) && same_port)
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address.
@@ -210,7 +254,7 @@ struct Connection {
     tls: Option<TlsArg>,
     ca_file: Option<PathBuf>,
     ehlo: Ehlo,
-    connect_timeout: Option<Duration>,
+    timeout: Option<Duration>,
     user: Option<String>,
     allow_plaintext_auth: bool,
 }
@@ -255,14 +299,19 @@ impl Connection {
             Some(name) => ehlo::parse(name)?,
             None => ehlo::default_ehlo(),
         };
-        let connect_timeout = match timeout {
-            Some(0) => {
+        let timeout = match (timeout, account.timeout) {
+            (Some(0), _) => {
                 return Err(CliError::usage(
-                    "--timeout 0: give the seconds to wait for a connection, at least 1",
+                    "--timeout 0: give the seconds to wait for the server at each step, at least 1",
                 ))
             }
-            Some(secs) => Some(Duration::from_secs(secs)),
-            None => None,
+            (None, Some(0)) => {
+                return Err(CliError::config(
+                    "timeout = 0 in the configuration: give the seconds to wait for the server at each step, at least 1",
+                ))
+            }
+            (Some(secs), _) | (None, Some(secs)) => Some(Duration::from_secs(secs)),
+            (None, None) => None,
         };
         let user = user.or(account.user.clone());
         let allow_plaintext_auth = allow_plaintext_auth || account.allow_plaintext_auth;
@@ -281,7 +330,7 @@ impl Connection {
             tls,
             ca_file,
             ehlo,
-            connect_timeout,
+            timeout,
             user,
             allow_plaintext_auth,
         })
@@ -320,7 +369,13 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.config.as_deref(),
         args.account.as_deref(),
         args.no_account,
+        args.server.as_deref().map(|server| (server, args.port)),
     )?;
+    if let (Some(name), true) = (&loaded.set_aside, args.verbose) {
+        eprintln!(
+            "*** Account {name:?} not used: --server names another server (give --account {name} to use it there)"
+        );
+    }
     let account = loaded.account.clone();
     let connection = Connection::build(
         args.server.as_deref(),
@@ -543,7 +598,7 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
         tls: connection.tls,
         ca_file: connection.ca_file,
         ehlo: connection.ehlo,
-        connect_timeout: connection.connect_timeout,
+        timeout: connection.timeout,
         credentials,
         allow_plaintext_auth: connection.allow_plaintext_auth,
         envelope,
@@ -659,7 +714,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
             "writing the usage",
         );
     }
-    let loaded = load_account(args.config.as_deref().map(Path::new), None, false)?;
+    let loaded = load_account(args.config.as_deref().map(Path::new), None, false, None)?;
     let account = loaded.account.clone();
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,

@@ -9,7 +9,13 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 
-use cli_support::{file, mxsend, scratch};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use cli_support::{file, mxsend, scratch, Silent};
+use mxsend_tests::aiosmtpd::{Aiosmtpd, AiosmtpdOptions, AUTH_PASSWORD, AUTH_USER};
+use mxsend_tests::dnsmasq::Dnsmasq;
+use mxsend_tests::hostile::{HostileServer, Step};
 use mxsend_tests::smtp_sink::SmtpSink;
 use predicates::prelude::*;
 
@@ -142,4 +148,272 @@ fn an_unwritable_log_is_a_warning_not_a_failure() {
         .stderr(predicate::str::contains(
             "warning: cannot write the delivery log /nonexistent-dir/mxsend.log",
         ));
+}
+
+// ---- Credentials stay with their server ----
+
+/// aiosmtpd offering AUTH in plaintext (so a leak would succeed and be recorded), accepting
+/// [`AUTH_USER`] / [`AUTH_PASSWORD`], not requiring it.
+fn plaintext_auth_server() -> Aiosmtpd {
+    Aiosmtpd::start(
+        AiosmtpdOptions {
+            auth_require_tls: false,
+            ..AiosmtpdOptions::default()
+        }
+        .with_auth(),
+    )
+}
+
+/// A configuration whose default account "work" is `server`, with a user, a password
+/// command, plaintext AUTH allowed, and a `from`.
+fn account_config(dir: &Path, server: SocketAddr) -> std::path::PathBuf {
+    file(
+        dir,
+        "config.toml",
+        format!(
+            "default = \"work\"\n[accounts.work]\nserver = \"{server}\"\ntls = \"none\"\n\
+             user = \"{AUTH_USER}\"\npassword_command = \"printf '%s\\\\n' '{AUTH_PASSWORD}'\"\n\
+             allow_plaintext_auth = true\nfrom = \"Work <work@example.test>\"\n"
+        )
+        .as_bytes(),
+    )
+}
+
+/// A ready message from Zed, so the sender is the message's unless an account's `from` wins.
+fn message_from_zed(dir: &Path) -> std::path::PathBuf {
+    file(
+        dir,
+        "message.eml",
+        b"From: Zed <zed@example.test>\nTo: ok@example.net\nSubject: scope\n\nbody\n",
+    )
+}
+
+#[test]
+fn another_server_never_sees_the_default_accounts_credentials_tls_or_from() {
+    let own = plaintext_auth_server();
+    let other = plaintext_auth_server();
+    let home = scratch();
+    let config = account_config(home.path(), own.addr());
+    let message = message_from_zed(home.path());
+    // --tls none is needed for the other server (it has no TLS), and it must not make the
+    // account's plaintext-AUTH permission apply either.
+    mxsend(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--server", &other.addr().to_string(), "--tls", "none", "-v"])
+        .arg("--message")
+        .arg(&message)
+        .arg("ok@example.net")
+        .assert()
+        .code(0)
+        .stderr(
+            predicate::str::contains("Account \"work\" not used")
+                .and(predicate::str::contains("-> AUTH").not()),
+        );
+    let envelopes = other.wait_for_envelopes(1, STORED);
+    assert_eq!(envelopes[0].auth_user, None, "the other server saw AUTH");
+    assert_eq!(
+        envelopes[0].mail_from, "zed@example.test",
+        "the account's from was used"
+    );
+    assert!(own.envelopes().is_empty());
+}
+
+#[test]
+fn account_flag_with_server_applies_the_account_to_that_server_on_purpose() {
+    let own = plaintext_auth_server();
+    let other = plaintext_auth_server();
+    let home = scratch();
+    let config = account_config(home.path(), own.addr());
+    let message = message_from_zed(home.path());
+    mxsend(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--account", "work", "--server", &other.addr().to_string()])
+        .arg("--message")
+        .arg(&message)
+        .arg("ok@example.net")
+        .assert()
+        .code(0);
+    let envelopes = other.wait_for_envelopes(1, STORED);
+    assert_eq!(envelopes[0].auth_user.as_deref(), Some(AUTH_USER));
+    assert_eq!(envelopes[0].mail_from, "work@example.test");
+}
+
+#[test]
+fn server_flag_naming_the_accounts_own_host_keeps_the_account() {
+    let own = plaintext_auth_server();
+    let home = scratch();
+    let config = account_config(home.path(), own.addr());
+    let message = message_from_zed(home.path());
+    mxsend(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--server", &own.addr().to_string()])
+        .arg("--message")
+        .arg(&message)
+        .arg("ok@example.net")
+        .assert()
+        .code(0);
+    let envelopes = own.wait_for_envelopes(1, STORED);
+    assert_eq!(envelopes[0].auth_user.as_deref(), Some(AUTH_USER));
+}
+
+// ---- Timeouts bound every phase ----
+
+/// The issue's bound: a silent server fails at the deadline plus at most one second.
+const SLACK: Duration = Duration::from_secs(1);
+
+fn assert_ended_at_deadline(started: Instant, deadline: Duration) {
+    let took = started.elapsed();
+    assert!(
+        took >= deadline,
+        "gave up after {took:?}, before the {deadline:?} deadline"
+    );
+    assert!(
+        took <= deadline + SLACK,
+        "gave up after {took:?}, later than {deadline:?} + {SLACK:?}"
+    );
+}
+
+#[test]
+fn relay_that_never_speaks_fails_at_the_timeout() {
+    let silent = Silent::on("127.0.0.1");
+    let home = scratch();
+    let mut command = mxsend(home.path());
+    let started = Instant::now();
+    command
+        .args(["--no-account", "--server", &silent.addr().to_string()])
+        .args(["--tls", "none", "--timeout", "2"])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(75)
+        .stdout(
+            predicate::str::contains("bob@example.net: deferred")
+                .and(predicate::str::contains("greeting")),
+        );
+    assert_ended_at_deadline(started, Duration::from_secs(2));
+    assert_eq!(silent.connections(), 1);
+}
+
+#[test]
+fn sendmail_takes_its_timeout_from_the_configuration() {
+    let silent = Silent::on("127.0.0.1");
+    let home = scratch();
+    // The global key, used by the account that sets none.
+    let config = relay_config(home.path(), &silent.addr().to_string(), "timeout = 2");
+    let mut command = mxsend(home.path());
+    let started = Instant::now();
+    command
+        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
+        .arg(&config)
+        .arg("bob@example.net")
+        .write_stdin("Subject: cron\n\nbody\n")
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains("bob@example.net: deferred"));
+    assert_ended_at_deadline(started, Duration::from_secs(2));
+}
+
+#[test]
+fn an_accounts_timeout_bounds_mx_delivery_in_sendmail_mode() {
+    let dns = Dnsmasq::start();
+    // nomx.test has no MX: its address, 127.0.0.51, is the implicit MX.
+    let silent = Silent::on("127.0.0.51");
+    let home = scratch();
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "timeout = 30\ndefault = \"mx\"\n[accounts.mx]\ndns = \"{}\"\nport = {}\ntimeout = 2\n",
+            dns.addr(),
+            silent.addr().port()
+        )
+        .as_bytes(),
+    );
+    let mut command = mxsend(home.path());
+    let started = Instant::now();
+    command
+        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
+        .arg(&config)
+        .arg("bob@nomx.test")
+        .write_stdin("Subject: cron\n\nbody\n")
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains("bob@nomx.test: deferred"));
+    assert_ended_at_deadline(started, Duration::from_secs(2));
+    assert!(silent.connections() >= 1);
+}
+
+#[test]
+fn the_timeout_bounds_the_reply_to_the_end_of_data() {
+    // A scripted server that takes the message and then says nothing.
+    let server = HostileServer::start(vec![
+        Step::Send(b"220 slow.example.test ESMTP\r\n".to_vec()),
+        Step::Expect("EHLO"),
+        Step::Send(b"250 slow.example.test\r\n".to_vec()),
+        Step::Expect("MAIL FROM"),
+        Step::Send(b"250 2.1.0 Ok\r\n".to_vec()),
+        Step::Expect("RCPT TO"),
+        Step::Send(b"250 2.1.5 Ok\r\n".to_vec()),
+        Step::Expect("DATA"),
+        Step::Send(b"354 go ahead\r\n".to_vec()),
+        Step::ReadUntilDot,
+        Step::Sleep(Duration::from_secs(5)),
+    ]);
+    let home = scratch();
+    let mut command = mxsend(home.path());
+    let started = Instant::now();
+    command
+        .args(["--no-account", "--server", &server.addr().to_string()])
+        .args(["--tls", "none", "--timeout", "2", "--json"])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(75)
+        .stdout(predicate::str::contains("\"outcome\": \"ambiguous\""));
+    assert_ended_at_deadline(started, Duration::from_secs(2));
+}
+
+#[test]
+fn the_timeout_bounds_the_wait_for_the_data_reply() {
+    // smtp-sink -w 30: a reply to DATA only after 30 seconds.
+    let sink = SmtpSink::start(&["-w", "30"], None);
+    let home = scratch();
+    let mut command = mxsend(home.path());
+    let started = Instant::now();
+    command
+        .args(["--no-account", "--server", &sink.addr.to_string()])
+        .args(["--tls", "none", "--timeout", "2"])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(75)
+        .stdout(
+            predicate::str::contains("bob@example.net: deferred")
+                .and(predicate::str::contains("timed out")),
+        );
+    assert_ended_at_deadline(started, Duration::from_secs(2));
 }

@@ -120,3 +120,39 @@ pub fn file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
     std::fs::write(&path, text).expect("write a test file");
     path
 }
+
+/// A TCP server on loopback that accepts every connection and never says a word (a hung
+/// server, or a TLS port spoken to in plaintext waiting for a ClientHello).
+pub struct Silent {
+    addr: SocketAddr,
+    /// The connections accepted so far, held open until the server is dropped.
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Silent {
+    /// Listen on a free port of this loopback address.
+    pub fn on(ip: &str) -> Silent {
+        let listener = TcpListener::bind((ip, 0)).expect("bind a loopback port");
+        let addr = listener.local_addr().expect("listener address");
+        let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = std::sync::Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Ok(mut list) = held.lock() {
+                    list.push(stream);
+                }
+            }
+        });
+        Silent { addr, accepted }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many connections it accepted.
+    pub fn connections(&self) -> usize {
+        self.accepted.lock().map_or(0, |list| list.len())
+    }
+}
