@@ -127,13 +127,15 @@ impl Report {
     }
 
     /// One line per recipient, e.g. `bob@example.net: delivered by mx.example.net
-    /// [192.0.2.25]:25: 250 2.0.0 Ok: queued as 4Tq2`. With `failures_only`, delivered
-    /// recipients are left out (sendmail mode: silence on success, as cron expects).
-    pub fn write_human(&self, out: &mut dyn Write, failures_only: bool) -> io::Result<()> {
+    /// [192.0.2.25]:25: 250 2.0.0 Ok: queued as 4Tq2`, the delivered ones included, and when
+    /// only some were delivered a last line saying so ([`Report::partial_summary`]). With
+    /// `silent_on_success`, nothing at all when every recipient was delivered (sendmail mode:
+    /// cron mails whatever a job prints).
+    pub fn write_human(&self, out: &mut dyn Write, silent_on_success: bool) -> io::Result<()> {
+        if silent_on_success && self.all_delivered() {
+            return Ok(());
+        }
         for r in &self.recipients {
-            if failures_only && r.status == Status::Delivered {
-                continue;
-            }
             write!(out, "{}: {}", r.recipient, status_name(r.status))?;
             match (&r.host, r.address) {
                 // A relay given by its address: the name adds nothing.
@@ -160,7 +162,43 @@ impl Report {
             }
             writeln!(out)?;
         }
+        if let Some(summary) = self.partial_summary() {
+            writeln!(out, "{summary}")?;
+        }
         Ok(())
+    }
+
+    /// True when every recipient was delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.recipients
+            .iter()
+            .all(|r| r.status == Status::Delivered)
+    }
+
+    /// When some recipients were delivered and others not: one line saying how many, which
+    /// were not, and that a resend must go to those only (the delivered ones have the
+    /// message; sending it again to everyone makes duplicates).
+    pub fn partial_summary(&self) -> Option<String> {
+        let delivered = self
+            .recipients
+            .iter()
+            .filter(|r| r.status == Status::Delivered)
+            .count();
+        if delivered == 0 || delivered == self.recipients.len() {
+            return None;
+        }
+        let missing: Vec<String> = self
+            .recipients
+            .iter()
+            .filter(|r| r.status != Status::Delivered)
+            .map(|r| format!("{} ({})", r.recipient, status_name(r.status)))
+            .collect();
+        Some(format!(
+            "partial delivery: {delivered} of {} recipients delivered; not delivered: {}; \
+             resend only to those, the others already have the message",
+            self.recipients.len(),
+            missing.join(", ")
+        ))
     }
 }
 
@@ -304,7 +342,9 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "bob@example.net: delivered by mx.example.net [127.0.0.2]:25: 250 2.0.0 Ok: queued as 4Tq2\n\
-             x@null.example: rejected (the domain accepts no mail (null MX, RFC 7505))\n"
+             x@null.example: rejected (the domain accepts no mail (null MX, RFC 7505))\n\
+             partial delivery: 1 of 2 recipients delivered; not delivered: x@null.example (rejected); \
+             resend only to those, the others already have the message\n"
         );
     }
 
@@ -323,12 +363,29 @@ mod tests {
     }
 
     #[test]
-    fn failures_only_leaves_out_delivered_recipients() {
+    fn a_partial_delivery_names_every_recipient_even_when_silent_on_success() {
         let mut out = Vec::new();
         report().write_human(&mut out, true).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(!text.contains("bob@"), "{text}");
-        assert!(text.contains("x@null.example"), "{text}");
+        assert!(text.contains("bob@example.net: delivered"), "{text}");
+        assert!(text.contains("x@null.example: rejected"), "{text}");
+        assert!(
+            text.ends_with(
+                "partial delivery: 1 of 2 recipients delivered; not delivered: \
+                 x@null.example (rejected); resend only to those, the others already have the message\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn silent_on_success_prints_nothing_when_all_were_delivered() {
+        let mut r = report();
+        r.recipients.truncate(1);
+        let mut out = Vec::new();
+        r.write_human(&mut out, true).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(r.partial_summary(), None);
     }
 
     #[test]

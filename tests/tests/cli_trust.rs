@@ -417,3 +417,66 @@ fn the_timeout_bounds_the_wait_for_the_data_reply() {
         );
     assert_ended_at_deadline(started, Duration::from_secs(2));
 }
+
+// ---- Partial delivery is visible ----
+
+fn ip(last: u8) -> std::net::IpAddr {
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, last))
+}
+
+#[test]
+fn a_partial_delivery_names_every_recipient_in_both_modes() {
+    let dns = Dnsmasq::start();
+    let port = mxsend_tests::free_port(ip(51));
+    // nomx.test's implicit MX is 127.0.0.51, cname.test's MX is 127.0.0.61.
+    let good = SmtpSink::start(&[], Some(SocketAddr::new(ip(51), port)));
+    let _refusing = SmtpSink::start(&["-f", "RCPT"], Some(SocketAddr::new(ip(61), port)));
+    let home = scratch();
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "log = \"none\"\ndefault = \"mx\"\n[accounts.mx]\ndns = \"{}\"\nport = {port}\n",
+            dns.addr()
+        )
+        .as_bytes(),
+    );
+    let summary = "partial delivery: 1 of 2 recipients delivered; not delivered: \
+                   carol@cname.test (rejected); resend only to those";
+    // sendmail mode (mutt's command line): everything on standard error, the delivered one too.
+    mxsend(home.path())
+        .args(["sendmail", "-oem", "-oi", "-f", "ann@example.test", "-C"])
+        .arg(&config)
+        .args(["--", "bob@nomx.test", "carol@cname.test"])
+        .write_stdin("Subject: two\n\nbody\n")
+        .assert()
+        .code(67)
+        .stdout("")
+        .stderr(
+            predicate::str::contains(format!(
+                "bob@nomx.test: delivered by nomx.test [127.0.0.51]:{port}: 250"
+            ))
+            .and(predicate::str::contains("carol@cname.test: rejected by"))
+            .and(predicate::str::contains(summary)),
+        );
+    // The command's own report: on standard output, same lines.
+    mxsend(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "two",
+            "--body",
+            "b",
+        ])
+        .args(["bob@nomx.test", "carol@cname.test"])
+        .assert()
+        .code(67)
+        .stdout(
+            predicate::str::contains("bob@nomx.test: delivered")
+                .and(predicate::str::contains(summary)),
+        );
+    assert_eq!(good.wait_for_dumps(2, STORED).len(), 2);
+}
