@@ -45,6 +45,11 @@ pub struct Config {
     pub syslog_socket: Option<PathBuf>,
     /// Seconds to wait for the server at each step, for every account that sets none.
     pub timeout: Option<u64>,
+    /// The domain that qualifies bare names (`root` becomes `root@DOMAIN`), see
+    /// [`crate::local`].
+    pub default_domain: Option<String>,
+    /// An aliases(5) file for bare-name recipients (`root: admin@example.com`).
+    pub aliases: Option<PathBuf>,
     /// Accounts by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, Account>,

@@ -14,6 +14,7 @@ mod deliver;
 mod ehlo;
 mod error;
 mod exit;
+mod local;
 mod log;
 mod password;
 mod plan;
@@ -246,7 +247,7 @@ pub struct SendArgs {
     /// Use this account from the configuration file.
     #[arg(long, value_name = "NAME", help_heading = "Configuration")]
     pub account: Option<String>,
-    /// Ignore the configuration's default account.
+    /// Read no configuration file at all: no account, no global settings.
     #[arg(long, conflicts_with = "account", help_heading = "Configuration")]
     pub no_account: bool,
     /// Read this configuration file instead of $XDG_CONFIG_HOME/mxsend/config.toml.

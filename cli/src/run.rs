@@ -28,6 +28,7 @@ use crate::deliver::{self, Job, Route};
 use crate::ehlo::{self, Ehlo};
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::local::LocalNames;
 use crate::log::{DeliveryLog, Destination};
 use crate::plan::{self, JsonPlan};
 use crate::report::Report;
@@ -114,6 +115,10 @@ struct Loaded {
     set_aside: Option<String>,
     /// The whole file (global keys).
     config: config::Config,
+    /// The file read; `None` when there was none.
+    found: Option<PathBuf>,
+    /// Where the file was looked for (`--config`, `-C`, or the default location).
+    looked_at: Option<PathBuf>,
 }
 
 impl Loaded {
@@ -146,11 +151,22 @@ fn load_account(
     no_account: bool,
     server: Option<(&str, Option<u16>)>,
 ) -> Result<Loaded, CliError> {
+    if no_account {
+        // --no-account: no file at all, not even its global settings.
+        return Ok(Loaded {
+            account: Account::default(),
+            set_aside: None,
+            config: config::Config::default(),
+            found: None,
+            looked_at: None,
+        });
+    }
     let xdg = std::env::var("XDG_CONFIG_HOME").ok();
     let home = std::env::var("HOME").ok();
     let default = config::default_path(xdg.as_deref(), home.as_deref());
+    let looked_at = explicit.map(Path::to_path_buf).or(default.clone());
     let (config, path) = config::load(explicit, default.as_deref())?;
-    let selected = config.select(name, no_account, path.as_deref())?;
+    let selected = config.select(name, false, path.as_deref())?;
     let (mut account, set_aside) = match (selected, server) {
         (Some((chosen, account)), Some((server, port))) if name.is_none() => {
             if same_server(account, server, port)? {
@@ -167,6 +183,8 @@ fn load_account(
         account,
         set_aside,
         config,
+        found: path,
+        looked_at,
     })
 }
 
@@ -389,13 +407,20 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.allow_plaintext_auth,
         &account,
     )?;
-    let from = args.from.clone().or(account.from.clone());
-    let mut to = args.to.clone();
-    to.extend(args.recipients.iter().cloned());
+    let local = local_names(&loaded.config)?;
+    let from = args
+        .from
+        .clone()
+        .or(account.from.clone())
+        .map(|text| sendmail::rewrite_address_list(&text, |a| local.qualify(a)));
+    let mut to = expand_local("--to", &args.to, &local)?;
+    to.extend(expand_local("recipient", &args.recipients, &local)?);
+    let cc = expand_local("--cc", &args.cc, &local)?;
+    let bcc = expand_local("--bcc", &args.bcc, &local)?;
 
     let date = compose::now();
     let (message, sender, recipients, header) = match &args.message {
-        Some(path) => ready_message(path, from.as_deref(), &to, &args.cc, &args.bcc, date)?,
+        Some(path) => ready_message(path, from.as_deref(), &to, &cc, &bcc, date)?,
         None => {
             let body = match (&args.body, &args.body_file) {
                 (Some(text), _) => BodySource::Text(text.clone()),
@@ -412,8 +437,8 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
             let input = ComposeInput {
                 from,
                 to,
-                cc: args.cc.clone(),
-                bcc: args.bcc.clone(),
+                cc,
+                bcc,
                 reply_to: args.reply_to.clone(),
                 subject: args.subject.clone(),
                 html: args.html.clone(),
@@ -501,7 +526,7 @@ fn ready_message(
     let header = read_header_block(&stored)?;
     let sender = match from {
         Some(text) => ReversePath::Mailbox(compose::parse_address("--from", text)?.envelope),
-        None => match header_sender(&header) {
+        None => match header_sender(&header, &LocalNames::default()) {
             Some(mailbox) => ReversePath::Mailbox(mailbox),
             None => {
                 return Err(CliError::usage(
@@ -532,12 +557,57 @@ fn read_header_block(stored: &Stored) -> Result<HeaderBlock, CliError> {
     HeaderBlock::read(&mut reader, MAX_HEADER_BLOCK)
 }
 
-/// The first address of the message's From field, when it is a usable mailbox.
-fn header_sender(header: &HeaderBlock) -> Option<Mailbox> {
+/// The first address of the message's From field, when it is a usable mailbox (a bare name
+/// qualified by the default domain).
+fn header_sender(header: &HeaderBlock, local: &LocalNames) -> Option<Mailbox> {
     header
         .values("From")
         .flat_map(sendmail::address_list)
-        .find_map(|a| Mailbox::parse(&a).ok())
+        .find_map(|a| Mailbox::parse(&local.qualify(&a).unwrap_or(a)).ok())
+}
+
+/// The fields `-t` takes recipients from: Resent-To, Resent-Cc and Resent-Bcc when the
+/// message has been resent (it has Resent- fields, RFC 5322 §3.6.6), else To, Cc and Bcc.
+fn extract_fields(header: &HeaderBlock) -> [&'static str; 3] {
+    let resent = header
+        .fields
+        .iter()
+        .any(|f| f.name.len() > 7 && f.name[..7].eq_ignore_ascii_case("Resent-"));
+    if resent {
+        ["Resent-To", "Resent-Cc", "Resent-Bcc"]
+    } else {
+        ["To", "Cc", "Bcc"]
+    }
+}
+
+/// The display name of the account's `from` (`Alice <alice@example.com>`: `Alice`), for a
+/// From field mxsend adds.
+fn account_display_name(account: &Account) -> Option<String> {
+    let from = account.from.as_deref()?;
+    let address = compose::parse_address("from (account)", from).ok()?;
+    address.header.display_name.filter(|n| !n.is_empty())
+}
+
+/// Recipients given to `flag`: a bare name becomes its alias targets or is qualified by the
+/// default domain ([`crate::local`]); anything else is kept as written.
+fn expand_local(flag: &str, list: &[String], local: &LocalNames) -> Result<Vec<String>, CliError> {
+    let mut out = Vec::with_capacity(list.len());
+    for text in list {
+        if crate::local::is_bare(text.trim()) {
+            let targets = local
+                .recipients(text.trim())
+                .map_err(|why| CliError::usage(format!("{flag} {why}")))?;
+            out.extend(targets);
+        } else {
+            out.push(text.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The configuration's `default_domain` and `aliases`.
+fn local_names(config: &config::Config) -> Result<LocalNames, CliError> {
+    LocalNames::load(config.default_domain.as_deref(), config.aliases.as_deref())
 }
 
 /// The domain for a Message-ID the filter adds: the sender's, else this host's name.
@@ -715,6 +785,19 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         );
     }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false, None)?;
+    if loaded.found.is_none() {
+        // Said once per run, on standard error: cron mails it, so the owner learns that
+        // mail goes out by MX lookup from this host rather than through their relay.
+        match &loaded.looked_at {
+            Some(path) => eprintln!(
+                "mxsend: no configuration at {}: delivering directly by MX lookup",
+                path.display()
+            ),
+            None => eprintln!(
+                "mxsend: no configuration (neither $XDG_CONFIG_HOME nor $HOME is set): delivering directly by MX lookup"
+            ),
+        }
+    }
     let account = loaded.account.clone();
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,
@@ -722,22 +805,32 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let stored = Stored::Spool(source::spool(&mut io::stdin().lock(), !args.ignore_dots)?);
     let header = read_header_block(&stored)?;
 
+    let local = local_names(&loaded.config)?;
+
     let mut recipients: Vec<Mailbox> = Vec::new();
     let mut add = |text: &str, from_header: bool| -> Result<(), CliError> {
-        let mailbox = Mailbox::parse(text).map_err(|e| {
-            let what = if from_header {
-                CliError::data(format!(
-                    "recipient {text:?} in the message's headers is not an email address ({e}); fix the To/Cc/Bcc fields"
-                ))
+        let expanded = local.recipients(text).map_err(|why| {
+            if from_header {
+                CliError::data(format!("recipient in the message's headers: {why}"))
             } else {
-                CliError::usage(format!(
-                    "recipient {text:?} is not an email address ({e}); mxsend does no local delivery: give user@domain"
-                ))
-            };
-            what
+                CliError::usage(format!("recipient {why}"))
+            }
         })?;
-        if !recipients.contains(&mailbox) {
-            recipients.push(mailbox);
+        for text in expanded {
+            let mailbox = Mailbox::parse(&text).map_err(|e| {
+                if from_header {
+                    CliError::data(format!(
+                        "recipient {text:?} in the message's headers is not an email address ({e}); fix the To/Cc/Bcc fields"
+                    ))
+                } else {
+                    CliError::usage(format!(
+                        "recipient {text:?} is not an email address ({e}); give user@domain"
+                    ))
+                }
+            })?;
+            if !recipients.contains(&mailbox) {
+                recipients.push(mailbox);
+            }
         }
         Ok(())
     };
@@ -745,7 +838,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         add(r, false)?;
     }
     if args.extract_recipients {
-        for name in ["To", "Cc", "Bcc"] {
+        for name in extract_fields(&header) {
             for value in header.values(name) {
                 for address in sendmail::address_list(value) {
                     add(&address, true)?;
@@ -755,9 +848,10 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     }
     if recipients.is_empty() {
         return Err(if args.extract_recipients {
-            CliError::data(
-                "no recipients: the message has no To, Cc or Bcc addresses and none were given",
-            )
+            CliError::data(format!(
+                "no recipients: the message has no {} addresses and none were given",
+                extract_fields(&header).join(", ")
+            ))
         } else {
             CliError::usage(
                 "no recipients: give them as arguments, or use -t to take them from the message",
@@ -765,18 +859,29 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         });
     }
 
-    let sender = sendmail_sender(&args, &account, &header)?;
+    let sender = sendmail_sender(&args, &account, &header, &local)?;
     let mut added = Vec::new();
     if !header.has("From") {
         if let ReversePath::Mailbox(m) = &sender {
-            added.push(sendmail::from_field(
-                args.full_name.as_deref(),
-                &m.to_string(),
-            ));
+            let full_name = args
+                .full_name
+                .clone()
+                .or_else(|| account_display_name(&account));
+            added.push(sendmail::from_field(full_name.as_deref(), &m.to_string()));
         }
     }
-    // Bcc never goes out in the message, -t or not (sendmail and Postfix agree).
-    let block = header.rewrite(&["Bcc", "Resent-Bcc"], &added);
+    // Bcc never goes out in the message, -t or not (sendmail and Postfix agree). Bare names
+    // in From, To and Cc are qualified when a default domain is set.
+    let block = header.rewrite(&["Bcc", "Resent-Bcc"], &added, |field| {
+        let qualified = ["From", "To", "Cc", "Resent-From", "Resent-To", "Resent-Cc"]
+            .iter()
+            .any(|n| field.name.eq_ignore_ascii_case(n));
+        if !qualified {
+            return None;
+        }
+        let value = sendmail::rewrite_address_list(&field.value, |a| local.qualify(a));
+        (value != field.value).then_some(value)
+    });
     let body_offset = header.raw.len() as u64;
     let domain = message_id_domain(&sender);
     let raw = RawSource::new(stored, Some((block, body_offset)), compose::now(), &domain)?;
@@ -801,6 +906,7 @@ fn sendmail_sender(
     args: &SendmailArgs,
     account: &Account,
     header: &HeaderBlock,
+    local: &LocalNames,
 ) -> Result<ReversePath, CliError> {
     if let Some(text) = &args.sender {
         let text = text.trim();
@@ -811,24 +917,31 @@ fn sendmail_sender(
             .strip_prefix('<')
             .and_then(|t| t.strip_suffix('>'))
             .unwrap_or(text);
-        return compose::parse_address("-f", bare).map(|a| ReversePath::Mailbox(a.envelope));
+        let qualified = local.qualify(bare);
+        return compose::parse_address("-f", qualified.as_deref().unwrap_or(bare))
+            .map(|a| ReversePath::Mailbox(a.envelope));
     }
     if let Some(text) = &account.from {
         return compose::parse_address("from (account)", text)
             .map(|a| ReversePath::Mailbox(a.envelope))
             .map_err(|e| CliError::config(e.message));
     }
-    if let Some(mailbox) = header_sender(header) {
+    if let Some(mailbox) = header_sender(header, local) {
         return Ok(ReversePath::Mailbox(mailbox));
     }
     let user = std::env::var("LOGNAME")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "root".to_string());
+    if let Some(address) = local.qualify(&user) {
+        return Mailbox::parse(&address)
+            .map(ReversePath::Mailbox)
+            .map_err(|e| CliError::usage(format!("no usable sender ({e}); give -f ADDR")));
+    }
     let host = match ehlo::default_ehlo() {
         Ehlo::Name(domain) => domain.to_string(),
         Ehlo::LocalAddress => {
             return Err(CliError::usage(format!(
-                "no sender: this host's name is not fully qualified, so {user}@host would bounce; give -f ADDR or set `from` in the account"
+                "no sender: this host's name is not fully qualified, so {user}@host would bounce; give -f ADDR, or set `from` in the account or default_domain in the configuration"
             )))
         }
     };
@@ -1122,7 +1235,7 @@ mod tests {
         };
         let header = HeaderBlock::read(&mut &b"\n"[..], 100).unwrap();
         assert_eq!(
-            sendmail_sender(&args, &Account::default(), &header).unwrap(),
+            sendmail_sender(&args, &Account::default(), &header, &LocalNames::default()).unwrap(),
             ReversePath::Null
         );
     }
@@ -1131,7 +1244,13 @@ mod tests {
     fn sendmail_sender_falls_back_to_the_from_field() {
         let header = HeaderBlock::read(&mut &b"From: Ann <ann@x.y>\n\n"[..], 100).unwrap();
         assert_eq!(
-            sendmail_sender(&SendmailArgs::default(), &Account::default(), &header).unwrap(),
+            sendmail_sender(
+                &SendmailArgs::default(),
+                &Account::default(),
+                &header,
+                &LocalNames::default()
+            )
+            .unwrap(),
             ReversePath::Mailbox(Mailbox::parse("ann@x.y").unwrap())
         );
     }
@@ -1144,7 +1263,13 @@ mod tests {
             ..Account::default()
         };
         assert_eq!(
-            sendmail_sender(&SendmailArgs::default(), &account, &header).unwrap(),
+            sendmail_sender(
+                &SendmailArgs::default(),
+                &account,
+                &header,
+                &LocalNames::default()
+            )
+            .unwrap(),
             ReversePath::Mailbox(Mailbox::parse("bob@x.y").unwrap())
         );
     }

@@ -190,23 +190,71 @@ fn add_recipients(recipients: &mut Vec<String>, text: &str) {
 /// white space are not handled: a value that yields an unusable address is caught when the
 /// address is parsed.
 pub fn address_list(value: &str) -> Vec<String> {
-    let mut addresses = Vec::new();
+    address_spans(value)
+        .into_iter()
+        .map(|span| span.address)
+        .collect()
+}
+
+/// Rewrite the addresses of an address-list with `change` (which returns the new address,
+/// or `None` to keep it), leaving display names, comments and punctuation as they are:
+/// `root (Cron Daemon)` can become `root@example.com (Cron Daemon)`.
+pub fn rewrite_address_list(value: &str, change: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(value.len() + 32);
+    let mut at = 0;
+    for span in address_spans(value) {
+        let Some(range) = span.range else { continue };
+        let Some(new) = change(&span.address) else {
+            continue;
+        };
+        out.push_str(value.get(at..range.start).unwrap_or_default());
+        out.push_str(&new);
+        at = range.end;
+    }
+    out.push_str(value.get(at..).unwrap_or_default());
+    out
+}
+
+/// One address of an address-list and where it sits in the value.
+struct AddressSpan {
+    /// The address, trimmed.
+    address: String,
+    /// Its octets in the value, when it is written there in one piece (no comment inside).
+    range: Option<std::ops::Range<usize>>,
+}
+
+fn address_spans(value: &str) -> Vec<AddressSpan> {
+    let mut spans = Vec::new();
     let mut current = String::new();
+    // The octets from the first to the last non-blank character of the address; when a
+    // comment sits inside, the slice differs from the address and no range is given.
+    let mut extent: Option<(usize, usize)> = None;
     let mut angle: Option<String> = None;
     let (mut in_quotes, mut in_angle, mut depth) = (false, false, 0usize);
-    let mut chars = value.chars();
-    let mut finish = |current: &mut String, angle: &mut Option<String>| {
-        let address = match angle.take() {
-            Some(a) => a,
-            None => current.trim().to_string(),
+    let mut chars = value.char_indices();
+    let mut finish =
+        |current: &mut String, angle: &mut Option<String>, extent: &mut Option<(usize, usize)>| {
+            let address = match angle.take() {
+                Some(a) => a,
+                None => current.trim().to_string(),
+            };
+            let address = address.trim().to_string();
+            let range = extent
+                .take()
+                .map(|(start, end)| start..end)
+                .filter(|r| value.get(r.clone()) == Some(address.as_str()));
+            if !address.is_empty() {
+                spans.push(AddressSpan { address, range });
+            }
+            current.clear();
         };
-        let address = address.trim();
-        if !address.is_empty() {
-            addresses.push(address.to_string());
+    let grow = |extent: &mut Option<(usize, usize)>, i: usize, c: char| {
+        if !c.is_whitespace() {
+            let end = i + c.len_utf8();
+            *extent = Some(extent.map_or((i, end), |(start, _)| (start, end)));
         }
-        current.clear();
     };
-    while let Some(c) = chars.next() {
+    while let Some((i, c)) = chars.next() {
         match c {
             '\\' if in_quotes || depth > 0 => {
                 chars.next();
@@ -219,21 +267,32 @@ pub fn address_list(value: &str) -> Vec<String> {
             '<' if !in_angle => {
                 in_angle = true;
                 angle = Some(String::new());
+                // What came before was a display name.
+                extent = None;
             }
             '>' if in_angle => in_angle = false,
             _ if in_angle => {
                 if let Some(a) = &mut angle {
                     a.push(c);
                 }
+                grow(&mut extent, i, c);
             }
             // A group's display name ends at ':'; its end ';' ends the last member.
-            ':' => current.clear(),
-            ',' | ';' => finish(&mut current, &mut angle),
-            c => current.push(c),
+            ':' => {
+                current.clear();
+                extent = None;
+            }
+            ',' | ';' => finish(&mut current, &mut angle, &mut extent),
+            c => {
+                if angle.is_none() {
+                    current.push(c);
+                    grow(&mut extent, i, c);
+                }
+            }
         }
     }
-    finish(&mut current, &mut angle);
-    addresses
+    finish(&mut current, &mut angle, &mut extent);
+    spans
 }
 
 /// A message's header block, as read from the start of the stored message.
@@ -301,8 +360,14 @@ impl HeaderBlock {
     }
 
     /// The block without the fields named in `drop`, with `add` (complete lines without
-    /// line ending) inserted first.
-    pub fn rewrite(&self, drop: &[&str], add: &[String]) -> Vec<u8> {
+    /// line ending) inserted first, and each field for which `replace` returns a new value
+    /// written again as `Name: value` (on one line).
+    pub fn rewrite(
+        &self,
+        drop: &[&str],
+        add: &[String],
+        replace: impl Fn(&Field) -> Option<String>,
+    ) -> Vec<u8> {
         let eol: &[u8] = if self.crlf { b"\r\n" } else { b"\n" };
         let mut out = Vec::with_capacity(self.raw.len() + 128);
         for line in add {
@@ -313,6 +378,11 @@ impl HeaderBlock {
         for field in &self.fields {
             if drop.iter().any(|d| field.name.eq_ignore_ascii_case(d)) {
                 out.extend_from_slice(self.raw.get(at..field.range.start).unwrap_or_default());
+                at = field.range.end;
+            } else if let Some(value) = replace(field) {
+                out.extend_from_slice(self.raw.get(at..field.range.start).unwrap_or_default());
+                out.extend_from_slice(format!("{}: {value}", field.name).as_bytes());
+                out.extend_from_slice(eol);
                 at = field.range.end;
             }
         }
@@ -514,6 +584,25 @@ mod tests {
     }
 
     #[test]
+    fn rewrite_address_list_keeps_names_comments_and_groups() {
+        let qualify = |a: &str| (!a.contains('@')).then(|| format!("{a}@example.com"));
+        assert_eq!(
+            rewrite_address_list("root (Cron Daemon)", qualify),
+            "root@example.com (Cron Daemon)"
+        );
+        assert_eq!(
+            rewrite_address_list("\"Admin, root\" <root>, bob@x.y, team: carol;", qualify),
+            "\"Admin, root\" <root@example.com>, bob@x.y, team: carol@example.com;"
+        );
+        assert_eq!(
+            rewrite_address_list(" root ", qualify),
+            " root@example.com "
+        );
+        // A comment inside an address: left alone rather than guessed at.
+        assert_eq!(rewrite_address_list("ro(x)ot", qualify), "ro(x)ot");
+    }
+
+    #[test]
     fn address_list_of_a_bare_address() {
         assert_eq!(address_list(" root "), ["root"]);
     }
@@ -540,14 +629,17 @@ mod tests {
     #[test]
     fn rewrite_drops_bcc_with_its_continuation_lines() {
         let b = block("To: a@x.y\nBcc: secret@x.y,\n  other@x.y\nSubject: s\n\n");
-        assert_eq!(b.rewrite(&["Bcc"], &[]), b"To: a@x.y\nSubject: s\n\n");
+        assert_eq!(
+            b.rewrite(&["Bcc"], &[], |_| None),
+            b"To: a@x.y\nSubject: s\n\n"
+        );
     }
 
     #[test]
     fn rewrite_adds_lines_first_with_the_blocks_line_ending() {
         let b = block("Subject: s\r\n\r\n");
         assert_eq!(
-            b.rewrite(&[], &["From: a@x.y".into()]),
+            b.rewrite(&[], &["From: a@x.y".into()], |_| None),
             b"From: a@x.y\r\nSubject: s\r\n\r\n"
         );
     }

@@ -40,7 +40,9 @@ pub enum Stored {
 /// Copy `input` to an anonymous temporary file (deleted by the OS when closed).
 ///
 /// With `dot_ends_input` (sendmail without `-i`), a line holding only `.` ends the message
-/// and is not part of it, as in sendmail(8).
+/// and is not part of it, as in sendmail(8). A first line starting with `From ` is an mbox
+/// separator (what `formail`, `mutt`'s pipe or a saved mailbox put there), not part of an
+/// RFC 5322 message: it is dropped, as sendmail and Postfix do.
 pub fn spool(input: &mut dyn Read, dot_ends_input: bool) -> Result<File, CliError> {
     let mut file = tempfile::tempfile().map_err(|e| {
         CliError::new(
@@ -52,25 +54,43 @@ pub fn spool(input: &mut dyn Read, dot_ends_input: bool) -> Result<File, CliErro
         )
     })?;
     let write_err = |e: io::Error| CliError::io("writing the message to a temporary file", &e);
-    if dot_ends_input {
-        let mut reader = io::BufReader::with_capacity(CHUNK, input);
-        let mut writer = io::BufWriter::with_capacity(CHUNK, &mut file);
+    let read_err = |e: io::Error| CliError::io("reading the message from standard input", &e);
+    let mut reader = io::BufReader::with_capacity(CHUNK, input);
+    let mut writer = io::BufWriter::with_capacity(CHUNK, &mut file);
+    // The first line, bounded by RFC 5322's line length (a line longer than that is no mbox
+    // separator and is copied as it is).
+    let mut first = Vec::new();
+    io::BufRead::read_until(&mut (&mut reader).take(MBOX_LINE_LIMIT), b'\n', &mut first)
+        .map_err(read_err)?;
+    let separator = first.starts_with(b"From ") && first.ends_with(b"\n");
+    let ended = dot_ends_input && matches!(first.as_slice(), b".\n" | b".\r\n");
+    if !separator && !ended {
+        io::Write::write_all(&mut writer, &first).map_err(write_err)?;
+    }
+    if ended {
+        // Nothing after the end of the message counts.
+    } else if dot_ends_input {
         copy_until_dot(&mut reader, &mut writer)?;
-        io::Write::flush(&mut writer).map_err(write_err)?;
     } else {
         let mut buf = vec![0u8; CHUNK];
         loop {
-            let n = match input.read(&mut buf) {
+            let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(CliError::io("reading the message from standard input", &e)),
+                Err(e) => return Err(read_err(e)),
             };
-            io::Write::write_all(&mut file, buf.get(..n).unwrap_or_default()).map_err(write_err)?;
+            io::Write::write_all(&mut writer, buf.get(..n).unwrap_or_default())
+                .map_err(write_err)?;
         }
     }
+    io::Write::flush(&mut writer).map_err(write_err)?;
+    drop(writer);
     Ok(file)
 }
+
+/// RFC 5322 §2.1.1's 998 octets and CRLF.
+const MBOX_LINE_LIMIT: u64 = 1000;
 
 /// Copy lines until one that is exactly `.` (with LF or CRLF), or the end of input.
 fn copy_until_dot(input: &mut dyn io::BufRead, output: &mut dyn io::Write) -> Result<(), CliError> {

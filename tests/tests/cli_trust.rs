@@ -480,3 +480,198 @@ fn a_partial_delivery_names_every_recipient_in_both_modes() {
         );
     assert_eq!(good.wait_for_dumps(2, STORED).len(), 2);
 }
+
+// ---- Local and unqualified addresses ----
+
+#[test]
+fn cron_mail_to_root_goes_to_its_alias_with_qualified_headers() {
+    let sink = SmtpSink::start(&[], None);
+    let home = scratch();
+    let aliases = file(
+        home.path(),
+        "aliases",
+        b"# like /etc/aliases\npostmaster: root\nroot: admin@example.test\n",
+    );
+    let config = relay_config(
+        home.path(),
+        &sink.addr.to_string(),
+        &format!(
+            "log = \"none\"\ndefault_domain = \"host.example.test\"\naliases = \"{}\"",
+            aliases.display()
+        ),
+    );
+    // Debian cron's command line and message.
+    mxsend(home.path())
+        .args(["sendmail", "-FCronDaemon", "-i", "-B8BITMIME", "-oem", "-C"])
+        .arg(&config)
+        .arg("postmaster")
+        .write_stdin(
+            "From: root (Cron Daemon)\nTo: postmaster\nSubject: Cron <root@host> run-parts\n\
+             Content-Type: text/plain; charset=UTF-8\n\nthe job's output\n",
+        )
+        .assert()
+        .code(0)
+        .stderr("");
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(dumps[0].rcpt_args, ["<admin@example.test>"]);
+    assert!(
+        dumps[0].mail_args.starts_with("<root@host.example.test>"),
+        "{:?}",
+        dumps[0].mail_args
+    );
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(
+        stored.contains("From: root@host.example.test (Cron Daemon)"),
+        "{stored}"
+    );
+    assert!(
+        stored.contains("To: postmaster@host.example.test"),
+        "{stored}"
+    );
+}
+
+#[test]
+fn logwatch_mail_to_root_is_qualified_by_the_default_domain() {
+    let sink = SmtpSink::start(&[], None);
+    let home = scratch();
+    let config = relay_config(
+        home.path(),
+        &sink.addr.to_string(),
+        "log = \"none\"\ndefault_domain = \"example.test\"",
+    );
+    // logwatch: sendmail -t with To: root, no From.
+    mxsend(home.path())
+        .args(["sendmail", "-t", "-C"])
+        .arg(&config)
+        .env("LOGNAME", "logwatch")
+        .write_stdin("To: root\nSubject: Logwatch for host\n\nall quiet\n")
+        .assert()
+        .code(0);
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(dumps[0].rcpt_args, ["<root@example.test>"]);
+    assert!(dumps[0].mail_args.starts_with("<logwatch@example.test>"));
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(stored.contains("To: root@example.test"), "{stored}");
+}
+
+#[test]
+fn a_bare_name_without_default_domain_or_aliases_is_refused_naming_both() {
+    let trip = cli_support::Tripwire::new();
+    let home = scratch();
+    let config = relay_config(home.path(), &trip.server(), "log = \"none\"");
+    mxsend(home.path())
+        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
+        .arg(&config)
+        .arg("root")
+        .write_stdin("Subject: x\n\nbody\n")
+        .assert()
+        .code(64)
+        .stderr(
+            predicate::str::contains("\"root\" is a local name")
+                .and(predicate::str::contains("default_domain"))
+                .and(predicate::str::contains("aliases")),
+        );
+    trip.assert_untouched();
+}
+
+// ---- No silent surprises ----
+
+#[test]
+fn sendmail_without_a_configuration_says_it_delivers_by_mx_lookup() {
+    // Without a configuration there is no --port or --dns: deliver to an address literal
+    // (no DNS query at all) on port 25 of a loopback address of its own.
+    let sink = SmtpSink::start(&[], Some(SocketAddr::new(ip(214), 25)));
+    let home = scratch();
+    mxsend(home.path())
+        .args([
+            "sendmail",
+            "-i",
+            "-f",
+            "ann@example.test",
+            "bob@[127.0.0.214]",
+        ])
+        .write_stdin("Subject: x\n\nbody\n")
+        .assert()
+        .code(0)
+        .stderr(format!(
+            "mxsend: no configuration at {}: delivering directly by MX lookup\n",
+            home.path().join(".config/mxsend/config.toml").display()
+        ));
+    assert_eq!(
+        sink.wait_for_dumps(1, STORED)[0].rcpt_args,
+        ["<bob@[127.0.0.214]>"]
+    );
+}
+
+#[test]
+fn no_account_reads_no_configuration_at_all() {
+    let sink = SmtpSink::start(&[], None);
+    let home = scratch();
+    // A broken file at the default location and in MXSEND_CONFIG: never read.
+    let broken = file(home.path(), "broken.toml", b"this is [not toml\n");
+    std::fs::create_dir_all(home.path().join(".config/mxsend")).expect("config dir");
+    std::fs::copy(&broken, home.path().join(".config/mxsend/config.toml")).expect("copy");
+    mxsend(home.path())
+        .env("MXSEND_CONFIG", &broken)
+        .args([
+            "--no-account",
+            "--server",
+            &sink.addr.to_string(),
+            "--tls",
+            "none",
+        ])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(0);
+    // Without --no-account the same file is an error.
+    mxsend(home.path())
+        .args(["--server", &sink.addr.to_string(), "--tls", "none"])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(78);
+}
+
+#[test]
+fn the_from_field_mxsend_adds_keeps_the_accounts_display_name() {
+    let sink = SmtpSink::start(&[], None);
+    let home = scratch();
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "log = \"none\"\ndefault = \"relay\"\n[accounts.relay]\nserver = \"{}\"\ntls = \"none\"\n\
+             from = \"Alice Example <alice@example.test>\"\n",
+            sink.addr
+        )
+        .as_bytes(),
+    );
+    mxsend(home.path())
+        .args(["sendmail", "-t", "-i", "-C"])
+        .arg(&config)
+        .write_stdin("To: bob@example.net\nSubject: no From\n\nbody\n")
+        .assert()
+        .code(0);
+    let dumps = sink.wait_for_dumps(1, STORED);
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(
+        stored.contains("From: \"Alice Example\" <alice@example.test>"),
+        "{stored}"
+    );
+    assert!(dumps[0].mail_args.starts_with("<alice@example.test>"));
+}
