@@ -277,8 +277,11 @@ fn main() -> ExitCode {
         .and_then(|a| std::path::Path::new(a).file_name())
         .and_then(|n| n.to_str())
         .unwrap_or("mxsend");
-    let outcome = if invoked_as == "sendmail" {
-        run::sendmail(args.get(1..).unwrap_or_default())
+    let rest = args.get(1..).unwrap_or_default();
+    // As `sendmail` (a link), or given a sendmail command line by its own name, as
+    // `git send-email --smtp-server=/usr/bin/mxsend` does: the sendmail personality.
+    let outcome = if invoked_as == "sendmail" || sendmail::looks_like_sendmail(rest) {
+        run::sendmail(rest)
     } else {
         match Cli::try_parse_from(&args) {
             Ok(cli) => run::main(cli),

@@ -784,6 +784,12 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
             "writing the usage",
         );
     }
+    if args.version {
+        return write_stdout(
+            format!("{}\n", sendmail::version_line()).as_bytes(),
+            "writing the version",
+        );
+    }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false, None)?;
     if loaded.found.is_none() {
         // Said once per run, on standard error: cron mails it, so the owner learns that

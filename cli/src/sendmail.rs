@@ -9,26 +9,36 @@
 //! | mutt | `sendmail -oem -oi -- addr...` (and `-N`, `-R`, `-B8BITMIME`, `-f` with options) |
 //! | scripts, PHP `mail()` | `sendmail -t -i` |
 //!
-//! The message is read from standard input. Options (getopt style: clustered, values attached
-//! or in the next argument, allowed anywhere before `--`):
-//! - `-t`: recipients from To, Cc and Bcc (added to any given as arguments); Bcc fields are
-//!   removed from the message. `Resent-*` fields are not consulted (deviation: sendmail uses
-//!   them instead when present; they are rare outside of remailers).
+//! The message is read from standard input; a first line `From ...` (an mbox separator) is
+//! dropped. Options (getopt style: clustered, values attached or in the next argument,
+//! allowed anywhere before `--`):
+//! - `-t`: recipients from To, Cc and Bcc (added to any given as arguments), or from
+//!   Resent-To, Resent-Cc and Resent-Bcc when the message has Resent- fields (RFC 5322
+//!   §3.6.6); Bcc and Resent-Bcc fields are removed from the message.
 //! - `-i`, `-oi`: a line holding only `.` is ordinary text. Without them it ends the message,
 //!   as in sendmail.
 //! - `-f ADDR` (and its obsolete synonym `-r`): the envelope sender; `-f '<>'` the null sender.
-//!   Without it: the account's `from`, else the message's From address, else `$USER@host`.
-//! - `-F NAME`: the full name for the From field added when the message has none.
+//!   Without it: the account's `from`, else the message's From address, else
+//!   `$USER@default_domain` or `$USER@host`.
+//! - `-F NAME`: the full name for the From field added when the message has none (else the
+//!   account's display name).
 //! - `-v`: the SMTP conversation on standard error.
 //! - `-N never|success,delay,failure`, `-R hdrs|full`, `-V envid`: DSN (RFC 3461), parsed
 //!   and checked; sent when the server offers DSN.
 //! - `-B 7BIT|8BITMIME`: accepted (mxsend looks at the octets itself).
 //! - `-C FILE`: the mxsend configuration file to use.
-//! - Accepted and ignored, because mxsend delivers at once and has no queue, aliases or
-//!   error-mode choices: `-bm`, `-o*` other than `-oi` (`-oem`, `-odi`, `-om`, ...), `-O`,
-//!   `-A`, `-h`, `-L`, `-X`, `-p`, `-G`, `-I`, `-U`, `-c`, `-m`, `-n`, `-x`.
-//! - Refused (exit 64): other `-b` modes (`-bs`, `-bp`, `-bi`, ...) and `-q`: there is no
-//!   daemon, queue or alias database.
+//! - `--version`: the version, on one line.
+//! - Accepted and ignored, because mxsend delivers at once and has no error-mode choices:
+//!   `-bm`, `-o*` other than `-oi` (`-oem`, `-odi`, `-om`, ...), `-O`, `-A`, `-h`, `-L`, `-X`,
+//!   `-p`, `-G`, `-I`, `-U`, `-c`, `-m`, `-n`, `-x`.
+//! - Refused (exit 64): other `-b` modes (`-bs`, `-bi`, ...: no daemon, no alias database to
+//!   build), and `-bp` and `-q`, saying that there is no queue.
+//!
+//! Bare names (`root`) are resolved by the configuration's `aliases` and `default_domain`
+//! ([`crate::local`]). What it prints and its exit status follow one rule: nothing and 0
+//! when every recipient was delivered; otherwise one line per recipient on standard error,
+//! the delivered ones included, a line saying how many were delivered when only some were,
+//! and the status of [`crate::exit`]'s table (the most urgent recipient's outcome wins).
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -62,6 +72,8 @@ pub struct SendmailArgs {
     pub recipients: Vec<String>,
     /// `--help`.
     pub help: bool,
+    /// `--version` (msmtpq and scripts ask it).
+    pub version: bool,
 }
 
 /// The usage text of `mxsend sendmail --help`.
@@ -77,7 +89,55 @@ Reads a message on standard input and delivers it (mxsend's sendmail personality
   -R RET     hdrs or full
   -V ENVID   envelope identifier for DSN
   -C FILE    mxsend configuration file
+  --version  print the version
 Ignored: -bm -oem -odi -om -oX... -O -B -A -h -L -X -p -G -I -U -c -m -n -x";
+
+/// What `sendmail --version` prints.
+pub fn version_line() -> String {
+    format!(
+        "mxsend {} (sendmail personality)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Whether a command line given to `mxsend` itself is really a sendmail command line: it
+/// holds an option only sendmail has (`-i`, `-t`, `-oi`, `-oem`, `-B8BITMIME`, `-FName`, ...),
+/// as when `git send-email --smtp-server=/usr/bin/mxsend` runs `mxsend -i -f FROM TO...`.
+/// mxsend's own short flags (`-f`, `-v`, `-s`, `-a`, `-H`, `-u`, `-n`, `-V`, `-h`) do not
+/// decide it; `--` ends the search.
+pub fn looks_like_sendmail(args: &[OsString]) -> bool {
+    let mut value_next = false;
+    for arg in args {
+        let Some(arg) = arg.to_str() else {
+            return false;
+        };
+        if std::mem::take(&mut value_next) {
+            continue;
+        }
+        if arg == "--" || !arg.starts_with('-') {
+            // Options come first in every caller's command line; a subcommand or recipient
+            // ends the search.
+            return false;
+        }
+        let Some(letters) = arg.strip_prefix('-').filter(|l| !l.starts_with('-')) else {
+            // A long option of mxsend's: its value follows unless attached with '='.
+            value_next = !arg.contains('=');
+            continue;
+        };
+        if letters.starts_with(['o', 'B', 'F', 'N', 'R', 'b', 'q']) {
+            return true;
+        }
+        if letters.chars().all(|c| FLAGS.contains(c)) && letters.contains(['i', 't']) {
+            return true;
+        }
+        // `-f ADDR`, `-s TEXT`...: the value is the next argument (`-v`, `-n`, `-h`, `-V`
+        // and sendmail's flags take none).
+        value_next = letters.len() == 1
+            && !letters.contains(['v', 'n', 'h', 'V'])
+            && !FLAGS.contains(letters);
+    }
+    false
+}
 
 /// getopt letters that take a value (attached, or the next argument).
 const WITH_VALUE: &str = "ABCFLNOQRVXbefhopqr";
@@ -109,6 +169,10 @@ pub fn parse_args(args: &[OsString]) -> Result<SendmailArgs, CliError> {
             parsed.help = true;
             continue;
         }
+        if arg == "--version" {
+            parsed.version = true;
+            continue;
+        }
         if arg.starts_with("--") {
             return Err(CliError::usage(format!(
                 "sendmail: unknown option {arg}; see 'mxsend sendmail --help'"
@@ -123,6 +187,11 @@ pub fn parse_args(args: &[OsString]) -> Result<SendmailArgs, CliError> {
                     _ => {}
                 }
                 continue;
+            }
+            if letter == 'q' {
+                // -q, -q15m, -qI...: the queue run; its value is optional and attached.
+                apply(&mut parsed, letter, arg[1 + i + 1..].to_string())?;
+                break;
             }
             if !WITH_VALUE.contains(letter) {
                 return Err(CliError::usage(format!(
@@ -163,6 +232,11 @@ fn apply(parsed: &mut SendmailArgs, letter: char, value: String) -> Result<(), C
         }
         'o' if value == "i" => parsed.ignore_dots = true,
         'b' if value == "m" => {}
+        'b' if value == "p" => {
+            return Err(CliError::usage(
+                "sendmail: -bp: there is no queue: mxsend delivers each message at once, so nothing waits to be listed",
+            ))
+        }
         'b' => {
             return Err(CliError::usage(format!(
                 "sendmail: -b{value} is not supported: mxsend only delivers a message from standard input (-bm); it has no daemon, queue or alias database"
@@ -170,7 +244,7 @@ fn apply(parsed: &mut SendmailArgs, letter: char, value: String) -> Result<(), C
         }
         'q' => {
             return Err(CliError::usage(
-                "sendmail: -q is not supported: mxsend delivers at once and keeps no queue",
+                "sendmail: -q: there is no queue: mxsend delivers each message at once, so nothing waits to be run",
             ))
         }
         // -o (other), -O, -A, -h, -L, -Q, -X, -p, -e: accepted and ignored (module docs).
@@ -554,6 +628,52 @@ mod tests {
                 crate::exit::Exit::Usage,
                 "{mode}"
             );
+        }
+    }
+
+    #[test]
+    fn queue_options_say_there_is_no_queue() {
+        for mode in ["-q", "-q15m", "-bp"] {
+            let err = args(&[mode]).unwrap_err();
+            assert!(
+                err.message.contains("there is no queue"),
+                "{mode}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn version_is_an_option() {
+        assert!(args(&["--version"]).unwrap().version);
+    }
+
+    #[test]
+    fn sendmail_command_lines_are_recognised_and_mxsend_ones_are_not() {
+        let yes: &[&[&str]] = &[
+            &["-i", "-f", "a@x.y", "b@x.y"],
+            &["-f", "a@x.y", "-i", "b@x.y"],
+            &["-v", "-i", "b@x.y"],
+            &["-oem", "-oi", "--", "b@x.y"],
+            &["-t", "-i"],
+            &["-ti"],
+            &["-FCronDaemon", "root"],
+        ];
+        for line in yes {
+            let list: Vec<OsString> = line.iter().map(OsString::from).collect();
+            assert!(looks_like_sendmail(&list), "{line:?}");
+        }
+        let no: &[&[&str]] = &[
+            &["-f", "a@x.y", "-s", "hi", "b@x.y"],
+            &["--from", "a@x.y", "b@x.y", "-t"],
+            &["-v", "--to", "b@x.y"],
+            &["--", "-i"],
+            &["sendmail", "-t"],
+            &["-V"],
+        ];
+        for line in no {
+            let list: Vec<OsString> = line.iter().map(OsString::from).collect();
+            assert!(!looks_like_sendmail(&list), "{line:?}");
         }
     }
 

@@ -675,3 +675,191 @@ fn the_from_field_mxsend_adds_keeps_the_accounts_display_name() {
     );
     assert!(dumps[0].mail_args.starts_with("<alice@example.test>"));
 }
+
+// ---- sendmail compatibility details ----
+
+/// A home whose default configuration (`~/.config/mxsend/config.toml`) relays to `server`,
+/// with `extra` global lines.
+fn home_with_config(server: &str, extra: &str) -> tempfile::TempDir {
+    let home = scratch();
+    let dir = home.path().join(".config/mxsend");
+    std::fs::create_dir_all(&dir).expect("config directory");
+    relay_config(&dir, server, extra);
+    home
+}
+
+#[test]
+fn version_answers_in_every_personality() {
+    let home = scratch();
+    let version = env!("CARGO_PKG_VERSION");
+    mxsend(home.path())
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(version));
+    mxsend(home.path())
+        .args(["sendmail", "--version"])
+        .assert()
+        .code(0)
+        .stdout(format!("mxsend {version} (sendmail personality)\n"));
+    let link = home.path().join("sendmail");
+    std::os::unix::fs::symlink(cli_support::binary(), &link).expect("symlink");
+    assert_cmd::Command::new(&link)
+        .env("HOME", home.path())
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(format!("mxsend {version} (sendmail personality)\n"));
+}
+
+#[test]
+fn a_leading_mbox_from_line_is_dropped() {
+    let sink = SmtpSink::start(&[], None);
+    let home = home_with_config(&sink.addr.to_string(), "log = \"none\"");
+    mxsend(home.path())
+        .args(["sendmail", "-i", "bob@example.net"])
+        .write_stdin(
+            "From ann@example.test Tue Dec  1 14:00:00 2026\nFrom: Ann <ann@example.test>\n\
+             Subject: saved from a mailbox\n\nbody\n",
+        )
+        .assert()
+        .code(0)
+        .stderr("");
+    let dumps = sink.wait_for_dumps(1, STORED);
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(!stored.contains("From ann@example.test Tue"), "{stored}");
+    assert!(stored.contains("From: Ann <ann@example.test>"), "{stored}");
+    assert!(dumps[0].mail_args.starts_with("<ann@example.test>"));
+}
+
+#[test]
+fn dash_t_on_a_resent_message_uses_the_resent_fields() {
+    let sink = SmtpSink::start(&[], None);
+    let home = home_with_config(&sink.addr.to_string(), "log = \"none\"");
+    mxsend(home.path())
+        .args(["sendmail", "-t", "-i"])
+        .write_stdin(
+            "Resent-From: ann@example.test\nResent-To: carol@example.net\n\
+             Resent-Bcc: dave@example.net\nFrom: bob@example.org\nTo: ann@example.test\n\
+             Subject: forwarded\n\nbody\n",
+        )
+        .assert()
+        .code(0);
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(
+        dumps[0].rcpt_args,
+        ["<carol@example.net>", "<dave@example.net>"]
+    );
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(!stored.contains("dave@"), "{stored}");
+}
+
+#[test]
+fn queue_options_say_there_is_no_queue() {
+    let home = scratch();
+    for mode in ["-q", "-q15m", "-bp"] {
+        mxsend(home.path())
+            .args(["sendmail", mode])
+            .assert()
+            .code(64)
+            .stderr(predicate::str::contains("there is no queue"));
+    }
+}
+
+#[test]
+fn git_send_email_with_mxsend_as_its_smtp_server_delivers_the_patch() {
+    let sink = SmtpSink::start(&[], None);
+    let home = home_with_config(&sink.addr.to_string(), "log = \"none\"");
+    let repo = home.path().join("repo");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .current_dir(&repo)
+            .env("HOME", home.path())
+            .args(["-c", "user.name=Ann", "-c", "user.email=ann@example.test"])
+            .args(args)
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?}");
+    };
+    std::fs::create_dir_all(&repo).expect("repo directory");
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("file.txt"), "hello\n.\nworld\n").expect("a file");
+    git(&["add", "file.txt"]);
+    git(&["commit", "-q", "-m", "add a file"]);
+    git(&["format-patch", "-q", "-1"]);
+    // git send-email runs `mxsend -i [-f FROM] TO...`: mxsend by its own name.
+    git(&[
+        "send-email",
+        &format!("--smtp-server={}", cli_support::binary().display()),
+        "--to=bob@example.net",
+        "--from=Ann <ann@example.test>",
+        "--envelope-sender=ann@example.test",
+        "--confirm=never",
+        "--suppress-cc=all",
+        "--quiet",
+        "0001-add-a-file.patch",
+    ]);
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(dumps[0].rcpt_args, ["<bob@example.net>"]);
+    assert!(dumps[0].mail_args.starts_with("<ann@example.test>"));
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(stored.contains("Subject: [PATCH] add a file"), "{stored}");
+    // -i: the lone dot in the patch is content, not the end of the message.
+    assert!(
+        stored.contains("+.\n+world") || stored.contains("+.\r\n+world"),
+        "{stored}"
+    );
+}
+
+#[test]
+fn s_nail_mailing_root_through_mxsend_reaches_roots_alias() {
+    let sink = SmtpSink::start(&[], None);
+    let home = scratch();
+    let aliases = file(home.path(), "aliases", b"root: admin@example.test\n");
+    let dir = home.path().join(".config/mxsend");
+    std::fs::create_dir_all(&dir).expect("config directory");
+    relay_config(
+        &dir,
+        &sink.addr.to_string(),
+        &format!(
+            "log = \"none\"\ndefault_domain = \"host.example.test\"\naliases = \"{}\"",
+            aliases.display()
+        ),
+    );
+    // s-nail runs `MTA -i -- root`, mxsend by its own name. (It sets HOME from the password
+    // database for the MTA, so the configuration is found through XDG_CONFIG_HOME.)
+    let status = std::process::Command::new("s-nail")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env_remove("MXSEND_CONFIG")
+        .env("MAILRC", "/dev/null")
+        .args([
+            "-n",
+            "-S",
+            &format!("mta={}", cli_support::binary().display()),
+        ])
+        .args(["-s", "nightly report", "root"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"all good\n")?;
+            child.wait()
+        })
+        .expect("run s-nail");
+    assert!(status.success(), "s-nail: {status}");
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(dumps[0].rcpt_args, ["<admin@example.test>"]);
+    // The sender: the user's name, qualified by the default domain.
+    assert!(
+        dumps[0].mail_args.contains("@host.example.test>"),
+        "{:?}",
+        dumps[0].mail_args
+    );
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    assert!(stored.contains("To: root@host.example.test"), "{stored}");
+}
