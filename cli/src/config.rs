@@ -162,13 +162,44 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     })
 }
 
-/// The TOML error on one line: the line it points at, and its message.
+/// The TOML error on one line: the line it points at, and its message; for an unquoted
+/// word (`tls = none`, which TOML reads as a broken number or boolean), how to quote it.
 fn one_line(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span().and_then(|span| text.get(..span.start)) {
-        Some(before) => format!("line {}: {message}", before.matches('\n').count() + 1),
+        Some(before) => {
+            let number = before.matches('\n').count() + 1;
+            let line = text.lines().nth(number - 1).unwrap_or_default();
+            match unquoted_word(line) {
+                Some((key, word)) => {
+                    format!("line {number}: {message}; text values need quotes: {key} = \"{word}\"")
+                }
+                None => format!("line {number}: {message}"),
+            }
+        }
         None => message,
     }
+}
+
+/// `key = word` where the word is not a TOML value (no quotes, not a number, boolean,
+/// array, table or date): the key and the word.
+fn unquoted_word(line: &str) -> Option<(&str, &str)> {
+    let (key, value) = line.split_once('=')?;
+    let key = key.trim();
+    let value = value.split('#').next().unwrap_or_default().trim();
+    let bare_key = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let word = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./:@".contains(&b))
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'/')
+        && !matches!(value, "true" | "false" | "inf" | "nan");
+    (bare_key && word).then_some((key, value))
 }
 
 /// Read the configuration: from `explicit` (must exist) or the default location (may be
@@ -301,6 +332,28 @@ allow_plaintext_auth = true
         assert!(text.contains("line 2"), "{text}");
         assert!(text.contains("pasword_command"), "{text}");
         assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn an_unquoted_word_is_explained_with_the_quoted_form() {
+        for (value, key) in [
+            ("none", "tls"),
+            ("required", "tls"),
+            ("smtp.example.com", "server"),
+        ] {
+            let text = format!("[accounts.a]\n{key} = {value}\n");
+            let err = parse(&text, path()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("text values need quotes: {key} = \"{value}\"")),
+                "{err}"
+            );
+            assert!(err.contains("line 2"), "{err}");
+        }
+        // A real number or boolean error is not a quoting problem.
+        let err = parse("[accounts.a]\nport = 58x7\n", path())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("quotes"), "{err}");
     }
 
     #[test]

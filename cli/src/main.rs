@@ -14,6 +14,7 @@ mod deliver;
 mod ehlo;
 mod error;
 mod exit;
+mod hint;
 mod local;
 mod log;
 mod password;

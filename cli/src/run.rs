@@ -28,6 +28,7 @@ use crate::deliver::{self, Job, Route};
 use crate::ehlo::{self, Ehlo};
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::hint;
 use crate::local::LocalNames;
 use crate::log::{DeliveryLog, Destination};
 use crate::plan::{self, JsonPlan};
@@ -39,7 +40,7 @@ use crate::{Cli, Command, MxArgs, SendArgs, TlsArg};
 /// The relay port without TLS from the first byte: submission (RFC 6409 §3.1).
 const SUBMISSION_PORT: u16 = 587;
 /// The relay port with implicit TLS (RFC 8314 §7.3).
-const SUBMISSIONS_PORT: u16 = 465;
+pub(crate) const SUBMISSIONS_PORT: u16 = 465;
 /// The SMTP port (MX delivery).
 const SMTP_PORT: u16 = 25;
 
@@ -68,7 +69,14 @@ pub fn clap_error(e: &clap::Error) -> ExitCode {
                 .find(|l| l.starts_with("[possible values:"))
                 .map(|l| format!(" {l}"))
                 .unwrap_or_default();
-            eprintln!("mxsend: {first}{values}; see 'mxsend --help'");
+            // clap's suggestion for a mistyped flag: "tip: a similar argument exists: '--server'".
+            let tip = rendered
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix("tip: "))
+                .map(|t| format!("; {t}"))
+                .unwrap_or_default();
+            eprintln!("mxsend: {first}{values}{tip}; see 'mxsend --help'");
             Exit::Usage.into()
         }
     }
@@ -128,6 +136,13 @@ impl Loaded {
             self.config.log.as_deref(),
             self.config.syslog_socket.as_deref(),
         ))
+    }
+}
+
+/// The hint for a common mistake ([`hint`]), on standard error after the report.
+fn print_hint(report: &Report, job: &Job) {
+    if let Some(hint) = hint::after_delivery(report, &job.route, job.tls) {
+        eprintln!("mxsend: {hint}");
     }
 }
 
@@ -482,6 +497,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
             .write_human(&mut io::stdout().lock(), false)
             .map_err(|e| CliError::io("writing the report", &e))?;
     }
+    print_hint(&report, &job);
     Ok(report.exit())
 }
 
@@ -903,6 +919,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     report
         .write_human(&mut io::stderr().lock(), true)
         .map_err(|e| CliError::io("writing the report", &e))?;
+    print_hint(&report, &job);
     Ok(report.exit())
 }
 

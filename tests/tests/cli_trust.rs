@@ -863,3 +863,113 @@ fn s_nail_mailing_root_through_mxsend_reaches_roots_alias() {
     let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
     assert!(stored.contains("To: root@host.example.test"), "{stored}");
 }
+
+// ---- Hints where the mistake is common ----
+
+#[test]
+fn starttls_against_an_implicit_tls_port_hints_tls_implicit() {
+    let server = Aiosmtpd::start(AiosmtpdOptions {
+        implicit_tls: true,
+        ..AiosmtpdOptions::default()
+    });
+    let ca = server.pki().expect("a PKI").ca_cert.clone();
+    let home = scratch();
+    mxsend(home.path())
+        .args(["--no-account", "--server", &server.addr().to_string()])
+        .args(["--tls", "required", "--timeout", "2", "--ca-file"])
+        .arg(&ca)
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(75)
+        .stdout(predicate::str::contains("bob@example.net: deferred"))
+        .stderr(
+            predicate::str::ends_with("use --tls implicit\n")
+                .and(predicate::str::contains("mxsend: hint: ")),
+        );
+    // And the hinted flag works.
+    mxsend(home.path())
+        .args(["--no-account", "--server", &server.addr().to_string()])
+        .args(["--tls", "implicit", "--timeout", "10", "--ca-file"])
+        .arg(&ca)
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ])
+        .arg("bob@example.net")
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn implicit_tls_against_a_plaintext_port_hints_tls_required() {
+    let sink = SmtpSink::start(&[], None);
+    let home = scratch();
+    mxsend(home.path())
+        .args(["--no-account", "--server", &sink.addr.to_string()])
+        .args(["--tls", "implicit", "--timeout", "5"])
+        .args(["--from", "ann@example.test", "--subject", "s", "--body", "b"])
+        .arg("bob@example.net")
+        .assert()
+        .failure()
+        .stderr(predicate::str::ends_with(
+            "answered in plaintext, not TLS; if it offers STARTTLS (as port 587 does), use --tls required\n",
+        ));
+}
+
+#[test]
+fn an_unknown_flag_suggests_the_nearest_one() {
+    let home = scratch();
+    mxsend(home.path())
+        .args(["--sever", "smtp.example.com", "--to", "bob@example.net"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains(
+            "unexpected argument '--sever' found; a similar argument exists: '--server'",
+        ));
+}
+
+#[test]
+fn an_unquoted_tls_value_in_the_configuration_says_to_quote_it() {
+    let trip = cli_support::Tripwire::new();
+    let home = scratch();
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "default = \"a\"\n[accounts.a]\nserver = \"{}\"\ntls = none\n",
+            trip.server()
+        )
+        .as_bytes(),
+    );
+    mxsend(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--from",
+            "ann@example.test",
+            "--to",
+            "bob@example.net",
+            "--body",
+            "b",
+        ])
+        .assert()
+        .code(78)
+        .stderr(
+            predicate::str::contains("line 4: ").and(predicate::str::contains(
+                "text values need quotes: tls = \"none\"",
+            )),
+        );
+    trip.assert_untouched();
+}
