@@ -2,6 +2,11 @@
 //!
 //! ```toml
 //! default = "work"                  # the account used when --account is not given
+//! timeout = 30                      # seconds at each step, for accounts that set none
+//! log = "syslog"                    # the delivery log: "syslog", "none" or a file (crate::log)
+//! syslog_socket = "/dev/log"        # where syslog listens
+//! default_domain = "example.com"    # qualifies bare names (crate::local)
+//! aliases = "/etc/aliases"          # bare-name recipients to addresses (crate::local)
 //!
 //! [accounts.work]
 //! server = "smtp.example.com"       # relay; without it the account delivers by MX lookup
@@ -13,9 +18,11 @@
 //! ca_file = "/etc/ssl/private-ca.pem"
 //! ehlo = "laptop.example.com"
 //! dns = "127.0.0.1:5353"            # a DNS server instead of the system's (MX delivery)
+//! timeout = 20                      # seconds at each step (connect, greeting, each reply, ...)
 //! ```
 //!
-//! Flags override the account's values field by field. Unknown keys are errors (a typo such as
+//! Flags override the account's values field by field. An account belongs to its server: with
+//! `--server` naming another one, the default account is not used (see `run::load_account`). Unknown keys are errors (a typo such as
 //! `pasword_command` must not silently mean "prompt every time"). A missing file at the
 //! default location means no accounts; a missing file named by `--config` is an error. There
 //! is deliberately no `password` key: secrets in a config file end up in backups and dotfile

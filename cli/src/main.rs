@@ -61,6 +61,10 @@ standard input and takes sendmail's options, so cron, git send-email and mutt ca
 
 Accounts live in $XDG_CONFIG_HOME/mxsend/config.toml (default: ~/.config/mxsend/config.toml):
   default = \"work\"
+  timeout = 30                     # seconds at each step (global, or per account)
+  log = \"syslog\"                 # the delivery log: syslog | none | /path/to/file
+  default_domain = \"example.com\" # qualifies bare names: root -> root@example.com
+  aliases = \"/etc/aliases\"       # root: admin@example.com
   [accounts.work]
   server = \"smtp.example.com\"      # without it: MX delivery
   port = 587
@@ -68,8 +72,10 @@ Accounts live in $XDG_CONFIG_HOME/mxsend/config.toml (default: ~/.config/mxsend/
   user = \"alice\"
   password_command = \"pass show mail/work\"
   from = \"Alice <alice@example.com>\"
-Flags override the account. Passwords never come from the command line: --password-env VAR, \
-the account's password_command, or a prompt on the terminal.";
+Flags override the account. An account applies to its own server only: --server naming \
+another one leaves the default account (user, password, TLS, from) out, unless --account NAME \
+is given too. Passwords never come from the command line: --password-env VAR, the account's \
+password_command, or a prompt on the terminal.";
 
 const EXAMPLES: &str = "\
 Examples:
