@@ -255,8 +255,6 @@ fn quoted(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::exit::Cause;
-    use mxsend_core::mx::NoRoute;
-    use mxsend_core::reply::{Reply, ReplyCode};
     use std::os::unix::net::UnixDatagram;
 
     fn relay() -> Route {
@@ -266,29 +264,11 @@ mod tests {
         }
     }
 
+    /// The report module's sample, the first recipient's reply text replaced.
     fn report(reply_text: &str) -> Report {
-        Report {
-            message_id: Some("<1.2@example.com>".into()),
-            recipients: vec![
-                RecipientOutcome {
-                    recipient: "bob@example.net".into(),
-                    status: Status::Delivered,
-                    cause: Cause::Reply(Reply::new(
-                        ReplyCode::new(250).unwrap(),
-                        vec![reply_text.into()],
-                    )),
-                    host: Some("mx.example.net".into()),
-                    address: Some("127.0.0.2:25".parse().unwrap()),
-                },
-                RecipientOutcome {
-                    recipient: "x@null.example".into(),
-                    status: Status::Rejected,
-                    cause: Cause::NoRoute(NoRoute::NullMx),
-                    host: None,
-                    address: None,
-                },
-            ],
-        }
+        let mut report = crate::report::tests::report();
+        report.recipients[0].cause = Cause::Reply(crate::report::tests::reply(250, reply_text));
+        report
     }
 
     #[test]

@@ -273,16 +273,17 @@ impl From<&Reply> for JsonReply {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mxsend_core::mx::NoRoute;
     use mxsend_core::reply::ReplyCode;
 
-    fn reply(code: u16, text: &str) -> Reply {
+    pub(crate) fn reply(code: u16, text: &str) -> Reply {
         Reply::new(ReplyCode::new(code).unwrap(), vec![text.to_string()])
     }
 
-    fn report() -> Report {
+    /// Two recipients: one delivered by an MX host, one refused by a null MX.
+    pub(crate) fn report() -> Report {
         Report {
             message_id: Some("<1.2@example.com>".into()),
             recipients: vec![

@@ -22,6 +22,16 @@ use predicates::prelude::*;
 /// How long a server gets to store what it received.
 const STORED: Duration = Duration::from_secs(10);
 
+/// A small message from Ann, composed by flags.
+const MESSAGE_FLAGS: [&str; 6] = [
+    "--from",
+    "ann@example.test",
+    "--subject",
+    "s",
+    "--body",
+    "b",
+];
+
 /// A configuration file whose default account relays to `server` in plaintext, with `extra`
 /// global lines first.
 fn relay_config(dir: &Path, server: &str, extra: &str) -> std::path::PathBuf {
@@ -33,6 +43,15 @@ fn relay_config(dir: &Path, server: &str, extra: &str) -> std::path::PathBuf {
         )
         .as_bytes(),
     )
+}
+
+/// `mxsend sendmail -i -f ann@example.test -C CONFIG`, recipients to follow.
+fn sendmail_from_ann(home: &Path, config: &Path) -> assert_cmd::Command {
+    let mut command = mxsend(home);
+    command
+        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
+        .arg(config);
+    command
 }
 
 #[test]
@@ -47,9 +66,7 @@ fn sendmail_writes_one_log_line_per_recipient_to_the_log_file() {
         &good.addr.to_string(),
         &format!("log = \"{}\"", log.display()),
     );
-    mxsend(home.path())
-        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
-        .arg(&config)
+    sendmail_from_ann(home.path(), &config)
         .args(["bob@example.net", "carol@example.net"])
         .write_stdin("Subject: logged\nMessage-ID: <logged.1@example.test>\n\nbody\n")
         .assert()
@@ -62,9 +79,7 @@ fn sendmail_writes_one_log_line_per_recipient_to_the_log_file() {
         &refusing.addr.to_string(),
         &format!("log = \"{}\"", log.display()),
     );
-    mxsend(home.path())
-        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
-        .arg(&config)
+    sendmail_from_ann(home.path(), &config)
         .arg("dave@example.net")
         .write_stdin("Subject: refused\nMessage-ID: <refused.1@example.test>\n\nbody\n")
         .assert()
@@ -108,9 +123,7 @@ fn sendmail_logs_to_the_syslog_socket() {
         &sink.addr.to_string(),
         &format!("syslog_socket = \"{}\"", socket.display()),
     );
-    mxsend(home.path())
-        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
-        .arg(&config)
+    sendmail_from_ann(home.path(), &config)
         .arg("bob@example.net")
         .write_stdin("Subject: syslog\nMessage-ID: <sys.1@example.test>\n\nbody\n")
         .assert()
@@ -138,9 +151,7 @@ fn an_unwritable_log_is_a_warning_not_a_failure() {
         &sink.addr.to_string(),
         "log = \"/nonexistent-dir/mxsend.log\"",
     );
-    mxsend(home.path())
-        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
-        .arg(&config)
+    sendmail_from_ann(home.path(), &config)
         .arg("bob@example.net")
         .write_stdin("Subject: x\n\nbody\n")
         .assert()
@@ -285,14 +296,7 @@ fn relay_that_never_speaks_fails_at_the_timeout() {
     command
         .args(["--no-account", "--server", &silent.addr().to_string()])
         .args(["--tls", "none", "--timeout", "2"])
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(75)
@@ -375,14 +379,7 @@ fn the_timeout_bounds_the_reply_to_the_end_of_data() {
     command
         .args(["--no-account", "--server", &server.addr().to_string()])
         .args(["--tls", "none", "--timeout", "2", "--json"])
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(75)
@@ -400,14 +397,7 @@ fn the_timeout_bounds_the_wait_for_the_data_reply() {
     command
         .args(["--no-account", "--server", &sink.addr.to_string()])
         .args(["--tls", "none", "--timeout", "2"])
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(75)
@@ -559,9 +549,7 @@ fn a_bare_name_without_default_domain_or_aliases_is_refused_naming_both() {
     let trip = cli_support::Tripwire::new();
     let home = scratch();
     let config = relay_config(home.path(), &trip.server(), "log = \"none\"");
-    mxsend(home.path())
-        .args(["sendmail", "-i", "-f", "ann@example.test", "-C"])
-        .arg(&config)
+    sendmail_from_ann(home.path(), &config)
         .arg("root")
         .write_stdin("Subject: x\n\nbody\n")
         .assert()
@@ -620,28 +608,14 @@ fn no_account_reads_no_configuration_at_all() {
             "--tls",
             "none",
         ])
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(0);
     // Without --no-account the same file is an error.
     mxsend(home.path())
         .args(["--server", &sink.addr.to_string(), "--tls", "none"])
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(78);
@@ -878,14 +852,7 @@ fn starttls_against_an_implicit_tls_port_hints_tls_implicit() {
         .args(["--no-account", "--server", &server.addr().to_string()])
         .args(["--tls", "required", "--timeout", "2", "--ca-file"])
         .arg(&ca)
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(75)
@@ -899,14 +866,7 @@ fn starttls_against_an_implicit_tls_port_hints_tls_implicit() {
         .args(["--no-account", "--server", &server.addr().to_string()])
         .args(["--tls", "implicit", "--timeout", "10", "--ca-file"])
         .arg(&ca)
-        .args([
-            "--from",
-            "ann@example.test",
-            "--subject",
-            "s",
-            "--body",
-            "b",
-        ])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .code(0);
@@ -919,7 +879,7 @@ fn implicit_tls_against_a_plaintext_port_hints_tls_required() {
     mxsend(home.path())
         .args(["--no-account", "--server", &sink.addr.to_string()])
         .args(["--tls", "implicit", "--timeout", "5"])
-        .args(["--from", "ann@example.test", "--subject", "s", "--body", "b"])
+        .args(MESSAGE_FLAGS)
         .arg("bob@example.net")
         .assert()
         .failure()
