@@ -933,3 +933,74 @@ fn an_unquoted_tls_value_in_the_configuration_says_to_quote_it() {
         );
     trip.assert_untouched();
 }
+
+/// A server that takes the envelope, says 354 and then reads nothing more: the socket
+/// buffers fill and the client's writes of the body stop making progress. (The scripted
+/// hostile server took the whole body while it slept, so this one is written out here.)
+fn stop_reading_after_354() -> SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        let _ = stream.write_all(b"220 stuck.example.test ESMTP\r\n");
+        // One octet at a time, so nothing of the body is read early.
+        while stream.read(&mut byte).is_ok_and(|n| n == 1) {
+            line.push(byte[0]);
+            if byte[0] != b'\n' {
+                continue;
+            }
+            let command = String::from_utf8_lossy(&line).to_ascii_uppercase();
+            line.clear();
+            let reply: &[u8] = if command.starts_with("DATA") {
+                b"354 go ahead\r\n"
+            } else {
+                b"250 Ok\r\n"
+            };
+            let _ = stream.write_all(reply);
+            if command.starts_with("DATA") {
+                std::thread::sleep(Duration::from_secs(10));
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_timeout_bounds_the_writes_of_the_body() {
+    let server = stop_reading_after_354();
+    let home = scratch();
+    // More than loopback's socket buffers hold.
+    let line = "the same line of text, again and again, until the buffers are full\n";
+    let body = file(home.path(), "body.txt", line.repeat(250_000).as_bytes());
+    let mut command = mxsend(home.path());
+    let started = Instant::now();
+    command
+        .args(["--no-account", "--server", &server.to_string()])
+        .args(["--tls", "none", "--timeout", "2", "--json"])
+        .args([
+            "--from",
+            "ann@example.test",
+            "--subject",
+            "big",
+            "--body-file",
+        ])
+        .arg(&body)
+        .arg("bob@example.net")
+        .assert()
+        .code(75)
+        .stdout(
+            predicate::str::contains("\"outcome\": \"deferred\"")
+                .and(predicate::str::contains("during message body")),
+        );
+    // Each write that makes no progress for 2 s fails; the kernel may still take a few
+    // kilobytes now and then as it grows its buffers, and each is progress, so the bound
+    // here is only "far below the 3 minutes RFC 5321 allows a block".
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "gave up after {took:?}");
+}
