@@ -102,10 +102,15 @@ pub fn version_line() -> String {
 
 /// Whether a command line given to `mxsend` itself is really a sendmail command line: it
 /// holds an option only sendmail has (`-i`, `-t`, `-oi`, `-oem`, `-B8BITMIME`, `-FName`, ...),
-/// as when `git send-email --smtp-server=/usr/bin/mxsend` runs `mxsend -i -f FROM TO...`.
+/// as when `git send-email --smtp-server=/usr/bin/mxsend` runs `mxsend -i -f FROM TO...`, or
+/// starts with `--` (mutt: `mxsend -- TO...`).
 /// mxsend's own short flags (`-f`, `-v`, `-s`, `-a`, `-H`, `-u`, `-n`, `-V`, `-h`) do not
 /// decide it; `--` ends the search.
 pub fn looks_like_sendmail(args: &[OsString]) -> bool {
+    // mutt with `set sendmail=/usr/bin/mxsend` runs `mxsend -- addr...`.
+    if args.first().is_some_and(|a| a == "--") {
+        return true;
+    }
     let mut value_next = false;
     for arg in args {
         let Some(arg) = arg.to_str() else {
@@ -658,6 +663,7 @@ mod tests {
             &["-t", "-i"],
             &["-ti"],
             &["-FCronDaemon", "root"],
+            &["--", "b@x.y"],
         ];
         for line in yes {
             let list: Vec<OsString> = line.iter().map(OsString::from).collect();
@@ -667,7 +673,7 @@ mod tests {
             &["-f", "a@x.y", "-s", "hi", "b@x.y"],
             &["--from", "a@x.y", "b@x.y", "-t"],
             &["-v", "--to", "b@x.y"],
-            &["--", "-i"],
+            &["-v", "--", "-i"],
             &["sendmail", "-t"],
             &["-V"],
         ];

@@ -1004,3 +1004,42 @@ fn the_timeout_bounds_the_writes_of_the_body() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(30), "gave up after {took:?}");
 }
+
+#[test]
+fn mutt_with_mxsend_as_its_sendmail_delivers_the_message_as_written() {
+    let sink = SmtpSink::start(&[], None);
+    let home = home_with_config(&sink.addr.to_string(), "log = \"none\"");
+    // mutt runs `$sendmail -- addr...` (its default adds -oem -oi; a bare path does not).
+    let status = std::process::Command::new("mutt")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env_remove("MXSEND_CONFIG")
+        .args(["-n", "-F", "/dev/null"])
+        .args([
+            "-e",
+            &format!("set sendmail=\"{}\"", cli_support::binary().display()),
+        ])
+        .args(["-e", "set from=\"Ann <ann@example.test>\""])
+        .args(["-e", "set use_envelope_from=yes"])
+        .args(["-s", "from mutt", "bob@example.net"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"written in mutt\n")?;
+            child.wait()
+        })
+        .expect("run mutt");
+    assert!(status.success(), "mutt: {status}");
+    let dumps = sink.wait_for_dumps(1, STORED);
+    assert_eq!(dumps[0].rcpt_args, ["<bob@example.net>"]);
+    assert!(dumps[0].mail_args.starts_with("<ann@example.test>"));
+    let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
+    // mutt's own message, not a new one wrapping it as a body.
+    assert!(stored.contains("Subject: from mutt"), "{stored}");
+    assert_eq!(stored.matches("Subject:").count(), 1, "{stored}");
+}
