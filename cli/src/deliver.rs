@@ -52,6 +52,8 @@ pub struct Job {
     pub tls: Option<TlsArg>,
     /// A PEM file of further CA certificates.
     pub ca_file: Option<PathBuf>,
+    /// Pins, client certificate, TLS name.
+    pub tls_settings: crate::tls::TlsSettings,
     /// The EHLO name.
     pub ehlo: Ehlo,
     /// Per-connection timeout; `None` for the library's default.
@@ -128,6 +130,7 @@ pub fn deliver(
             if let Some(path) = &job.ca_file {
                 relay = relay.ca_file(path.clone());
             }
+            relay = job.tls_settings.relay(relay);
             relay.credentials = job.credentials.clone();
             relay.allow_plaintext_auth = job.allow_plaintext_auth;
             relay.ehlo = ehlo_name(&job.ehlo);
@@ -147,6 +150,7 @@ pub fn deliver(
             if let Some(path) = &job.ca_file {
                 mx.tls_options.ca_files.push(path.clone());
             }
+            mx = job.tls_settings.mx(mx);
             mx.ehlo = ehlo_name(&job.ehlo);
             if let Some(timeout) = job.connect_timeout {
                 mx.connect_timeout = timeout;
@@ -176,7 +180,7 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         // No server answered: the library's made-up reply is not shown as one.
         (Some(Unreached::Route(e)), _) => Cause::NoRoute(e.reason),
         (Some(Unreached::Connect(e)), _) => Cause::Connect(os_reason(e)),
-        (Some(Unreached::Tls(why)), _) => Cause::Tls(why.clone()),
+        (Some(Unreached::Tls(why)), _) => Cause::Tls(crate::tls::explain(why)),
         (None, Err(reply)) => Cause::Reply(reply.clone()),
         (None, Ok(Failure::Reply(reply))) => Cause::Reply(reply.clone()),
         (None, Ok(Failure::Session(e))) => Cause::Session(e.clone()),

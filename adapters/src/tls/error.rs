@@ -260,72 +260,127 @@ impl CertificateRefusal {
     }
 }
 
-impl fmt::Display for CertificateRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl CertificateRefusal {
+    /// What is wrong, without the fix: the first half of the `Display`.
+    pub fn cause(&self) -> String {
         let reached = &self.reached_as;
-        let subject = self.certificate.as_ref().map(|i| i.subject.as_str());
         match self.problem() {
-            Problem::UnknownIssuer { issuer } => write!(
-                f,
-                "the certificate of {reached} was issued by {}, which is not a trusted CA; if that CA is yours, trust its certificate (a CA file)",
+            Problem::UnknownIssuer { issuer } => format!(
+                "the certificate of {reached} was issued by {}, which is not a trusted CA",
                 issuer.as_deref().unwrap_or("a CA")
             ),
-            Problem::SelfSigned { subject, fingerprint } => write!(
-                f,
-                "the certificate of {reached} is self-signed ({subject}); trust it by giving the certificate itself as a CA file, or pin it ({fingerprint})"
-            ),
-            Problem::WrongName { issued_for, reached_as } => write!(
-                f,
-                "the certificate was issued for {}, but the server was reached as {reached_as}; connect by a name the certificate has, or verify it against that name (the TLS name)",
+            Problem::SelfSigned {
+                subject,
+                fingerprint,
+            } => format!("the certificate of {reached} is self-signed ({subject}, {fingerprint})"),
+            Problem::WrongName {
+                issued_for,
+                reached_as,
+            } => format!(
+                "the certificate was issued for {}, but the server was reached as {reached_as}",
                 names(&issued_for)
             ),
-            Problem::Expired { not_after, now } => write!(
-                f,
-                "the certificate of {reached} expired on {} (it is now {}); the server needs a new certificate, or this machine's clock is wrong",
+            Problem::Expired { not_after, now } => format!(
+                "the certificate of {reached} expired on {} (it is now {})",
                 date(not_after),
                 date(now)
             ),
-            Problem::NotYetValid { not_before, now } => write!(
-                f,
-                "the certificate of {reached} is not valid before {} (it is now {}); check this machine's clock and the server's",
+            Problem::NotYetValid { not_before, now } => format!(
+                "the certificate of {reached} is not valid before {} (it is now {})",
                 date(not_before),
                 date(now)
             ),
-            Problem::CaUsedAsEndEntity { subject } => write!(
-                f,
-                "{reached} presented a CA certificate ({}) as its own; if you trust exactly this certificate, give it as a CA file or pin it",
+            Problem::CaUsedAsEndEntity { subject } => format!(
+                "{reached} presented a CA certificate ({}) as its own",
                 subject.as_deref().unwrap_or("CA:TRUE")
             ),
-            Problem::NotPinned { fingerprint } => {
-                write!(f, "the certificate of {reached}")?;
-                if let Some(fingerprint) = fingerprint {
-                    write!(f, " ({fingerprint})")?;
-                }
-                f.write_str(" matches none of the pinned fingerprints; it is not the certificate that was pinned (changed, or another server)")
-            }
+            Problem::NotPinned { fingerprint } => match fingerprint {
+                Some(fingerprint) => format!(
+                    "the certificate of {reached} ({fingerprint}) matches none of the pinned fingerprints"
+                ),
+                None => format!(
+                    "the certificate of {reached} matches none of the pinned fingerprints"
+                ),
+            },
             Problem::ClientCertificateRequired | Problem::Other => {
-                write!(f, "the certificate of {reached}")?;
-                if let Some(subject) = subject {
-                    write!(f, " ({subject})")?;
-                }
-                match &self.reason {
-                    RefusalReason::Invalid(error) => {
-                        write!(f, " was refused: {}", describe_certificate_error(error))
-                    }
-                    RefusalReason::NotPinned(_) => f.write_str(" matches no pin"),
-                }
+                let subject = self
+                    .certificate
+                    .as_ref()
+                    .map(|i| format!(" ({})", i.subject))
+                    .unwrap_or_default();
+                let why = match &self.reason {
+                    RefusalReason::Invalid(error) => describe_certificate_error(error),
+                    RefusalReason::NotPinned(_) => "it matches no pin".to_string(),
+                };
+                format!("the certificate of {reached}{subject} was refused: {why}")
             }
         }
     }
 }
 
+impl fmt::Display for CertificateRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cause())?;
+        match self.problem().remedy() {
+            Some(remedy) => write!(f, "; {remedy}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Problem {
+    /// The fix, in the library's terms (the command line names its own flags instead).
+    pub fn remedy(&self) -> Option<&'static str> {
+        Some(match self {
+            Problem::UnknownIssuer { .. } => {
+                "if that CA is yours, trust its certificate (a CA file)"
+            }
+            Problem::SelfSigned { .. } => {
+                "trust it by giving the certificate itself as a CA file, or pin its fingerprint"
+            }
+            Problem::WrongName { .. } => {
+                "connect by a name the certificate has, or verify it against that name (the TLS name)"
+            }
+            Problem::Expired { .. } => {
+                "the server needs a new certificate, or this machine's clock is wrong"
+            }
+            Problem::NotYetValid { .. } => "check this machine's clock and the server's",
+            Problem::CaUsedAsEndEntity { .. } => {
+                "if you trust exactly this certificate, give it as a CA file or pin it"
+            }
+            Problem::NotPinned { .. } => {
+                "it is not the certificate that was pinned (it changed, or this is another server)"
+            }
+            Problem::ClientCertificateRequired => "give a client certificate and its key",
+            Problem::Other => return None,
+        })
+    }
+}
+
 impl std::error::Error for CertificateRefusal {}
+
+impl TlsError {
+    /// What is wrong, without the fix (`Display` adds [`Problem::remedy`]).
+    pub fn cause(&self) -> String {
+        match self {
+            TlsError::Certificate(refusal) => refusal.cause(),
+            TlsError::Handshake(error) => describe_rustls(error),
+            other => other.to_string(),
+        }
+    }
+}
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TlsError::Certificate(refusal) => write!(f, "{refusal}"),
-            TlsError::Handshake(error) => f.write_str(&describe_rustls(error)),
+            TlsError::Handshake(error) => {
+                f.write_str(&describe_rustls(error))?;
+                match self.problem().remedy() {
+                    Some(remedy) => write!(f, "; {remedy}"),
+                    None => Ok(()),
+                }
+            }
             TlsError::TimedOut => f.write_str("timed out during the TLS handshake"),
             TlsError::AlreadyEncrypted => f.write_str("STARTTLS on a connection already secured"),
             TlsError::Io(error) => write!(f, "connection lost during the TLS handshake: {error}"),
@@ -369,8 +424,7 @@ fn describe_rustls(error: &rustls::Error) -> String {
     use rustls::Error as E;
     match error {
         E::AlertReceived(AlertDescription::CertificateRequired) => {
-            "the server requires a client certificate; give one (a certificate and its key)"
-                .to_string()
+            "the server requires a client certificate".to_string()
         }
         E::AlertReceived(alert) => format!(
             "the server ended the handshake with the TLS alert \"{}\"",
