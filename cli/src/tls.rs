@@ -168,3 +168,86 @@ pub fn explain(error: &TlsError) -> String {
     };
     format!("{}; {fix}", error.cause())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin() -> String {
+        format!("sha256:{}", "ab".repeat(32))
+    }
+
+    fn flags(fingerprints: &[String]) -> TlsFlags<'_> {
+        TlsFlags {
+            fingerprints,
+            ..TlsFlags::default()
+        }
+    }
+
+    #[test]
+    fn a_pin_is_accepted_for_a_relay_by_default_and_refused_when_tls_accepts_anything() {
+        let pins = [pin()];
+        let account = Account::default();
+        let checked = settings(flags(&pins), &account, None, true).unwrap();
+        assert_eq!(checked.fingerprints.len(), 1);
+        for (tls, relay) in [
+            (None, false),
+            (Some(TlsArg::Opportunistic), true),
+            (Some(TlsArg::None), true),
+        ] {
+            let err = settings_error(flags(&pins), &account, tls, relay);
+            assert!(err.contains("verifying TLS mode"), "{err}");
+        }
+        assert!(settings(flags(&pins), &account, Some(TlsArg::Required), false).is_ok());
+    }
+
+    fn settings_error(
+        flags: TlsFlags<'_>,
+        account: &Account,
+        tls: Option<TlsArg>,
+        relay: bool,
+    ) -> String {
+        settings(flags, account, tls, relay).unwrap_err().message
+    }
+
+    #[test]
+    fn flags_override_the_accounts_pin_and_a_bad_one_is_a_usage_error() {
+        let account = Account {
+            tls_fingerprint: Some("sha256:12".to_string()),
+            ..Account::default()
+        };
+        let err = settings(flags(&[]), &account, None, true).unwrap_err();
+        assert_eq!(err.exit, crate::exit::Exit::Usage);
+        assert!(err.message.contains("64 hex digits"), "{}", err.message);
+        let pins = [pin()];
+        assert!(settings(flags(&pins), &account, None, true).is_ok());
+    }
+
+    #[test]
+    fn tls_name_needs_a_relay_and_a_valid_name() {
+        let account = Account::default();
+        let named = |name| TlsFlags {
+            name: Some(name),
+            ..TlsFlags::default()
+        };
+        assert!(
+            settings_error(named("mx.example.test"), &account, None, false).contains("--server")
+        );
+        assert!(settings_error(named("bad name"), &account, None, true).contains("--tls-name"));
+        let ok = settings(named("mx.example.test"), &account, None, true).unwrap();
+        assert_eq!(ok.name.as_deref(), Some("mx.example.test"));
+    }
+
+    #[test]
+    fn explanations_name_the_flag_that_fixes_them() {
+        let required = mxsend::tls::TlsError::Handshake(rustls_alert_certificate_required());
+        let text = explain(&required);
+        assert!(text.contains("--tls-cert FILE --tls-key FILE"), "{text}");
+        let timed_out = mxsend::tls::TlsError::TimedOut;
+        assert_eq!(explain(&timed_out), "timed out during the TLS handshake");
+    }
+
+    fn rustls_alert_certificate_required() -> mxsend::rustls::Error {
+        mxsend::rustls::Error::AlertReceived(mxsend::rustls::AlertDescription::CertificateRequired)
+    }
+}

@@ -307,3 +307,44 @@ fn tls_flag_mistakes_are_refused_before_connecting() {
         &["--tls-name needs --server"],
     );
 }
+
+#[test]
+fn client_certificate_demanded_by_smtpd_tls_req_ccert_is_presented() {
+    let pki = TestPki::generate();
+    let main_cf = vec![
+        ("smtpd_tls_ask_ccert".to_string(), "yes".to_string()),
+        ("smtpd_tls_req_ccert".to_string(), "yes".to_string()),
+        (
+            "smtpd_tls_CAfile".to_string(),
+            pki.ca_cert.display().to_string(),
+        ),
+    ];
+    let postfix = Postfix::start(PostfixOptions {
+        main_cf,
+        pki: Some(pki.clone()),
+        ..PostfixOptions::default()
+    });
+    let home = scratch();
+    // Postfix completes the handshake, then closes with its reason.
+    send(home.path(), postfix.smtps_addr(), "implicit")
+        .arg("--ca-file")
+        .arg(&pki.ca_cert)
+        .assert()
+        .code(75)
+        .stdout(predicate::str::contains("No client certificate presented"));
+    send(home.path(), postfix.smtps_addr(), "implicit")
+        .arg("--ca-file")
+        .arg(&pki.ca_cert)
+        .arg("--tls-cert")
+        .arg(&pki.client.cert)
+        .arg("--tls-key")
+        .arg(&pki.client.key)
+        .assert()
+        .code(0);
+    assert_eq!(
+        postfix
+            .wait_for_messages("bob@example.test", 1, STORED)
+            .len(),
+        1
+    );
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::UnixTime;
+use rustls::CertificateError;
 
 use super::*;
 
@@ -406,4 +407,77 @@ fn client_certificate_files_must_hold_a_certificate_and_a_key() {
     ));
     let debug = format!("{:?}", ClientCertificate::from_pem(SERVER, SERVER_KEY));
     assert!(!debug.contains("PRIVATE"), "{debug}");
+}
+
+#[test]
+fn handshake_errors_are_worded_without_rustls_debug_text() {
+    let cases = [
+        (
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+            "TLS alert \"handshake failure\"",
+        ),
+        (
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+            "requires a client certificate; give a client certificate and its key",
+        ),
+        (
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            "not the TLS handshake expected",
+        ),
+        (
+            rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered),
+            "no TLS version or cipher suite",
+        ),
+    ];
+    for (rustls_error, expected) in cases {
+        let error = TlsError::from_rustls(rustls_error, "mx.example.test");
+        let text = error.to_string();
+        assert!(text.contains(expected), "{text}");
+        assert!(
+            !text.contains("Alert") && !text.contains("Invalid"),
+            "{text}"
+        );
+    }
+    let required = TlsError::from_rustls(
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        "mx.example.test",
+    );
+    assert_eq!(required.problem(), Problem::ClientCertificateRequired);
+}
+
+#[test]
+fn a_refusal_by_a_callers_verifier_is_still_typed() {
+    let error = TlsError::from_rustls(
+        rustls::Error::InvalidCertificate(CertificateError::Expired),
+        "mx.example.test",
+    );
+    match &error {
+        TlsError::Certificate(refusal) => {
+            assert!(matches!(
+                refusal.reason,
+                RefusalReason::Invalid(CertificateError::Expired)
+            ));
+            assert_eq!(refusal.reached_as, "mx.example.test");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("it has expired"), "{error}");
+}
+
+#[test]
+fn timeouts_and_lost_connections_are_transient_and_certificates_are_not() {
+    let timed_out = TlsError::from_io(std::io::ErrorKind::TimedOut.into(), "mx.example.test");
+    assert!(matches!(timed_out, TlsError::TimedOut) && timed_out.is_transient());
+    let reset = TlsError::from_io(
+        std::io::ErrorKind::ConnectionReset.into(),
+        "mx.example.test",
+    );
+    assert!(matches!(reset, TlsError::Io(_)) && reset.is_transient());
+    let wrapped = std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+    );
+    let certificate = TlsError::from_io(wrapped, "mx.example.test");
+    assert!(matches!(certificate, TlsError::Certificate(_)));
+    assert!(!certificate.is_transient());
 }
