@@ -22,7 +22,7 @@ use super::TlsConfigError;
 #[non_exhaustive]
 pub enum TlsError {
     /// The server's certificate was refused.
-    Certificate(CertificateRefusal),
+    Certificate(Box<CertificateRefusal>),
     /// The handshake failed otherwise, in rustls' terms: an alert from the server, no
     /// protocol version or cipher suite in common, a server that does not speak TLS.
     Handshake(rustls::Error),
@@ -141,17 +141,19 @@ impl TlsError {
                 if other.0.downcast_ref::<CertificateRefusal>().is_some() =>
             {
                 match other.0.downcast_ref::<CertificateRefusal>() {
-                    Some(refusal) => TlsError::Certificate(refusal.clone()),
+                    Some(refusal) => TlsError::Certificate(Box::new(refusal.clone())),
                     None => TlsError::Handshake(rustls::Error::InvalidCertificate(
                         CertificateError::Other(other),
                     )),
                 }
             }
-            rustls::Error::InvalidCertificate(error) => TlsError::Certificate(CertificateRefusal {
-                reason: RefusalReason::Invalid(error),
-                reached_as: reached_as.to_string(),
-                certificate: None,
-            }),
+            rustls::Error::InvalidCertificate(error) => {
+                TlsError::Certificate(Box::new(CertificateRefusal {
+                    reason: RefusalReason::Invalid(error),
+                    reached_as: reached_as.to_string(),
+                    certificate: None,
+                }))
+            }
             error => TlsError::Handshake(error),
         }
     }
@@ -392,7 +394,7 @@ impl fmt::Display for TlsError {
 impl std::error::Error for TlsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TlsError::Certificate(refusal) => Some(refusal),
+            TlsError::Certificate(refusal) => Some(refusal.as_ref()),
             TlsError::Handshake(error) => Some(error),
             TlsError::Io(error) => Some(error.as_ref()),
             TlsError::Setup(error) => Some(error.as_ref()),

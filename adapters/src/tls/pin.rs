@@ -84,9 +84,7 @@ impl Fingerprint {
             (PinTarget::PublicKey, hex)
         } else if let Some(hex) = lower.strip_prefix("sha256:") {
             (PinTarget::Certificate, hex)
-        } else if lower.contains(':') && lower.split(':').all(|octet| octet.len() == 2) {
-            (PinTarget::Certificate, lower.as_str())
-        } else if !lower.contains(':') {
+        } else if !lower.contains(':') || lower.split(':').all(|octet| octet.len() == 2) {
             (PinTarget::Certificate, lower.as_str())
         } else {
             return Err(error("unknown digest (only SHA-256 is accepted)"));
