@@ -66,7 +66,7 @@ use rustls::{ClientConfig, RootCertStore};
 pub use certificate::CertificateInfo;
 pub use error::{date, CertificateRefusal, Problem, RefusalReason, TlsError};
 pub use pin::{Fingerprint, FingerprintError, PinTarget};
-use verify::{Blanket, Verifying};
+use verify::{Policy, Verifier, Verifying};
 
 /// The port of SMTP submission over implicit TLS (RFC 8314 §7.3).
 pub const SUBMISSIONS_PORT: u16 = 465;
@@ -434,16 +434,17 @@ impl TlsConnector {
             (_, TlsMode::None) | (None, _) => None,
             (Some(identity), _) => Some(identity.load()?),
         };
-        let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = if mode.verifies() {
-            Arc::new(verifying(options, &provider)?)
+        let policy = if mode.verifies() {
+            Policy::Verify(verifying(options, &provider)?)
         } else {
-            Arc::new(Blanket {
-                accept: false,
-                provider: provider.clone(),
-            })
+            Policy::RefuseAll
         };
-        let any = Arc::new(Blanket {
-            accept: true,
+        let verifier = Arc::new(Verifier {
+            policy,
+            provider: provider.clone(),
+        });
+        let any = Arc::new(Verifier {
+            policy: Policy::AcceptAny,
             provider: provider.clone(),
         });
         Ok(TlsConnector {
@@ -544,7 +545,6 @@ fn verifying(
             webpki: None,
             given: Vec::new(),
             fingerprints: options.fingerprints.clone(),
-            provider: provider.clone(),
         });
     }
     let mut given = Vec::new();
@@ -562,7 +562,6 @@ fn verifying(
         webpki,
         given,
         fingerprints: Vec::new(),
-        provider: provider.clone(),
     })
 }
 

@@ -84,6 +84,9 @@ basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 ${san/=/ = }
+[ self_signed_ca ]
+basicConstraints = critical,CA:true
+${san/=/ = }
 CNF
 echo 1000 > ca-db/serial
 openssl ca -batch -config ca-db/ca.cnf -cert ca.crt -keyfile ca.key -in expired.csr -out expired.crt \
@@ -144,25 +147,7 @@ openssl req -config snakeoil-debian.cnf -new -x509 -days 3650 -nodes -sha256 \
 # A self-signed CA:TRUE certificate valid only during 2020 (`openssl ca -selfsign` can back-date).
 key snakeoil-expired.key
 openssl req -new -key snakeoil-expired.key -out snakeoil-expired.csr -subj "/CN=mx.example.test" 2>/dev/null
-cat > ca-db/selfsign.cnf <<CNF
-[ ca ]
-default_ca = self
-[ self ]
-database = ca-db/index.txt
-new_certs_dir = ca-db
-serial = ca-db/serial
-default_md = sha256
-policy = any
-unique_subject = no
-copy_extensions = none
-x509_extensions = v3_ca
-[ any ]
-commonName = supplied
-[ v3_ca ]
-basicConstraints = critical,CA:true
-${san/=/ = }
-CNF
-openssl ca -batch -selfsign -config ca-db/selfsign.cnf -keyfile snakeoil-expired.key -in snakeoil-expired.csr \
+openssl ca -batch -selfsign -config ca-db/ca.cnf -extensions self_signed_ca -keyfile snakeoil-expired.key -in snakeoil-expired.csr \
   -out snakeoil-expired.crt -startdate 20200101000000Z -enddate 20201231235959Z -notext 2>/dev/null
 rm -f snakeoil-expired.csr
 

@@ -50,6 +50,26 @@ fn send(home: &Path, server: std::net::SocketAddr, mode: &str) -> assert_cmd::Co
     command
 }
 
+/// [`send`] trusting the test CA, with `client` as the client certificate if given.
+fn send_trusting(
+    home: &Path,
+    server: std::net::SocketAddr,
+    mode: &str,
+    pki: &TestPki,
+    client: Option<&CertPair>,
+) -> assert_cmd::Command {
+    let mut command = send(home, server, mode);
+    command.arg("--ca-file").arg(&pki.ca_cert);
+    if let Some(pair) = client {
+        command
+            .arg("--tls-cert")
+            .arg(&pair.cert)
+            .arg("--tls-key")
+            .arg(&pair.key);
+    }
+    command
+}
+
 /// No rustls spelling reaches the user.
 fn no_debug_text() -> impl Predicate<str> {
     predicate::str::contains("Other(")
@@ -179,39 +199,24 @@ fn snakeoil_given_as_ca_file_delivers_and_a_fingerprint_pins_it() {
 
 #[test]
 fn client_certificate_flags_and_account_keys_are_presented() {
-    let pki = TestPki::generate();
-    let main_cf = vec![
-        ("smtpd_tls_ask_ccert".to_string(), "yes".to_string()),
-        (
-            "smtpd_tls_CAfile".to_string(),
-            pki.ca_cert.display().to_string(),
-        ),
-        (
-            "smtpd_recipient_restrictions".to_string(),
-            "permit_tls_all_clientcerts, reject".to_string(),
-        ),
-    ];
-    let postfix = Postfix::start(PostfixOptions {
-        main_cf,
-        pki: Some(pki.clone()),
-        ..PostfixOptions::default()
-    });
+    let (postfix, pki) = postfix_asking_for_client_certificates((
+        "smtpd_recipient_restrictions",
+        "permit_tls_all_clientcerts, reject",
+    ));
     let home = scratch();
     // Without a certificate Postfix refuses the recipient (67).
-    send(home.path(), postfix.smtp_addr(), "required")
-        .arg("--ca-file")
-        .arg(&pki.ca_cert)
+    send_trusting(home.path(), postfix.smtp_addr(), "required", &pki, None)
         .assert()
         .code(67);
-    send(home.path(), postfix.smtp_addr(), "required")
-        .arg("--ca-file")
-        .arg(&pki.ca_cert)
-        .arg("--tls-cert")
-        .arg(&pki.client.cert)
-        .arg("--tls-key")
-        .arg(&pki.client.key)
-        .assert()
-        .code(0);
+    send_trusting(
+        home.path(),
+        postfix.smtp_addr(),
+        "required",
+        &pki,
+        Some(&pki.client),
+    )
+    .assert()
+    .code(0);
     // The account's keys, reaching the relay by address and verifying it by name.
     let config = file(
         home.path(),
@@ -239,6 +244,25 @@ fn client_certificate_flags_and_account_keys_are_presented() {
             .len(),
         2
     );
+}
+
+/// Postfix asking clients for a certificate (verified against the test CA), with `rule` on top.
+fn postfix_asking_for_client_certificates(rule: (&str, &str)) -> (Postfix, TestPki) {
+    let pki = TestPki::generate();
+    let main_cf = vec![
+        ("smtpd_tls_ask_ccert".to_string(), "yes".to_string()),
+        (
+            "smtpd_tls_CAfile".to_string(),
+            pki.ca_cert.display().to_string(),
+        ),
+        (rule.0.to_string(), rule.1.to_string()),
+    ];
+    let postfix = Postfix::start(PostfixOptions {
+        main_cf,
+        pki: Some(pki.clone()),
+        ..PostfixOptions::default()
+    });
+    (postfix, pki)
 }
 
 /// A usage problem with the TLS flags: `code`, one line naming `words`, no connection.
@@ -310,37 +334,22 @@ fn tls_flag_mistakes_are_refused_before_connecting() {
 
 #[test]
 fn client_certificate_demanded_by_smtpd_tls_req_ccert_is_presented() {
-    let pki = TestPki::generate();
-    let main_cf = vec![
-        ("smtpd_tls_ask_ccert".to_string(), "yes".to_string()),
-        ("smtpd_tls_req_ccert".to_string(), "yes".to_string()),
-        (
-            "smtpd_tls_CAfile".to_string(),
-            pki.ca_cert.display().to_string(),
-        ),
-    ];
-    let postfix = Postfix::start(PostfixOptions {
-        main_cf,
-        pki: Some(pki.clone()),
-        ..PostfixOptions::default()
-    });
+    let (postfix, pki) = postfix_asking_for_client_certificates(("smtpd_tls_req_ccert", "yes"));
     let home = scratch();
     // Postfix completes the handshake, then closes with its reason.
-    send(home.path(), postfix.smtps_addr(), "implicit")
-        .arg("--ca-file")
-        .arg(&pki.ca_cert)
+    send_trusting(home.path(), postfix.smtps_addr(), "implicit", &pki, None)
         .assert()
         .code(75)
         .stdout(predicate::str::contains("No client certificate presented"));
-    send(home.path(), postfix.smtps_addr(), "implicit")
-        .arg("--ca-file")
-        .arg(&pki.ca_cert)
-        .arg("--tls-cert")
-        .arg(&pki.client.cert)
-        .arg("--tls-key")
-        .arg(&pki.client.key)
-        .assert()
-        .code(0);
+    send_trusting(
+        home.path(),
+        postfix.smtps_addr(),
+        "implicit",
+        &pki,
+        Some(&pki.client),
+    )
+    .assert()
+    .code(0);
     assert_eq!(
         postfix
             .wait_for_messages("bob@example.test", 1, STORED)

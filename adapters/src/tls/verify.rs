@@ -1,15 +1,16 @@
 //! The server certificate verifiers mxsend installs in rustls.
 //!
-//! - [`Verifying`] for `Required` and `Implicit`: with fingerprints configured, the
+//! One [`Verifier`], three policies:
+//! - [`Policy::Verify`] for `Required` and `Implicit`: with fingerprints configured, the
 //!   certificate must match one ([`super::pin`]) and nothing else is consulted; otherwise a
 //!   certificate byte for byte equal to one given in a CA file (or PEM) is pinned and checked
 //!   for dates and name only ([`super::certificate`]), and any other goes through rustls'
 //!   webpki verifier (chain to a trust anchor, dates, name, RFC 5280 and RFC 6125).
-//! - [`Blanket`] accepting every certificate for `Opportunistic` (RFC 7435), or refusing
-//!   every one: what a connector built for a mode that does not verify hands out if asked
-//!   for a verifying one (fail closed).
+//! - [`Policy::AcceptAny`] for `Opportunistic` (RFC 7435).
+//! - [`Policy::RefuseAll`]: what a connector built for a mode that does not verify hands out
+//!   if asked for a verifying one (fail closed).
 //!
-//! Both check the handshake signatures with the provider's algorithms, so the peer must
+//! Every policy checks the handshake signatures with the provider's algorithms, so the peer must
 //! hold the private key of the certificate it sent. A refusal carries a
 //! [`CertificateRefusal`] (inside rustls' `CertificateError::Other`) with what the
 //! certificate says, so that the error the caller sees can explain it
@@ -27,7 +28,28 @@ use super::certificate::{public_key_info, CertificateInfo};
 use super::error::{CertificateRefusal, RefusalReason};
 use super::pin::Fingerprint;
 
-/// The verifier of the verifying modes; see the module documentation.
+/// The one server certificate verifier mxsend installs: a [`Policy`] and the provider whose
+/// algorithms check the handshake signatures, whatever the policy.
+#[derive(Debug)]
+pub(crate) struct Verifier {
+    pub policy: Policy,
+    pub provider: Arc<CryptoProvider>,
+}
+
+/// What a [`Verifier`] accepts.
+#[derive(Debug)]
+pub(crate) enum Policy {
+    /// Every certificate: the opportunistic verifier (RFC 7435), protection against passive
+    /// eavesdropping only.
+    AcceptAny,
+    /// No certificate: no trust anchor at all, built without a fallible step, so there is
+    /// nothing to fall back from.
+    RefuseAll,
+    /// The verifying modes; see the module documentation.
+    Verify(Verifying),
+}
+
+/// The checks of the verifying modes.
 #[derive(Debug)]
 pub(crate) struct Verifying {
     /// Chain verification; `None` when fingerprints decide alone.
@@ -36,10 +58,47 @@ pub(crate) struct Verifying {
     pub given: Vec<CertificateDer<'static>>,
     /// When not empty, the only certificates accepted.
     pub fingerprints: Vec<Fingerprint>,
-    pub provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Verifying {
+impl Verifying {
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<(), RefusalReason> {
+        if !self.fingerprints.is_empty() {
+            let spki = public_key_info(end_entity);
+            return if self
+                .fingerprints
+                .iter()
+                .any(|pin| pin.matches(end_entity, spki.as_deref()))
+            {
+                Ok(())
+            } else {
+                Err(RefusalReason::NotPinned(self.fingerprints.clone()))
+            };
+        }
+        if self.given.iter().any(|cert| cert == end_entity) {
+            return match CertificateInfo::parse(end_entity) {
+                Some(info) => info.check_pinned(end_entity, server_name, now),
+                None => Err(CertificateError::BadEncoding.into()),
+            }
+            .map_err(reason);
+        }
+        match &self.webpki {
+            Some(webpki) => webpki
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map(|_| ())
+                .map_err(reason),
+            None => Err(RefusalReason::Invalid(CertificateError::UnknownIssuer)),
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -48,29 +107,11 @@ impl ServerCertVerifier for Verifying {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = if !self.fingerprints.is_empty() {
-            let spki = public_key_info(end_entity);
-            if self
-                .fingerprints
-                .iter()
-                .any(|pin| pin.matches(end_entity, spki.as_deref()))
-            {
-                return Ok(ServerCertVerified::assertion());
-            }
-            Err(RefusalReason::NotPinned(self.fingerprints.clone()))
-        } else if self.given.iter().any(|cert| cert == end_entity) {
-            match CertificateInfo::parse(end_entity) {
-                Some(info) => info.check_pinned(end_entity, server_name, now),
-                None => Err(CertificateError::BadEncoding.into()),
-            }
-            .map_err(reason)
-        } else {
-            match &self.webpki {
-                Some(webpki) => webpki
-                    .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-                    .map(|_| ())
-                    .map_err(reason),
-                None => Err(RefusalReason::Invalid(CertificateError::UnknownIssuer)),
+        let verdict = match &self.policy {
+            Policy::AcceptAny => Ok(()),
+            Policy::RefuseAll => Err(RefusalReason::Invalid(CertificateError::UnknownIssuer)),
+            Policy::Verify(verifying) => {
+                verifying.verify(end_entity, intermediates, server_name, ocsp_response, now)
             }
         };
         match verdict {
@@ -85,7 +126,12 @@ impl ServerCertVerifier for Verifying {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signature_tls12(&self.provider, message, cert, dss)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -94,64 +140,18 @@ impl ServerCertVerifier for Verifying {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signature_tls13(&self.provider, message, cert, dss)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        schemes(&self.provider)
-    }
-}
-
-/// A verdict that does not look at the certificate: accept every one (the opportunistic
-/// verifier, RFC 7435: protection against passive eavesdropping only), or refuse every one
-/// (no trust anchor at all, built without a fallible step, so there is nothing to fall back
-/// from). The handshake's signatures are checked either way.
-#[derive(Debug)]
-pub(crate) struct Blanket {
-    pub accept: bool,
-    pub provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Blanket {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.accept {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(refuse(
-                RefusalReason::Invalid(CertificateError::UnknownIssuer),
-                end_entity,
-                server_name,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signature_tls12(&self.provider, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        signature_tls13(&self.provider, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        schemes(&self.provider)
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -177,38 +177,4 @@ fn refuse(
         certificate: CertificateInfo::parse(end_entity),
     };
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(refusal))))
-}
-
-fn signature_tls12(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn signature_tls13(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn schemes(provider: &CryptoProvider) -> Vec<SignatureScheme> {
-    provider
-        .signature_verification_algorithms
-        .supported_schemes()
 }
