@@ -150,8 +150,9 @@ pub struct TlsOptions {
     pub ca_files: Vec<PathBuf>,
     /// Further CA certificates as PEM text in memory, trusted like [`TlsOptions::ca_files`].
     pub ca_pems: Vec<Vec<u8>>,
-    /// When not empty, the server's certificate must match one of these, and roots and CA
-    /// files are not consulted (see [`pin`]).
+    /// When not empty, the server's certificate must match one of these in the verifying
+    /// modes, and roots and CA files are not consulted (see [`pin`]). Opportunistic TLS
+    /// accepts any certificate, pinned or not.
     pub fingerprints: Vec<Fingerprint>,
     /// The client certificate to present when the server asks for one.
     pub client_certificate: Option<ClientCertificate>,
@@ -294,6 +295,7 @@ impl fmt::Debug for ClientCertificate {
 
 /// Why a TLS configuration could not be built, or a name cannot be used with TLS.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsConfigError {
     /// A CA file could not be read.
     CaFile {

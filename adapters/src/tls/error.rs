@@ -476,6 +476,21 @@ fn describe_certificate_error(error: &CertificateError) -> String {
             Some(webpki::Error::CaUsedAsEndEntity) => {
                 "it is a CA certificate, presented as the server's own".to_string()
             }
+            Some(webpki::Error::EndEntityUsedAsCa) => {
+                "its chain uses a server certificate as a CA".to_string()
+            }
+            Some(webpki::Error::NameConstraintViolation) => {
+                "its names are outside what its CA may certify (name constraints)".to_string()
+            }
+            Some(webpki::Error::PathLenConstraintViolated)
+            | Some(webpki::Error::MaximumPathDepthExceeded)
+            | Some(webpki::Error::MaximumSignatureChecksExceeded)
+            | Some(webpki::Error::MaximumPathBuildCallsExceeded) => {
+                "its chain is longer than its CAs or mxsend allow".to_string()
+            }
+            Some(webpki::Error::UnsupportedCertVersion) => {
+                "it is not an X.509 version 3 certificate".to_string()
+            }
             _ => format!("it is invalid ({other})"),
         },
         _ => "it is invalid".to_string(),
