@@ -30,6 +30,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -37,16 +38,16 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt
 use mxsend_core::address::Domain;
 
 use crate::attempt::{
-    handshake_error, local_or_unspecified, lookup_host, mx_candidates, mx_shuffle,
-    relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
-    Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
+    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, relay_candidates, relay_delivery,
+    relay_route, resolver, validate, Clock, HookSink, Negotiated, Next, RelayRoute, SessionRun,
+    Tap, BODY_CHUNK, QUIT_COURTESY,
 };
 use crate::config::{MxDelivery, Relay, Settings};
 use crate::delivery::{Attempt, AttemptResult, Candidate, Delivery, GroupId, Report, Task};
 use crate::dns::{Resolver, RouteError};
 use crate::error::Error;
 use crate::message::{AsyncBodySource, Message};
-use crate::tls::{server_name, TlsConnector, TlsMode};
+use crate::tls::{TlsConnector, TlsError, TlsMode};
 
 /// What the async driver needs from a runtime: TCP connections, UDP sockets for DNS, and
 /// timers. Everything else is written once over these.
@@ -133,7 +134,7 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
 ) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
     validate(envelopes(), relay.chunking)?;
-    let connector = TlsConnector::new(&relay.tls_options, relay.tls)?;
+    let connector = relay.tls_connector()?;
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
         RelayRoute::Lookup(name) => {
@@ -368,22 +369,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     }
 }
 
-/// A TLS handshake over `tcp` before `deadline`; the error in rustls' words.
+/// A TLS handshake over `tcp` before `deadline`.
 async fn handshake<R: Runtime>(
     tcp: R::TcpStream,
     connector: &TlsConnector,
     mode: TlsMode,
     host: &str,
     deadline: Instant,
-) -> Result<(Stream<R::TcpStream>, Negotiated), String> {
+) -> Result<(Stream<R::TcpStream>, Negotiated), TlsError> {
     let Some(config) = connector.config(mode) else {
-        return Err("no TLS configuration for this mode".to_string());
+        return Err(TlsError::no_configuration(mode));
     };
-    let name = server_name(host).map_err(|e| e.to_string())?;
+    let name = connector
+        .server_name(host)
+        .map_err(|e| TlsError::Setup(Arc::new(e)))?;
     let connect = futures_rustls::TlsConnector::from(config).connect(name, tcp);
     let tls = timeout_at::<R, _>(deadline, connect)
         .await
-        .map_err(|e| handshake_error(&e))?;
+        .map_err(|e| TlsError::from_io(e, &connector.name_for(host)))?;
     let negotiated = Negotiated::of(tls.get_ref().1);
     Ok((Stream::Tls(Box::new(tls)), negotiated))
 }
@@ -447,7 +450,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
     tap: &mut Tap<'_>,
     shared: &Shared<'_, B>,
     attempt: &Attempt,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<TlsError>, Error> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut body: Option<Box<dyn AsyncRead + Unpin + Send + '_>> = None;
@@ -455,7 +458,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
         match run.next() {
             Next::StartTls => {
                 let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
-                    return Ok(Some("STARTTLS on a connection already secured".into()));
+                    return Ok(Some(TlsError::AlreadyEncrypted));
                 };
                 let host = &attempt.candidate.host;
                 let deadline = run.deadline(clock);

@@ -31,7 +31,7 @@ use crate::delivery::{
 };
 use crate::dns::{Resolver, Route, RouteError};
 use crate::error::Error;
-use crate::tls::{to_ascii_host, TlsMode};
+use crate::tls::{to_ascii_host, TlsError, TlsMode};
 use crate::transcript::{Transcript, TranscriptEvent, Wiretap};
 
 /// How much of a message is read and handed to the session at a time. With the session's
@@ -266,23 +266,14 @@ impl<'t> Tap<'t> {
         });
     }
 
-    pub fn tls_failed(&mut self, error: &str) {
-        self.wire.event(TranscriptEvent::TlsFailed { error });
+    pub fn tls_failed(&mut self, error: &TlsError) {
+        self.wire.event(TranscriptEvent::TlsFailed {
+            error: &error.to_string(),
+        });
     }
 
     pub fn closed(&mut self) {
         self.wire.event(TranscriptEvent::Closed);
-    }
-}
-
-/// A handshake error in the words the transcript and the report use: rustls' own, or
-/// "timed out".
-pub(crate) fn handshake_error(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            "timed out during the TLS handshake".to_string()
-        }
-        _ => error.to_string(),
     }
 }
 
@@ -523,11 +514,11 @@ impl SessionRun {
     /// address in plaintext).
     pub fn tls_done(
         &mut self,
-        handshake: Result<Negotiated, String>,
+        handshake: Result<Negotiated, TlsError>,
         mode: TlsMode,
         tap: &mut Tap<'_>,
         clock: &Clock,
-    ) -> Option<String> {
+    ) -> Option<TlsError> {
         match handshake {
             Ok(negotiated) => {
                 tap.tls_started(&negotiated, mode);
@@ -536,14 +527,14 @@ impl SessionRun {
             }
             Err(error) => {
                 tap.tls_failed(&error);
-                self.session.tls_failed(error.clone(), clock.now());
+                self.session.tls_failed(error.to_string(), clock.now());
                 Some(error)
             }
         }
     }
 
     /// The attempt's result once the pump is over: `Some(error)` when a handshake failed.
-    pub fn finish(self, attempt: &Attempt, tls_error: Option<String>) -> AttemptResult {
+    pub fn finish(self, attempt: &Attempt, tls_error: Option<TlsError>) -> AttemptResult {
         match tls_error {
             Some(error) => AttemptResult::TlsFailed(error),
             None => AttemptResult::Ran(self.into_outcomes(attempt)),

@@ -42,6 +42,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mxsend_core::address::Domain;
@@ -56,7 +57,7 @@ use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Repor
 use crate::dns::RouteError;
 use crate::error::Error;
 use crate::message::{BodySource, Message};
-use crate::tls::{TlsConnector, TlsMode};
+use crate::tls::{TlsConnector, TlsError, TlsMode};
 
 /// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
 /// deadline already past gives one millisecond, after which the timeout fires.
@@ -83,7 +84,7 @@ pub fn send_all<B: BodySource>(
 ) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
     validate(envelopes(), relay.chunking)?;
-    let connector = TlsConnector::new(&relay.tls_options, relay.tls)?;
+    let connector = relay.tls_connector()?;
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
         RelayRoute::Lookup(name) => relay_candidates(relay, lookup_host(&name, relay.port))?,
@@ -237,16 +238,18 @@ impl SocketDeadline {
     }
 }
 
-/// A TLS handshake over `tcp` before `deadline`; the error in rustls' words.
+/// A TLS handshake over `tcp` before `deadline`.
 fn handshake(
     tcp: TcpStream,
     connector: &TlsConnector,
     mode: TlsMode,
     host: &str,
     deadline: Instant,
-) -> Result<(Stream, Negotiated), String> {
-    let Some(mut conn) = connector.connect(mode, host).map_err(|e| e.to_string())? else {
-        return Err("no TLS configuration for this mode".to_string());
+) -> Result<(Stream, Negotiated), TlsError> {
+    let mut conn = match connector.connect(mode, host) {
+        Ok(Some(conn)) => conn,
+        Ok(None) => return Err(TlsError::no_configuration(mode)),
+        Err(error) => return Err(TlsError::Setup(Arc::new(error))),
     };
     let mut tcp = tcp;
     while conn.is_handshaking() {
@@ -254,7 +257,7 @@ fn handshake(
         tcp.set_read_timeout(Some(timeout))
             .and_then(|()| tcp.set_write_timeout(Some(timeout)))
             .and_then(|()| conn.complete_io(&mut tcp))
-            .map_err(|e| crate::attempt::handshake_error(&e))?;
+            .map_err(|e| TlsError::from_io(e, &connector.name_for(host)))?;
     }
     let negotiated = Negotiated::of(&conn);
     Ok((
@@ -329,7 +332,7 @@ fn pump<B: BodySource>(
     messages: &[Message<B>],
     connector: &TlsConnector,
     attempt: &Attempt,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<TlsError>, Error> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut body: Option<Box<dyn Read + '_>> = None;
@@ -338,7 +341,7 @@ fn pump<B: BodySource>(
         match run.next() {
             Next::StartTls => {
                 let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
-                    return Ok(Some("STARTTLS on a connection already secured".into()));
+                    return Ok(Some(TlsError::AlreadyEncrypted));
                 };
                 let host = &attempt.candidate.host;
                 let secured = handshake(tcp, connector, attempt.tls, host, run.deadline(clock))

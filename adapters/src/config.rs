@@ -13,7 +13,9 @@ use mxsend_core::sasl::{Credentials, Secret};
 use mxsend_core::session::{SessionConfig, Timeouts};
 
 use crate::dns::Resolver;
-use crate::tls::{Roots, TlsMode, TlsOptions};
+use crate::tls::{
+    ClientCertificate, Fingerprint, Roots, TlsConfigError, TlsConnector, TlsMode, TlsOptions,
+};
 use crate::transcript::Transcript;
 
 /// The SMTP port (RFC 5321 §4.5.4.1 via IANA): MX delivery.
@@ -155,8 +157,11 @@ pub struct Relay {
     pub port: u16,
     /// TLS mode; by default [`TlsMode::for_relay_port`] (implicit on 465, required elsewhere).
     pub tls: TlsMode,
-    /// Trust anchors for verifying the relay's certificate.
+    /// Trust anchors for verifying the relay's certificate, pins, the client certificate.
     pub tls_options: TlsOptions,
+    /// The name to verify the relay's certificate against and send as SNI, instead of
+    /// [`Relay::host`] (a relay reached by address).
+    pub tls_name: Option<String>,
     /// Credentials for AUTH.
     pub credentials: Option<Credentials>,
     /// Send credentials over a connection without TLS (off by default, and only for tests
@@ -184,6 +189,7 @@ impl Relay {
             port,
             tls: TlsMode::for_relay_port(port),
             tls_options: TlsOptions::default(),
+            tls_name: None,
             credentials: None,
             allow_plaintext_auth: false,
             ehlo: EhloName::Auto,
@@ -222,15 +228,10 @@ impl Relay {
         self
     }
 
-    /// Also trust the CA certificates in this PEM file.
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Relay {
-        self.tls_options.ca_files.push(path.into());
-        self
-    }
-
-    /// Verify against these built-in roots.
-    pub fn roots(mut self, roots: Roots) -> Relay {
-        self.tls_options.roots = roots;
+    /// Verify the relay's certificate against this name (and send it as SNI) instead of
+    /// the host connected to.
+    pub fn tls_name(mut self, name: impl Into<String>) -> Relay {
+        self.tls_name = Some(name.into());
         self
     }
 
@@ -238,6 +239,11 @@ impl Relay {
     pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> Relay {
         self.transcript = Some(TranscriptHook::new(transcript));
         self
+    }
+
+    /// The TLS configurations for this relay's connections.
+    pub(crate) fn tls_connector(&self) -> Result<TlsConnector, TlsConfigError> {
+        TlsConnector::new(&self.tls_options, self.tls)?.with_server_name(self.tls_name.as_deref())
     }
 
     pub(crate) fn settings(&self) -> Settings {
@@ -286,7 +292,7 @@ pub struct MxDelivery {
     pub port: u16,
     /// TLS mode: [`TlsMode::Opportunistic`] by default.
     pub tls: TlsMode,
-    /// Trust anchors, for `Required`.
+    /// Trust anchors and pins (for `Required`), the client certificate.
     pub tls_options: TlsOptions,
     /// The EHLO name.
     pub ehlo: EhloName,
@@ -391,6 +397,55 @@ impl MxDelivery {
         }
     }
 }
+
+/// The TLS builder methods [`Relay`] and [`MxDelivery`] share, over their `tls_options`.
+macro_rules! tls_builder_methods {
+    ($type:ty) => {
+        impl $type {
+            /// Also trust the CA certificates in this PEM file. A server certificate in it that the
+            /// server presents itself is pinned (a self-signed server: see [`crate::tls`]).
+            pub fn ca_file(mut self, path: impl Into<PathBuf>) -> $type {
+                self.tls_options = self.tls_options.ca_file(path);
+                self
+            }
+
+            /// Also trust the CA certificates in this PEM text (in memory).
+            pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> $type {
+                self.tls_options = self.tls_options.ca_pem(pem);
+                self
+            }
+
+            /// Verify against these built-in roots.
+            pub fn roots(mut self, roots: Roots) -> $type {
+                self.tls_options = self.tls_options.roots(roots);
+                self
+            }
+
+            /// Accept only a server certificate matching this fingerprint (or another one given
+            /// the same way), in the verifying modes: see [`crate::tls::pin`].
+            pub fn tls_fingerprint(mut self, pin: Fingerprint) -> $type {
+                self.tls_options = self.tls_options.fingerprint(pin);
+                self
+            }
+
+            /// Present this client certificate when the server asks for one.
+            pub fn client_certificate(mut self, identity: ClientCertificate) -> $type {
+                self.tls_options = self.tls_options.client_certificate(identity);
+                self
+            }
+
+            /// Use this rustls configuration, as given, for every TLS connection (its verifier,
+            /// roots and client authentication); the other TLS options are then ignored.
+            pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> $type {
+                self.tls_options = self.tls_options.client_config(config);
+                self
+            }
+        }
+    };
+}
+
+tls_builder_methods!(Relay);
+tls_builder_methods!(MxDelivery);
 
 #[cfg(test)]
 mod tests {

@@ -69,7 +69,7 @@ use mxsend_core::reply::{Reply, ReplyCode};
 use mxsend_core::session::{Failure, Outcome, SessionError};
 
 use crate::dns::{Route, RouteError};
-use crate::tls::TlsMode;
+use crate::tls::{TlsError, TlsMode};
 
 /// Where to connect, and the name that goes with it (for TLS, transcripts and reports).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -142,7 +142,7 @@ pub enum AttemptResult {
     /// No TCP connection: refused, timed out, unreachable.
     ConnectFailed(io::Error),
     /// The TLS handshake failed (implicit TLS, or after STARTTLS); no transaction ran.
-    TlsFailed(String),
+    TlsFailed(TlsError),
     /// The session ran: for each transaction of the attempt, in order, one outcome per listed
     /// recipient, in order.
     Ran(Vec<Vec<Outcome>>),
@@ -156,7 +156,7 @@ pub enum Unreached {
     /// The last connection attempt failed.
     Connect(Arc<io::Error>),
     /// The last TLS handshake failed.
-    Tls(String),
+    Tls(TlsError),
 }
 
 impl std::fmt::Display for Unreached {

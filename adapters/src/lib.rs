@@ -21,7 +21,7 @@
 //! | `async_std` | the same functions, async, on async-std (feature `async-std`, legacy) |
 //! | `aio` | the async driver both share, generic over a small `Runtime` trait |
 //! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
-//! | [`tls`] | TLS modes, trust anchors, the opportunistic verifier |
+//! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
@@ -176,3 +176,7 @@ pub use error::Error;
 pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};
 pub use tls::TlsMode;
+
+/// The rustls this crate is built with, for callers who hand in their own
+/// `ClientConfig` ([`Relay::tls_config`], [`MxDelivery::tls_config`]) or match its errors.
+pub use rustls;

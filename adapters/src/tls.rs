@@ -18,7 +18,23 @@
 //!   host as configured, or the MX exchange name from DNS (not the recipient domain: RFC 7672
 //!   §3.2.2 explains why nothing better is available without DANE or MTA-STS). The same name is
 //!   sent as SNI when it is a DNS name; an IP address is checked against the certificate's IP
-//!   SANs and not sent as SNI (RFC 6066 §3). U-labels are converted to A-labels first.
+//!   SANs and not sent as SNI (RFC 6066 §3: rustls sends no SNI for an IP address server
+//!   name). U-labels are converted to A-labels first. A relay reached by address can be
+//!   verified against a name instead ([`TlsConnector::with_server_name`], `Relay::tls_name`),
+//!   which is then also sent as SNI.
+//! - **Pinned certificates** ([`certificate`]): a server certificate given as a CA file
+//!   (or PEM) is accepted when the server presents exactly it, even when it is self-signed
+//!   with CA:TRUE as `openssl req -x509` and Debian's snakeoil make them; its dates and name
+//!   are still checked. **Fingerprints** ([`pin`], [`TlsOptions::fingerprints`]): the
+//!   certificate's SHA-256 (`sha256:`, as msmtp's `tls_fingerprint`) or its public key's
+//!   (`spki-sha256:`); when any is given, the certificate must match one and nothing else
+//!   decides.
+//! - **Client certificates** ([`ClientCertificate`]) for servers that authenticate clients by
+//!   certificate (Postfix `smtpd_tls_ask_ccert`), in every mode that uses TLS.
+//! - **A caller's own configuration** ([`TlsOptions::client_config`]): used as given for
+//!   every TLS connection (its verifier, roots and client authentication decide).
+//! - **Errors** ([`TlsError`]): typed (rustls' own errors, with the refused certificate's
+//!   facts), and displayed with their cause and fix.
 //! - **Opportunistic**: under [`TlsMode::Opportunistic`] any certificate is accepted (chain,
 //!   name and dates are not checked), but the handshake signatures still are, with the
 //!   provider's algorithms: the session is encrypted against a passive eavesdropper, and
@@ -31,16 +47,26 @@
 //! retried once on a new connection to the same address without STARTTLS, as Postfix does for
 //! `smtp_tls_security_level = may`.
 
+pub mod certificate;
+mod error;
+pub mod pin;
+mod verify;
+
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use mxsend_core::session::TlsPolicy;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+pub use certificate::CertificateInfo;
+pub use error::{date, CertificateRefusal, Problem, RefusalReason, TlsError};
+pub use pin::{Fingerprint, FingerprintError, PinTarget};
+use verify::{Policy, Verifier, Verifying};
 
 /// The port of SMTP submission over implicit TLS (RFC 8314 §7.3).
 pub const SUBMISSIONS_PORT: u16 = 465;
@@ -113,17 +139,163 @@ pub enum Roots {
     Empty,
 }
 
-/// Trust settings for the certificates of servers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// TLS settings: which server certificates to trust, and the client's own certificate.
+#[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
     /// The built-in trust anchors.
     pub roots: Roots,
-    /// PEM files of further CA certificates to trust (every certificate in each file).
+    /// PEM files of further CA certificates to trust (every certificate in each file). A
+    /// server presenting one of these certificates itself is accepted (pinned), its dates and
+    /// name still checked: the way to trust a self-signed server.
     pub ca_files: Vec<PathBuf>,
+    /// Further CA certificates as PEM text in memory, trusted like [`TlsOptions::ca_files`].
+    pub ca_pems: Vec<Vec<u8>>,
+    /// When not empty, the server's certificate must match one of these in the verifying
+    /// modes, and roots and CA files are not consulted (see [`pin`]). Opportunistic TLS
+    /// accepts any certificate, pinned or not.
+    pub fingerprints: Vec<Fingerprint>,
+    /// The client certificate to present when the server asks for one.
+    pub client_certificate: Option<ClientCertificate>,
+    /// The caller's own rustls configuration, used as given for every TLS connection in
+    /// every mode (the fields above are then ignored).
+    pub client_config: Option<Arc<ClientConfig>>,
+}
+
+impl TlsOptions {
+    /// Also trust the CA certificates in this PEM file.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> TlsOptions {
+        self.ca_files.push(path.into());
+        self
+    }
+
+    /// Also trust the CA certificates in this PEM text.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> TlsOptions {
+        self.ca_pems.push(pem.into());
+        self
+    }
+
+    /// Accept a certificate matching this fingerprint (and, once one is given, only those).
+    pub fn fingerprint(mut self, pin: Fingerprint) -> TlsOptions {
+        self.fingerprints.push(pin);
+        self
+    }
+
+    /// Present this client certificate.
+    pub fn client_certificate(mut self, identity: ClientCertificate) -> TlsOptions {
+        self.client_certificate = Some(identity);
+        self
+    }
+
+    /// Use this rustls configuration for every TLS connection.
+    pub fn client_config(mut self, config: Arc<ClientConfig>) -> TlsOptions {
+        self.client_config = Some(config);
+        self
+    }
+
+    /// Verify against these built-in roots.
+    pub fn roots(mut self, roots: Roots) -> TlsOptions {
+        self.roots = roots;
+        self
+    }
+}
+
+/// A client certificate chain and its private key, PEM (the chain's first certificate is
+/// the client's). Its `Debug` never shows the key.
+#[derive(Clone)]
+pub struct ClientCertificate {
+    source: IdentitySource,
+}
+
+#[derive(Clone)]
+enum IdentitySource {
+    Files { cert: PathBuf, key: PathBuf },
+    Pem { cert: Vec<u8>, key: Vec<u8> },
+}
+
+impl ClientCertificate {
+    /// From a PEM certificate (chain) file and a PEM private key file (PKCS #8, PKCS #1 or
+    /// SEC 1), read when the connector is built.
+    pub fn from_files(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> ClientCertificate {
+        ClientCertificate {
+            source: IdentitySource::Files {
+                cert: cert.into(),
+                key: key.into(),
+            },
+        }
+    }
+
+    /// From PEM text in memory.
+    pub fn from_pem(cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> ClientCertificate {
+        ClientCertificate {
+            source: IdentitySource::Pem {
+                cert: cert.into(),
+                key: key.into(),
+            },
+        }
+    }
+
+    /// The chain and key, read and parsed.
+    fn load(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsConfigError> {
+        let (cert_pem, key_pem, cert_origin, key_origin) = match &self.source {
+            IdentitySource::Files { cert, key } => {
+                let read = |path: &PathBuf| {
+                    std::fs::read(path).map_err(|error| TlsConfigError::ClientCertificateFile {
+                        path: path.clone(),
+                        error,
+                    })
+                };
+                (
+                    read(cert)?,
+                    read(key)?,
+                    cert.display().to_string(),
+                    key.display().to_string(),
+                )
+            }
+            IdentitySource::Pem { cert, key } => (
+                cert.clone(),
+                key.clone(),
+                "the client certificate PEM".to_string(),
+                "the client key PEM".to_string(),
+            ),
+        };
+        let bad = |origin: &str, why: String| TlsConfigError::ClientCertificate {
+            origin: origin.to_string(),
+            why,
+        };
+        let chain = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&cert_origin, e.to_string()))?;
+        if chain.is_empty() {
+            return Err(bad(&cert_origin, "no PEM certificate in it".to_string()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            bad(
+                &key_origin,
+                format!("no usable PEM private key in it ({e})"),
+            )
+        })?;
+        Ok((chain, key))
+    }
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            IdentitySource::Files { cert, key } => f
+                .debug_struct("ClientCertificate")
+                .field("cert", cert)
+                .field("key", key)
+                .finish(),
+            IdentitySource::Pem { .. } => f.write_str("ClientCertificate(<PEM in memory>)"),
+        }
+    }
 }
 
 /// Why a TLS configuration could not be built, or a name cannot be used with TLS.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum TlsConfigError {
     /// A CA file could not be read.
     CaFile {
@@ -146,12 +318,33 @@ pub enum TlsConfigError {
         /// rustls' reason.
         error: rustls::Error,
     },
+    /// In-memory CA PEM text holds no certificate, or one that is not valid PEM.
+    CaPem {
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A client certificate or key file could not be read.
+    ClientCertificateFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The client certificate or key is not usable.
+    ClientCertificate {
+        /// The file (or "the client key PEM").
+        origin: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The operating system's store could not be loaded, or holds nothing usable.
     SystemRoots(String),
     /// The verifying configuration could not be built (no trust anchor at all, for one).
     Verifier(String),
     /// rustls refused the configuration (no protocol version in common with the provider).
     Rustls(rustls::Error),
+    /// A handshake was asked for in a mode without TLS (a bug in the caller).
+    NoTlsInMode(TlsMode),
     /// The host name is not usable as a TLS server name.
     InvalidServerName {
         /// The name as given.
@@ -177,9 +370,21 @@ impl fmt::Display for TlsConfigError {
                     path.display()
                 )
             }
+            TlsConfigError::CaPem { why } => write!(f, "CA certificates (PEM): {why}"),
+            TlsConfigError::ClientCertificateFile { path, error } => write!(
+                f,
+                "cannot read client certificate file {}: {error}",
+                path.display()
+            ),
+            TlsConfigError::ClientCertificate { origin, why } => {
+                write!(f, "client certificate: {origin}: {why}")
+            }
             TlsConfigError::SystemRoots(why) => write!(f, "system trust store: {why}"),
             TlsConfigError::Verifier(why) => write!(f, "certificate verifier: {why}"),
             TlsConfigError::Rustls(error) => write!(f, "TLS configuration: {error}"),
+            TlsConfigError::NoTlsInMode(mode) => {
+                write!(f, "no TLS configuration for TLS mode {mode}")
+            }
             TlsConfigError::InvalidServerName { name, why } => {
                 write!(f, "{name:?} cannot be used as a TLS server name: {why}")
             }
@@ -190,7 +395,8 @@ impl fmt::Display for TlsConfigError {
 impl std::error::Error for TlsConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TlsConfigError::CaFile { error, .. } => Some(error),
+            TlsConfigError::CaFile { error, .. }
+            | TlsConfigError::ClientCertificateFile { error, .. } => Some(error),
             TlsConfigError::BadCaCertificate { error, .. } | TlsConfigError::Rustls(error) => {
                 Some(error)
             }
@@ -203,58 +409,92 @@ impl std::error::Error for TlsConfigError {
 /// connections (loading the system's roots is slow; a handshake is not the place for it).
 #[derive(Clone, Debug)]
 pub struct TlsConnector {
-    /// Verifies chain, dates and name; `None` until a verifying mode needs it.
-    verifying: Option<Arc<ClientConfig>>,
+    /// Verifies the certificate (chain, dates and name, or a pin). Built for a mode that
+    /// does not verify, it refuses every certificate: a connector never answers a verifying
+    /// mode with a configuration that accepts anything.
+    verifying: Arc<ClientConfig>,
     /// Accepts any certificate, checks handshake signatures.
     opportunistic: Arc<ClientConfig>,
+    /// The name to verify and send as SNI instead of the host connected to.
+    server_name: Option<ServerName<'static>>,
 }
 
 impl TlsConnector {
     /// Configurations for connections in `mode`. The trust anchors are loaded only when
-    /// `mode` verifies certificates, so an opportunistic delivery never reads a CA file.
+    /// `mode` verifies certificates, so an opportunistic delivery never reads a CA file; a
+    /// client certificate is loaded whenever TLS is used.
     pub fn new(options: &TlsOptions, mode: TlsMode) -> Result<TlsConnector, TlsConfigError> {
+        if let Some(config) = &options.client_config {
+            return Ok(TlsConnector {
+                verifying: config.clone(),
+                opportunistic: config.clone(),
+                server_name: None,
+            });
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifying = if mode.verifies() {
-            let roots = Arc::new(root_store(options)?);
-            let config = ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .map_err(TlsConfigError::Rustls)?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Some(Arc::new(config))
-        } else {
-            None
+        let identity = match (&options.client_certificate, mode) {
+            (_, TlsMode::None) | (None, _) => None,
+            (Some(identity), _) => Some(identity.load()?),
         };
-        let verifier = Arc::new(AnyCertificate {
+        let policy = if mode.verifies() {
+            Policy::Verify(verifying(options, &provider)?)
+        } else {
+            Policy::RefuseAll
+        };
+        let verifier = Arc::new(Verifier {
+            policy,
             provider: provider.clone(),
         });
-        let opportunistic = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(TlsConfigError::Rustls)?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        let any = Arc::new(Verifier {
+            policy: Policy::AcceptAny,
+            provider: provider.clone(),
+        });
         Ok(TlsConnector {
-            verifying,
-            opportunistic: Arc::new(opportunistic),
+            verifying: Arc::new(client_config(
+                &provider,
+                verifier,
+                identity
+                    .as_ref()
+                    .map(|(chain, key)| (chain.clone(), key.clone_key())),
+            )?),
+            opportunistic: Arc::new(client_config(&provider, any, identity)?),
+            server_name: None,
         })
+    }
+
+    /// Verify every server against `name` (and send it as SNI) instead of the host
+    /// connected to: a relay reached by address whose certificate names it.
+    pub fn with_server_name(mut self, name: Option<&str>) -> Result<TlsConnector, TlsConfigError> {
+        self.server_name = name.map(server_name).transpose()?;
+        Ok(self)
     }
 
     /// The configuration for a connection in `mode`, or `None` for [`TlsMode::None`].
     ///
-    /// Async runtimes hand it to their TLS wrapper (futures-rustls) with [`server_name`].
+    /// Async runtimes hand it to their TLS wrapper (futures-rustls) with
+    /// [`TlsConnector::server_name`].
     pub fn config(&self, mode: TlsMode) -> Option<Arc<ClientConfig>> {
         match mode {
             TlsMode::None => None,
             TlsMode::Opportunistic => Some(self.opportunistic.clone()),
-            // `new` was given a verifying mode, or this connector was built for another mode
-            // and the caller changed its mind: fail closed, with a configuration that trusts
-            // nothing, rather than fall back to accepting anything.
-            TlsMode::Required | TlsMode::Implicit => Some(
-                self.verifying
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(trust_nothing(&self.opportunistic))),
-            ),
+            TlsMode::Required | TlsMode::Implicit => Some(self.verifying.clone()),
+        }
+    }
+
+    /// The TLS server name for a connection to `host`: the configured name if any, else
+    /// [`server_name`] of `host`.
+    pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, TlsConfigError> {
+        match &self.server_name {
+            Some(name) => Ok(name.clone()),
+            None => server_name(host),
+        }
+    }
+
+    /// The name a connection to `host` is verified against, as text (for errors).
+    pub fn name_for(&self, host: &str) -> String {
+        match self.server_name(host) {
+            Ok(name) => name.to_str().into_owned(),
+            Err(_) => host.to_string(),
         }
     }
 
@@ -267,26 +507,77 @@ impl TlsConnector {
         let Some(config) = self.config(mode) else {
             return Ok(None);
         };
-        let name = server_name(host)?;
+        let name = self.server_name(host)?;
         rustls::ClientConnection::new(config, name)
             .map(Some)
             .map_err(TlsConfigError::Rustls)
     }
 }
 
-/// A configuration that verifies against an empty root store: every certificate fails.
-fn trust_nothing(like: &ClientConfig) -> ClientConfig {
-    ClientConfig::builder_with_provider(like.crypto_provider().clone())
+/// A client configuration with `verifier` and the client's identity, if any.
+fn client_config(
+    provider: &Arc<CryptoProvider>,
+    verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, TlsConfigError> {
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        })
-        .unwrap_or_else(|_| like.clone())
+        .map_err(TlsConfigError::Rustls)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            TlsConfigError::ClientCertificate {
+                origin: "the client certificate and key".to_string(),
+                why: e.to_string(),
+            }
+        }),
+    }
+}
+
+/// The verifier of the verifying modes: fingerprints alone when given, else the roots and
+/// CA certificates (a presented CA-file certificate is pinned).
+fn verifying(
+    options: &TlsOptions,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Verifying, TlsConfigError> {
+    if !options.fingerprints.is_empty() {
+        return Ok(Verifying {
+            webpki: None,
+            given: Vec::new(),
+            fingerprints: options.fingerprints.clone(),
+        });
+    }
+    let mut given = Vec::new();
+    let store = root_store_with(options, &mut given)?;
+    let webpki = if store.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                .build()
+                .map_err(|e| TlsConfigError::Verifier(e.to_string()))?,
+        )
+    };
+    Ok(Verifying {
+        webpki,
+        given,
+        fingerprints: Vec::new(),
+    })
 }
 
 /// The trust anchors `options` names.
 pub fn root_store(options: &TlsOptions) -> Result<RootCertStore, TlsConfigError> {
+    root_store_with(options, &mut Vec::new())
+}
+
+/// The trust anchors `options` names; the certificates of its CA files and PEMs are also
+/// collected into `given`.
+fn root_store_with(
+    options: &TlsOptions,
+    given: &mut Vec<CertificateDer<'static>>,
+) -> Result<RootCertStore, TlsConfigError> {
     let mut store = RootCertStore::empty();
     match options.roots {
         Roots::WebPki => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -304,35 +595,52 @@ pub fn root_store(options: &TlsOptions) -> Result<RootCertStore, TlsConfigError>
         Roots::Empty => {}
     }
     for path in &options.ca_files {
-        add_ca_file(&mut store, path)?;
+        let bytes = std::fs::read(path).map_err(|error| TlsConfigError::CaFile {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        add_ca_pem(&mut store, given, &bytes).map_err(|why| match why {
+            CaPemError::Pem(why) => TlsConfigError::CaFileContents {
+                path: path.to_path_buf(),
+                why,
+            },
+            CaPemError::Anchor(error) => TlsConfigError::BadCaCertificate {
+                path: path.to_path_buf(),
+                error,
+            },
+        })?;
+    }
+    for pem in &options.ca_pems {
+        add_ca_pem(&mut store, given, pem).map_err(|why| TlsConfigError::CaPem {
+            why: match why {
+                CaPemError::Pem(why) => why,
+                CaPemError::Anchor(error) => format!("unusable certificate: {error}"),
+            },
+        })?;
     }
     Ok(store)
 }
 
-fn add_ca_file(store: &mut RootCertStore, path: &Path) -> Result<(), TlsConfigError> {
-    let bytes = std::fs::read(path).map_err(|error| TlsConfigError::CaFile {
-        path: path.to_path_buf(),
-        error,
-    })?;
+enum CaPemError {
+    Pem(String),
+    Anchor(rustls::Error),
+}
+
+/// Adds every certificate of `pem` to `store` (and to `given`); at least one is needed.
+fn add_ca_pem(
+    store: &mut RootCertStore,
+    given: &mut Vec<CertificateDer<'static>>,
+    pem: &[u8],
+) -> Result<(), CaPemError> {
     let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&bytes) {
-        let cert = cert.map_err(|e| TlsConfigError::CaFileContents {
-            path: path.to_path_buf(),
-            why: e.to_string(),
-        })?;
-        store
-            .add(cert)
-            .map_err(|error| TlsConfigError::BadCaCertificate {
-                path: path.to_path_buf(),
-                error,
-            })?;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| CaPemError::Pem(e.to_string()))?;
+        store.add(cert.clone()).map_err(CaPemError::Anchor)?;
+        given.push(cert);
         count += 1;
     }
     if count == 0 {
-        return Err(TlsConfigError::CaFileContents {
-            path: path.to_path_buf(),
-            why: "no PEM certificate in it".to_string(),
-        });
+        return Err(CaPemError::Pem("no PEM certificate in it".to_string()));
     }
     Ok(())
 }
@@ -367,60 +675,8 @@ pub fn to_ascii_host(host: &str) -> Result<String, String> {
     idna::domain_to_ascii(trimmed).map_err(|e| format!("not a valid IDNA name ({e})"))
 }
 
-/// The opportunistic verifier (RFC 7435): every certificate is accepted as the server's,
-/// and the handshake's signatures are still checked against it, so the peer must hold the
-/// certificate's private key. Protects against passive eavesdropping only.
-#[derive(Debug)]
-struct AnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
+#[cfg(test)]
+mod verification_tests;
 
 #[cfg(test)]
 mod tests {
@@ -469,6 +725,7 @@ mod tests {
         let options = TlsOptions {
             roots: Roots::Empty,
             ca_files: vec![PathBuf::from("/nonexistent/ca.pem")],
+            ..TlsOptions::default()
         };
         // The missing CA file is not read: opportunistic TLS does not verify.
         let connector = TlsConnector::new(&options, TlsMode::Opportunistic).unwrap();
@@ -487,6 +744,7 @@ mod tests {
         let options = TlsOptions {
             roots: Roots::WebPki,
             ca_files: vec![PathBuf::from("/nonexistent/ca.pem")],
+            ..TlsOptions::default()
         };
         assert!(matches!(
             TlsConnector::new(&options, TlsMode::Required),
@@ -503,6 +761,7 @@ mod tests {
         let options = TlsOptions {
             roots: Roots::Empty,
             ca_files: vec![path],
+            ..TlsOptions::default()
         };
         assert!(matches!(
             root_store(&options),

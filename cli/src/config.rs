@@ -15,7 +15,11 @@
 //! user = "alice"
 //! password_command = "pass show mail/work"   # run with sh -c; the first line of stdout
 //! from = "Alice <alice@example.com>"
-//! ca_file = "/etc/ssl/private-ca.pem"
+//! ca_file = "/etc/ssl/private-ca.pem"     # a private CA, or a self-signed server's own certificate
+//! tls_fingerprint = "sha256:AB:CD:..."   # or pin exactly one certificate (spki-sha256: its key)
+//! tls_cert = "/etc/mxsend/client.crt"    # a client certificate, with tls_key
+//! tls_key = "/etc/mxsend/client.key"
+//! tls_name = "smtp.example.com"          # verify the relay against this name (server given by address)
 //! ehlo = "laptop.example.com"
 //! dns = "127.0.0.1:5353"            # a DNS server instead of the system's (MX delivery)
 //! timeout = 20                      # seconds at each step (connect, greeting, each reply, ...)
@@ -80,6 +84,14 @@ pub struct Account {
     pub from: Option<String>,
     /// A PEM file of CA certificates to trust.
     pub ca_file: Option<PathBuf>,
+    /// A certificate pin (`sha256:HEX` or `spki-sha256:HEX`), as msmtp's `tls_fingerprint`.
+    pub tls_fingerprint: Option<String>,
+    /// A client certificate file (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's key file (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// The name to verify the relay's certificate against.
+    pub tls_name: Option<String>,
     /// The EHLO name.
     pub ehlo: Option<String>,
     /// A DNS server (`IP` or `IP:PORT`) for MX delivery instead of the system's.

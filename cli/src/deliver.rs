@@ -58,6 +58,8 @@ pub struct Job {
     pub tls: Option<TlsArg>,
     /// A PEM file of further CA certificates.
     pub ca_file: Option<PathBuf>,
+    /// Pins, client certificate, TLS name.
+    pub tls_settings: crate::tls::TlsSettings,
     /// The EHLO name.
     pub ehlo: Ehlo,
     /// The one deadline for the connection and each phase of the session (`--timeout`, the
@@ -143,6 +145,7 @@ pub fn deliver(
             if let Some(path) = &job.ca_file {
                 mx.tls_options.ca_files.push(path.clone());
             }
+            mx = job.tls_settings.mx(mx);
             mx.ehlo = ehlo_name(&job.ehlo);
             if let Some(timeout) = job.timeout {
                 mx = mx.timeout(timeout);
@@ -172,6 +175,7 @@ fn relay(job: &Job, host: &str, port: u16) -> Relay {
     relay.credentials = job.credentials.clone();
     relay.allow_plaintext_auth = job.allow_plaintext_auth;
     relay.ehlo = ehlo_name(&job.ehlo);
+    relay = job.tls_settings.relay(relay);
     relay.timeout(job.timeout.unwrap_or(RELAY_TIMEOUT))
 }
 
@@ -187,7 +191,10 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         // No server answered: the library's made-up reply is not shown as one.
         (Some(Unreached::Route(e)), _) => Cause::NoRoute(e.reason),
         (Some(Unreached::Connect(e)), _) => Cause::Connect(os_reason(e)),
-        (Some(Unreached::Tls(why)), _) => Cause::Tls(why.clone()),
+        (Some(Unreached::Tls(why)), _) => Cause::Tls {
+            explained: crate::tls::explain(why),
+            not_tls: matches!(why.problem(), mxsend::tls::Problem::NotTls),
+        },
         (None, Err(reply)) => Cause::Reply(reply.clone()),
         (None, Ok(Failure::Reply(reply))) => Cause::Reply(reply.clone()),
         (None, Ok(Failure::Session(e))) => Cause::Session(e.clone()),
@@ -260,6 +267,7 @@ mod tests {
             },
             tls: None,
             ca_file: None,
+            tls_settings: Default::default(),
             ehlo: Ehlo::LocalAddress,
             timeout,
             credentials: None,

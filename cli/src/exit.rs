@@ -195,8 +195,14 @@ pub enum Cause {
     /// No connection could be made to any address (refused, unreachable, timed out).
     Connect(String),
     /// The TLS handshake that was required failed (typically: the certificate does not
-    /// verify for the host name).
-    Tls(String),
+    /// verify for the host name): the explanation, and whether the server answered in
+    /// something other than TLS (a plaintext port).
+    Tls {
+        /// The cause and its fix, in flags.
+        explained: String,
+        /// The server's answer to the ClientHello was not TLS.
+        not_tls: bool,
+    },
     /// Refused by mxsend before sending: the message is larger than the server's SIZE, or
     /// needs 8BITMIME, SMTPUTF8 or BINARYMIME which the server lacks.
     Unsendable(String),
@@ -211,7 +217,7 @@ pub fn for_recipient(status: Status, cause: &Cause) -> Exit {
         (_, Cause::Session(e)) if e.is_protocol_violation() => Exit::Protocol,
         (_, Cause::Session(e)) if e.is_permanent() => for_permanent_session_error(e),
         // Retrying will meet the same certificate: a person must look (69).
-        (_, Cause::Tls(_)) => Exit::Unavailable,
+        (_, Cause::Tls { .. }) => Exit::Unavailable,
         (Status::Deferred | Status::Ambiguous, _) => Exit::TempFail,
         (Status::Rejected, Cause::Reply(reply)) => for_rejecting_reply(reply),
         (Status::Rejected, Cause::NoRoute(reason)) if reason.is_permanent() => Exit::NoHost,
@@ -360,7 +366,10 @@ mod tests {
 
     #[test]
     fn failed_required_tls_handshake_is_unavailable() {
-        let cause = Cause::Tls("invalid peer certificate: UnknownIssuer".into());
+        let cause = Cause::Tls {
+            explained: "invalid peer certificate: UnknownIssuer".into(),
+            not_tls: false,
+        };
         assert_eq!(for_recipient(Status::Deferred, &cause), Exit::Unavailable);
     }
 

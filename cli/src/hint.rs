@@ -38,21 +38,13 @@ fn hint_for(cause: &Cause, implicit: bool, port: u16) -> Option<String> {
         Cause::Session(SessionError::Timeout(Phase::Greeting)) if !implicit => Some(format!(
             "hint: the server on port {port} never sent its greeting; if it expects TLS from the first byte (as port 465 does), use --tls implicit"
         )),
-        Cause::Tls(why) | Cause::Session(SessionError::TlsHandshake(why))
-            if implicit && answered_in_plaintext(why) =>
-        {
+        Cause::Tls { not_tls: true, .. } if implicit => {
             Some(format!(
                 "hint: the server on port {port} answered in plaintext, not TLS; if it offers STARTTLS (as port 587 does), use --tls required"
             ))
         }
         _ => None,
     }
-}
-
-/// rustls' words for a handshake answered by something that is not TLS (a `220 ...` line
-/// read as a TLS record).
-fn answered_in_plaintext(why: &str) -> bool {
-    why.contains("InvalidContentType") || why.contains("corrupt message")
 }
 
 #[cfg(test)]
@@ -91,9 +83,10 @@ mod tests {
 
     #[test]
     fn a_plaintext_answer_to_implicit_tls_suggests_starttls() {
-        let r = report(Cause::Tls(
-            "received corrupt message of type InvalidContentType".into(),
-        ));
+        let r = report(Cause::Tls {
+            explained: "the server did not answer in TLS".into(),
+            not_tls: true,
+        });
         let hint = after_delivery(&r, &relay(587), Some(TlsArg::Implicit)).unwrap();
         assert!(hint.contains("--tls required"), "{hint}");
         assert_eq!(

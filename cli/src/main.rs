@@ -24,6 +24,7 @@ mod report;
 mod run;
 mod sendmail;
 mod source;
+mod tls;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -224,6 +225,21 @@ pub struct SendArgs {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "PATH", help_heading = "Connection")]
     pub ca_file: Option<PathBuf>,
+    /// Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, as openssl
+    /// x509 -fingerprint -sha256 prints it), or the one with this public key (spki-sha256:HEX);
+    /// repeatable. Needs a verifying TLS mode; CA files and roots are then not consulted.
+    #[arg(long, value_name = "sha256:HEX", help_heading = "Connection")]
+    pub tls_fingerprint: Vec<String>,
+    /// Present this client certificate (PEM) when the server asks for one; with --tls-key.
+    #[arg(long, value_name = "PATH", help_heading = "Connection")]
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "PATH", help_heading = "Connection")]
+    pub tls_key: Option<PathBuf>,
+    /// Verify the relay's certificate against this name (and send it as SNI) instead of the
+    /// host given to --server: a relay reached by address.
+    #[arg(long, value_name = "NAME", help_heading = "Connection")]
+    pub tls_name: Option<String>,
     /// The name to give in EHLO [default: this host's name if fully qualified, else its address literal].
     #[arg(long, value_name = "NAME", help_heading = "Connection")]
     pub ehlo: Option<String>,

@@ -78,7 +78,7 @@ impl RecipientOutcome {
             Cause::NoRoute(reason) => Some(reason.to_string()),
             Cause::Session(e) => Some(e.to_string()),
             Cause::Connect(why) | Cause::Unsendable(why) => Some(why.clone()),
-            Cause::Tls(why) => Some(format!("TLS handshake failed: {why}")),
+            Cause::Tls { explained, .. } => Some(format!("TLS handshake failed: {explained}")),
         }
     }
 }

@@ -422,6 +422,18 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.allow_plaintext_auth,
         &account,
     )?;
+    let tls_flags = crate::tls::TlsFlags {
+        fingerprints: &args.tls_fingerprint,
+        cert: args.tls_cert.as_deref(),
+        key: args.tls_key.as_deref(),
+        name: args.tls_name.as_deref(),
+    };
+    let tls_settings = crate::tls::settings(
+        tls_flags,
+        &account,
+        connection.tls,
+        matches!(connection.route, Route::Relay { .. }),
+    )?;
     let local = local_names(&loaded.config)?;
     let from = args
         .from
@@ -480,7 +492,8 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.password_env.as_deref(),
         &account,
     )?;
-    let job = job(connection, credentials, envelope);
+    let mut job = job(connection, credentials, envelope);
+    job.tls_settings = tls_settings;
     let report = deliver::deliver(
         &job,
         &message,
@@ -683,6 +696,7 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
         route: connection.route,
         tls: connection.tls,
         ca_file: connection.ca_file,
+        tls_settings: crate::tls::TlsSettings::default(),
         ehlo: connection.ehlo,
         timeout: connection.timeout,
         credentials,
@@ -824,6 +838,12 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,
     )?;
+    let tls_settings = crate::tls::settings(
+        crate::tls::TlsFlags::default(),
+        &account,
+        connection.tls,
+        matches!(connection.route, Route::Relay { .. }),
+    )?;
     let stored = Stored::Spool(source::spool(&mut io::stdin().lock(), !args.ignore_dots)?);
     let header = read_header_block(&stored)?;
 
@@ -911,7 +931,8 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let dsn = dsn_options(&args)?;
     let envelope = envelope(sender, recipients, &message, dsn);
     let credentials = credentials(connection.user.as_deref(), None, &account)?;
-    let job = job(connection, credentials, envelope);
+    let mut job = job(connection, credentials, envelope);
+    job.tls_settings = tls_settings;
     let id = message_id(&message, Some(&header));
     let report = deliver::deliver(&job, &message, id, args.verbose)?;
     log_attempt(&loaded.delivery_log(), &report, &job.route);

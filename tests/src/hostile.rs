@@ -76,6 +76,8 @@ pub struct Record {
     pub tls_from: Option<usize>,
     /// Why the server's TLS handshake failed, if it did.
     pub tls_error: Option<String>,
+    /// The server name the client sent in its TLS ClientHello (SNI), if any.
+    pub sni: Option<String>,
     /// Raw octets read from the socket after a failed handshake (alerts, or plaintext a
     /// careless client would send next).
     pub after_tls_failure: Vec<u8>,
@@ -376,6 +378,7 @@ impl Player<'_> {
         }
         let mut record = lock(self.record);
         record.tls_from = Some(record.received.len());
+        record.sni = conn.server_name().map(str::to_string);
         drop(record);
         self.stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
         Ok(())

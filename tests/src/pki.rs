@@ -38,6 +38,20 @@ pub struct TestPki {
     pub wrong_host: CertPair,
     /// Signed by the test CA, for the right names, valid only during 2020.
     pub expired: CertPair,
+    /// Signed by the test CA, for the right names, valid only from 2090.
+    pub not_yet_valid: CertPair,
+    /// Self-signed with CA:TRUE, for the right names: a bare `openssl req -x509`.
+    pub snakeoil: CertPair,
+    /// Self-signed, CA:FALSE, SAN `DNS:mx.example.test` only: Debian's make-ssl-cert template.
+    pub snakeoil_debian: CertPair,
+    /// Self-signed with CA:TRUE, CN=mx.example.test, no subjectAltName.
+    pub snakeoil_cn_only: CertPair,
+    /// Self-signed with CA:TRUE, for the right names, valid only during 2020.
+    pub snakeoil_expired: CertPair,
+    /// A CA certificate (CA:TRUE, issued by the test CA) for the right names, served as a server's own.
+    pub ca_as_server: CertPair,
+    /// A client certificate (clientAuth) issued by the test CA, CN=client.example.test.
+    pub client: CertPair,
 }
 
 impl TestPki {
@@ -72,6 +86,13 @@ impl TestPki {
             unknown_ca_root: path("unknown-ca-root.crt"),
             wrong_host: pair("wrong-host"),
             expired: pair("expired"),
+            not_yet_valid: pair("not-yet-valid"),
+            snakeoil: pair("snakeoil"),
+            snakeoil_debian: pair("snakeoil-debian"),
+            snakeoil_cn_only: pair("snakeoil-cn-only"),
+            snakeoil_expired: pair("snakeoil-expired"),
+            ca_as_server: pair("ca-as-server"),
+            client: pair("client"),
             dir: Arc::new(dir),
         }
     }

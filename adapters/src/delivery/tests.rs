@@ -282,7 +282,9 @@ fn failed_opportunistic_handshake_retries_the_same_address_in_plaintext_once() {
     );
     let first = expect_attempt(&mut delivery);
     assert_eq!(first.tls, TlsMode::Opportunistic);
-    delivery.attempt_done(AttemptResult::TlsFailed("bad record mac".into()));
+    delivery.attempt_done(AttemptResult::TlsFailed(TlsError::Handshake(
+        rustls::Error::DecryptError,
+    )));
     let retry = expect_attempt(&mut delivery);
     assert_eq!(retry.candidate, first.candidate);
     assert_eq!(retry.tls, TlsMode::None);
@@ -304,11 +306,11 @@ fn failed_required_handshake_moves_on_without_plaintext() {
         TlsMode::Required,
     );
     expect_attempt(&mut delivery);
-    delivery.attempt_done(AttemptResult::TlsFailed("UnknownIssuer".into()));
+    delivery.attempt_done(AttemptResult::TlsFailed(TlsError::TimedOut));
     let next = expect_attempt(&mut delivery);
     assert_eq!(next.candidate.addr, candidate("x", 2).addr);
     assert_eq!(next.tls, TlsMode::Required);
-    delivery.attempt_done(AttemptResult::TlsFailed("UnknownIssuer".into()));
+    delivery.attempt_done(AttemptResult::TlsFailed(TlsError::TimedOut));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
     assert!(
@@ -432,7 +434,7 @@ proptest! {
             prop_assert!(attempts <= 2 * candidates);
             let result = match script.next().unwrap_or(AttemptResultSpec::Refused) {
                 AttemptResultSpec::Refused => refused(),
-                AttemptResultSpec::Tls => AttemptResult::TlsFailed("x".into()),
+                AttemptResultSpec::Tls => AttemptResult::TlsFailed(TlsError::TimedOut),
                 AttemptResultSpec::Ran(kinds) => AttemptResult::Ran(
                     attempt
                         .transactions
@@ -535,7 +537,7 @@ fn scripted_result(kinds: &[u8], attempt: &Attempt) -> AttemptResult {
     let kind = |r: usize| kinds[(usize::from(last) * 7 + r) % kinds.len()];
     match kind(99) % 6 {
         0 => refused(),
-        1 if attempt.tls == TlsMode::Opportunistic => AttemptResult::TlsFailed("x".into()),
+        1 if attempt.tls == TlsMode::Opportunistic => AttemptResult::TlsFailed(TlsError::TimedOut),
         _ => AttemptResult::Ran(
             attempt
                 .transactions
