@@ -97,6 +97,17 @@ impl<W: Write> Printer<W> {
                     os_reason(error)
                 ));
             }
+            TranscriptEvent::ConnectingUnix { path } => {
+                self.redact_next = false;
+                self.mark(&format!("Connecting to unix:{}", path.display()));
+            }
+            TranscriptEvent::ConnectUnixFailed { path, error } => {
+                self.mark(&format!(
+                    "Connection to unix:{} failed: {}",
+                    path.display(),
+                    os_reason(error)
+                ));
+            }
             TranscriptEvent::Received(line) => {
                 self.line("<-", line);
                 let last = line.len() == 3 || line.get(3) == Some(&b' ');
