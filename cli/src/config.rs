@@ -13,6 +13,7 @@
 //! ca_file = "/etc/ssl/private-ca.pem"
 //! ehlo = "laptop.example.com"
 //! dns = "127.0.0.1:5353"            # a DNS server instead of the system's (MX delivery)
+//! lmtp = true                       # speak LMTP to the server (e.g. server = "unix:/run/dovecot/lmtp")
 //! ```
 //!
 //! Flags override the account's values field by field. Unknown keys are errors (a typo such as
@@ -68,6 +69,9 @@ pub struct Account {
     /// Allow AUTH without TLS (a local test server).
     #[serde(default)]
     pub allow_plaintext_auth: bool,
+    /// Speak LMTP (RFC 2033) to the server.
+    #[serde(default)]
+    pub lmtp: bool,
 }
 
 /// Why the configuration cannot be used (exit 78).

@@ -60,6 +60,8 @@ pub struct Job {
     pub credentials: Option<Credentials>,
     /// AUTH without TLS allowed.
     pub allow_plaintext_auth: bool,
+    /// LMTP instead of SMTP (relay only).
+    pub lmtp: bool,
     /// The envelope.
     pub envelope: mxsend_core::session::Envelope,
 }
@@ -130,6 +132,7 @@ pub fn deliver(
             }
             relay.credentials = job.credentials.clone();
             relay.allow_plaintext_auth = job.allow_plaintext_auth;
+            relay = relay.lmtp(job.lmtp);
             relay.ehlo = ehlo_name(&job.ehlo);
             if let Some(timeout) = job.connect_timeout {
                 relay.connect_timeout = timeout;

@@ -125,7 +125,7 @@ fn load_account(
     Ok(Loaded { account })
 }
 
-/// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address.
+/// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`, a bare IPv6 address, or `unix:PATH`.
 pub fn parse_server(text: &str) -> Result<(String, Option<u16>), CliError> {
     let bad = |why: &str| {
         CliError::usage(format!(
@@ -134,6 +134,13 @@ pub fn parse_server(text: &str) -> Result<(String, Option<u16>), CliError> {
     };
     if text.is_empty() {
         return Err(bad("empty"));
+    }
+    // A Unix domain socket: the rest is its path (no port).
+    if let Some(path) = text.strip_prefix(mxsend::config::UNIX_PREFIX) {
+        if path.is_empty() {
+            return Err(bad("no path after unix:"));
+        }
+        return Ok((text.to_string(), None));
     }
     if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(|| bad("no closing ']'"))?;
@@ -191,9 +198,21 @@ struct Connection {
     connect_timeout: Option<Duration>,
     user: Option<String>,
     allow_plaintext_auth: bool,
+    lmtp: bool,
 }
 
 impl Connection {
+    /// LMTP when `flag` (`--lmtp`) or the account says so; only to a relay.
+    fn lmtp(mut self, flag: bool) -> Result<Connection, CliError> {
+        self.lmtp |= flag;
+        if self.lmtp && matches!(self.route, Route::Mx { .. }) {
+            return Err(CliError::usage(
+                "--lmtp needs --server: LMTP goes to one delivery agent, e.g. --server unix:/run/dovecot/lmtp",
+            ));
+        }
+        Ok(self)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn build(
         server: Option<&str>,
@@ -262,18 +281,24 @@ impl Connection {
             connect_timeout,
             user,
             allow_plaintext_auth,
+            lmtp: account.lmtp,
         })
     }
 
     fn describe(&self) -> String {
+        let protocol = if self.lmtp { "LMTP " } else { "" };
         match &self.route {
+            Route::Relay { host, .. } if host.starts_with(mxsend::config::UNIX_PREFIX) => {
+                let tls = self.tls.map_or("none", tls_name);
+                format!("{protocol}relay {host} (Unix socket), TLS {tls}")
+            }
             Route::Relay { host, port } => {
                 let tls = match self.tls {
                     Some(t) => tls_name(t),
                     None if *port == SUBMISSIONS_PORT => "implicit",
                     None => "required",
                 };
-                format!("relay {host} port {port}, TLS {tls}")
+                format!("{protocol}relay {host} port {port}, TLS {tls}")
             }
             Route::Mx { port, .. } => {
                 let tls = self.tls.map_or("opportunistic", tls_name);
@@ -311,7 +336,8 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.user.clone(),
         args.allow_plaintext_auth,
         &account,
-    )?;
+    )?
+    .lmtp(args.lmtp)?;
     let from = args.from.clone().or(account.from.clone());
     let mut to = args.to.clone();
     to.extend(args.recipients.iter().cloned());
@@ -523,6 +549,7 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
         connect_timeout: connection.connect_timeout,
         credentials,
         allow_plaintext_auth: connection.allow_plaintext_auth,
+        lmtp: connection.lmtp,
         envelope,
     }
 }
@@ -640,7 +667,8 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let account = loaded.account;
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,
-    )?;
+    )?
+    .lmtp(false)?;
     let stored = Stored::Spool(source::spool(&mut io::stdin().lock(), !args.ignore_dots)?);
     let header = read_header_block(&stored)?;
 
@@ -855,6 +883,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn unix_socket_servers() {
+        assert_eq!(
+            parse_server("unix:/run/dovecot/lmtp").unwrap(),
+            ("unix:/run/dovecot/lmtp".into(), None)
+        );
+        assert!(parse_server("unix:").is_err());
     }
 
     #[test]
