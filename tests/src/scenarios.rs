@@ -202,6 +202,7 @@ macro_rules! real_scenarios {
             dovecot_lmtp_send_all_matches_replies_across_pipelined_messages,
             postfix_dovecot_scram_sha256_is_preferred_and_delivers,
             postfix_dovecot_scram_sha256_wrong_password_fails_auth,
+            unix_socket_that_does_not_exist_defers_naming_the_path,
         );
     };
 }

@@ -366,4 +366,19 @@ mod tests {
         }]);
         assert_eq!(text, "*** Connecting to mx.test [127.0.0.2]:25\n");
     }
+
+    #[test]
+    fn a_unix_socket_connection_is_shown_by_its_path() {
+        let error = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = render(&[
+            TranscriptEvent::ConnectingUnix {
+                path: std::path::Path::new("/run/dovecot/lmtp"),
+            },
+            TranscriptEvent::ConnectUnixFailed {
+                path: std::path::Path::new("/run/dovecot/lmtp"),
+                error: &error,
+            },
+        ]);
+        assert!(text.starts_with("*** Connecting to unix:/run/dovecot/lmtp\n*** Connection to unix:/run/dovecot/lmtp failed: "), "{text}");
+    }
 }

@@ -350,3 +350,32 @@ pub fn postfix_dovecot_scram_sha256_wrong_password_fails_auth(adapter: &dyn Adap
     assert!(captured.starting_with("-> MAIL").is_empty(), "{lines:#?}");
     assert!(postfix.messages("bob@example.test").is_empty());
 }
+
+/// A Unix socket that does not exist: deferred at once, the reason naming the path.
+pub fn unix_socket_that_does_not_exist_defers_naming_the_path(adapter: &dyn Adapter) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("no-such-socket");
+    let captured = Captured::default();
+    let relay = with_short_deadlines(
+        Relay::new(format!("unix:{}", path.display()), 0).lmtp(true),
+        &captured,
+    );
+    let report = adapter
+        .send(
+            &relay,
+            &message_with_body(&["alice@example.test"], body("nowhere")),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    let recipient = &report.recipients[0];
+    assert!(
+        matches!(&recipient.outcome, Outcome::Deferred(Failure::Reply(r))
+            if r.text().contains(&format!("connect to unix:{}", path.display()))),
+        "{}: {recipient:?}",
+        adapter.name()
+    );
+    assert!(matches!(
+        recipient.unreached,
+        Some(mxsend::Unreached::Connect(_))
+    ));
+    assert_eq!(recipient.addr, None);
+}
