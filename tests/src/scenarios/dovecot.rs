@@ -12,14 +12,10 @@ use std::time::Duration;
 use mxsend::core::session::{Failure, Outcome, SessionError};
 use mxsend::{Message, Relay, Report, TlsMode};
 
+use super::real::{short_timeouts, MAILDIR_WAIT};
 use super::{message_with_body, Adapter, Captured};
 use crate::dovecot::{Dovecot, DovecotOptions};
 use crate::postfix::{Postfix, PostfixOptions};
-
-/// How long any one reply may take here.
-const REPLY_DEADLINE: Duration = Duration::from_secs(15);
-/// How long a delivered message may take to reach its Maildir.
-const MAILDIR_WAIT: Duration = Duration::from_secs(20);
 
 /// The batch, in envelope order.
 const BATCH: [&str; 4] = [
@@ -38,16 +34,7 @@ fn body(tag: &str) -> Vec<u8> {
 
 fn with_short_deadlines(mut relay: Relay, captured: &Captured) -> Relay {
     relay.connect_timeout = Duration::from_secs(5);
-    relay.timeouts = mxsend::core::session::Timeouts {
-        greeting: REPLY_DEADLINE,
-        command: REPLY_DEADLINE,
-        mail: REPLY_DEADLINE,
-        rcpt: REPLY_DEADLINE,
-        data_initiation: REPLY_DEADLINE,
-        data_block: REPLY_DEADLINE,
-        data_termination: REPLY_DEADLINE,
-        quit: REPLY_DEADLINE,
-    };
+    relay.timeouts = short_timeouts();
     relay.transcript(captured.hook())
 }
 
@@ -137,18 +124,20 @@ fn assert_mailboxes(dovecot: &Dovecot, sent: &[u8]) {
     assert!(dovecot.messages("full@example.test").is_empty());
 }
 
+/// Send the mixed batch with this body through `relay`.
+fn send_batch(adapter: &dyn Adapter, relay: &Relay, sent: &[u8]) -> Report {
+    adapter
+        .send(relay, &message_with_body(&BATCH, sent.to_vec()))
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()))
+}
+
 /// LMTP on Dovecot's Unix socket: LHLO, then one reply per accepted recipient; the mixed batch
 /// settles each recipient by its own reply and the mailboxes hold what was delivered.
 pub fn dovecot_lmtp_over_a_unix_socket_settles_each_recipient(adapter: &dyn Adapter) {
     let dovecot = Dovecot::start(DovecotOptions::default());
     let captured = Captured::default();
     let sent = body("lmtp over a unix socket");
-    let report = adapter
-        .send(
-            &lmtp_over_unix(&dovecot, &captured),
-            &message_with_body(&BATCH, sent.clone()),
-        )
-        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    let report = send_batch(adapter, &lmtp_over_unix(&dovecot, &captured), &sent);
     assert_batch(adapter, &report, &captured);
     let host = format!("unix:{}", dovecot.lmtp_socket().display());
     assert_eq!(report.recipients[0].host.as_deref(), Some(host.as_str()));
@@ -164,12 +153,7 @@ pub fn dovecot_lmtp_over_tcp_settles_each_recipient(adapter: &dyn Adapter) {
     let dovecot = Dovecot::start(DovecotOptions::default());
     let captured = Captured::default();
     let sent = body("lmtp over tcp");
-    let report = adapter
-        .send(
-            &lmtp_over_tcp(&dovecot, &captured),
-            &message_with_body(&BATCH, sent.clone()),
-        )
-        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    let report = send_batch(adapter, &lmtp_over_tcp(&dovecot, &captured), &sent);
     assert_batch(adapter, &report, &captured);
     assert_eq!(report.recipients[0].addr, Some(dovecot.lmtp_addr()));
     assert_mailboxes(&dovecot, &sent);
@@ -182,9 +166,7 @@ pub fn dovecot_lmtp_with_bdat_settles_each_recipient(adapter: &dyn Adapter) {
     let mut relay = lmtp_over_tcp(&dovecot, &captured);
     relay.chunking = true;
     let sent = body("lmtp with bdat");
-    let report = adapter
-        .send(&relay, &message_with_body(&BATCH, sent.clone()))
-        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    let report = send_batch(adapter, &relay, &sent);
     assert_batch(adapter, &report, &captured);
     assert!(
         captured

@@ -19,6 +19,17 @@ fn lmtp() -> Script {
     s
 }
 
+/// `a` and `b` accepted, the message and its end of data written: their replies are next.
+fn both_accepted_and_sent() -> Script {
+    let mut s = lmtp();
+    s.send(&["a@example.test", "b@example.test"]);
+    s.sent();
+    s.server("250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n");
+    s.body("hello");
+    s.sent();
+    s
+}
+
 #[test]
 fn lmtp_greets_with_lhlo_and_settles_each_recipient_by_its_own_reply() {
     let mut s = lmtp();
@@ -114,12 +125,7 @@ fn lmtp_connection_lost_between_replies_leaves_the_unanswered_ambiguous() {
 
 #[test]
 fn lmtp_421_for_one_recipient_defers_it_and_leaves_the_rest_ambiguous() {
-    let mut s = lmtp();
-    s.send(&["a@example.test", "b@example.test"]);
-    s.sent();
-    s.server("250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n");
-    s.body("hello");
-    s.sent();
+    let mut s = both_accepted_and_sent();
     s.server("421 4.3.0 shutting down\r\n");
     let outcomes = &done(&s.events())[0].1;
     assert!(matches!(&outcomes[0], Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 421));
@@ -151,12 +157,7 @@ fn lmtp_bdat_last_is_answered_once_per_recipient() {
 
 #[test]
 fn lmtp_an_end_of_data_reply_outside_the_rfc_is_ambiguous_and_ends_the_session() {
-    let mut s = lmtp();
-    s.send(&["a@example.test", "b@example.test"]);
-    s.sent();
-    s.server("250 OK\r\n250 OK\r\n250 OK\r\n354 go\r\n");
-    s.body("hello");
-    s.sent();
+    let mut s = both_accepted_and_sent();
     s.server("354 what\r\n");
     let events = s.events();
     let outcomes = &done(&events)[0].1;
