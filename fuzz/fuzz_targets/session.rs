@@ -347,7 +347,11 @@ impl Harness {
             if self.lmtp {
                 assert!(!hello, "EHLO or HELO under LMTP: {}", show(line));
             } else {
-                assert!(!line.starts_with(b"LHLO "), "LHLO under SMTP: {}", show(line));
+                assert!(
+                    !line.starts_with(b"LHLO "),
+                    "LHLO under SMTP: {}",
+                    show(line)
+                );
             }
         }
         let plaintext = &stream[..self.secure_from.unwrap_or(stream.len()).min(stream.len())];
