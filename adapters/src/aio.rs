@@ -29,6 +29,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -58,11 +59,16 @@ use crate::tls::{TlsConnector, TlsError, TlsMode};
 pub trait Runtime: Send + Sync + 'static {
     /// A connected TCP stream.
     type TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A connected Unix domain socket stream (a relay `unix:/path`).
+    type UnixStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// A UDP socket.
     type UdpSocket: Send + Sync + 'static;
 
     /// Connect to `addr` (the driver bounds it with [`Runtime::sleep_until`]).
     fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+
+    /// Connect to the Unix domain socket at `path` (bounded like [`Runtime::connect`]).
+    fn connect_unix(path: PathBuf) -> impl Future<Output = io::Result<Self::UnixStream>> + Send;
 
     /// Turn off Nagle's algorithm on `stream` (the driver coalesces its writes itself).
     fn set_nodelay(stream: &Self::TcpStream) -> io::Result<()>;
@@ -369,14 +375,84 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     }
 }
 
+/// The socket under the connection: TCP, or a Unix domain socket.
+enum Socket<T, U> {
+    Tcp(T),
+    Unix(U),
+}
+
+/// The runtime's socket types.
+type SocketOf<R> = Socket<<R as Runtime>::TcpStream, <R as Runtime>::UnixStream>;
+
+impl<T: AsyncRead + Unpin, U: AsyncRead + Unpin> AsyncRead for Socket<T, U> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Socket::Unix(unix) => Pin::new(unix).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin, U: AsyncWrite + Unpin> AsyncWrite for Socket<T, U> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Socket::Unix(unix) => Pin::new(unix).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
+            Socket::Unix(unix) => Pin::new(unix).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(tcp) => Pin::new(tcp).poll_close(cx),
+            Socket::Unix(unix) => Pin::new(unix).poll_close(cx),
+        }
+    }
+}
+
+/// Connect to the candidate's Unix socket or TCP address (with `TCP_NODELAY`), before
+/// `deadline`; for TCP, the local address too.
+async fn connect<R: Runtime>(
+    candidate: &Candidate,
+    deadline: Instant,
+) -> io::Result<(SocketOf<R>, Option<SocketAddr>)> {
+    match &candidate.unix {
+        Some(path) => {
+            let unix = timeout_at::<R, _>(deadline, R::connect_unix(path.clone())).await?;
+            Ok((Socket::Unix(unix), None))
+        }
+        None => {
+            let tcp = timeout_at::<R, _>(deadline, R::connect(candidate.addr)).await?;
+            // Nagle's algorithm only delays our already coalesced writes.
+            let _ = R::set_nodelay(&tcp);
+            let local = local_or_unspecified(R::local_addr(&tcp));
+            Ok((Socket::Tcp(tcp), Some(local)))
+        }
+    }
+}
+
 /// A TLS handshake over `tcp` before `deadline`.
 async fn handshake<R: Runtime>(
-    tcp: R::TcpStream,
+    tcp: SocketOf<R>,
     connector: &TlsConnector,
     mode: TlsMode,
     host: &str,
     deadline: Instant,
-) -> Result<(Stream<R::TcpStream>, Negotiated), TlsError> {
+) -> Result<(Stream<SocketOf<R>>, Negotiated), TlsError> {
     let Some(config) = connector.config(mode) else {
         return Err(TlsError::no_configuration(mode));
     };
@@ -400,17 +476,19 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let mut sink = HookSink(settings.transcript.as_ref());
     let mut tap = Tap::new(&mut sink);
     let clock = Clock::start();
-    let Candidate { host, addr } = &attempt.candidate;
-    tap.connecting(&attempt.candidate);
+    let candidate = &attempt.candidate;
+    let host = &candidate.host;
+    tap.connecting(candidate);
     let deadline = Instant::now() + settings.connect_timeout;
-    let tcp = match timeout_at::<R, _>(deadline, R::connect(*addr)).await {
-        Ok(tcp) => tcp,
-        Err(error) => return Ok(tap.connect_failed(*addr, error)),
+    let (tcp, local) = match connect::<R>(candidate, deadline).await {
+        Ok(connected) => connected,
+        Err(error) => return Ok(tap.connect_failed(candidate, error)),
     };
-    // Nagle's algorithm only delays our already coalesced writes.
-    let _ = R::set_nodelay(&tcp);
-    let local = local_or_unspecified(R::local_addr(&tcp));
-    tap.connected(local, *addr);
+    if let Some(local) = local {
+        tap.connected(local, candidate.addr);
+    }
+    let local =
+        local.unwrap_or_else(|| local_or_unspecified(Err(io::ErrorKind::Unsupported.into())));
 
     let mut stream = if attempt.tls == TlsMode::Implicit {
         let deadline = Instant::now() + settings.timeouts.greeting;
@@ -444,7 +522,7 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
 /// when a STARTTLS handshake failed.
 async fn pump<R: Runtime, B: AsyncBodySource>(
-    stream: &mut Stream<R::TcpStream>,
+    stream: &mut Stream<SocketOf<R>>,
     run: &mut SessionRun,
     clock: &Clock,
     tap: &mut Tap<'_>,

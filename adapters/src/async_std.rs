@@ -42,10 +42,15 @@ pub struct AsyncStd;
 
 impl Runtime for AsyncStd {
     type TcpStream = TcpStream;
+    type UnixStream = async_std::os::unix::net::UnixStream;
     type UdpSocket = UdpSocket;
 
     async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         TcpStream::connect(addr).await
+    }
+
+    async fn connect_unix(path: std::path::PathBuf) -> io::Result<Self::UnixStream> {
+        async_std::os::unix::net::UnixStream::connect(path).await
     }
 
     fn set_nodelay(stream: &TcpStream) -> io::Result<()> {

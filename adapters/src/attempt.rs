@@ -102,10 +102,15 @@ pub(crate) enum RelayRoute {
 
 /// The relay's route: see [`RelayRoute`].
 pub(crate) fn relay_route(relay: &Relay) -> Result<RelayRoute, Error> {
+    if let Some(path) = relay.unix_socket() {
+        let candidate = Candidate::unix(relay.host.clone(), path.to_path_buf());
+        return Ok(RelayRoute::Known(vec![candidate]));
+    }
     if let Some(ip) = relay.literal() {
         return Ok(RelayRoute::Known(vec![Candidate {
             host: relay.host.clone(),
             addr: SocketAddr::new(ip, relay.port),
+            unix: None,
         }]));
     }
     let ascii = to_ascii_host(&relay.host).map_err(|why| Error::RelayHost {
@@ -139,6 +144,7 @@ pub(crate) fn relay_candidates(
         .map(|addr| Candidate {
             host: relay.host.clone(),
             addr,
+            unix: None,
         })
         .collect())
 }
@@ -239,18 +245,27 @@ impl<'t> Tap<'t> {
     }
 
     pub fn connecting(&mut self, candidate: &Candidate) {
-        self.wire.event(TranscriptEvent::Connecting {
-            host: &candidate.host,
-            addr: candidate.addr,
-        });
+        match &candidate.unix {
+            Some(path) => self.wire.event(TranscriptEvent::ConnectingUnix { path }),
+            None => self.wire.event(TranscriptEvent::Connecting {
+                host: &candidate.host,
+                addr: candidate.addr,
+            }),
+        }
     }
 
     /// The connection failed: the attempt's result.
-    pub fn connect_failed(&mut self, addr: SocketAddr, error: io::Error) -> AttemptResult {
-        self.wire.event(TranscriptEvent::ConnectFailed {
-            addr,
-            error: &error,
-        });
+    pub fn connect_failed(&mut self, candidate: &Candidate, error: io::Error) -> AttemptResult {
+        match &candidate.unix {
+            Some(path) => self.wire.event(TranscriptEvent::ConnectUnixFailed {
+                path,
+                error: &error,
+            }),
+            None => self.wire.event(TranscriptEvent::ConnectFailed {
+                addr: candidate.addr,
+                error: &error,
+            }),
+        }
         AttemptResult::ConnectFailed(error)
     }
 

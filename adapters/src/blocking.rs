@@ -5,7 +5,8 @@
 //! bookkeeping and transcript events in `attempt.rs`, TLS configuration in [`crate::tls`],
 //! the transcript in [`crate::transcript`]. What is left here is the loop that moves bytes:
 //!
-//! - connect with [`std::net::TcpStream::connect_timeout`]; `TCP_NODELAY` on every socket, and
+//! - connect with [`std::net::TcpStream::connect_timeout`] (or to a Unix domain socket,
+//!   [`std::os::unix::net::UnixStream`], for a relay `unix:/path`); `TCP_NODELAY` on every socket, and
 //!   whatever the session hands over goes out in one `write` call, so the final `.` always
 //!   shares a segment with the end of the body (and, pipelined, with the next MAIL/RCPT/DATA):
 //!   no 40 ms Nagle/delayed-ACK stall per message;
@@ -42,6 +43,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -150,16 +153,92 @@ fn drive<B: BodySource>(
     }
 }
 
+/// The socket under the connection: TCP, or a Unix domain socket.
+enum Socket {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Socket {
+    /// Connect to the candidate's Unix socket or TCP address, within `timeout` (a Unix
+    /// socket connects at once or fails).
+    fn connect(candidate: &Candidate, timeout: Duration) -> io::Result<Socket> {
+        match &candidate.unix {
+            #[cfg(unix)]
+            Some(path) => UnixStream::connect(path).map(Socket::Unix),
+            #[cfg(not(unix))]
+            Some(_) => Err(io::ErrorKind::Unsupported.into()),
+            None => {
+                let tcp = TcpStream::connect_timeout(&candidate.addr, timeout)?;
+                // Nagle's algorithm only delays our already coalesced writes.
+                let _ = tcp.set_nodelay(true);
+                Ok(Socket::Tcp(tcp))
+            }
+        }
+    }
+
+    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => {
+                tcp.set_read_timeout(Some(timeout))?;
+                tcp.set_write_timeout(Some(timeout))
+            }
+            #[cfg(unix)]
+            Socket::Unix(unix) => {
+                unix.set_read_timeout(Some(timeout))?;
+                unix.set_write_timeout(Some(timeout))
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Socket::Tcp(tcp) => tcp.shutdown(Shutdown::Both),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.shutdown(Shutdown::Both),
+        };
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(tcp) => tcp.read(buf),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(tcp) => tcp.write(buf),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(tcp) => tcp.flush(),
+            #[cfg(unix)]
+            Socket::Unix(unix) => unix.flush(),
+        }
+    }
+}
+
 /// The connection, plaintext or TLS.
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Plain(Socket),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
     /// Between taking the plaintext stream for STARTTLS and the handshake's end.
     Gone,
 }
 
 impl Stream {
-    fn tcp(&self) -> Option<&TcpStream> {
+    fn socket(&self) -> Option<&Socket> {
         match self {
             Stream::Plain(tcp) => Some(tcp),
             Stream::Tls(tls) => Some(tls.get_ref()),
@@ -198,8 +277,8 @@ impl Stream {
             tls.conn.send_close_notify();
             let _ = tls.flush();
         }
-        if let Some(tcp) = self.tcp() {
-            let _ = tcp.shutdown(Shutdown::Both);
+        if let Some(socket) = self.socket() {
+            socket.shutdown();
         }
     }
 }
@@ -229,9 +308,8 @@ impl SocketDeadline {
                 return Ok(());
             }
         }
-        if let Some(tcp) = stream.tcp() {
-            tcp.set_read_timeout(Some(left))?;
-            tcp.set_write_timeout(Some(left))?;
+        if let Some(socket) = stream.socket() {
+            socket.set_timeouts(left)?;
             self.set = Some(left);
         }
         Ok(())
@@ -240,7 +318,7 @@ impl SocketDeadline {
 
 /// A TLS handshake over `tcp` before `deadline`.
 fn handshake(
-    tcp: TcpStream,
+    tcp: Socket,
     connector: &TlsConnector,
     mode: TlsMode,
     host: &str,
@@ -254,8 +332,7 @@ fn handshake(
     let mut tcp = tcp;
     while conn.is_handshaking() {
         let timeout = time_left(deadline);
-        tcp.set_read_timeout(Some(timeout))
-            .and_then(|()| tcp.set_write_timeout(Some(timeout)))
+        tcp.set_timeouts(timeout)
             .and_then(|()| conn.complete_io(&mut tcp))
             .map_err(|e| TlsError::from_io(e, &connector.name_for(host)))?;
     }
@@ -275,16 +352,22 @@ fn run_attempt<B: BodySource>(
     tap: &mut Tap<'_>,
 ) -> Result<AttemptResult, Error> {
     let clock = Clock::start();
-    let Candidate { host, addr } = &attempt.candidate;
-    tap.connecting(&attempt.candidate);
-    let tcp = match TcpStream::connect_timeout(addr, settings.connect_timeout) {
-        Ok(tcp) => tcp,
-        Err(error) => return Ok(tap.connect_failed(*addr, error)),
+    let candidate = &attempt.candidate;
+    let host = &candidate.host;
+    tap.connecting(candidate);
+    let tcp = match Socket::connect(candidate, settings.connect_timeout) {
+        Ok(socket) => socket,
+        Err(error) => return Ok(tap.connect_failed(candidate, error)),
     };
-    // Nagle's algorithm only delays our already coalesced writes.
-    let _ = tcp.set_nodelay(true);
-    let local = local_or_unspecified(tcp.local_addr());
-    tap.connected(local, *addr);
+    let local = match &tcp {
+        Socket::Tcp(tcp) => {
+            let local = local_or_unspecified(tcp.local_addr());
+            tap.connected(local, candidate.addr);
+            local
+        }
+        #[cfg(unix)]
+        Socket::Unix(_) => local_or_unspecified(Err(io::ErrorKind::Unsupported.into())),
+    };
 
     let mut stream = if attempt.tls == TlsMode::Implicit {
         let deadline = Instant::now() + settings.timeouts.greeting;

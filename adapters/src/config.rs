@@ -3,14 +3,14 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mxsend_core::address::{AddressLiteral, Domain};
 use mxsend_core::mx::{FamilyOrder, MAX_ADDRESSES};
 use mxsend_core::sasl::{Credentials, Secret};
-use mxsend_core::session::{SessionConfig, Timeouts};
+use mxsend_core::session::{Protocol, SessionConfig, Timeouts};
 
 use crate::dns::Resolver;
 use crate::tls::{
@@ -122,6 +122,7 @@ pub(crate) struct Settings {
     pub timeouts: Timeouts,
     pub connect_timeout: Duration,
     pub transcript: Option<TranscriptHook>,
+    pub protocol: Protocol,
 }
 
 impl Settings {
@@ -134,6 +135,11 @@ impl Settings {
         config.pipelining = self.pipelining;
         config.chunking = self.chunking;
         config.timeouts = self.timeouts;
+        config.protocol = self.protocol;
+        // A fresh nonce for each connection's SCRAM exchange (preferred over PLAIN).
+        if self.credentials.is_some() {
+            config.scram = crate::scram::setup();
+        }
         config
     }
 }
@@ -148,10 +154,14 @@ impl Settings {
 /// assert_eq!(relay.tls, TlsMode::Required); // the default on 587
 /// let local = Relay::new("127.0.0.1", 2525).tls(TlsMode::None);
 /// assert_eq!(local.tls, TlsMode::None);
+/// // LMTP to a delivery agent on a Unix domain socket (no TLS by default there).
+/// let lmtp = Relay::new("unix:/run/dovecot/lmtp", 0).lmtp(true);
+/// assert_eq!(lmtp.tls, TlsMode::None);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Relay {
-    /// Host name or IP address (an IPv6 address may be given in brackets).
+    /// Host name or IP address (an IPv6 address may be given in brackets), or
+    /// `unix:/path` for a Unix domain socket (the port is then unused).
     pub host: String,
     /// Port.
     pub port: u16,
@@ -179,15 +189,28 @@ pub struct Relay {
     pub connect_timeout: Duration,
     /// Where the transcript goes, if anywhere.
     pub transcript: Option<TranscriptHook>,
+    /// SMTP, or LMTP (RFC 2033) to a delivery agent such as Dovecot's or Cyrus'.
+    pub protocol: Protocol,
 }
+
+/// The prefix of a relay host that names a Unix domain socket.
+pub const UNIX_PREFIX: &str = "unix:";
 
 impl Relay {
     /// A relay at `host:port` with the defaults for that port.
+    /// A host `unix:/path` is a Unix domain socket, without TLS by default (the connection
+    /// never leaves the machine).
     pub fn new(host: impl Into<String>, port: u16) -> Relay {
+        let host = host.into();
+        let tls = if host.starts_with(UNIX_PREFIX) {
+            TlsMode::None
+        } else {
+            TlsMode::for_relay_port(port)
+        };
         Relay {
-            host: host.into(),
+            host,
             port,
-            tls: TlsMode::for_relay_port(port),
+            tls,
             tls_options: TlsOptions::default(),
             tls_name: None,
             credentials: None,
@@ -198,6 +221,7 @@ impl Relay {
             timeouts: Timeouts::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             transcript: None,
+            protocol: Protocol::Smtp,
         }
     }
 
@@ -205,6 +229,21 @@ impl Relay {
     pub fn tls(mut self, mode: TlsMode) -> Relay {
         self.tls = mode;
         self
+    }
+
+    /// Speak LMTP (RFC 2033: LHLO, one reply per recipient after the message) instead of
+    /// SMTP.
+    pub fn lmtp(mut self, lmtp: bool) -> Relay {
+        self.protocol = if lmtp { Protocol::Lmtp } else { Protocol::Smtp };
+        self
+    }
+
+    /// The Unix domain socket the host names (`unix:/path`), if it names one.
+    pub fn unix_socket(&self) -> Option<&Path> {
+        self.host
+            .strip_prefix(UNIX_PREFIX)
+            .filter(|path| !path.is_empty())
+            .map(Path::new)
     }
 
     /// Authenticate with this user name and password.
@@ -256,6 +295,7 @@ impl Relay {
             timeouts: self.timeouts,
             connect_timeout: self.connect_timeout,
             transcript: self.transcript.clone(),
+            protocol: self.protocol,
         }
     }
 
@@ -394,6 +434,7 @@ impl MxDelivery {
             timeouts: self.timeouts,
             connect_timeout: self.connect_timeout,
             transcript: self.transcript.clone(),
+            protocol: Protocol::Smtp,
         }
     }
 }
@@ -502,5 +543,15 @@ mod tests {
             assert!(Relay::new(host, 25).literal().is_some(), "{host}");
         }
         assert!(Relay::new("smtp.example.com", 25).literal().is_none());
+    }
+
+    #[test]
+    fn a_unix_host_names_a_socket_path() {
+        let relay = Relay::new("unix:/run/dovecot/lmtp", 0);
+        assert_eq!(relay.unix_socket(), Some(Path::new("/run/dovecot/lmtp")));
+        assert_eq!(relay.tls, TlsMode::None);
+        assert!(relay.literal().is_none());
+        assert_eq!(Relay::new("unix:", 0).unix_socket(), None);
+        assert_eq!(Relay::new("smtp.example.com", 587).unix_socket(), None);
     }
 }

@@ -76,8 +76,26 @@ use crate::tls::{TlsError, TlsMode};
 pub struct Candidate {
     /// The relay host or MX exchange name (or the address, for an address literal).
     pub host: String,
-    /// The address and port.
+    /// The address and port (unused, the unspecified address, for a Unix socket).
     pub addr: SocketAddr,
+    /// A Unix domain socket to connect to instead of `addr` (a relay `unix:/path`).
+    pub unix: Option<std::path::PathBuf>,
+}
+
+impl Candidate {
+    /// The one candidate for a Unix domain socket: `host` is the relay host as given.
+    pub fn unix(host: String, path: std::path::PathBuf) -> Candidate {
+        Candidate {
+            host,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            unix: Some(path),
+        }
+    }
+
+    /// The TCP address, unless this is a Unix domain socket.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.unix.is_none().then_some(self.addr)
+    }
 }
 
 /// The candidates for a domain's route: the plan's addresses in order, at most `limit`, each
@@ -87,12 +105,14 @@ pub fn candidates(route: &Route, port: u16, order: FamilyOrder, limit: usize) ->
         Route::Address(ip) => vec![Candidate {
             host: ip.to_string(),
             addr: SocketAddr::new(*ip, port),
+            unix: None,
         }],
         Route::Exchanges(exchanges) => crate::dns::connection_plan(exchanges, order, limit)
             .into_iter()
             .map(|attempt| Candidate {
                 host: attempt.exchange.name.clone(),
                 addr: SocketAddr::new(attempt.address, port),
+                unix: None,
             })
             .collect(),
     }
@@ -581,10 +601,12 @@ impl Delivery {
             AttemptResult::ConnectFailed(error) => {
                 let outcome = Outcome::Deferred(Failure::Reply(made_up(
                     LOCAL_TEMPORARY,
-                    format!(
-                        "4.4.1 connect to {} ({}): {error}",
-                        candidate.host, candidate.addr
-                    ),
+                    match candidate.tcp_addr() {
+                        Some(addr) => {
+                            format!("4.4.1 connect to {} ({addr}): {error}", candidate.host)
+                        }
+                        None => format!("4.4.1 connect to {}: {error}", candidate.host),
+                    },
                 )));
                 let unreached = Unreached::Connect(Arc::new(error));
                 for &(m, r) in &g.jobs {
@@ -689,7 +711,7 @@ impl Delivery {
             mailbox: mailbox.clone(),
             outcome: word.outcome,
             host: word.candidate.as_ref().map(|c| c.host.clone()),
-            addr: word.candidate.as_ref().map(|c| c.addr),
+            addr: word.candidate.as_ref().and_then(Candidate::tcp_addr),
             unreached: word.unreached,
         };
         if let Some(slot) = self.done.get_mut(m).and_then(|d| d.get_mut(r)) {

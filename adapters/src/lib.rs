@@ -163,6 +163,7 @@ pub mod delivery;
 pub mod dns;
 mod error;
 pub mod message;
+pub mod scram;
 #[cfg(feature = "smol")]
 pub mod smol;
 pub mod tls;

@@ -41,10 +41,15 @@ pub struct Smol;
 
 impl Runtime for Smol {
     type TcpStream = TcpStream;
+    type UnixStream = async_net::unix::UnixStream;
     type UdpSocket = UdpSocket;
 
     async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         TcpStream::connect(addr).await
+    }
+
+    async fn connect_unix(path: std::path::PathBuf) -> io::Result<Self::UnixStream> {
+        async_net::unix::UnixStream::connect(path).await
     }
 
     fn set_nodelay(stream: &TcpStream) -> io::Result<()> {

@@ -49,6 +49,18 @@ pub enum TranscriptEvent<'a> {
         /// The operating system's error.
         error: &'a io::Error,
     },
+    /// About to connect to a Unix domain socket (a relay `unix:/path`).
+    ConnectingUnix {
+        /// The socket's path.
+        path: &'a std::path::Path,
+    },
+    /// The Unix domain socket could not be connected to.
+    ConnectUnixFailed {
+        /// The socket's path.
+        path: &'a std::path::Path,
+        /// The operating system's error.
+        error: &'a io::Error,
+    },
     /// One line from the server, without CRLF.
     Received(&'a [u8]),
     /// One command line to the server, without CRLF, secrets already redacted.

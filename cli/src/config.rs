@@ -23,6 +23,7 @@
 //! ehlo = "laptop.example.com"
 //! dns = "127.0.0.1:5353"            # a DNS server instead of the system's (MX delivery)
 //! timeout = 20                      # seconds at each step (connect, greeting, each reply, ...)
+//! lmtp = true                       # speak LMTP to the server (e.g. server = "unix:/run/dovecot/lmtp")
 //! ```
 //!
 //! Flags override the account's values field by field. An account belongs to its server: with
@@ -102,6 +103,9 @@ pub struct Account {
     /// Seconds to wait for the server at each step (connect, greeting, each reply, each body
     /// write, the final reply).
     pub timeout: Option<u64>,
+    /// Speak LMTP (RFC 2033) to the server.
+    #[serde(default)]
+    pub lmtp: bool,
 }
 
 /// Why the configuration cannot be used (exit 78).

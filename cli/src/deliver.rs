@@ -70,6 +70,8 @@ pub struct Job {
     pub credentials: Option<Credentials>,
     /// AUTH without TLS allowed.
     pub allow_plaintext_auth: bool,
+    /// LMTP instead of SMTP (relay only).
+    pub lmtp: bool,
     /// The envelope.
     pub envelope: mxsend_core::session::Envelope,
 }
@@ -174,6 +176,7 @@ fn relay(job: &Job, host: &str, port: u16) -> Relay {
     }
     relay.credentials = job.credentials.clone();
     relay.allow_plaintext_auth = job.allow_plaintext_auth;
+    relay = relay.lmtp(job.lmtp);
     relay.ehlo = ehlo_name(&job.ehlo);
     relay = job.tls_settings.relay(relay);
     relay.timeout(job.timeout.unwrap_or(RELAY_TIMEOUT))
@@ -272,6 +275,7 @@ mod tests {
             timeout,
             credentials: None,
             allow_plaintext_auth: false,
+            lmtp: false,
             envelope: Envelope {
                 from: ReversePath::Null,
                 recipients: vec![Mailbox::parse("bob@example.net").unwrap()],

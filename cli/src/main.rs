@@ -213,9 +213,16 @@ pub struct SendArgs {
     )]
     pub message: Option<PathBuf>,
 
-    /// Relay through this server instead of delivering by MX lookup.
-    #[arg(long, value_name = "HOST[:PORT]", help_heading = "Connection")]
+    /// Relay through this server instead of delivering by MX lookup (unix:PATH: a Unix domain socket).
+    #[arg(
+        long,
+        value_name = "HOST[:PORT]|unix:PATH",
+        help_heading = "Connection"
+    )]
     pub server: Option<String>,
+    /// Speak LMTP (RFC 2033) to the --server, a delivery agent such as Dovecot's: one outcome per recipient.
+    #[arg(long, help_heading = "Connection")]
+    pub lmtp: bool,
     /// Port (relay default: 587, 465 with --tls implicit; MX delivery: 25, changed for tests).
     #[arg(long, value_name = "N", help_heading = "Connection")]
     pub port: Option<u16>,

@@ -224,7 +224,7 @@ fn same_server(account: &Account, server: &str, port_flag: Option<u16>) -> Resul
     Ok(flag_host.eq_ignore_ascii_case(&account_host) && same_port)
 }
 
-/// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address.
+/// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT`, a bare IPv6 address, or `unix:PATH`.
 pub fn parse_server(text: &str) -> Result<(String, Option<u16>), CliError> {
     let bad = |why: &str| {
         CliError::usage(format!(
@@ -233,6 +233,13 @@ pub fn parse_server(text: &str) -> Result<(String, Option<u16>), CliError> {
     };
     if text.is_empty() {
         return Err(bad("empty"));
+    }
+    // A Unix domain socket: the rest is its path (no port).
+    if let Some(path) = text.strip_prefix(mxsend::config::UNIX_PREFIX) {
+        if path.is_empty() {
+            return Err(bad("no path after unix:"));
+        }
+        return Ok((text.to_string(), None));
     }
     if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(|| bad("no closing ']'"))?;
@@ -290,9 +297,21 @@ struct Connection {
     timeout: Option<Duration>,
     user: Option<String>,
     allow_plaintext_auth: bool,
+    lmtp: bool,
 }
 
 impl Connection {
+    /// LMTP when `flag` (`--lmtp`) or the account says so; only to a relay.
+    fn lmtp(mut self, flag: bool) -> Result<Connection, CliError> {
+        self.lmtp |= flag;
+        if self.lmtp && matches!(self.route, Route::Mx { .. }) {
+            return Err(CliError::usage(
+                "--lmtp needs --server: LMTP goes to one delivery agent, e.g. --server unix:/run/dovecot/lmtp",
+            ));
+        }
+        Ok(self)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn build(
         server: Option<&str>,
@@ -366,18 +385,24 @@ impl Connection {
             timeout,
             user,
             allow_plaintext_auth,
+            lmtp: account.lmtp,
         })
     }
 
     fn describe(&self) -> String {
+        let protocol = if self.lmtp { "LMTP " } else { "" };
         match &self.route {
+            Route::Relay { host, .. } if host.starts_with(mxsend::config::UNIX_PREFIX) => {
+                let tls = self.tls.map_or("none", tls_name);
+                format!("{protocol}relay {host} (Unix socket), TLS {tls}")
+            }
             Route::Relay { host, port } => {
                 let tls = match self.tls {
                     Some(t) => tls_name(t),
                     None if *port == SUBMISSIONS_PORT => "implicit",
                     None => "required",
                 };
-                format!("relay {host} port {port}, TLS {tls}")
+                format!("{protocol}relay {host} port {port}, TLS {tls}")
             }
             Route::Mx { port, .. } => {
                 let tls = self.tls.map_or("opportunistic", tls_name);
@@ -421,7 +446,8 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.user.clone(),
         args.allow_plaintext_auth,
         &account,
-    )?;
+    )?
+    .lmtp(args.lmtp)?;
     let tls_flags = crate::tls::TlsFlags {
         fingerprints: &args.tls_fingerprint,
         cert: args.tls_cert.as_deref(),
@@ -701,6 +727,7 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
         timeout: connection.timeout,
         credentials,
         allow_plaintext_auth: connection.allow_plaintext_auth,
+        lmtp: connection.lmtp,
         envelope,
     }
 }
@@ -837,7 +864,8 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let account = loaded.account.clone();
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,
-    )?;
+    )?
+    .lmtp(false)?;
     let tls_settings = crate::tls::settings(
         crate::tls::TlsFlags::default(),
         &account,
@@ -1091,6 +1119,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn unix_socket_servers() {
+        assert_eq!(
+            parse_server("unix:/run/dovecot/lmtp").unwrap(),
+            ("unix:/run/dovecot/lmtp".into(), None)
+        );
+        assert!(parse_server("unix:").is_err());
     }
 
     #[test]

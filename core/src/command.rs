@@ -155,6 +155,8 @@ pub enum Command<'a> {
     Ehlo(&'a Domain),
     /// `HELO domain`
     Helo(&'a Domain),
+    /// `LHLO domain` (LMTP, RFC 2033 §4.1)
+    Lhlo(&'a Domain),
     /// `MAIL FROM:<path> params`
     Mail(&'a ReversePath, &'a MailParams),
     /// `RCPT TO:<mailbox> params`
@@ -372,6 +374,7 @@ fn encode_line(command: &Command<'_>, out: &mut Vec<u8>) -> Result<(), CommandEr
     let verb: &[u8] = match command {
         Command::Ehlo(domain) => return encode_hello(b"EHLO ", domain, out),
         Command::Helo(domain) => return encode_hello(b"HELO ", domain, out),
+        Command::Lhlo(domain) => return encode_hello(b"LHLO ", domain, out),
         Command::Mail(path, params) => return encode_mail(path, params, out),
         Command::Rcpt(mailbox, params) => return encode_rcpt(mailbox, params, out),
         Command::Auth {
@@ -601,6 +604,10 @@ mod tests {
         assert_eq!(
             enc(Command::Helo(&domain)).unwrap(),
             "HELO client.example\r\n"
+        );
+        assert_eq!(
+            enc(Command::Lhlo(&domain)).unwrap(),
+            "LHLO client.example\r\n"
         );
         let literal = Domain::parse("[IPv6:2001:db8::1]").unwrap();
         assert_eq!(

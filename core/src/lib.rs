@@ -17,7 +17,8 @@
 //! | [`capabilities`] | EHLO keywords to typed capabilities | 5321 §4.1.1.1 and the extension RFCs |
 //! | [`transparency`] | DATA dot-stuffing and CRLF normalisation, streaming | 5321 §4.5.2, §2.3.8 |
 //! | [`base64`] | base64, one-shot and streaming with line wrapping | 4648, 2045 §6.8 |
-//! | [`sasl`] | client side of PLAIN, LOGIN, XOAUTH2 | 4954, 4616 |
+//! | [`sasl`] | client side of PLAIN, LOGIN, XOAUTH2, SCRAM-SHA-256; mechanism choice | 4954, 4616 |
+//! | [`scram`] | the SCRAM-SHA-256 exchange, hash functions supplied by the caller | 5802, 7677 |
 //! | [`session`] | the client session state machine | 5321, 2920, 3207, 3030 |
 //! | [`mx`] | where to send: MX selection policy | 5321 §5.1, 7505 |
 //! | [`message`] | streaming RFC 5322 / MIME message writer | 5322, 2045–2047, 2231 |
@@ -115,6 +116,7 @@ pub mod message;
 pub mod mx;
 pub mod reply;
 pub mod sasl;
+pub mod scram;
 pub mod session;
 pub mod time;
 pub mod transparency;

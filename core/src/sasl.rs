@@ -18,6 +18,11 @@
 //!   is answered with the username and the second with the password. The prompts' text is
 //!   ignored on purpose: servers word it differently (`Username:`, `User Name`,
 //!   localised), so the round number decides, not the prompt.
+//! * **SCRAM-SHA-256** (RFC 7677, RFC 5802): the exchange in [`crate::scram`]; the
+//!   client-first message is the initial response, the client-final answers the first
+//!   challenge, and the second challenge (the server's signature) is verified and answered
+//!   empty. The hash functions and the nonce come from the caller ([`ScramSetup`]). A 235
+//!   before the server proved itself is refused ([`SaslClient::finish`]).
 //! * **XOAUTH2** (Google's and Microsoft's documentation):
 //!   `user=U ^A auth=Bearer T ^A ^A` as the initial response. A challenge after it is the
 //!   server's JSON error report, answered with an empty response so the server ends with
@@ -25,15 +30,19 @@
 //!   inside the username or token would shift the fields, so it is refused up front.
 //!
 //! Deliberate deviations: strings are sent as their UTF-8 bytes without SASLprep (RFC 4013),
-//! as every deployed client does; the PLAIN authorisation identity is always empty. Every
+//! as every deployed client does (SCRAM, which hashes the password, takes printable ASCII
+//! passwords only: see [`crate::scram`]); the PLAIN authorisation identity is always empty. Every
 //! challenge must be valid, padded base64 (RFC 4954 §4), and at most
 //! [`MAX_CHALLENGE_ROUNDS`] are answered, so a server cannot keep a client in AUTH forever.
 
+use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::base64::{self, Base64Error};
+use crate::scram::{ScramClient, ScramCrypto, ScramError};
 
 /// Most server challenges answered in one AUTH exchange before giving up. RFC 4954 sets
 /// no limit; the mechanisms here need at most two, so eight leaves room for odd servers
@@ -49,6 +58,8 @@ pub enum AuthMechanism {
     Login,
     /// XOAUTH2
     XOAuth2,
+    /// SCRAM-SHA-256 (RFC 7677)
+    ScramSha256,
     /// Any other mechanism, upper-cased.
     Other(String),
 }
@@ -62,6 +73,8 @@ impl AuthMechanism {
             AuthMechanism::Login
         } else if name.eq_ignore_ascii_case("XOAUTH2") {
             AuthMechanism::XOAuth2
+        } else if name.eq_ignore_ascii_case("SCRAM-SHA-256") {
+            AuthMechanism::ScramSha256
         } else {
             AuthMechanism::Other(name.to_ascii_uppercase())
         }
@@ -73,6 +86,7 @@ impl AuthMechanism {
             AuthMechanism::Plain => "PLAIN",
             AuthMechanism::Login => "LOGIN",
             AuthMechanism::XOAuth2 => "XOAUTH2",
+            AuthMechanism::ScramSha256 => "SCRAM-SHA-256",
             AuthMechanism::Other(name) => name,
         }
     }
@@ -134,7 +148,28 @@ pub fn choose_mechanism(
     offered: &[AuthMechanism],
     credentials: &Credentials,
 ) -> Option<AuthMechanism> {
-    let preference: &[AuthMechanism] = match credentials.secret {
+    choose_mechanism_with_scram(offered, credentials, false)
+}
+
+/// [`choose_mechanism`], with SCRAM-SHA-256 first when `scram_available` (the caller has a
+/// [`ScramSetup`]) and the password is one SCRAM takes as it is
+/// ([`crate::scram::password_is_usable`]): it never reveals the password to the server and
+/// proves the server's identity, where PLAIN does neither.
+pub fn choose_mechanism_with_scram(
+    offered: &[AuthMechanism],
+    credentials: &Credentials,
+    scram_available: bool,
+) -> Option<AuthMechanism> {
+    let preference: &[AuthMechanism] = match &credentials.secret {
+        Secret::Password(password)
+            if scram_available && crate::scram::password_is_usable(password) =>
+        {
+            &[
+                AuthMechanism::ScramSha256,
+                AuthMechanism::Plain,
+                AuthMechanism::Login,
+            ]
+        }
         Secret::Password(_) => &[AuthMechanism::Plain, AuthMechanism::Login],
         Secret::OAuthToken(_) => &[AuthMechanism::XOAuth2],
     };
@@ -200,6 +235,11 @@ pub enum SaslError {
     },
     /// The server sent more than [`MAX_CHALLENGE_ROUNDS`] challenges.
     TooManyChallenges,
+    /// SCRAM was asked for without a [`ScramSetup`] (hash functions and nonce).
+    ScramNotSetUp,
+    /// The SCRAM exchange failed: a bad server message, a wrong server signature, or the
+    /// server's `e=` error.
+    Scram(ScramError),
 }
 
 impl fmt::Display for SaslError {
@@ -236,6 +276,10 @@ impl fmt::Display for SaslError {
                 f,
                 "the server sent more than {MAX_CHALLENGE_ROUNDS} AUTH challenges"
             ),
+            SaslError::ScramNotSetUp => {
+                f.write_str("SCRAM-SHA-256 needs hash functions and a nonce from the caller")
+            }
+            SaslError::Scram(e) => e.fmt(f),
         }
     }
 }
@@ -253,6 +297,29 @@ enum Stage {
     ErrorAcknowledged,
 }
 
+/// What SCRAM-SHA-256 needs from the caller: the hash functions, and a fresh random
+/// nonce for this exchange (see [`crate::scram::MIN_NONCE_LEN`]).
+#[derive(Clone)]
+pub struct ScramSetup {
+    /// SHA-256, HMAC-SHA-256 and PBKDF2.
+    pub crypto: Arc<dyn ScramCrypto + Send + Sync>,
+    /// The client nonce.
+    pub nonce: String,
+}
+
+impl fmt::Debug for ScramSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScramSetup").finish_non_exhaustive()
+    }
+}
+
+/// A running SCRAM exchange and the functions it hashes with.
+#[derive(Clone)]
+struct Scram {
+    client: ScramClient,
+    crypto: Arc<dyn ScramCrypto + Send + Sync>,
+}
+
 /// One authentication exchange, client side. Responses are raw bytes; the session
 /// base64-encodes them. `Debug` never shows the secret.
 #[derive(Clone)]
@@ -264,6 +331,8 @@ pub struct SaslClient {
     /// Challenges answered (or refused) so far.
     rounds: usize,
     xoauth2_error: Option<Vec<u8>>,
+    /// SCRAM-SHA-256 only (boxed: the other mechanisms need none of it).
+    scram: Option<Box<Scram>>,
 }
 
 impl fmt::Debug for SaslClient {
@@ -308,8 +377,21 @@ impl SaslClient {
         mechanism: AuthMechanism,
         credentials: &Credentials,
     ) -> Result<SaslClient, SaslError> {
+        SaslClient::start(mechanism, credentials, None)
+    }
+
+    /// [`SaslClient::new`], with what SCRAM-SHA-256 needs when that is the mechanism
+    /// (without it, SCRAM fails with [`SaslError::ScramNotSetUp`]).
+    pub fn start(
+        mechanism: AuthMechanism,
+        credentials: &Credentials,
+        scram: Option<&ScramSetup>,
+    ) -> Result<SaslClient, SaslError> {
         let fits = match (&mechanism, &credentials.secret) {
-            (AuthMechanism::Plain | AuthMechanism::Login, Secret::Password(_)) => true,
+            (
+                AuthMechanism::Plain | AuthMechanism::Login | AuthMechanism::ScramSha256,
+                Secret::Password(_),
+            ) => true,
             (AuthMechanism::XOAuth2, Secret::OAuthToken(_)) => true,
             (AuthMechanism::Other(_), _) => return Err(SaslError::UnsupportedMechanism(mechanism)),
             _ => false,
@@ -322,7 +404,21 @@ impl SaslClient {
             AuthMechanism::XOAuth2 => refuse_separator(&mechanism, credentials, 0x01)?,
             _ => {}
         }
+        let scram = match (&mechanism, scram) {
+            (AuthMechanism::ScramSha256, None) => return Err(SaslError::ScramNotSetUp),
+            (AuthMechanism::ScramSha256, Some(setup)) => Some(Box::new(Scram {
+                client: ScramClient::new(
+                    &credentials.username,
+                    credentials.secret.as_str(),
+                    &setup.nonce,
+                )
+                .map_err(SaslError::Scram)?,
+                crypto: setup.crypto.clone(),
+            })),
+            _ => None,
+        };
         Ok(SaslClient {
+            scram,
             mechanism,
             username: credentials.username.clone(),
             secret: String::from(credentials.secret.as_str()),
@@ -344,6 +440,9 @@ impl SaslClient {
     /// command line too long, RFC 4954 §4) simply does not ask, and the client answers
     /// the server's empty challenge with it instead.
     pub fn initial_response(&mut self) -> Option<Vec<u8>> {
+        if let Some(scram) = &mut self.scram {
+            return (!scram.client.is_started()).then(|| scram.client.client_first());
+        }
         if self.stage != Stage::Start || self.mechanism == AuthMechanism::Login {
             return None;
         }
@@ -367,6 +466,19 @@ impl SaslClient {
             mechanism: self.mechanism.clone(),
             round,
         };
+        if let Some(scram) = &mut self.scram {
+            // No initial response was sent: the server asks for it with an empty challenge.
+            if !scram.client.is_started() {
+                if !challenge.is_empty() {
+                    return Err(unexpected());
+                }
+                return Ok(scram.client.client_first());
+            }
+            return scram
+                .client
+                .respond(&*scram.crypto, &challenge)
+                .map_err(SaslError::Scram);
+        }
         match (&self.mechanism, self.stage) {
             // LOGIN goes by round: the prompt's wording varies between servers.
             (AuthMechanism::Login, Stage::Start) => {
@@ -391,6 +503,16 @@ impl SaslClient {
                 Ok(Vec::new())
             }
             _ => Err(unexpected()),
+        }
+    }
+
+    /// The server said the exchange succeeded (235): may the client believe it? Always,
+    /// except for SCRAM before the server's signature was verified
+    /// ([`ScramError::ServerNotVerified`]).
+    pub fn finish(&self) -> Result<(), SaslError> {
+        match &self.scram {
+            Some(scram) => scram.client.finish().map_err(SaslError::Scram),
+            None => Ok(()),
         }
     }
 
@@ -463,6 +585,81 @@ mod tests {
         assert_eq!(
             choose_mechanism(&offered, &password()),
             Some(AuthMechanism::Plain)
+        );
+    }
+
+    fn scram_setup() -> ScramSetup {
+        ScramSetup {
+            crypto: Arc::new(crate::scram::tests::Ring),
+            nonce: "rOprNGfwEbeRWgbNEkqO".to_string(),
+        }
+    }
+
+    #[test]
+    fn prefers_scram_over_plain_when_offered_and_set_up() {
+        let offered = [
+            AuthMechanism::Plain,
+            AuthMechanism::from_name("scram-sha-256"),
+        ];
+        assert_eq!(
+            choose_mechanism_with_scram(&offered, &password(), true),
+            Some(AuthMechanism::ScramSha256)
+        );
+        assert_eq!(
+            choose_mechanism_with_scram(&offered, &password(), false),
+            Some(AuthMechanism::Plain)
+        );
+        assert_eq!(
+            choose_mechanism(&offered, &password()),
+            Some(AuthMechanism::Plain)
+        );
+    }
+
+    #[test]
+    fn a_password_scram_cannot_take_as_it_is_goes_by_plain() {
+        let offered = [AuthMechanism::ScramSha256, AuthMechanism::Plain];
+        let mut accented = password();
+        accented.secret = Secret::Password("p\u{e4}ss".to_string());
+        assert_eq!(
+            choose_mechanism_with_scram(&offered, &accented, true),
+            Some(AuthMechanism::Plain)
+        );
+    }
+
+    #[test]
+    fn scram_runs_the_rfc7677_exchange_through_the_sasl_client() {
+        let credentials = Credentials {
+            username: "user".to_string(),
+            secret: Secret::Password("pencil".to_string()),
+        };
+        let mut scram = SaslClient::start(
+            AuthMechanism::ScramSha256,
+            &credentials,
+            Some(&scram_setup()),
+        )
+        .unwrap();
+        assert_eq!(
+            scram.initial_response(),
+            Some(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO".to_vec())
+        );
+        assert_eq!(scram.initial_response(), None);
+        let server_first = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let client_final = scram.respond(&b64(server_first)).unwrap();
+        assert!(client_final.ends_with(b",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="));
+        assert_eq!(
+            scram.finish(),
+            Err(SaslError::Scram(ScramError::ServerNotVerified))
+        );
+        let server_final = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+        assert_eq!(scram.respond(&b64(server_final)), Ok(Vec::new()));
+        assert_eq!(scram.finish(), Ok(()));
+    }
+
+    #[test]
+    fn scram_without_a_setup_is_refused() {
+        assert_eq!(
+            SaslClient::new(AuthMechanism::ScramSha256, &password()).err(),
+            Some(SaslError::ScramNotSetUp)
         );
     }
 

@@ -9,6 +9,9 @@
 //!   whole, else `b % 64 + 1`); bit 6 queues the second transaction and QUIT only once the
 //!   session is established (instead of before the greeting); bit 7 hands the body over one
 //!   octet per `send_body` call.
+//! - byte 2, the protocol: bit 0 LMTP (RFC 2033) instead of SMTP; bit 1 SCRAM-SHA-256 set
+//!   up (a fixed nonce, and a cheap stand-in for the hash functions: this target checks the
+//!   session, not the cryptography, so the server's `v=` only ever matches by accident).
 //! - the rest, the script: server bytes, with `0xFF` escapes for what else happens:
 //!   `0xFF c n` advances the clock `4n` seconds, `0xFF d` jumps to the session's deadline,
 //!   `0xFF e` is end of stream, `0xFF t` reports TLS up, `0xFF w n` lets each write of the
@@ -22,7 +25,8 @@
 //! - every transaction ends once, with one outcome per recipient; at the end (after the
 //!   hang-up) the session is closed and every transaction has ended;
 //! - the whole byte stream to the server has no bare CR or LF;
-//! - what goes out before TLS is up: under `Required`, only EHLO, STARTTLS and QUIT lines;
+//! - under LMTP, LHLO and never EHLO or HELO; under SMTP, never LHLO;
+//! - what goes out before TLS is up: under `Required`, only EHLO (LHLO), STARTTLS and QUIT lines;
 //!   under any policy, no AUTH unless allow_plaintext_auth;
 //! - after `DataAfterStartTls`, the stream ends with the STARTTLS line: nothing was
 //!   generated after the server's 220;
@@ -33,10 +37,11 @@
 use libfuzzer_sys::fuzz_target;
 use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::command::{BodyType, Notify, Ret};
-use mxsend_core::sasl::{Credentials, Secret};
+use mxsend_core::sasl::{Credentials, ScramSetup, Secret};
+use mxsend_core::scram::{ScramCrypto, DIGEST_LEN};
 use mxsend_core::session::{
-    DsnOptions, Envelope, Event, Session, SessionConfig, SessionError, TlsPolicy, TransactionId,
-    UsageError,
+    DsnOptions, Envelope, Event, Protocol, Session, SessionConfig, SessionError, TlsPolicy,
+    TransactionId, UsageError,
 };
 use mxsend_core::time::{Duration, Instant};
 use mxsend_fuzz::{first_bare_cr_or_lf, show};
@@ -88,6 +93,46 @@ fn config(byte: u8) -> SessionConfig {
     config
 }
 
+/// Not SHA-256: a cheap, deterministic mix with the same shape, so the fuzzer spends its
+/// time on the session rather than on hashing (see the input layout).
+struct StandInHashes;
+
+impl StandInHashes {
+    fn mix(parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
+        let mut out = [0u8; DIGEST_LEN];
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, byte) in parts.iter().flat_map(|p| p.iter()).enumerate() {
+            h = (h ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+            out[i % DIGEST_LEN] ^= h as u8;
+        }
+        out
+    }
+}
+
+impl ScramCrypto for StandInHashes {
+    fn sha256(&self, data: &[u8]) -> [u8; DIGEST_LEN] {
+        Self::mix(&[data])
+    }
+    fn hmac_sha256(&self, key: &[u8], data: &[u8]) -> [u8; DIGEST_LEN] {
+        Self::mix(&[key, b"|", data])
+    }
+    fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> [u8; DIGEST_LEN] {
+        Self::mix(&[password, salt, &iterations.to_be_bytes()])
+    }
+}
+
+fn protocol(config: &mut SessionConfig, byte: u8) {
+    if byte & 1 != 0 {
+        config.protocol = Protocol::Lmtp;
+    }
+    if byte & 2 != 0 {
+        config.scram = Some(ScramSetup {
+            crypto: std::sync::Arc::new(StandInHashes),
+            nonce: "fyko+d2lbbFgONRv9qkxdawL".into(),
+        });
+    }
+}
+
 fn envelopes(byte: u8) -> [Envelope; 2] {
     let first = Envelope {
         from: ReversePath::Mailbox(mailbox("alice@example.org")),
@@ -137,6 +182,7 @@ struct Harness {
     session: Session,
     policy: TlsPolicy,
     allow_plaintext_auth: bool,
+    lmtp: bool,
     now: Instant,
     /// Most octets one transport write takes (0: all).
     write_cap: usize,
@@ -296,12 +342,25 @@ impl Harness {
                 show(&stream)
             );
         }
+        for line in stream.split(|&b| b == b'\n') {
+            let hello = line.starts_with(b"EHLO ") || line.starts_with(b"HELO ");
+            if self.lmtp {
+                assert!(!hello, "EHLO or HELO under LMTP: {}", show(line));
+            } else {
+                assert!(
+                    !line.starts_with(b"LHLO "),
+                    "LHLO under SMTP: {}",
+                    show(line)
+                );
+            }
+        }
         let plaintext = &stream[..self.secure_from.unwrap_or(stream.len()).min(stream.len())];
         for line in plaintext.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if self.policy == TlsPolicy::Required {
                 assert!(
                     line.starts_with(b"EHLO ")
+                        || line.starts_with(b"LHLO ")
                         || line == b"STARTTLS"
                         || line == b"QUIT"
                         || line.is_empty(),
@@ -321,10 +380,11 @@ impl Harness {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [config_byte, piece_byte, script @ ..] = data else {
+    let [config_byte, piece_byte, protocol_byte, script @ ..] = data else {
         return;
     };
-    let config = config(*config_byte);
+    let mut config = config(*config_byte);
+    protocol(&mut config, *protocol_byte);
     let piece = match piece_byte % 64 {
         0 => usize::MAX,
         b => usize::from(b) + 1,
@@ -332,6 +392,7 @@ fuzz_target!(|data: &[u8]| {
     let mut harness = Harness {
         policy: config.tls,
         allow_plaintext_auth: config.allow_plaintext_auth,
+        lmtp: config.protocol == Protocol::Lmtp,
         session: Session::new(config, Instant::ZERO),
         now: Instant::ZERO,
         write_cap: 0,

@@ -39,6 +39,9 @@ pub enum Step {
     Expect(&'static str),
     /// Read one line, whatever it is.
     ReadLine,
+    /// Read one line and send what this function makes of it (for replies that depend on
+    /// the client's words, like a SCRAM server-first message that must echo the nonce).
+    Answer(fn(&[u8]) -> Vec<u8>),
     /// Read message content up to and including the final `.` line (CRLF `.` CRLF, or `.`
     /// CRLF as the first line).
     ReadUntilDot,
@@ -400,6 +403,10 @@ impl Player<'_> {
             }
             Step::ReadLine => {
                 self.read_line()?;
+            }
+            Step::Answer(answer) => {
+                let line = self.read_line()?;
+                self.send(&answer(&line))?;
             }
             Step::ReadUntilDot => self.read_until_dot()?,
             Step::ReadBytes(count) => self.read_bytes(count)?,

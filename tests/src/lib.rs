@@ -12,6 +12,7 @@
 //! | aiosmtpd (`aiosmtpd_server.py`) | [`aiosmtpd`] | AUTH PLAIN/LOGIN, STARTTLS policy, per-recipient refusals, envelope log |
 //! | test PKI (`pki.sh`) | [`pki`] | the CA to trust, and self-signed / unknown-CA / wrong-host / expired certificates |
 //! | dnsmasq | [`dnsmasq`] | a real DNS server for MX scenarios (`peers/dnsmasq.conf`) |
+//! | private Dovecot (`dovecot.sh`) | [`dovecot`] | LMTP on a Unix socket and TCP, per-recipient outcomes (unknown user, quota), SASL with SCRAM-SHA-256 for Postfix |
 //!
 //! [`mod@scenarios`] holds the end-to-end scenarios, written once and instantiated per adapter.
 //!
@@ -53,6 +54,7 @@
 
 pub mod aiosmtpd;
 pub mod dnsmasq;
+pub mod dovecot;
 pub mod hostile;
 pub mod maildir;
 pub mod net;

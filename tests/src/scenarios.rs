@@ -23,7 +23,9 @@ use crate::dnsmasq::Dnsmasq;
 use crate::net::free_port;
 use crate::smtp_sink::SmtpSink;
 
+mod dovecot;
 mod real;
+pub use dovecot::*;
 pub use real::*;
 
 /// One runtime's way of running a delivery.
@@ -195,6 +197,13 @@ macro_rules! real_scenarios {
             aiosmtpd_envelope_shows_size_and_body_parameters,
             mx_delivers_to_postfix_at_the_exchange,
             mx_delivers_to_an_idn_domain_with_smtputf8,
+            dovecot_lmtp_over_a_unix_socket_settles_each_recipient,
+            dovecot_lmtp_over_tcp_settles_each_recipient,
+            dovecot_lmtp_with_bdat_settles_each_recipient,
+            dovecot_lmtp_send_all_matches_replies_across_pipelined_messages,
+            postfix_dovecot_scram_sha256_is_preferred_and_delivers,
+            postfix_dovecot_scram_sha256_wrong_password_fails_auth,
+            unix_socket_that_does_not_exist_defers_naming_the_path,
         );
     };
 }

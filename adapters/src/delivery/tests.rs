@@ -16,6 +16,7 @@ fn candidate(host: &str, last: u8) -> Candidate {
     Candidate {
         host: host.to_string(),
         addr: SocketAddr::from(([127, 0, 0, last], 25)),
+        unix: None,
     }
 }
 

@@ -97,6 +97,17 @@ impl<W: Write> Printer<W> {
                     os_reason(error)
                 ));
             }
+            TranscriptEvent::ConnectingUnix { path } => {
+                self.redact_next = false;
+                self.mark(&format!("Connecting to unix:{}", path.display()));
+            }
+            TranscriptEvent::ConnectUnixFailed { path, error } => {
+                self.mark(&format!(
+                    "Connection to unix:{} failed: {}",
+                    path.display(),
+                    os_reason(error)
+                ));
+            }
             TranscriptEvent::Received(line) => {
                 self.line("<-", line);
                 let last = line.len() == 3 || line.get(3) == Some(&b' ');
@@ -354,5 +365,20 @@ mod tests {
             addr: "127.0.0.2:25".parse().unwrap(),
         }]);
         assert_eq!(text, "*** Connecting to mx.test [127.0.0.2]:25\n");
+    }
+
+    #[test]
+    fn a_unix_socket_connection_is_shown_by_its_path() {
+        let error = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let text = render(&[
+            TranscriptEvent::ConnectingUnix {
+                path: std::path::Path::new("/run/dovecot/lmtp"),
+            },
+            TranscriptEvent::ConnectUnixFailed {
+                path: std::path::Path::new("/run/dovecot/lmtp"),
+                error: &error,
+            },
+        ]);
+        assert!(text.starts_with("*** Connecting to unix:/run/dovecot/lmtp\n*** Connection to unix:/run/dovecot/lmtp failed: "), "{text}");
     }
 }

@@ -41,14 +41,16 @@
 //! reply to the end of data other than 250 is reported as ambiguous rather than delivered.
 
 mod error;
+mod lmtp;
 mod transitions;
 
 pub use error::{Phase, SessionError, UsageError};
+pub use lmtp::Protocol;
 
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::command::{BodyType, Notify, Ret};
 use crate::reply::{Reply, ReplyParser, StatusRef};
-use crate::sasl::Credentials;
+use crate::sasl::{Credentials, ScramSetup};
 use crate::time::{Duration, Instant};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -104,6 +106,11 @@ pub struct SessionConfig {
     pub chunking: bool,
     /// Deadlines.
     pub timeouts: Timeouts,
+    /// SMTP, or LMTP (RFC 2033) to a delivery agent.
+    pub protocol: Protocol,
+    /// Hash functions and a nonce for SCRAM-SHA-256 (preferred over PLAIN when offered);
+    /// without them SCRAM is never chosen.
+    pub scram: Option<ScramSetup>,
 }
 
 /// DSN options for one transaction (RFC 3461), sent only when the server offers DSN.
@@ -216,6 +223,8 @@ impl SessionConfig {
             pipelining: true,
             chunking: false,
             timeouts: Timeouts::default(),
+            protocol: Protocol::Smtp,
+            scram: None,
         }
     }
 }
@@ -243,6 +252,9 @@ enum Expect {
     DataEnd(TransactionId, u64),
     /// The reply to a BDAT chunk; `end` as for `DataEnd`.
     Bdat(TransactionId, bool, u64),
+    /// LMTP: the reply for recipient `index` (in envelope order) after the end of data
+    /// (RFC 2033 §4.2); one per recipient accepted at RCPT. `end` as for `DataEnd`.
+    LmtpDataEnd(TransactionId, usize, u64),
     /// The reply to a `.` that ended an empty DATA after every recipient failed.
     DiscardedData,
     Rset,
@@ -635,7 +647,11 @@ impl Session {
         } else {
             self.encoder.finish(&mut self.transmit);
             let end = self.transmit_end();
-            self.expect_reply(Expect::DataEnd(id, end), now);
+            if self.config.protocol == Protocol::Lmtp {
+                self.expect_lmtp_replies(id, end, now);
+            } else {
+                self.expect_reply(Expect::DataEnd(id, end), now);
+            }
         }
         self.encoder = crate::transparency::DataEncoder::new(crate::transparency::Framing::Data);
         self.advance(now);

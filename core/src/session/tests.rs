@@ -1122,3 +1122,6 @@ fn transcript_display_of_errors_is_one_line() {
     let e = SessionError::Timeout(Phase::Rcpt);
     assert_eq!(e.to_string(), "timed out waiting during RCPT TO");
 }
+
+mod lmtp;
+mod scram;

@@ -7,7 +7,7 @@
 //! transactions, and settling recipients' outcomes.
 
 use super::{
-    AuthState, Envelope, Event, Expect, Failure, Outcome, Phase, RecipientState, Session,
+    AuthState, Envelope, Event, Expect, Failure, Outcome, Phase, Protocol, RecipientState, Session,
     SessionError, Stage, State, TlsPolicy, Transaction, TransactionId,
 };
 use crate::capabilities::Capabilities;
@@ -58,6 +58,10 @@ impl Session {
             },
             Expect::Ehlo => match code {
                 250 => self.hello_done(Capabilities::from_ehlo(&reply.to_reply()), now),
+                // LMTP has no HELO to fall back to (RFC 2033 §4.1).
+                _ if class >= 4 && self.config.protocol == Protocol::Lmtp => {
+                    self.fail(SessionError::HelloRejected(reply.to_reply()), now, true)
+                }
                 _ if EHLO_UNKNOWN.contains(&code) && self.helo_allowed() => {
                     self.send_hello(Expect::Helo, now)
                 }
@@ -106,7 +110,7 @@ impl Session {
                 _ => self.unexpected(Phase::StartTls, reply, now),
             },
             Expect::Auth => match code {
-                235 => self.establish(now),
+                235 => self.auth_succeeded(now),
                 334 => self.answer_challenge(reply, now),
                 _ if class >= 4 => self.fail(SessionError::AuthFailed(reply.to_reply()), now, true),
                 _ => self.unexpected(Phase::Auth, reply, now),
@@ -140,7 +144,10 @@ impl Session {
                     // and the server still said go ahead: send an empty message, ignore its
                     // reply, and reset (RFC 2920 §3.1).
                     self.transmit.extend_from_slice(b".\r\n");
-                    self.expect_reply(Expect::DiscardedData, now);
+                    // LMTP answers an end of data once per accepted recipient: none here.
+                    if self.config.protocol == Protocol::Smtp {
+                        self.expect_reply(Expect::DiscardedData, now);
+                    }
                     self.reset(id, now);
                 }
                 _ if class >= 4 => {
@@ -177,6 +184,7 @@ impl Session {
                 }
                 _ => self.unexpected(Phase::DataBlock, reply, now),
             },
+            Expect::LmtpDataEnd(id, index, _) => self.lmtp_data_reply(id, index, reply, now),
             Expect::DiscardedData => {}
             Expect::Rset => {
                 if code != 250 {
@@ -197,7 +205,7 @@ impl Session {
             )
     }
 
-    fn unexpected(&mut self, phase: Phase, reply: ReplyRef<'_>, now: Instant) {
+    pub(super) fn unexpected(&mut self, phase: Phase, reply: ReplyRef<'_>, now: Instant) {
         let reply = reply.to_reply();
         self.fail(SessionError::UnexpectedReply { phase, reply }, now, true);
     }
@@ -226,6 +234,8 @@ impl Session {
     pub(super) fn send_hello(&mut self, expect: Expect, now: Instant) {
         let hello = if expect == Expect::Helo {
             Command::Helo(&self.config.client_id)
+        } else if self.config.protocol == Protocol::Lmtp {
+            Command::Lhlo(&self.config.client_id)
         } else {
             Command::Ehlo(&self.config.client_id)
         };
@@ -247,11 +257,14 @@ impl Session {
             .as_ref()
             .map(|c| c.auth.clone())
             .unwrap_or_default();
-        let Some(mechanism) = crate::sasl::choose_mechanism(&offered, credentials) else {
+        let scram = self.config.scram.as_ref();
+        let Some(mechanism) =
+            crate::sasl::choose_mechanism_with_scram(&offered, credentials, scram.is_some())
+        else {
             self.fail(SessionError::AuthUnavailable { offered }, now, true);
             return;
         };
-        let mut client = match crate::sasl::SaslClient::new(mechanism, credentials) {
+        let mut client = match crate::sasl::SaslClient::start(mechanism, credentials, scram) {
             Ok(client) => client,
             Err(e) => {
                 self.fail(SessionError::Sasl(e), now, true);
@@ -307,6 +320,19 @@ impl Session {
                 let r = command::encode_auth_response(&encoded, &mut self.transmit);
                 self.after_encode(r, Expect::Auth, now);
             }
+            Err(e) => self.fail(SessionError::Sasl(e), now, true),
+        }
+    }
+
+    /// 235: established, unless the mechanism has not seen the server prove itself (SCRAM
+    /// without a verified `v=`): then the session ends and nothing but QUIT goes out.
+    fn auth_succeeded(&mut self, now: Instant) {
+        let verdict = match &self.state {
+            State::Authenticating(auth) => auth.client.finish(),
+            _ => Ok(()),
+        };
+        match verdict {
+            Ok(()) => self.establish(now),
             Err(e) => self.fail(SessionError::Sasl(e), now, true),
         }
     }
@@ -500,6 +526,11 @@ impl Session {
         }
         self.scratch.clear();
         let end = self.transmit_end();
+        if last && r.is_ok() && self.config.protocol == Protocol::Lmtp {
+            // RFC 2033 §4.2 with RFC 3030: BDAT LAST is answered once per recipient.
+            self.expect_lmtp_replies(id, end, now);
+            return;
+        }
         self.after_encode(r, Expect::Bdat(id, last, end), now);
     }
 
@@ -527,7 +558,7 @@ impl Session {
     }
 
     /// The transaction's outcome is settled: report it and forget it.
-    fn complete(&mut self, id: TransactionId) {
+    pub(super) fn complete(&mut self, id: TransactionId) {
         let Some(position) = self.running.iter().position(|t| t.id == id) else {
             return;
         };
@@ -545,7 +576,7 @@ impl Session {
     /// command's transaction.
     pub(super) fn settle_answered(&mut self, expect: Expect, outcome: Outcome) {
         match expect {
-            Expect::Rcpt(id, index) => {
+            Expect::Rcpt(id, index) | Expect::LmtpDataEnd(id, index, _) => {
                 if let Some(tx) = self.running.iter_mut().find(|t| t.id == id) {
                     if let Some(slot) = tx.recipients.get_mut(index) {
                         *slot = RecipientState::Done(outcome);
@@ -573,9 +604,9 @@ impl Session {
         let running: Vec<Transaction> = self.running.drain(..).collect();
         for tx in running {
             let end_sent = self.expect.iter().any(|e| match *e {
-                Expect::DataEnd(id, end) | Expect::Bdat(id, true, end) => {
-                    id == tx.id && transmitted >= end
-                }
+                Expect::DataEnd(id, end)
+                | Expect::Bdat(id, true, end)
+                | Expect::LmtpDataEnd(id, _, end) => id == tx.id && transmitted >= end,
                 _ => false,
             });
             let failure = Failure::Session(error.clone());
@@ -693,16 +724,17 @@ fn phase_of(expect: Expect) -> Phase {
         Expect::Rcpt(..) => Phase::Rcpt,
         Expect::Data(_) => Phase::DataInitiation,
         Expect::Bdat(_, false, _) => Phase::DataBlock,
-        Expect::DataEnd(..) | Expect::Bdat(_, true, _) | Expect::DiscardedData => {
-            Phase::DataTermination
-        }
+        Expect::DataEnd(..)
+        | Expect::Bdat(_, true, _)
+        | Expect::LmtpDataEnd(..)
+        | Expect::DiscardedData => Phase::DataTermination,
         Expect::Rset => Phase::Reset,
         Expect::Quit => Phase::Quit,
     }
 }
 
 /// 4yz defers, 5yz rejects.
-fn negative(reply: ReplyRef<'_>) -> Outcome {
+pub(super) fn negative(reply: ReplyRef<'_>) -> Outcome {
     let reply = reply.to_reply();
     if reply.code().is_transient() {
         Outcome::Deferred(Failure::Reply(reply))

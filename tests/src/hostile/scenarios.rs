@@ -56,6 +56,7 @@ macro_rules! hostile_scenarios {
             caller_cr_lf_nul_in_commands_is_refused_before_connecting,
             caller_nul_in_credentials_never_reaches_the_wire,
             caller_cr_lf_nul_in_headers_is_refused,
+            scram_forged_server_signature_sends_nothing_but_cancel_and_quit,
         );
     };
 }
@@ -1414,4 +1415,82 @@ pub fn sink_5xx_to_end_of_data_rejects(adapter: &dyn Adapter) {
         "{}: {got:?}",
         adapter.name()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SCRAM-SHA-256: a server that cannot prove it knows the password
+
+/// The server-first message for the client-first in `auth_line` (`AUTH SCRAM-SHA-256 b64`):
+/// the client's nonce extended, a salt, 4096 iterations; as a 334 challenge.
+fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
+    let line = String::from_utf8_lossy(auth_line);
+    let encoded = line.trim().rsplit(' ').next().unwrap_or_default();
+    let client_first = mxsend::core::base64::decode(encoded.as_bytes()).unwrap_or_default();
+    let client_first = String::from_utf8_lossy(&client_first).into_owned();
+    let nonce = client_first
+        .split(',')
+        .find_map(|field| field.strip_prefix("r="))
+        .unwrap_or("missing");
+    let server_first = format!("r={nonce}hostileNonce,s=QSXCR+Q6sek8bf92,i=4096");
+    let mut reply = b"334 ".to_vec();
+    mxsend::core::base64::encode(server_first.as_bytes(), &mut reply);
+    reply.extend_from_slice(b"\r\n");
+    reply
+}
+
+/// The server answers the client's proof with a signature it made up (it does not know the
+/// password): the client fails with the signature mismatch and sends nothing after it but
+/// the cancel (`*`) and QUIT; no MAIL.
+pub fn scram_forged_server_signature_sends_nothing_but_cancel_and_quit(adapter: &dyn Adapter) {
+    let config = Pki::get().server_config(ServerCert::Good);
+    let mut forged = b"334 ".to_vec();
+    mxsend::core::base64::encode(
+        b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        &mut forged,
+    );
+    forged.extend_from_slice(b"\r\n");
+    let script = vec![
+        Step::Send(GREETING.to_vec()),
+        Step::Expect("EHLO"),
+        Step::Send(EHLO_TLS.to_vec()),
+        Step::Expect("STARTTLS"),
+        Step::Send(b"220 2.0.0 ready to start TLS\r\n".to_vec()),
+        Step::StartTls(config),
+        Step::Expect("EHLO"),
+        Step::Send(
+            b"250-hostile.example\r\n250-AUTH PLAIN LOGIN SCRAM-SHA-256\r\n250 8BITMIME\r\n"
+                .to_vec(),
+        ),
+        Step::Answer(scram_server_first),
+        // The client-final message, with the proof.
+        Step::ReadLine,
+        Step::Send(forged),
+        // Whatever the client sends now, to the end of the connection.
+        Step::ReadBytes(64 * 1024),
+    ];
+    let server = HostileServer::start(script);
+    let captured = Captured::default();
+    let report = send_one(adapter, &required_tls_relay(&server, &captured));
+    let record = server.only_record();
+    let name = adapter.name();
+    assert_eq!(
+        outcome(&report),
+        &Outcome::Deferred(Failure::Session(SessionError::Sasl(SaslError::Scram(
+            mxsend::core::scram::ScramError::ServerSignatureMismatch
+        )))),
+        "{name}: {record:#?}"
+    );
+    let lines = record.lines();
+    let auth = lines
+        .iter()
+        .position(|l| l.starts_with("AUTH SCRAM-SHA-256 "))
+        .unwrap_or_else(|| panic!("{name}: SCRAM not chosen over PLAIN: {lines:?}"));
+    // AUTH, the client-final, then only the cancel and QUIT.
+    let after: Vec<&str> = lines[auth + 2..].iter().map(String::as_str).collect();
+    assert!(
+        after.iter().all(|l| *l == "*" || *l == "QUIT"),
+        "{name}: sent after the forged signature: {after:?}"
+    );
+    assert!(record.commands("MAIL").is_empty(), "{name}: MAIL sent");
+    assert!(!record.text().contains(PASSWORD), "{name}: password sent");
 }

@@ -31,7 +31,7 @@ use crate::postfix::{Postfix, PostfixOptions};
 const REPLY_DEADLINE: Duration = Duration::from_secs(15);
 
 /// How long a delivered message may take to reach its Maildir.
-const MAILDIR_WAIT: Duration = Duration::from_secs(20);
+pub(super) const MAILDIR_WAIT: Duration = Duration::from_secs(20);
 
 /// The fields Postfix puts on top of a message it delivers to a Maildir (virtual(8): Return-Path,
 /// X-Original-To, Delivered-To; smtpd: Received).
@@ -42,7 +42,7 @@ const PREPENDED_FIELDS: [&str; 4] = [
     "received:",
 ];
 
-fn short_timeouts() -> Timeouts {
+pub(super) fn short_timeouts() -> Timeouts {
     Timeouts {
         greeting: REPLY_DEADLINE,
         command: REPLY_DEADLINE,
