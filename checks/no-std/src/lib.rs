@@ -1,0 +1,248 @@
+//! Proof that `mxsend-core` is `no_std`: this crate is `#![no_std]` with `alloc` only, and
+//! drives a whole SMTP [`Session`] through a scripted exchange, reading the server's side with
+//! the core's [`ReplyParser`].
+//!
+//! CI (`.ci/run`) builds it three ways, each of which fails if std creeps into the core:
+//! - as a **staticlib with `-C panic=abort`** on the host: the crate brings its own
+//!   `#[panic_handler]` and global allocator, and a panic handler is a lang item std
+//!   defines too, so if anything in the graph links std the build stops with "duplicate
+//!   lang item `panic_impl`";
+//! - for every installed bare-metal target (`*-none-*`), where std does not exist at all;
+//! - `cargo tree -p mxsend-core -e normal` must list the core alone (no dependencies).
+//!
+//! The unit tests (built with std, as any test harness is) run the same exchange and check
+//! its outcome, so the function is not only compiled but shown to work.
+#![no_std]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+#[cfg(test)]
+extern crate std;
+
+use alloc::vec::Vec;
+
+use mxsend_core::address::{Domain, Mailbox, ReversePath};
+use mxsend_core::command::BodyType;
+use mxsend_core::reply::{ReplyParser, StatusRef};
+use mxsend_core::session::{
+    DsnOptions, Envelope, Event, Outcome, Session, SessionConfig, TlsPolicy,
+};
+use mxsend_core::time::{Duration, Instant};
+
+/// What the scripted server says, in the order it says it: greeting, EHLO (with
+/// PIPELINING, so MAIL, RCPT and DATA leave together), their three replies, the reply to
+/// the end of data, and QUIT's.
+pub const SERVER_SCRIPT: &[&[u8]] = &[
+    b"220 mx.example.test ESMTP\r\n",
+    b"250-mx.example.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+    b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 No such user\r\n",
+    b"354 Go ahead\r\n",
+    b"250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n",
+];
+
+/// What happened in the scripted exchange.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ExchangeSummary {
+    /// Recipients delivered.
+    pub delivered: usize,
+    /// Recipients rejected.
+    pub rejected: usize,
+    /// Replies the [`ReplyParser`] found in the script, counted independently of the
+    /// session.
+    pub replies_parsed: usize,
+    /// Octets the client wrote.
+    pub bytes_written: usize,
+    /// The session ended with a clean QUIT.
+    pub closed_cleanly: bool,
+}
+
+/// Why the exchange could not run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// An address in the envelope did not parse.
+    Address,
+    /// The session refused the envelope or the body.
+    Usage,
+    /// The script is not valid SMTP.
+    Script,
+}
+
+/// Run one transaction (two recipients, one of them refused by the server) against
+/// [`SERVER_SCRIPT`], one script step per read, and report what happened.
+pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
+    let client = Domain::parse("client.example").map_err(|_| ExchangeError::Address)?;
+    let mut config = SessionConfig::new(client);
+    config.tls = TlsPolicy::Disabled;
+    let mut now = Instant::ZERO;
+    let mut session = Session::new(config, now);
+    let from = Mailbox::parse("alice@example.org").map_err(|_| ExchangeError::Address)?;
+    let bob = Mailbox::parse("bob@example.test").map_err(|_| ExchangeError::Address)?;
+    let nobody = Mailbox::parse("nobody@example.test").map_err(|_| ExchangeError::Address)?;
+    let envelope = Envelope {
+        from: ReversePath::Mailbox(from),
+        recipients: alloc::vec![bob, nobody],
+        size: None,
+        body: BodyType::SevenBit,
+        utf8_headers: false,
+        dsn: DsnOptions::default(),
+    };
+    session
+        .send_mail(envelope, now)
+        .map_err(|_| ExchangeError::Usage)?;
+    session.quit(now);
+
+    let mut summary = ExchangeSummary {
+        delivered: 0,
+        rejected: 0,
+        replies_parsed: 0,
+        bytes_written: 0,
+        closed_cleanly: false,
+    };
+    let mut parser = ReplyParser::new();
+    for step in SERVER_SCRIPT {
+        summary.replies_parsed += count_replies(&mut parser, step)?;
+        now = now.saturating_add(Duration::from_millis(10));
+        session.handle_input(step, now);
+        if session.wants_body() {
+            session
+                .send_body(b"Subject: no_std\n\nsent without std\n", now)
+                .map_err(|_| ExchangeError::Usage)?;
+            session.finish_body(now).map_err(|_| ExchangeError::Usage)?;
+        }
+        // The "socket" takes everything at once.
+        let pending = session.pending_transmit().len();
+        summary.bytes_written += pending;
+        session.advance_transmit(pending);
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::TransactionDone(_, outcomes) => tally(&mut summary, &outcomes),
+                Event::Closed(error) => summary.closed_cleanly = error.is_none(),
+                Event::StartTls | Event::Established => {}
+            }
+        }
+    }
+    Ok(summary)
+}
+
+fn tally(summary: &mut ExchangeSummary, outcomes: &[Outcome]) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Delivered(_) => summary.delivered += 1,
+            Outcome::Rejected(_) => summary.rejected += 1,
+            Outcome::Deferred(_) | Outcome::Ambiguous(_) => {}
+        }
+    }
+}
+
+/// The complete replies in `input`, fed one octet at a time (the parser must accept any
+/// split).
+fn count_replies(parser: &mut ReplyParser, input: &[u8]) -> Result<usize, ExchangeError> {
+    let mut codes: Vec<u16> = Vec::new();
+    for octet in input.chunks(1) {
+        match parser.parse_ref(octet) {
+            Ok(StatusRef::Complete(reply, _)) => codes.push(reply.code().get()),
+            Ok(StatusRef::Partial) => {}
+            Err(_) => return Err(ExchangeError::Script),
+        }
+    }
+    Ok(codes.len())
+}
+
+/// The C entry point of the staticlib: 0 when the exchange went as scripted. Exported so the
+/// whole exchange is kept in the archive rather than dropped as dead code.
+#[no_mangle]
+#[allow(unsafe_code)] // `no_mangle` is an unsafe attribute in edition 2024; nothing else here is.
+pub extern "C" fn mxsend_no_std_check() -> i32 {
+    match scripted_exchange() {
+        Ok(s) if s.delivered == 1 && s.rejected == 1 && s.closed_cleanly => 0,
+        _ => 1,
+    }
+}
+
+/// No std, so no unwinding: a panic stops here. Only outside tests: the test harness links
+/// std, which has its own.
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
+}
+
+#[cfg(not(test))]
+mod heap {
+    //! A global allocator for the staticlib (std would supply the system's): a bump
+    //! allocator over a static arena that never frees. Enough for one scripted exchange,
+    //! and the only unsafe code in the workspace, kept out of the core.
+    #![allow(unsafe_code)]
+
+    use core::alloc::{GlobalAlloc, Layout};
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    const ARENA: usize = 256 * 1024;
+
+    struct Bump {
+        arena: UnsafeCell<[u8; ARENA]>,
+        next: AtomicUsize,
+    }
+
+    // SAFETY: `next` hands out each range of the arena once (an atomic bump), so no two
+    // allocations alias, whatever the thread.
+    unsafe impl Sync for Bump {}
+
+    // SAFETY: every pointer returned lies inside the arena, is aligned as `layout` asks,
+    // and is never returned twice; exhaustion returns null as the trait requires.
+    unsafe impl GlobalAlloc for Bump {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let base = self.arena.get() as usize;
+            let mut current = self.next.load(Ordering::Relaxed);
+            loop {
+                let start = (base + current).next_multiple_of(layout.align()) - base;
+                let Some(end) = start.checked_add(layout.size()).filter(|&e| e <= ARENA) else {
+                    return core::ptr::null_mut();
+                };
+                match self.next.compare_exchange_weak(
+                    current,
+                    end,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return self.arena.get().cast::<u8>().wrapping_add(start),
+                    Err(seen) => current = seen,
+                }
+            }
+        }
+
+        unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
+    }
+
+    #[global_allocator]
+    static HEAP: Bump = Bump {
+        arena: UnsafeCell::new([0; ARENA]),
+        next: AtomicUsize::new(0),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripted_exchange_delivers_one_recipient_and_rejects_the_other() {
+        let summary = scripted_exchange().unwrap();
+        assert_eq!(summary.delivered, 1);
+        assert_eq!(summary.rejected, 1);
+        assert!(summary.closed_cleanly);
+    }
+
+    #[test]
+    fn reply_parser_finds_every_reply_of_the_script_fed_octet_by_octet() {
+        // Greeting, EHLO, MAIL, RCPT, RCPT, 354, end of data, QUIT.
+        assert_eq!(scripted_exchange().unwrap().replies_parsed, 8);
+    }
+
+    #[test]
+    fn the_c_entry_point_reports_success() {
+        assert_eq!(mxsend_no_std_check(), 0);
+    }
+}
