@@ -1,18 +1,23 @@
-//! The async driver, written once over futures-io [`AsyncRead`]/[`AsyncWrite`] and shared by
-//! the smol and async-std adapters (and by any runtime a caller plugs in through [`Runtime`]).
+//! The async driver (feature `aio`), written once over futures-io [`AsyncRead`]/[`AsyncWrite`]
+//! and shared by the smol, async-std and tokio adapters, and by any runtime a caller plugs in
+//! through the public [`Runtime`] trait.
 //!
 //! Like the blocking adapter, this is only the loop that moves bytes: the session is the
 //! core's, the fallback rules are [`crate::delivery`]'s, and the setup, transcript events and
 //! per-session bookkeeping are shared with the blocking adapter. What a runtime supplies is
-//! the [`Runtime`] trait (after quinn's): connecting a TCP stream, a UDP socket for DNS, and
-//! a timer (async-io's by default, which serves both smol and async-std).
+//! the [`Runtime`] trait (after quinn's): connecting a TCP stream, a TLS handshake over it,
+//! and a timer; [`UdpRuntime`] adds the UDP sockets DNS needs, for MX delivery ([`deliver`])
+//! only. With feature `aio` alone, [`send`], [`send_all`] and [`deliver`] take the runtime as
+//! a type parameter (`mxsend::aio::send::<MyRuntime, _>(&relay, &message)`).
 //!
 //! - **Deadlines**: every read, write, flush, connect and handshake races a timer set to the
 //!   session's deadline ([`mxsend_core::session::Session::poll_timeout`]), so each command's
 //!   reply is bounded by the clock, as in the blocking adapter.
-//! - **TLS**: futures-rustls over the same rustls configurations ([`crate::tls::TlsConnector`]),
-//!   so modes, trust anchors, the opportunistic verifier and defaults are the blocking
-//!   adapter's. STARTTLS upgrades the same TCP stream; implicit TLS handshakes first.
+//! - **TLS**: the runtime's rustls handshake ([`Runtime::tls_connect`]: futures-rustls for
+//!   smol and async-std, tokio-rustls for tokio) over the same rustls configurations
+//!   ([`crate::tls::TlsConnector`]), so modes, trust anchors, the opportunistic verifier and
+//!   defaults are the blocking adapter's. STARTTLS upgrades the same TCP stream; implicit
+//!   TLS handshakes first.
 //! - **Writes**: `TCP_NODELAY`, and whatever the session hands over goes out in one write
 //!   call, so the final `.` shares a segment with the end of the body.
 //! - **Concurrency**: MX delivery works on up to [`MxDelivery::concurrency`] recipient domains
@@ -23,18 +28,21 @@
 //! - **Bodies**: [`AsyncBodySource`], read in 64 KiB chunks only while the session wants
 //!   more: memory stays flat for any size.
 //!
-//! The runtime-specific modules ([`crate::smol`], [`crate::async_std`]) implement
-//! [`Runtime`] and instantiate [`send`], [`send_all`] and [`deliver`] for it.
+//! The runtime-specific modules (`crate::smol`, `crate::async_std`, `crate::tokio`) implement
+//! [`Runtime`] and [`UdpRuntime`] and instantiate [`send`], [`send_all`] and [`deliver`]
+//! for them.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use mxsend_core::address::Domain;
+use rustls_pki_types::ServerName;
 
 use crate::attempt::{
     handshake_error, local_or_unspecified, lookup_host, mx_candidates, mx_shuffle,
@@ -48,17 +56,40 @@ use crate::error::Error;
 use crate::message::{AsyncBodySource, Message};
 use crate::tls::{server_name, TlsConnector, TlsMode};
 
-/// What the async driver needs from a runtime: TCP connections, UDP sockets for DNS, and
-/// timers. Everything else is written once over these.
+/// What the async driver needs from a runtime: TCP connections, a TLS handshake over them,
+/// and timers. Everything else (the session, TLS configuration, fallback, bodies, reports)
+/// is written once over these; implement it to run [`send`] and [`send_all`] on any
+/// executor, and [`UdpRuntime`] too for [`deliver`] (MX delivery needs DNS over UDP).
 ///
-/// The smol and async-std adapters are implementations ([`crate::smol::Smol`],
-/// [`crate::async_std::AsyncStd`]); another runtime can be plugged in the same way and used
-/// with [`send`], [`send_all`] and [`deliver`].
+/// The streams are futures-io's [`AsyncRead`] + [`AsyncWrite`]; a runtime whose sockets
+/// implement other traits bridges them (tokio's does, with tokio-util's `compat`). What
+/// each method must do:
+///
+/// - [`connect`](Runtime::connect): open a TCP connection to `addr`, nothing more (no
+///   timeout of its own: the driver races every call against [`sleep_until`](Runtime::sleep_until)
+///   with the session's deadline, and drops the future when the timer wins, so every future
+///   here must be cancel-safe in the sense of "dropping it releases what it holds").
+/// - [`set_nodelay`](Runtime::set_nodelay), [`local_addr`](Runtime::local_addr): the socket
+///   options of that name (the local address names the client in the automatic EHLO).
+/// - [`tls_connect`](Runtime::tls_connect): a rustls client handshake over the stream with
+///   the configuration and server name given (for futures-io streams: [`futures_tls_connect`]);
+///   errors as [`io::Error`]s carrying rustls' error, which the driver reports.
+///   [`tls_connection`](Runtime::tls_connection) gives the connection's state (protocol
+///   and cipher suite, for the transcript).
+/// - [`sleep_until`](Runtime::sleep_until): a future that completes at `deadline`, on the
+///   runtime's own timer.
+/// - [`lookup_host`](Runtime::lookup_host): getaddrinfo for a relay named by host name
+///   (blocking by nature: the default runs it on the `blocking` crate's thread pool;
+///   override it to use the runtime's own).
+///
+/// The smol, async-std and tokio adapters are implementations (`crate::smol::Smol`,
+/// `crate::async_std::AsyncStd`, `crate::tokio::Tokio`); `examples/custom_runtime.rs` is
+/// a complete one over async-io's `Async<std::net::TcpStream>`, for relays only.
 pub trait Runtime: Send + Sync + 'static {
     /// A connected TCP stream.
     type TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// A UDP socket.
-    type UdpSocket: Send + Sync + 'static;
+    /// That stream after a TLS handshake (implicit TLS, or STARTTLS).
+    type TlsStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
     /// Connect to `addr` (the driver bounds it with [`Runtime::sleep_until`]).
     fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
@@ -68,6 +99,36 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The local address of `stream` (for the automatic EHLO name).
     fn local_addr(stream: &Self::TcpStream) -> io::Result<SocketAddr>;
+
+    /// A TLS client handshake over `stream`, with `config` and the server's `name` (SNI and
+    /// the certificate check). The driver bounds it with [`Runtime::sleep_until`].
+    fn tls_connect(
+        stream: Self::TcpStream,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> impl Future<Output = io::Result<Self::TlsStream>> + Send;
+
+    /// The rustls connection of a TLS stream (what was negotiated).
+    fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection;
+
+    /// Complete at `deadline`, on the runtime's timer.
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+
+    /// The addresses of `host` (a relay's name) at `port`, by getaddrinfo. By default on the
+    /// `blocking` crate's thread pool, since getaddrinfo blocks.
+    fn lookup_host(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        blocking::unblock(move || lookup_host(&host, port))
+    }
+}
+
+/// UDP for DNS, which [`deliver`] (MX delivery) needs and relays do not: a runtime used
+/// only with [`send`] and [`send_all`] can leave it out.
+pub trait UdpRuntime: Runtime {
+    /// A UDP socket.
+    type UdpSocket: Send + Sync + 'static;
 
     /// A UDP socket bound to `local` (port 0: the OS picks a random source port, RFC 5452
     /// §9.2), connected to `server`, so that only its datagrams are received.
@@ -87,14 +148,21 @@ pub trait Runtime: Send + Sync + 'static {
         socket: &Self::UdpSocket,
         buf: &mut [u8],
     ) -> impl Future<Output = io::Result<usize>> + Send;
+}
 
-    /// Complete at `deadline`. async-io's timer by default: it serves smol and async-std
-    /// alike.
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        async move {
-            async_io::Timer::at(deadline).await;
-        }
-    }
+/// [`Runtime::tls_connect`] for any futures-io stream, with futures-rustls: what a runtime
+/// whose sockets are futures-io streams (smol's, async-std's) returns as its `TlsStream`.
+pub async fn futures_tls_connect<S>(
+    stream: S,
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
+) -> io::Result<futures_rustls::client::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    futures_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
 }
 
 /// `future`, or a [`io::ErrorKind::TimedOut`] error at `deadline`.
@@ -137,9 +205,8 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
         RelayRoute::Lookup(name) => {
-            // getaddrinfo blocks: it runs on the blocking thread pool both runtimes share.
-            let port = relay.port;
-            let answer = blocking::unblock(move || lookup_host(&name, port)).await;
+            // getaddrinfo blocks: the runtime runs it where blocking is allowed.
+            let answer = R::lookup_host(name, relay.port).await;
             relay_candidates(relay, answer)?
         }
     };
@@ -156,7 +223,7 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
 
 /// Deliver one message to each recipient domain's MX hosts, up to
 /// [`MxDelivery::concurrency`] domains at once.
-pub async fn deliver<R: Runtime, B: AsyncBodySource>(
+pub async fn deliver<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {
@@ -169,7 +236,11 @@ pub async fn deliver<R: Runtime, B: AsyncBodySource>(
         settings: mx.settings(),
         connector,
         messages,
-        routes: Routes::Mx { mx, resolver },
+        routes: Routes::Mx {
+            mx,
+            resolver,
+            plan: plan_route::<R>,
+        },
     };
     drive::<R, B>(&mut delivery, &context, mx.concurrency.max(1)).await?;
     Ok(delivery.into_reports().pop().unwrap_or(Report {
@@ -178,6 +249,7 @@ pub async fn deliver<R: Runtime, B: AsyncBodySource>(
 }
 
 /// Define `send`, `send_all` and `deliver` for a runtime: the public API of a runtime module.
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 macro_rules! entry_points {
     ($runtime:ty) => {
         /// Send one message through a relay.
@@ -207,6 +279,7 @@ macro_rules! entry_points {
         }
     };
 }
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 pub(crate) use entry_points;
 
 // ---------------------------------------------------------------------------------------------
@@ -216,11 +289,31 @@ pub(crate) use entry_points;
 enum Routes<'a> {
     /// A relay: the machine never asks.
     Relay,
-    /// MX delivery: the domain's MX plan, then its candidates.
+    /// MX delivery: the domain's MX plan, then its candidates, by `plan` (which needs the
+    /// runtime's UDP, so relays never name it).
     Mx {
         mx: &'a MxDelivery,
         resolver: Resolver,
+        plan: PlanRoute,
     },
+}
+
+/// A domain's candidates, found through the resolver on some [`UdpRuntime`].
+type PlanRoute = for<'s> fn(
+    &'s MxDelivery,
+    &'s Resolver,
+    Domain,
+) -> Pin<
+    Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>,
+>;
+
+/// [`PlanRoute`] on runtime `R`.
+fn plan_route<'s, R: UdpRuntime>(
+    mx: &'s MxDelivery,
+    resolver: &'s Resolver,
+    domain: Domain,
+) -> Pin<Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>> {
+    Box::pin(async move { mx_candidates(mx, resolver.plan_async::<R>(&domain, mx_shuffle).await) })
 }
 
 /// What every task of one delivery reads.
@@ -253,9 +346,7 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
             };
             running.push(match task {
                 Task::Resolve(id, domain) => {
-                    Box::pin(
-                        async move { Finished::Route(id, route::<R, B>(shared, domain).await) },
-                    )
+                    Box::pin(async move { Finished::Route(id, route(shared, domain).await) })
                 }
                 Task::Attempt(id, attempt) => Box::pin(async move {
                     Finished::Attempt(id, run_attempt::<R, B>(&attempt, shared).await)
@@ -295,14 +386,9 @@ async fn first_finished(running: &mut Vec<TaskFuture<'_>>) -> Finished {
 }
 
 /// A domain's candidates.
-async fn route<R: Runtime, B>(
-    shared: &Shared<'_, B>,
-    domain: Domain,
-) -> Result<Vec<Candidate>, RouteError> {
+async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> Result<Vec<Candidate>, RouteError> {
     match &shared.routes {
-        Routes::Mx { mx, resolver } => {
-            mx_candidates(mx, resolver.plan_async::<R>(&domain, mx_shuffle).await)
-        }
+        Routes::Mx { mx, resolver, plan } => plan(mx, resolver, domain).await,
         Routes::Relay => Err(RouteError {
             reason: mxsend_core::mx::NoRoute::NoUsableExchange,
             dns: None,
@@ -314,14 +400,14 @@ async fn route<R: Runtime, B>(
 // One connection
 
 /// The connection, plaintext or TLS.
-enum Stream<S> {
-    Plain(S),
-    Tls(Box<futures_rustls::client::TlsStream<S>>),
+enum Stream<R: Runtime> {
+    Plain(R::TcpStream),
+    Tls(Box<R::TlsStream>),
     /// Between taking the plaintext stream for STARTTLS and the handshake's end.
     Gone,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+impl<R: Runtime> AsyncRead for Stream<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -337,7 +423,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
 
 /// A TLS write hands the bytes to rustls, which encrypts them and writes what the socket
 /// takes; what `poll_write` returns was taken even if the flush after it fails.
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+impl<R: Runtime> AsyncWrite for Stream<R> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -375,16 +461,15 @@ async fn handshake<R: Runtime>(
     mode: TlsMode,
     host: &str,
     deadline: Instant,
-) -> Result<(Stream<R::TcpStream>, Negotiated), String> {
+) -> Result<(Stream<R>, Negotiated), String> {
     let Some(config) = connector.config(mode) else {
         return Err("no TLS configuration for this mode".to_string());
     };
     let name = server_name(host).map_err(|e| e.to_string())?;
-    let connect = futures_rustls::TlsConnector::from(config).connect(name, tcp);
-    let tls = timeout_at::<R, _>(deadline, connect)
+    let tls = timeout_at::<R, _>(deadline, R::tls_connect(tcp, config, name))
         .await
         .map_err(|e| handshake_error(&e))?;
-    let negotiated = Negotiated::of(tls.get_ref().1);
+    let negotiated = Negotiated::of(R::tls_connection(&tls));
     Ok((Stream::Tls(Box::new(tls)), negotiated))
 }
 
@@ -441,7 +526,7 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
 /// when a STARTTLS handshake failed.
 async fn pump<R: Runtime, B: AsyncBodySource>(
-    stream: &mut Stream<R::TcpStream>,
+    stream: &mut Stream<R>,
     run: &mut SessionRun,
     clock: &Clock,
     tap: &mut Tap<'_>,

@@ -30,10 +30,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use async_std::net::{TcpStream, UdpSocket};
 
-use crate::aio::{entry_points, Runtime};
+use rustls_pki_types::ServerName;
+
+use crate::aio::{entry_points, futures_tls_connect, Runtime, UdpRuntime};
 
 /// The async-std runtime, for [`crate::aio`]'s generic functions and
 /// [`crate::dns::Resolver`]'s `*_async` methods.
@@ -42,7 +46,7 @@ pub struct AsyncStd;
 
 impl Runtime for AsyncStd {
     type TcpStream = TcpStream;
-    type UdpSocket = UdpSocket;
+    type TlsStream = futures_rustls::client::TlsStream<TcpStream>;
 
     async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         TcpStream::connect(addr).await
@@ -55,6 +59,26 @@ impl Runtime for AsyncStd {
     fn local_addr(stream: &TcpStream) -> io::Result<SocketAddr> {
         stream.local_addr()
     }
+
+    async fn tls_connect(
+        stream: TcpStream,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> io::Result<Self::TlsStream> {
+        futures_tls_connect(stream, config, name).await
+    }
+
+    fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection {
+        stream.get_ref().1
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        async_io::Timer::at(deadline).await;
+    }
+}
+
+impl UdpRuntime for AsyncStd {
+    type UdpSocket = UdpSocket;
 
     async fn udp_connect(local: SocketAddr, server: SocketAddr) -> io::Result<UdpSocket> {
         let socket = UdpSocket::bind(local).await?;

@@ -19,7 +19,8 @@
 //! | [`blocking`] | std::net: `send`, `send_all`, `deliver` (feature `blocking`, on by default) |
 //! | `smol` | the same functions, async, on smol (feature `smol`) |
 //! | `async_std` | the same functions, async, on async-std (feature `async-std`, legacy) |
-//! | `aio` | the async driver both share, generic over a small `Runtime` trait |
+//! | `tokio` | the same functions, async, on tokio's sockets, timer and TLS (feature `tokio`) |
+//! | `aio` | the async driver all three share, generic over the public `Runtime` trait (feature `aio`: plug in any runtime) |
 //! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
 //! | [`tls`] | TLS modes, trust anchors, the opportunistic verifier |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
@@ -166,6 +167,8 @@ pub mod message;
 #[cfg(feature = "smol")]
 pub mod smol;
 pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod transcript;
 
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};

@@ -29,10 +29,14 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use async_net::{TcpStream, UdpSocket};
 
-use crate::aio::{entry_points, Runtime};
+use rustls_pki_types::ServerName;
+
+use crate::aio::{entry_points, futures_tls_connect, Runtime, UdpRuntime};
 
 /// The smol runtime, for [`crate::aio`]'s generic functions and [`crate::dns::Resolver`]'s
 /// `*_async` methods.
@@ -41,7 +45,7 @@ pub struct Smol;
 
 impl Runtime for Smol {
     type TcpStream = TcpStream;
-    type UdpSocket = UdpSocket;
+    type TlsStream = futures_rustls::client::TlsStream<TcpStream>;
 
     async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         TcpStream::connect(addr).await
@@ -54,6 +58,26 @@ impl Runtime for Smol {
     fn local_addr(stream: &TcpStream) -> io::Result<SocketAddr> {
         stream.local_addr()
     }
+
+    async fn tls_connect(
+        stream: TcpStream,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> io::Result<Self::TlsStream> {
+        futures_tls_connect(stream, config, name).await
+    }
+
+    fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection {
+        stream.get_ref().1
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        async_io::Timer::at(deadline).await;
+    }
+}
+
+impl UdpRuntime for Smol {
+    type UdpSocket = UdpSocket;
 
     async fn udp_connect(local: SocketAddr, server: SocketAddr) -> io::Result<UdpSocket> {
         let socket = UdpSocket::bind(local).await?;
