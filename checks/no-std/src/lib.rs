@@ -1,12 +1,14 @@
 //! Proof that `mxsend-core` is `no_std`: this crate is `#![no_std]` with `alloc` only, and
 //! drives a whole SMTP [`Session`] through a scripted exchange, reading the server's side with
-//! the core's [`ReplyParser`].
+//! the core's [`ReplyParser`]. It does the same through `mxsend-embedded` (the session over
+//! embedded-io-async), so that crate is held to no_std too.
 //!
 //! CI (`.ci/run`) builds it three ways, each of which fails if std creeps into the core:
-//! - as a **staticlib with `-C panic=abort`** on the host: the crate brings its own
-//!   `#[panic_handler]` and global allocator, and a panic handler is a lang item std
+//! - as a **staticlib with `-C panic=abort`** on the host, feature `bare`: the crate brings
+//!   its own `#[panic_handler]` and global allocator, and a panic handler is a lang item std
 //!   defines too, so if anything in the graph links std the build stops with "duplicate
-//!   lang item `panic_impl`";
+//!   lang item `panic_impl`" (built on its own, so no other member's features are unified
+//!   in);
 //! - for every installed bare-metal target (`*-none-*`), where std does not exist at all;
 //! - `cargo tree -p mxsend-core -e normal` must list the core alone (no dependencies).
 //!
@@ -149,26 +151,125 @@ fn count_replies(parser: &mut ReplyParser, input: &[u8]) -> Result<usize, Exchan
     Ok(codes.len())
 }
 
+/// A transport whose server answers each read with the next reply of a script, and takes
+/// every write whole.
+struct ScriptedTransport {
+    replies: &'static [&'static [u8]],
+    written: usize,
+}
+
+impl embedded_io_async::ErrorType for ScriptedTransport {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io_async::Read for ScriptedTransport {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let Some((reply, rest)) = self.replies.split_first() else {
+            return Ok(0);
+        };
+        self.replies = rest;
+        let n = reply.len().min(buf.len());
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), reply.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        Ok(n)
+    }
+}
+
+impl embedded_io_async::Write for ScriptedTransport {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.written += buf.len();
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// A clock that never moves, and a timer that never fires: the script always answers.
+struct StillClock;
+
+impl mxsend_embedded::Clock for StillClock {
+    fn now(&self) -> Instant {
+        Instant::ZERO
+    }
+
+    async fn sleep_until(&self, _: Instant) {
+        core::future::pending::<()>().await;
+    }
+}
+
+/// [`SERVER_SCRIPT`]'s exchange again, through `mxsend_embedded::send` over an
+/// embedded-io-async transport (lock-step: the script's EHLO offers no PIPELINING here).
+pub fn scripted_embedded_exchange() -> Result<ExchangeSummary, ExchangeError> {
+    let client = Domain::parse("client.example").map_err(|_| ExchangeError::Address)?;
+    let mut config = SessionConfig::new(client);
+    config.tls = TlsPolicy::Disabled;
+    let from = Mailbox::parse("alice@example.org").map_err(|_| ExchangeError::Address)?;
+    let bob = Mailbox::parse("bob@example.test").map_err(|_| ExchangeError::Address)?;
+    let nobody = Mailbox::parse("nobody@example.test").map_err(|_| ExchangeError::Address)?;
+    let mut messages = [mxsend_embedded::Message {
+        envelope: Envelope {
+            from: ReversePath::Mailbox(from),
+            recipients: alloc::vec![bob, nobody],
+            size: None,
+            body: BodyType::SevenBit,
+            utf8_headers: false,
+            dsn: DsnOptions::default(),
+        },
+        body: &b"Subject: no_std\n\nsent without std\n"[..],
+    }];
+    let mut transport = ScriptedTransport {
+        replies: &[
+            b"220 mx.example.test ESMTP\r\n",
+            b"250 mx.example.test\r\n",
+            b"250 2.1.0 Ok\r\n",
+            b"250 2.1.5 Ok\r\n",
+            b"550 5.1.1 No such user\r\n",
+            b"354 Go ahead\r\n",
+            b"250 2.0.0 Ok: queued\r\n",
+            b"221 2.0.0 Bye\r\n",
+        ],
+        written: 0,
+    };
+    let sending = mxsend_embedded::send(&mut transport, config, &mut messages, &StillClock);
+    let report = embassy_futures::block_on(sending).map_err(|_| ExchangeError::Usage)?;
+    let mut summary = ExchangeSummary {
+        delivered: 0,
+        rejected: 0,
+        replies_parsed: 8 - transport.replies.len(),
+        bytes_written: transport.written,
+        closed_cleanly: report.closed.is_none(),
+    };
+    for outcomes in &report.outcomes {
+        tally(&mut summary, outcomes);
+    }
+    Ok(summary)
+}
+
 /// The C entry point of the staticlib: 0 when the exchange went as scripted. Exported so the
 /// whole exchange is kept in the archive rather than dropped as dead code.
 #[no_mangle]
 #[allow(unsafe_code)] // `no_mangle` is an unsafe attribute in edition 2024; nothing else here is.
 pub extern "C" fn mxsend_no_std_check() -> i32 {
-    match scripted_exchange() {
-        Ok(s) if s.delivered == 1 && s.rejected == 1 && s.closed_cleanly => 0,
-        _ => 1,
+    let as_scripted = |s: Result<ExchangeSummary, ExchangeError>| matches!(s, Ok(s) if s.delivered == 1 && s.rejected == 1 && s.closed_cleanly);
+    if as_scripted(scripted_exchange()) && as_scripted(scripted_embedded_exchange()) {
+        0
+    } else {
+        1
     }
 }
 
-/// No std, so no unwinding: a panic stops here. Only outside tests: the test harness links
-/// std, which has its own.
-#[cfg(not(test))]
+/// No std, so no unwinding: a panic stops here. Only for the staticlib (feature `bare`), never
+/// in tests: the test harness links std, which has its own.
+#[cfg(all(feature = "bare", not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
 }
 
-#[cfg(not(test))]
+#[cfg(all(feature = "bare", not(test)))]
 mod heap {
     //! A global allocator for the staticlib (std would supply the system's): a bump
     //! allocator over a static arena that never frees. Enough for one scripted exchange,
@@ -239,6 +340,15 @@ mod tests {
     fn reply_parser_finds_every_reply_of_the_script_fed_octet_by_octet() {
         // Greeting, EHLO, MAIL, RCPT, RCPT, 354, end of data, QUIT.
         assert_eq!(scripted_exchange().unwrap().replies_parsed, 8);
+    }
+
+    #[test]
+    fn embedded_exchange_delivers_one_recipient_and_rejects_the_other() {
+        let summary = scripted_embedded_exchange().unwrap();
+        assert_eq!(summary.delivered, 1);
+        assert_eq!(summary.rejected, 1);
+        assert!(summary.closed_cleanly);
+        assert_eq!(summary.replies_parsed, 8, "every scripted reply read");
     }
 
     #[test]
