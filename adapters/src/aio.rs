@@ -282,6 +282,79 @@ macro_rules! entry_points {
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 pub(crate) use entry_points;
 
+/// `impl Runtime` for a runtime whose TCP stream is a futures-io stream with std's methods
+/// (`connect`, `set_nodelay`, `local_addr`) and whose timer is async-io's: smol's and
+/// async-std's alike. TLS with futures-rustls.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+macro_rules! futures_io_runtime {
+    ($runtime:ty, $tcp:ty) => {
+        impl $crate::aio::Runtime for $runtime {
+            type TcpStream = $tcp;
+            type TlsStream = futures_rustls::client::TlsStream<$tcp>;
+
+            async fn connect(addr: std::net::SocketAddr) -> std::io::Result<$tcp> {
+                <$tcp>::connect(addr).await
+            }
+
+            fn set_nodelay(stream: &$tcp) -> std::io::Result<()> {
+                stream.set_nodelay(true)
+            }
+
+            fn local_addr(stream: &$tcp) -> std::io::Result<std::net::SocketAddr> {
+                stream.local_addr()
+            }
+
+            async fn tls_connect(
+                stream: $tcp,
+                config: std::sync::Arc<rustls::ClientConfig>,
+                name: rustls_pki_types::ServerName<'static>,
+            ) -> std::io::Result<Self::TlsStream> {
+                $crate::aio::futures_tls_connect(stream, config, name).await
+            }
+
+            fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection {
+                stream.get_ref().1
+            }
+
+            async fn sleep_until(deadline: std::time::Instant) {
+                async_io::Timer::at(deadline).await;
+            }
+        }
+    };
+}
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub(crate) use futures_io_runtime;
+
+/// `impl UdpRuntime` for a runtime whose UDP socket has std's methods, async (`bind`,
+/// `connect`, `send`, `recv`): smol's, async-std's and tokio's alike.
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
+macro_rules! udp_runtime {
+    ($runtime:ty, $udp:ty) => {
+        impl $crate::aio::UdpRuntime for $runtime {
+            type UdpSocket = $udp;
+
+            async fn udp_connect(
+                local: std::net::SocketAddr,
+                server: std::net::SocketAddr,
+            ) -> std::io::Result<$udp> {
+                let socket = <$udp>::bind(local).await?;
+                socket.connect(server).await?;
+                Ok(socket)
+            }
+
+            async fn udp_send(socket: &$udp, datagram: &[u8]) -> std::io::Result<usize> {
+                socket.send(datagram).await
+            }
+
+            async fn udp_recv(socket: &$udp, buf: &mut [u8]) -> std::io::Result<usize> {
+                socket.recv(buf).await
+            }
+        }
+    };
+}
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
+pub(crate) use udp_runtime;
+
 // ---------------------------------------------------------------------------------------------
 // Driving the delivery machine
 

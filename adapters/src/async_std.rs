@@ -28,71 +28,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
-
 use async_std::net::{TcpStream, UdpSocket};
 
-use rustls_pki_types::ServerName;
-
-use crate::aio::{entry_points, futures_tls_connect, Runtime, UdpRuntime};
+use crate::aio::{entry_points, futures_io_runtime, udp_runtime};
 
 /// The async-std runtime, for [`crate::aio`]'s generic functions and
 /// [`crate::dns::Resolver`]'s `*_async` methods.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
 
-impl Runtime for AsyncStd {
-    type TcpStream = TcpStream;
-    type TlsStream = futures_rustls::client::TlsStream<TcpStream>;
-
-    async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect(addr).await
-    }
-
-    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
-        stream.set_nodelay(true)
-    }
-
-    fn local_addr(stream: &TcpStream) -> io::Result<SocketAddr> {
-        stream.local_addr()
-    }
-
-    async fn tls_connect(
-        stream: TcpStream,
-        config: Arc<rustls::ClientConfig>,
-        name: ServerName<'static>,
-    ) -> io::Result<Self::TlsStream> {
-        futures_tls_connect(stream, config, name).await
-    }
-
-    fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection {
-        stream.get_ref().1
-    }
-
-    async fn sleep_until(deadline: Instant) {
-        async_io::Timer::at(deadline).await;
-    }
-}
-
-impl UdpRuntime for AsyncStd {
-    type UdpSocket = UdpSocket;
-
-    async fn udp_connect(local: SocketAddr, server: SocketAddr) -> io::Result<UdpSocket> {
-        let socket = UdpSocket::bind(local).await?;
-        socket.connect(server).await?;
-        Ok(socket)
-    }
-
-    async fn udp_send(socket: &UdpSocket, datagram: &[u8]) -> io::Result<usize> {
-        socket.send(datagram).await
-    }
-
-    async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
-        socket.recv(buf).await
-    }
-}
-
+futures_io_runtime!(AsyncStd, TcpStream);
+udp_runtime!(AsyncStd, UdpSocket);
 entry_points!(AsyncStd);

@@ -41,7 +41,7 @@ use rustls_pki_types::ServerName;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-use crate::aio::{entry_points, Runtime, UdpRuntime};
+use crate::aio::{entry_points, udp_runtime, Runtime};
 use crate::attempt::lookup_host;
 
 /// The tokio runtime, for [`crate::aio`]'s generic functions and [`crate::dns::Resolver`]'s
@@ -91,22 +91,5 @@ impl Runtime for Tokio {
     }
 }
 
-impl UdpRuntime for Tokio {
-    type UdpSocket = UdpSocket;
-
-    async fn udp_connect(local: SocketAddr, server: SocketAddr) -> io::Result<UdpSocket> {
-        let socket = UdpSocket::bind(local).await?;
-        socket.connect(server).await?;
-        Ok(socket)
-    }
-
-    async fn udp_send(socket: &UdpSocket, datagram: &[u8]) -> io::Result<usize> {
-        socket.send(datagram).await
-    }
-
-    async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
-        socket.recv(buf).await
-    }
-}
-
+udp_runtime!(Tokio, UdpSocket);
 entry_points!(Tokio);
