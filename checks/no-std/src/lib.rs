@@ -70,25 +70,39 @@ pub enum ExchangeError {
     Script,
 }
 
-/// Run one transaction (two recipients, one of them refused by the server) against
-/// [`SERVER_SCRIPT`], one script step per read, and report what happened.
-pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
+/// The message both exchanges send.
+const BODY: &[u8] = b"Subject: no_std\n\nsent without std\n";
+
+/// A session without TLS (the scripts offer none).
+fn plaintext_config() -> Result<SessionConfig, ExchangeError> {
     let client = Domain::parse("client.example").map_err(|_| ExchangeError::Address)?;
     let mut config = SessionConfig::new(client);
     config.tls = TlsPolicy::Disabled;
-    let mut now = Instant::ZERO;
-    let mut session = Session::new(config, now);
-    let from = Mailbox::parse("alice@example.org").map_err(|_| ExchangeError::Address)?;
-    let bob = Mailbox::parse("bob@example.test").map_err(|_| ExchangeError::Address)?;
-    let nobody = Mailbox::parse("nobody@example.test").map_err(|_| ExchangeError::Address)?;
-    let envelope = Envelope {
-        from: ReversePath::Mailbox(from),
-        recipients: alloc::vec![bob, nobody],
+    Ok(config)
+}
+
+/// One sender, two recipients: the scripts accept the first and refuse the second.
+fn script_envelope() -> Result<Envelope, ExchangeError> {
+    let mailbox = |text| Mailbox::parse(text).map_err(|_| ExchangeError::Address);
+    Ok(Envelope {
+        from: ReversePath::Mailbox(mailbox("alice@example.org")?),
+        recipients: alloc::vec![
+            mailbox("bob@example.test")?,
+            mailbox("nobody@example.test")?
+        ],
         size: None,
         body: BodyType::SevenBit,
         utf8_headers: false,
         dsn: DsnOptions::default(),
-    };
+    })
+}
+
+/// Run one transaction (two recipients, one of them refused by the server) against
+/// [`SERVER_SCRIPT`], one script step per read, and report what happened.
+pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
+    let mut now = Instant::ZERO;
+    let mut session = Session::new(plaintext_config()?, now);
+    let envelope = script_envelope()?;
     session
         .send_mail(envelope, now)
         .map_err(|_| ExchangeError::Usage)?;
@@ -108,7 +122,7 @@ pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
         session.handle_input(step, now);
         if session.wants_body() {
             session
-                .send_body(b"Subject: no_std\n\nsent without std\n", now)
+                .send_body(BODY, now)
                 .map_err(|_| ExchangeError::Usage)?;
             session.finish_body(now).map_err(|_| ExchangeError::Usage)?;
         }
@@ -203,22 +217,10 @@ impl mxsend_embedded::Clock for StillClock {
 /// [`SERVER_SCRIPT`]'s exchange again, through `mxsend_embedded::send` over an
 /// embedded-io-async transport (lock-step: the script's EHLO offers no PIPELINING here).
 pub fn scripted_embedded_exchange() -> Result<ExchangeSummary, ExchangeError> {
-    let client = Domain::parse("client.example").map_err(|_| ExchangeError::Address)?;
-    let mut config = SessionConfig::new(client);
-    config.tls = TlsPolicy::Disabled;
-    let from = Mailbox::parse("alice@example.org").map_err(|_| ExchangeError::Address)?;
-    let bob = Mailbox::parse("bob@example.test").map_err(|_| ExchangeError::Address)?;
-    let nobody = Mailbox::parse("nobody@example.test").map_err(|_| ExchangeError::Address)?;
+    let config = plaintext_config()?;
     let mut messages = [mxsend_embedded::Message {
-        envelope: Envelope {
-            from: ReversePath::Mailbox(from),
-            recipients: alloc::vec![bob, nobody],
-            size: None,
-            body: BodyType::SevenBit,
-            utf8_headers: false,
-            dsn: DsnOptions::default(),
-        },
-        body: &b"Subject: no_std\n\nsent without std\n"[..],
+        envelope: script_envelope()?,
+        body: BODY,
     }];
     let mut transport = ScriptedTransport {
         replies: &[
