@@ -166,10 +166,18 @@ where
 }
 
 /// `future`, or a [`io::ErrorKind::TimedOut`] error at `deadline`.
+///
+/// The timer is armed only if `future` is not ready at its first poll: most writes are
+/// (the socket's buffer has room), and a timer per write was a measurable share of a
+/// pipelined `send_all` on async-io's reactor (each one registered and deregistered).
 pub(crate) async fn timeout_at<R: Runtime, T>(
     deadline: Instant,
     future: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
+    let mut future = std::pin::pin!(future);
+    if let Some(ready) = futures_lite::future::poll_once(future.as_mut()).await {
+        return ready;
+    }
     future
         .or(async {
             R::sleep_until(deadline).await;
