@@ -2,7 +2,7 @@
 //! tokio's own sockets (`tokio::net`), timer (`tokio::time`) and TLS (tokio-rustls).
 //!
 //! The driver is [`crate::aio`], shared with smol and async-std; this module implements its
-//! [`Runtime`] and [`UdpRuntime`] traits with tokio's types, bridged to the futures-io traits
+//! [`Runtime`] and [`UdpRuntime`](crate::aio::UdpRuntime) traits with tokio's types, bridged to the futures-io traits
 //! the driver is written over by tokio-util's `compat` (a wrapper, no copy, no thread). No
 //! other reactor runs: the futures must be polled inside a tokio runtime with I/O and time
 //! enabled (`#[tokio::main]`, or a `Runtime` built with `enable_all`), current-thread or
