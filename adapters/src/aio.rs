@@ -1,18 +1,25 @@
-//! The async driver, written once over futures-io [`AsyncRead`]/[`AsyncWrite`] and shared by
-//! the smol and async-std adapters (and by any runtime a caller plugs in through [`Runtime`]).
+//! The async driver (feature `aio`), written once over futures-io [`AsyncRead`]/[`AsyncWrite`]
+//! and shared by the smol, async-std and tokio adapters, and by any runtime a caller plugs in
+//! through the public [`Runtime`] trait.
 //!
 //! Like the blocking adapter, this is only the loop that moves bytes: the session is the
 //! core's, the fallback rules are [`crate::delivery`]'s, and the setup, transcript events and
 //! per-session bookkeeping are shared with the blocking adapter. What a runtime supplies is
-//! the [`Runtime`] trait (after quinn's): connecting a TCP stream, a UDP socket for DNS, and
-//! a timer (async-io's by default, which serves both smol and async-std).
+//! the [`Runtime`] trait (after quinn's): connecting a TCP stream, a TLS handshake over it,
+//! and a timer; [`UdpRuntime`] adds the UDP sockets DNS needs, for MX delivery ([`deliver`])
+//! only. With feature `aio` alone, [`send`], [`send_all`] and [`deliver`] take the runtime as
+//! a type parameter (`mxsend::aio::send::<MyRuntime, _>(&relay, &message)`).
 //!
 //! - **Deadlines**: every read, write, flush, connect and handshake races a timer set to the
 //!   session's deadline ([`mxsend_core::session::Session::poll_timeout`]), so each command's
-//!   reply is bounded by the clock, as in the blocking adapter.
-//! - **TLS**: futures-rustls over the same rustls configurations ([`crate::tls::TlsConnector`]),
-//!   so modes, trust anchors, the opportunistic verifier and defaults are the blocking
-//!   adapter's. STARTTLS upgrades the same TCP stream; implicit TLS handshakes first.
+//!   reply is bounded by the clock, as in the blocking adapter. Within a connection one timer
+//!   stays armed across reads and writes (re-armed only when it fires early or a deadline
+//!   comes sooner), and none is armed for I/O that is ready at once.
+//! - **TLS**: the runtime's rustls handshake ([`Runtime::tls_connect`]: futures-rustls for
+//!   smol and async-std, tokio-rustls for tokio) over the same rustls configurations
+//!   ([`crate::tls::TlsConnector`]), so modes, trust anchors, the opportunistic verifier and
+//!   defaults are the blocking adapter's. STARTTLS upgrades the same TCP stream; implicit
+//!   TLS handshakes first.
 //! - **Writes**: `TCP_NODELAY`, and whatever the session hands over goes out in one write
 //!   call, so the final `.` shares a segment with the end of the body.
 //! - **Concurrency**: MX delivery works on up to [`MxDelivery::concurrency`] recipient domains
@@ -23,8 +30,9 @@
 //! - **Bodies**: [`AsyncBodySource`], read in 64 KiB chunks only while the session wants
 //!   more: memory stays flat for any size.
 //!
-//! The runtime-specific modules ([`crate::smol`], [`crate::async_std`]) implement
-//! [`Runtime`] and instantiate [`send`], [`send_all`] and [`deliver`] for it.
+//! The runtime-specific modules (`crate::smol`, `crate::async_std`, `crate::tokio`) implement
+//! [`Runtime`] and [`UdpRuntime`] and instantiate [`send`], [`send_all`] and [`deliver`]
+//! for them.
 
 use std::future::Future;
 use std::io;
@@ -37,6 +45,7 @@ use std::time::Instant;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use mxsend_core::address::Domain;
+use rustls_pki_types::ServerName;
 
 use crate::attempt::{
     local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, relay_candidates, relay_delivery,
@@ -50,19 +59,45 @@ use crate::error::Error;
 use crate::message::{AsyncBodySource, Message};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
-/// What the async driver needs from a runtime: TCP connections, UDP sockets for DNS, and
-/// timers. Everything else is written once over these.
+/// What the async driver needs from a runtime: TCP connections, a TLS handshake over them,
+/// and timers. Everything else (the session, TLS configuration, fallback, bodies, reports)
+/// is written once over these; implement it to run [`send`] and [`send_all`] on any
+/// executor, and [`UdpRuntime`] too for [`deliver`] (MX delivery needs DNS over UDP).
 ///
-/// The smol and async-std adapters are implementations ([`crate::smol::Smol`],
-/// [`crate::async_std::AsyncStd`]); another runtime can be plugged in the same way and used
-/// with [`send`], [`send_all`] and [`deliver`].
+/// The streams are futures-io's [`AsyncRead`] + [`AsyncWrite`]; a runtime whose sockets
+/// implement other traits bridges them (tokio's does, with tokio-util's `compat`). What
+/// each method must do:
+///
+/// - [`connect`](Runtime::connect): open a TCP connection to `addr`, nothing more (no
+///   timeout of its own: the driver races every call against [`sleep_until`](Runtime::sleep_until)
+///   with the session's deadline, and drops the future when the timer wins, so every future
+///   here must be cancel-safe in the sense of "dropping it releases what it holds").
+/// - [`connect_unix`](Runtime::connect_unix): the same for a Unix domain socket (a relay
+///   at `unix:/path`, such as an LMTP delivery agent's).
+/// - [`set_nodelay`](Runtime::set_nodelay), [`local_addr`](Runtime::local_addr): the socket
+///   options of that name (the local address names the client in the automatic EHLO).
+/// - [`tls_connect`](Runtime::tls_connect): a rustls client handshake over the stream with
+///   the configuration and server name given (for futures-io streams: [`futures_tls_connect`]);
+///   errors as [`io::Error`]s carrying rustls' error, which the driver reports.
+///   [`tls_connection`](Runtime::tls_connection) gives the connection's state (protocol
+///   and cipher suite, for the transcript).
+/// - [`sleep_until`](Runtime::sleep_until): a future that completes at `deadline`, on the
+///   runtime's own timer.
+/// - [`lookup_host`](Runtime::lookup_host): getaddrinfo for a relay named by host name
+///   (blocking by nature: the default runs it on the `blocking` crate's thread pool;
+///   override it to use the runtime's own).
+///
+/// The smol, async-std and tokio adapters are implementations (`crate::smol::Smol`,
+/// `crate::async_std::AsyncStd`, `crate::tokio::Tokio`); `examples/custom_runtime.rs` is
+/// a complete one over async-io's `Async<std::net::TcpStream>`, for relays only.
 pub trait Runtime: Send + Sync + 'static {
     /// A connected TCP stream.
     type TcpStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// A connected Unix domain socket stream (a relay `unix:/path`).
+    /// That stream after a TLS handshake (implicit TLS, or STARTTLS).
+    type TlsStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A connected Unix domain socket stream (a relay at `unix:/path`). TLS over it, when
+    /// asked for, is futures-rustls' over this stream.
     type UnixStream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// A UDP socket.
-    type UdpSocket: Send + Sync + 'static;
 
     /// Connect to `addr` (the driver bounds it with [`Runtime::sleep_until`]).
     fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
@@ -75,6 +110,36 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The local address of `stream` (for the automatic EHLO name).
     fn local_addr(stream: &Self::TcpStream) -> io::Result<SocketAddr>;
+
+    /// A TLS client handshake over `stream`, with `config` and the server's `name` (SNI and
+    /// the certificate check). The driver bounds it with [`Runtime::sleep_until`].
+    fn tls_connect(
+        stream: Self::TcpStream,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> impl Future<Output = io::Result<Self::TlsStream>> + Send;
+
+    /// The rustls connection of a TLS stream (what was negotiated).
+    fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection;
+
+    /// Complete at `deadline`, on the runtime's timer.
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
+
+    /// The addresses of `host` (a relay's name) at `port`, by getaddrinfo. By default on the
+    /// `blocking` crate's thread pool, since getaddrinfo blocks.
+    fn lookup_host(
+        host: String,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        blocking::unblock(move || lookup_host(&host, port))
+    }
+}
+
+/// UDP for DNS, which [`deliver`] (MX delivery) needs and relays do not: a runtime used
+/// only with [`send`] and [`send_all`] can leave it out.
+pub trait UdpRuntime: Runtime {
+    /// A UDP socket.
+    type UdpSocket: Send + Sync + 'static;
 
     /// A UDP socket bound to `local` (port 0: the OS picks a random source port, RFC 5452
     /// §9.2), connected to `server`, so that only its datagrams are received.
@@ -94,27 +159,93 @@ pub trait Runtime: Send + Sync + 'static {
         socket: &Self::UdpSocket,
         buf: &mut [u8],
     ) -> impl Future<Output = io::Result<usize>> + Send;
+}
 
-    /// Complete at `deadline`. async-io's timer by default: it serves smol and async-std
-    /// alike.
-    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        async move {
-            async_io::Timer::at(deadline).await;
-        }
-    }
+/// [`Runtime::tls_connect`] for any futures-io stream, with futures-rustls: what a runtime
+/// whose sockets are futures-io streams (smol's, async-std's) returns as its `TlsStream`.
+pub async fn futures_tls_connect<S>(
+    stream: S,
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
+) -> io::Result<futures_rustls::client::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    futures_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
 }
 
 /// `future`, or a [`io::ErrorKind::TimedOut`] error at `deadline`.
+///
+/// The timer is armed only if `future` is not ready at its first poll: most writes are
+/// (the socket's buffer has room), and a timer per write was a measurable share of a
+/// pipelined `send_all` on async-io's reactor (each one registered and deregistered).
 pub(crate) async fn timeout_at<R: Runtime, T>(
     deadline: Instant,
     future: impl Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
+    let mut future = std::pin::pin!(future);
+    if let Some(ready) = futures_lite::future::poll_once(future.as_mut()).await {
+        return ready;
+    }
     future
         .or(async {
             R::sleep_until(deadline).await;
             Err(io::ErrorKind::TimedOut.into())
         })
         .await
+}
+
+/// One connection's deadline timer, kept armed across reads and writes: [`timeout_at`] with
+/// a timer made once per connection rather than once per wait.
+///
+/// Each command's deadline is later than the one before, so the armed timer (set at an
+/// earlier deadline) is kept; when it fires before the current deadline it is re-armed
+/// there. Only a deadline earlier than the armed one re-arms at once. (async-io wakes its
+/// reactor for every timer inserted: a timer per reply was about a fifth of a pipelined
+/// `send_all` on smol.)
+#[derive(Default)]
+struct ConnectionTimer {
+    armed: Option<(Instant, Sleep)>,
+}
+
+/// A runtime's [`Runtime::sleep_until`], boxed to be kept.
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl ConnectionTimer {
+    /// `future`, or a [`io::ErrorKind::TimedOut`] error at `deadline`.
+    async fn bound<R: Runtime, T>(
+        &mut self,
+        deadline: Instant,
+        future: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        let mut future = std::pin::pin!(future);
+        if let Some(ready) = futures_lite::future::poll_once(future.as_mut()).await {
+            return ready;
+        }
+        loop {
+            let sleep = match &mut self.armed {
+                Some((at, sleep)) if *at <= deadline => sleep,
+                armed => {
+                    let (_, sleep) = armed.insert((deadline, Box::pin(R::sleep_until(deadline))));
+                    sleep
+                }
+            };
+            let fired = async {
+                sleep.as_mut().await;
+                None
+            };
+            let done = async { Some(future.as_mut().await) };
+            if let Some(done) = done.or(fired).await {
+                return done;
+            }
+            self.armed = None;
+            if Instant::now() >= deadline {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,9 +275,8 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
         RelayRoute::Lookup(name) => {
-            // getaddrinfo blocks: it runs on the blocking thread pool both runtimes share.
-            let port = relay.port;
-            let answer = blocking::unblock(move || lookup_host(&name, port)).await;
+            // getaddrinfo blocks: the runtime runs it where blocking is allowed.
+            let answer = R::lookup_host(name, relay.port).await;
             relay_candidates(relay, answer)?
         }
     };
@@ -163,7 +293,7 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
 
 /// Deliver one message to each recipient domain's MX hosts, up to
 /// [`MxDelivery::concurrency`] domains at once.
-pub async fn deliver<R: Runtime, B: AsyncBodySource>(
+pub async fn deliver<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {
@@ -176,7 +306,11 @@ pub async fn deliver<R: Runtime, B: AsyncBodySource>(
         settings: mx.settings(),
         connector,
         messages,
-        routes: Routes::Mx { mx, resolver },
+        routes: Routes::Mx {
+            mx,
+            resolver,
+            plan: plan_route::<R>,
+        },
     };
     drive::<R, B>(&mut delivery, &context, mx.concurrency.max(1)).await?;
     Ok(delivery.into_reports().pop().unwrap_or(Report {
@@ -185,6 +319,7 @@ pub async fn deliver<R: Runtime, B: AsyncBodySource>(
 }
 
 /// Define `send`, `send_all` and `deliver` for a runtime: the public API of a runtime module.
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 macro_rules! entry_points {
     ($runtime:ty) => {
         /// Send one message through a relay.
@@ -214,7 +349,86 @@ macro_rules! entry_points {
         }
     };
 }
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 pub(crate) use entry_points;
+
+/// `impl Runtime` for a runtime whose TCP stream is a futures-io stream with std's methods
+/// (`connect`, `set_nodelay`, `local_addr`) and whose timer is async-io's: smol's and
+/// async-std's alike. TLS with futures-rustls.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+macro_rules! futures_io_runtime {
+    ($runtime:ty, $tcp:ty, $unix:ty) => {
+        impl $crate::aio::Runtime for $runtime {
+            type TcpStream = $tcp;
+            type TlsStream = futures_rustls::client::TlsStream<$tcp>;
+            type UnixStream = $unix;
+
+            async fn connect(addr: std::net::SocketAddr) -> std::io::Result<$tcp> {
+                <$tcp>::connect(addr).await
+            }
+
+            async fn connect_unix(path: std::path::PathBuf) -> std::io::Result<$unix> {
+                <$unix>::connect(path).await
+            }
+
+            fn set_nodelay(stream: &$tcp) -> std::io::Result<()> {
+                stream.set_nodelay(true)
+            }
+
+            fn local_addr(stream: &$tcp) -> std::io::Result<std::net::SocketAddr> {
+                stream.local_addr()
+            }
+
+            async fn tls_connect(
+                stream: $tcp,
+                config: std::sync::Arc<rustls::ClientConfig>,
+                name: rustls_pki_types::ServerName<'static>,
+            ) -> std::io::Result<Self::TlsStream> {
+                $crate::aio::futures_tls_connect(stream, config, name).await
+            }
+
+            fn tls_connection(stream: &Self::TlsStream) -> &rustls::ClientConnection {
+                stream.get_ref().1
+            }
+
+            async fn sleep_until(deadline: std::time::Instant) {
+                async_io::Timer::at(deadline).await;
+            }
+        }
+    };
+}
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub(crate) use futures_io_runtime;
+
+/// `impl UdpRuntime` for a runtime whose UDP socket has std's methods, async (`bind`,
+/// `connect`, `send`, `recv`): smol's, async-std's and tokio's alike.
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
+macro_rules! udp_runtime {
+    ($runtime:ty, $udp:ty) => {
+        impl $crate::aio::UdpRuntime for $runtime {
+            type UdpSocket = $udp;
+
+            async fn udp_connect(
+                local: std::net::SocketAddr,
+                server: std::net::SocketAddr,
+            ) -> std::io::Result<$udp> {
+                let socket = <$udp>::bind(local).await?;
+                socket.connect(server).await?;
+                Ok(socket)
+            }
+
+            async fn udp_send(socket: &$udp, datagram: &[u8]) -> std::io::Result<usize> {
+                socket.send(datagram).await
+            }
+
+            async fn udp_recv(socket: &$udp, buf: &mut [u8]) -> std::io::Result<usize> {
+                socket.recv(buf).await
+            }
+        }
+    };
+}
+#[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
+pub(crate) use udp_runtime;
 
 // ---------------------------------------------------------------------------------------------
 // Driving the delivery machine
@@ -223,11 +437,31 @@ pub(crate) use entry_points;
 enum Routes<'a> {
     /// A relay: the machine never asks.
     Relay,
-    /// MX delivery: the domain's MX plan, then its candidates.
+    /// MX delivery: the domain's MX plan, then its candidates, by `plan` (which needs the
+    /// runtime's UDP, so relays never name it).
     Mx {
         mx: &'a MxDelivery,
         resolver: Resolver,
+        plan: PlanRoute,
     },
+}
+
+/// A domain's candidates, found through the resolver on some [`UdpRuntime`].
+type PlanRoute = for<'s> fn(
+    &'s MxDelivery,
+    &'s Resolver,
+    Domain,
+) -> Pin<
+    Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>,
+>;
+
+/// [`PlanRoute`] on runtime `R`.
+fn plan_route<'s, R: UdpRuntime>(
+    mx: &'s MxDelivery,
+    resolver: &'s Resolver,
+    domain: Domain,
+) -> Pin<Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>> {
+    Box::pin(async move { mx_candidates(mx, resolver.plan_async::<R>(&domain, mx_shuffle).await) })
 }
 
 /// What every task of one delivery reads.
@@ -260,9 +494,7 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
             };
             running.push(match task {
                 Task::Resolve(id, domain) => {
-                    Box::pin(
-                        async move { Finished::Route(id, route::<R, B>(shared, domain).await) },
-                    )
+                    Box::pin(async move { Finished::Route(id, route(shared, domain).await) })
                 }
                 Task::Attempt(id, attempt) => Box::pin(async move {
                     Finished::Attempt(id, run_attempt::<R, B>(&attempt, shared).await)
@@ -302,14 +534,9 @@ async fn first_finished(running: &mut Vec<TaskFuture<'_>>) -> Finished {
 }
 
 /// A domain's candidates.
-async fn route<R: Runtime, B>(
-    shared: &Shared<'_, B>,
-    domain: Domain,
-) -> Result<Vec<Candidate>, RouteError> {
+async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> Result<Vec<Candidate>, RouteError> {
     match &shared.routes {
-        Routes::Mx { mx, resolver } => {
-            mx_candidates(mx, resolver.plan_async::<R>(&domain, mx_shuffle).await)
-        }
+        Routes::Mx { mx, resolver, plan } => plan(mx, resolver, domain).await,
         Routes::Relay => Err(RouteError {
             reason: mxsend_core::mx::NoRoute::NoUsableExchange,
             dns: None,
@@ -321,14 +548,16 @@ async fn route<R: Runtime, B>(
 // One connection
 
 /// The connection, plaintext or TLS.
-enum Stream<S> {
-    Plain(S),
-    Tls(Box<futures_rustls::client::TlsStream<S>>),
+enum Stream<R: Runtime> {
+    Plain(R::TcpStream),
+    Tls(Box<R::TlsStream>),
+    Unix(R::UnixStream),
+    UnixTls(Box<futures_rustls::client::TlsStream<R::UnixStream>>),
     /// Between taking the plaintext stream for STARTTLS and the handshake's end.
     Gone,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+impl<R: Runtime> AsyncRead for Stream<R> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -337,6 +566,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            Stream::Unix(unix) => Pin::new(unix).poll_read(cx, buf),
+            Stream::UnixTls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
             Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -344,7 +575,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
 
 /// A TLS write hands the bytes to rustls, which encrypts them and writes what the socket
 /// takes; what `poll_write` returns was taken even if the flush after it fails.
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+impl<R: Runtime> AsyncWrite for Stream<R> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -353,6 +584,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            Stream::Unix(unix) => Pin::new(unix).poll_write(cx, buf),
+            Stream::UnixTls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
             Stream::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -361,6 +594,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            Stream::Unix(unix) => Pin::new(unix).poll_flush(cx),
+            Stream::UnixTls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
             Stream::Gone => Poll::Ready(Ok(())),
         }
     }
@@ -370,6 +605,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_close(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_close(cx),
+            Stream::Unix(unix) => Pin::new(unix).poll_close(cx),
+            Stream::UnixTls(tls) => Pin::new(tls.as_mut()).poll_close(cx),
             Stream::Gone => Poll::Ready(Ok(())),
         }
     }
@@ -383,46 +620,6 @@ enum Socket<T, U> {
 
 /// The runtime's socket types.
 type SocketOf<R> = Socket<<R as Runtime>::TcpStream, <R as Runtime>::UnixStream>;
-
-impl<T: AsyncRead + Unpin, U: AsyncRead + Unpin> AsyncRead for Socket<T, U> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Socket::Tcp(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Socket::Unix(unix) => Pin::new(unix).poll_read(cx, buf),
-        }
-    }
-}
-
-impl<T: AsyncWrite + Unpin, U: AsyncWrite + Unpin> AsyncWrite for Socket<T, U> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Socket::Tcp(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Socket::Unix(unix) => Pin::new(unix).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Tcp(tcp) => Pin::new(tcp).poll_flush(cx),
-            Socket::Unix(unix) => Pin::new(unix).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Socket::Tcp(tcp) => Pin::new(tcp).poll_close(cx),
-            Socket::Unix(unix) => Pin::new(unix).poll_close(cx),
-        }
-    }
-}
 
 /// Connect to the candidate's Unix socket or TCP address (with `TCP_NODELAY`), before
 /// `deadline`; for TCP, the local address too.
@@ -447,24 +644,36 @@ async fn connect<R: Runtime>(
 
 /// A TLS handshake over `tcp` before `deadline`.
 async fn handshake<R: Runtime>(
-    tcp: SocketOf<R>,
+    socket: SocketOf<R>,
     connector: &TlsConnector,
     mode: TlsMode,
     host: &str,
     deadline: Instant,
-) -> Result<(Stream<SocketOf<R>>, Negotiated), TlsError> {
+) -> Result<(Stream<R>, Negotiated), TlsError> {
     let Some(config) = connector.config(mode) else {
         return Err(TlsError::no_configuration(mode));
     };
     let name = connector
         .server_name(host)
         .map_err(|e| TlsError::Setup(Arc::new(e)))?;
-    let connect = futures_rustls::TlsConnector::from(config).connect(name, tcp);
-    let tls = timeout_at::<R, _>(deadline, connect)
-        .await
-        .map_err(|e| TlsError::from_io(e, &connector.name_for(host)))?;
-    let negotiated = Negotiated::of(tls.get_ref().1);
-    Ok((Stream::Tls(Box::new(tls)), negotiated))
+    let failed = |e| TlsError::from_io(e, &connector.name_for(host));
+    let (tls, negotiated) = match socket {
+        Socket::Tcp(tcp) => {
+            let tls = timeout_at::<R, _>(deadline, R::tls_connect(tcp, config, name))
+                .await
+                .map_err(failed)?;
+            let negotiated = Negotiated::of(R::tls_connection(&tls));
+            (Stream::Tls(Box::new(tls)), negotiated)
+        }
+        Socket::Unix(unix) => {
+            let tls = timeout_at::<R, _>(deadline, futures_tls_connect(unix, config, name))
+                .await
+                .map_err(failed)?;
+            let negotiated = Negotiated::of(tls.get_ref().1);
+            (Stream::UnixTls(Box::new(tls)), negotiated)
+        }
+    };
+    Ok((tls, negotiated))
 }
 
 /// One connection and session: connect, TLS as the mode says, the pump loop, close.
@@ -504,7 +713,10 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
             }
         }
     } else {
-        Stream::Plain(tcp)
+        match tcp {
+            Socket::Tcp(tcp) => Stream::Plain(tcp),
+            Socket::Unix(unix) => Stream::Unix(unix),
+        }
     };
 
     let config = settings.session_config(local, attempt.tls);
@@ -522,7 +734,7 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
 /// when a STARTTLS handshake failed.
 async fn pump<R: Runtime, B: AsyncBodySource>(
-    stream: &mut Stream<SocketOf<R>>,
+    stream: &mut Stream<R>,
     run: &mut SessionRun,
     clock: &Clock,
     tap: &mut Tap<'_>,
@@ -532,11 +744,14 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut body: Option<Box<dyn AsyncRead + Unpin + Send + '_>> = None;
+    let mut timer = ConnectionTimer::default();
     loop {
         match run.next() {
             Next::StartTls => {
-                let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
-                    return Ok(Some(TlsError::AlreadyEncrypted));
+                let tcp = match std::mem::replace(stream, Stream::Gone) {
+                    Stream::Plain(tcp) => Socket::Tcp(tcp),
+                    Stream::Unix(unix) => Socket::Unix(unix),
+                    _ => return Ok(Some(TlsError::AlreadyEncrypted)),
                 };
                 let host = &attempt.candidate.host;
                 let deadline = run.deadline(clock);
@@ -583,18 +798,18 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
             Next::Transmit => {
                 let deadline = run.deadline(clock);
                 let pending = run.session.pending_transmit();
-                let written = timeout_at::<R, _>(deadline, stream.write(pending)).await;
+                let written = timer.bound::<R, _>(deadline, stream.write(pending)).await;
                 let taken = matches!(written, Ok(n) if n > 0);
                 run.wrote(written, tap, clock);
                 if taken {
-                    if let Err(error) = timeout_at::<R, _>(deadline, stream.flush()).await {
+                    if let Err(error) = timer.bound::<R, _>(deadline, stream.flush()).await {
                         run.io_failed(&error, clock);
                     }
                 }
             }
             Next::Receive => {
                 let deadline = run.deadline(clock);
-                let read = timeout_at::<R, _>(deadline, stream.read(&mut input)).await;
+                let read = timer.bound::<R, _>(deadline, stream.read(&mut input)).await;
                 run.received(read.map(|n| input.get(..n).unwrap_or_default()), tap, clock);
             }
         }
@@ -639,6 +854,56 @@ mod tests {
         ));
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= Duration::from_millis(50));
+    }
+
+    /// A future that completes after `delay` (so the timer gets armed first).
+    async fn after(delay: Duration) -> io::Result<()> {
+        async_io::Timer::after(delay).await;
+        Ok(())
+    }
+
+    #[test]
+    fn connection_timer_armed_at_an_earlier_deadline_waits_for_the_later_one() {
+        let mut timer = ConnectionTimer::default();
+        let started = Instant::now();
+        async_io::block_on(async {
+            let first = started + Duration::from_millis(50);
+            timer
+                .bound::<Smol, _>(first, after(Duration::from_millis(5)))
+                .await
+                .unwrap();
+            let second = started + Duration::from_millis(200);
+            let result: io::Result<()> = timer
+                .bound::<Smol, _>(second, futures_lite::future::pending())
+                .await;
+            assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        });
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn connection_timer_rearms_for_an_earlier_deadline() {
+        let mut timer = ConnectionTimer::default();
+        let started = Instant::now();
+        async_io::block_on(async {
+            let far = started + Duration::from_secs(5);
+            timer
+                .bound::<Smol, _>(far, after(Duration::from_millis(5)))
+                .await
+                .unwrap();
+            let near = started + Duration::from_millis(60);
+            let result: io::Result<()> = timer
+                .bound::<Smol, _>(near, futures_lite::future::pending())
+                .await;
+            assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        });
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(60), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
     }
 
     #[test]

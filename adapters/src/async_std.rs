@@ -28,52 +28,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io;
-use std::net::SocketAddr;
-
 use async_std::net::{TcpStream, UdpSocket};
 
-use crate::aio::{entry_points, Runtime};
+use crate::aio::{entry_points, futures_io_runtime, udp_runtime};
 
 /// The async-std runtime, for [`crate::aio`]'s generic functions and
 /// [`crate::dns::Resolver`]'s `*_async` methods.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
 
-impl Runtime for AsyncStd {
-    type TcpStream = TcpStream;
-    type UnixStream = async_std::os::unix::net::UnixStream;
-    type UdpSocket = UdpSocket;
-
-    async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect(addr).await
-    }
-
-    async fn connect_unix(path: std::path::PathBuf) -> io::Result<Self::UnixStream> {
-        async_std::os::unix::net::UnixStream::connect(path).await
-    }
-
-    fn set_nodelay(stream: &TcpStream) -> io::Result<()> {
-        stream.set_nodelay(true)
-    }
-
-    fn local_addr(stream: &TcpStream) -> io::Result<SocketAddr> {
-        stream.local_addr()
-    }
-
-    async fn udp_connect(local: SocketAddr, server: SocketAddr) -> io::Result<UdpSocket> {
-        let socket = UdpSocket::bind(local).await?;
-        socket.connect(server).await?;
-        Ok(socket)
-    }
-
-    async fn udp_send(socket: &UdpSocket, datagram: &[u8]) -> io::Result<usize> {
-        socket.send(datagram).await
-    }
-
-    async fn udp_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<usize> {
-        socket.recv(buf).await
-    }
-}
-
+futures_io_runtime!(AsyncStd, TcpStream, async_std::os::unix::net::UnixStream);
+udp_runtime!(AsyncStd, UdpSocket);
 entry_points!(AsyncStd);

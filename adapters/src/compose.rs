@@ -798,6 +798,14 @@ impl ComposedBody {
         io::copy(&mut self.reader()?, out)
     }
 
+    /// Every part (the text, each attachment) is in memory: reading never blocks.
+    pub fn in_memory(&self) -> bool {
+        self.text
+            .iter()
+            .chain(&self.attachments)
+            .all(|content| matches!(content, Content::Bytes(_)))
+    }
+
     /// The Message-ID, angle brackets included.
     pub fn message_id(&self) -> &str {
         &self.message_id
@@ -1152,14 +1160,21 @@ impl RawMessageBody {
     }
 }
 
-/// The composed message for the async adapters: the writer runs on the blocking thread
-/// pool (its attachments are files read synchronously), one 64 KiB pipe between them.
+/// The composed message for the async adapters. When every part is in memory the writer
+/// never blocks, so it runs inline on the executor (a thread hop per 64 KiB through the
+/// blocking pool cost the async runtimes 4-5x the blocking adapter's time on small
+/// messages); otherwise (files, readers, read synchronously) it runs on the blocking thread
+/// pool, one 64 KiB pipe between them.
 #[cfg(feature = "aio")]
 impl crate::message::AsyncBodySource for ComposedBody {
     fn open(&self) -> io::Result<Box<dyn futures_lite::AsyncRead + Unpin + Send + '_>> {
+        let reader = self.reader()?;
+        if self.in_memory() {
+            return Ok(Box::new(futures_lite::io::AssertAsync::new(reader)));
+        }
         Ok(Box::new(blocking::Unblock::with_capacity(
             crate::attempt::BODY_CHUNK,
-            self.reader()?,
+            reader,
         )))
     }
 
@@ -1168,13 +1183,18 @@ impl crate::message::AsyncBodySource for ComposedBody {
     }
 }
 
-/// A ready message for the async adapters, read on the blocking thread pool.
+/// A ready message for the async adapters: inline on the executor when its source is in
+/// memory (it never blocks), else read on the blocking thread pool.
 #[cfg(feature = "aio")]
 impl crate::message::AsyncBodySource for RawMessageBody {
     fn open(&self) -> io::Result<Box<dyn futures_lite::AsyncRead + Unpin + Send + '_>> {
+        let reader = self.reader()?;
+        if matches!(self.source, RawSource::Bytes(_)) {
+            return Ok(Box::new(futures_lite::io::AssertAsync::new(reader)));
+        }
         Ok(Box::new(blocking::Unblock::with_capacity(
             crate::attempt::BODY_CHUNK,
-            self.reader()?,
+            reader,
         )))
     }
 
@@ -1264,6 +1284,43 @@ mod tests {
 
     fn text(bytes: &[u8]) -> String {
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// In-memory parts are read inline: the first poll of the first read is ready (the
+    /// blocking pool's pipe would be pending until its thread ran).
+    #[cfg(feature = "aio")]
+    #[test]
+    fn in_memory_bodies_are_read_inline_without_the_blocking_pool() {
+        use futures_lite::AsyncReadExt;
+        let composed = builder()
+            .text("hello")
+            .attach(Attachment::from_bytes("a.bin", vec![7u8; 100_000]))
+            .build()
+            .unwrap();
+        assert!(composed.body.in_memory());
+        let raw =
+            RawMessageBody::new(b"Subject: x\r\n\r\nbody\r\n".to_vec(), "example.com").unwrap();
+        for body in [
+            &composed.body as &dyn crate::message::AsyncBodySource,
+            &raw as &dyn crate::message::AsyncBodySource,
+        ] {
+            let mut reader = body.open().unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let first = futures_lite::future::block_on(futures_lite::future::poll_once(
+                reader.read(&mut buf),
+            ));
+            assert!(matches!(first, Some(Ok(n)) if n > 0), "{first:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_attachment_is_not_in_memory() {
+        let composed = builder()
+            .text("hello")
+            .attach(Attachment::from_path("/dev/null"))
+            .build()
+            .unwrap();
+        assert!(!composed.body.in_memory());
     }
 
     #[cfg(feature = "aio")]

@@ -19,7 +19,8 @@
 //! | [`blocking`] | std::net: `send`, `send_all`, `deliver` (feature `blocking`, on by default) |
 //! | `smol` | the same functions, async, on smol (feature `smol`) |
 //! | `async_std` | the same functions, async, on async-std (feature `async-std`, legacy) |
-//! | `aio` | the async driver both share, generic over a small `Runtime` trait |
+//! | `tokio` | the same functions, async, on tokio's sockets, timer and TLS (feature `tokio`) |
+//! | `aio` | the async driver all three share, generic over the public `Runtime` trait (feature `aio`: plug in any runtime) |
 //! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
@@ -32,16 +33,19 @@
 //!
 //! # Runtimes
 //!
-//! One API in three runtimes: `send`, `send_all` and `deliver` take the same [`Relay`],
+//! One API in four runtimes: `send`, `send_all` and `deliver` take the same [`Relay`],
 //! [`MxDelivery`] and [`Message`] and give the same [`Report`] and [`Error`], and one suite of
-//! end-to-end scenarios runs unchanged on all three, so their behaviour cannot drift apart.
-//! Everything but the loop that moves bytes is shared; the two async runtimes share that loop
-//! too, and differ only in how they connect sockets.
+//! end-to-end scenarios runs unchanged on all four, so their behaviour cannot drift apart.
+//! Everything but the loop that moves bytes is shared; the async runtimes share that loop
+//! too (`aio`), and differ only in their `aio::Runtime`: how they connect sockets, run a TLS
+//! handshake and sleep. Any other runtime plugs in the same way (feature `aio`).
 //!
 //! - **blocking** (default): std::net, one connection at a time, MX domains one after the
 //!   other.
 //! - **smol**: async over futures-io; MX delivery works on several recipient domains at once
 //!   ([`MxDelivery::concurrency`]), all inside the caller's task.
+//! - **tokio**: as smol, on tokio's own sockets, timer and TLS (tokio-rustls), inside the
+//!   caller's tokio runtime.
 //! - **async-std** (legacy): as smol. async-std announced its discontinuation in 2025 in
 //!   favour of smol; the feature is kept for existing users and is a thin layer over the
 //!   shared driver. Prefer smol in new code: switching is a change of module path.
@@ -167,6 +171,8 @@ pub mod scram;
 #[cfg(feature = "smol")]
 pub mod smol;
 pub mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod transcript;
 
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};

@@ -94,6 +94,35 @@ impl Adapter for AsyncStd {
     }
 }
 
+/// The tokio adapter, each call run to completion on a current-thread tokio runtime (I/O and
+/// time enabled; no other reactor).
+pub struct Tokio;
+
+impl Tokio {
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(future)
+    }
+}
+
+impl Adapter for Tokio {
+    fn name(&self) -> &'static str {
+        "tokio"
+    }
+    fn send(&self, relay: &Relay, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        Tokio::block_on(mxsend::tokio::send(relay, message))
+    }
+    fn send_all(&self, relay: &Relay, messages: &[Message<Vec<u8>>]) -> Result<Vec<Report>, Error> {
+        Tokio::block_on(mxsend::tokio::send_all(relay, messages))
+    }
+    fn deliver(&self, mx: &MxDelivery, message: &Message<Vec<u8>>) -> Result<Report, Error> {
+        Tokio::block_on(mxsend::tokio::deliver(mx, message))
+    }
+}
+
 /// Instantiate the named scenarios as `#[test]`s for an adapter.
 #[macro_export]
 macro_rules! scenarios {

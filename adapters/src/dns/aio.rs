@@ -1,4 +1,4 @@
-//! The async driver: [`Lookup`] over a [`Runtime`]'s sockets, and the async [`Resolver`]
+//! The async driver: [`Lookup`] over a [`UdpRuntime`]'s sockets, and the async [`Resolver`]
 //! methods built on it. The same loop as `blocking.rs`, each receive raced against the try's
 //! deadline.
 
@@ -14,17 +14,17 @@ use super::{
     exchanges, merge_families, mx_records, route, settles_both_families, Action, Answer, DnsError,
     Input, Lookup, QueryType, Resolver, Route, RouteError, Transmit, Transport,
 };
-use crate::aio::{timeout_at, Runtime};
+use crate::aio::{timeout_at, UdpRuntime};
 
 /// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
 const MAX_MESSAGE: usize = 65_535;
 
-enum Connection<R: Runtime> {
+enum Connection<R: UdpRuntime> {
     Udp(R::UdpSocket),
     Tcp(R::TcpStream),
 }
 
-impl<R: Runtime> Connection<R> {
+impl<R: UdpRuntime> Connection<R> {
     /// A fresh socket per message: port 0 lets the OS pick a random source port.
     async fn open(t: &Transmit) -> io::Result<Connection<R>> {
         match t.transport {
@@ -67,7 +67,7 @@ impl<R: Runtime> Connection<R> {
 }
 
 /// Run `lookup` to completion on runtime `R`.
-async fn run<R: Runtime>(mut lookup: Lookup) -> Result<Answer, DnsError> {
+async fn run<R: UdpRuntime>(mut lookup: Lookup) -> Result<Answer, DnsError> {
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut current: Option<(Connection<R>, Instant)> = None;
     let mut action = lookup.start();
@@ -104,7 +104,7 @@ async fn run<R: Runtime>(mut lookup: Lookup) -> Result<Answer, DnsError> {
 impl Resolver {
     /// [`Resolver::mx`](Resolver) on async runtime `R`: the MX records of `domain` (empty:
     /// NODATA, the implicit MX applies).
-    pub async fn mx_async<R: Runtime>(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
+    pub async fn mx_async<R: UdpRuntime>(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
         run::<R>(self.lookup(domain, QueryType::Mx)?)
             .await
             .map(mx_records)
@@ -112,7 +112,7 @@ impl Resolver {
 
     /// The addresses of `host` on async runtime `R`: AAAA records, then A records, combined
     /// as the blocking `ip_addrs` does.
-    pub async fn ip_addrs_async<R: Runtime>(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+    pub async fn ip_addrs_async<R: UdpRuntime>(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         let v6 = run::<R>(self.lookup(host, QueryType::Aaaa)?).await;
         if settles_both_families(&v6) {
             return v6.map(|_| Vec::new());
@@ -122,7 +122,7 @@ impl Resolver {
     }
 
     /// Where to deliver mail for `domain`, on async runtime `R`: as the blocking `plan`.
-    pub async fn plan_async<R: Runtime>(
+    pub async fn plan_async<R: UdpRuntime>(
         &self,
         domain: &Domain,
         random: impl FnMut() -> u64,
