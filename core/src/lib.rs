@@ -114,6 +114,7 @@ pub mod command;
 pub mod message;
 pub mod mx;
 pub mod reply;
+pub mod retry;
 pub mod sasl;
 pub mod session;
 pub mod time;
