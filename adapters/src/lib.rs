@@ -25,6 +25,7 @@
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
+//! | [`queue`] | the durable queue: spool directory, retries on a schedule, delivery status notifications |
 //! | [`compose`] | [`MessageBuilder`] → `Message<`[`ComposedBody`]`>`; [`RawMessageBody`] for ready messages |
 //!
 //! The message content is streamed from its source in 64 KiB chunks, only while the session
@@ -163,6 +164,7 @@ pub mod delivery;
 pub mod dns;
 mod error;
 pub mod message;
+pub mod queue;
 #[cfg(feature = "smol")]
 pub mod smol;
 pub mod tls;
