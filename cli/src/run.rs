@@ -6,6 +6,7 @@
 //! DNS query or TCP connection, with one line naming the cause and the exit status from
 //! [`crate::exit`].
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -29,9 +30,10 @@ use crate::ehlo::{self, Ehlo};
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::plan::{self, JsonPlan};
+use crate::queue;
 use crate::sendmail::{self, HeaderBlock, SendmailArgs};
 use crate::source::{self, MessageSource, RawSource, Stored};
-use crate::{Cli, Command, MxArgs, SendArgs, TlsArg};
+use crate::{Cli, Command, MxArgs, QueueArgs, QueueCommand, SendArgs, TlsArg};
 
 /// The relay port without TLS from the first byte: submission (RFC 6409 §3.1).
 const SUBMISSION_PORT: u16 = 587;
@@ -77,6 +79,7 @@ pub fn main(cli: Cli) -> Result<Exit, CliError> {
         None => send(cli.send),
         Some(Command::Mx(args)) => mx(args),
         Some(Command::Sendmail(args)) => sendmail(&args.args),
+        Some(Command::Queue(args)) => queue_command(&args),
         Some(Command::Completions { shell }) => {
             // Generated into memory: clap_complete panics on a failed write.
             let mut script = Vec::new();
@@ -107,6 +110,10 @@ fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CliError> {
 /// The configuration file and the selected account.
 struct Loaded {
     account: Account,
+    /// The selected account's name.
+    account_name: Option<String>,
+    /// The whole file (queue settings).
+    config: config::Config,
 }
 
 fn load_account(
@@ -118,11 +125,14 @@ fn load_account(
     let home = std::env::var("HOME").ok();
     let default = config::default_path(xdg.as_deref(), home.as_deref());
     let (config, path) = config::load(explicit, default.as_deref())?;
-    let account = config
-        .select(name, no_account, path.as_deref())?
-        .map(|(_, a)| a.clone())
-        .unwrap_or_default();
-    Ok(Loaded { account })
+    let selected = config.select(name, no_account, path.as_deref())?;
+    let account_name = selected.map(|(n, _)| n.to_string());
+    let account = selected.map(|(_, a)| a.clone()).unwrap_or_default();
+    Ok(Loaded {
+        account,
+        account_name,
+        config,
+    })
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6 address.
@@ -299,7 +309,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.account.as_deref(),
         args.no_account,
     )?;
-    let account = loaded.account;
+    let account = loaded.account.clone();
     let connection = Connection::build(
         args.server.as_deref(),
         args.port,
@@ -364,12 +374,26 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         &account,
     )?;
     let job = job(connection, credentials, envelope);
-    let report = deliver::deliver(
-        &job,
-        &message,
-        message_id(&message, header.as_ref()),
-        args.verbose,
-    )?;
+    let id = message_id(&message, header.as_ref());
+    let report = if args.queue {
+        let dir = queue::queue_dir(args.queue_dir.as_deref(), &loaded.config)?;
+        let settings = send_settings(&args, loaded.account_name.as_deref());
+        let (report, queued) = queue::deliver_or_queue(
+            &dir,
+            &loaded.config,
+            &job,
+            &message,
+            id,
+            args.verbose,
+            settings,
+        )?;
+        if let Some(record) = &queued {
+            eprintln!("{}", queue::queued_line(record));
+        }
+        report
+    } else {
+        deliver::deliver(&job, &message, id, args.verbose)?
+    };
     if args.json {
         report
             .write_json(&mut io::stdout().lock())
@@ -637,7 +661,16 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         );
     }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false)?;
-    let account = loaded.account;
+    if args.run_queue || args.queue_daemon || args.list_queue {
+        let command = match (args.list_queue, args.queue_daemon) {
+            (true, _) => QueueCommand::List { json: false },
+            (false, true) => QueueCommand::Daemon,
+            (false, false) => QueueCommand::Run,
+        };
+        let dir = queue::queue_dir(None, &loaded.config)?;
+        return queue::command(&command, &dir, &loaded.config, &queued_job, args.verbose);
+    }
+    let account = loaded.account.clone();
     let connection = Connection::build(
         None, None, None, None, None, None, None, None, false, &account,
     )?;
@@ -708,12 +741,149 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let credentials = credentials(connection.user.as_deref(), None, &account)?;
     let job = job(connection, credentials, envelope);
     let id = message_id(&message, Some(&header));
-    let report = deliver::deliver(&job, &message, id, args.verbose)?;
+    let dir = queue::queue_dir(None, &loaded.config)?;
+    let mut settings = BTreeMap::new();
+    if let Some(name) = &loaded.account_name {
+        settings.insert("account".to_string(), name.clone());
+    } else {
+        settings.insert("no_account".to_string(), "true".to_string());
+    }
+    if let Some(path) = &args.config {
+        settings.insert("config".to_string(), absolute(Path::new(path)));
+    }
+    if args.queue_only {
+        let queue = queue::open(&dir, &loaded.config)?;
+        queue::store(&queue, &job, &message, settings, &[]).map_err(|e| {
+            CliError::new(
+                Exit::TempFail,
+                format!("the message could not be queued: {e}"),
+            )
+        })?;
+        return Ok(Exit::Ok);
+    }
+    let (report, queued) = queue::deliver_or_queue(
+        &dir,
+        &loaded.config,
+        &job,
+        &message,
+        id,
+        args.verbose,
+        settings,
+    )?;
+    if let Some(record) = &queued {
+        eprintln!("{}", queue::queued_line(record));
+    }
     // Silence on success: cron mails whatever a job prints.
     report
         .write_human(&mut io::stderr().lock(), true)
         .map_err(|e| CliError::io("writing the report", &e))?;
     Ok(report.exit())
+}
+
+/// `mxsend queue ...`.
+fn queue_command(args: &QueueArgs) -> Result<Exit, CliError> {
+    let xdg = std::env::var("XDG_CONFIG_HOME").ok();
+    let home = std::env::var("HOME").ok();
+    let default = config::default_path(xdg.as_deref(), home.as_deref());
+    let (config, _) = config::load(args.config.as_deref(), default.as_deref())?;
+    let dir = queue::queue_dir(args.queue_dir.as_deref(), &config)?;
+    queue::command(&args.command, &dir, &config, &queued_job, args.verbose)
+}
+
+/// `path` made absolute (a queued entry is sent from another working directory).
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// What `mxsend --queue` keeps with an entry to rebuild its connection: the flags as given
+/// (paths made absolute) and the account's name; never a password.
+fn send_settings(args: &SendArgs, account_name: Option<&str>) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            s.insert(key.to_string(), value);
+        }
+    };
+    put("server", args.server.clone());
+    put("port", args.port.map(|p| p.to_string()));
+    put("tls", args.tls.map(|t| tls_name(t).to_string()));
+    put("ca_file", args.ca_file.as_deref().map(absolute));
+    put("ehlo", args.ehlo.clone());
+    put("dns", args.dns.clone());
+    put("timeout", args.timeout.map(|t| t.to_string()));
+    put("user", args.user.clone());
+    put("password_env", args.password_env.clone());
+    put("config", args.config.as_deref().map(absolute));
+    put(
+        "allow_plaintext_auth",
+        args.allow_plaintext_auth.then(|| "true".to_string()),
+    );
+    match account_name {
+        Some(name) => put("account", Some(name.to_string())),
+        None => put("no_account", Some("true".to_string())),
+    }
+    s
+}
+
+/// A queued entry's job rebuilt from its settings (see [`send_settings`]): the same checks
+/// and account lookup as when it was submitted; the envelope is the queue's business.
+pub(crate) fn queued_job(settings: &BTreeMap<String, String>) -> Result<Job, CliError> {
+    let get = |key: &str| settings.get(key).map(String::as_str);
+    let number = |key: &str| -> Result<Option<u64>, CliError> {
+        get(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    CliError::config(format!("queued setting {key} = {v:?} is not a number"))
+                })
+            })
+            .transpose()
+    };
+    let tls = get("tls")
+        .map(|v| {
+            <TlsArg as clap::ValueEnum>::from_str(v, true)
+                .map_err(|_| CliError::config(format!("queued setting tls = {v:?} is unknown")))
+        })
+        .transpose()?;
+    let loaded = load_account(
+        get("config").map(Path::new),
+        get("account"),
+        get("no_account") == Some("true"),
+    )?;
+    let port = number("port")?
+        .map(|p| {
+            u16::try_from(p)
+                .map_err(|_| CliError::config(format!("queued setting port = {p} is out of range")))
+        })
+        .transpose()?;
+    let connection = Connection::build(
+        get("server"),
+        port,
+        tls,
+        get("ca_file").map(PathBuf::from),
+        get("ehlo"),
+        get("dns"),
+        number("timeout")?,
+        get("user").map(str::to_string),
+        get("allow_plaintext_auth") == Some("true"),
+        &loaded.account,
+    )?;
+    let credentials = credentials(
+        connection.user.as_deref(),
+        get("password_env"),
+        &loaded.account,
+    )?;
+    let envelope = Envelope {
+        from: ReversePath::Null,
+        recipients: Vec::new(),
+        size: None,
+        body: BodyType::SevenBit,
+        utf8_headers: false,
+        dsn: DsnOptions::default(),
+    };
+    Ok(job(connection, credentials, envelope))
 }
 
 /// The envelope sender in sendmail mode: `-f`, else the account's from, else the message's

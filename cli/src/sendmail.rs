@@ -24,11 +24,15 @@
 //!   and checked; sent when the server offers DSN.
 //! - `-B 7BIT|8BITMIME`: accepted (mxsend looks at the octets itself).
 //! - `-C FILE`: the mxsend configuration file to use.
-//! - Accepted and ignored, because mxsend delivers at once and has no queue, aliases or
-//!   error-mode choices: `-bm`, `-o*` other than `-oi` (`-oem`, `-odi`, `-om`, ...), `-O`,
-//!   `-A`, `-h`, `-L`, `-X`, `-p`, `-G`, `-I`, `-U`, `-c`, `-m`, `-n`, `-x`.
-//! - Refused (exit 64): other `-b` modes (`-bs`, `-bp`, `-bi`, ...) and `-q`: there is no
-//!   daemon, queue or alias database.
+//! - The queue ([`crate::queue`]): what cannot be delivered at once for a reason that may pass
+//!   is queued (one line on standard error with the next attempt; exit 0). `-odq` queues
+//!   without trying; `-q` runs the queue once (`-q30m`, with an interval, runs the queue
+//!   daemon, which needs none); `-bp` (and `mailq`) lists it.
+//! - Accepted and ignored, because mxsend has no aliases or error-mode choices: `-bm`, `-o*`
+//!   other than `-oi` and `-odq` (`-oem`, `-odi`, `-om`, ...), `-O`, `-A`, `-h`, `-L`, `-X`,
+//!   `-p`, `-G`, `-I`, `-U`, `-c`, `-m`, `-n`, `-x`.
+//! - Refused (exit 64): other `-b` modes (`-bs`, `-bd`, `-bi`, ...): there is no SMTP
+//!   server or alias database.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -62,6 +66,14 @@ pub struct SendmailArgs {
     pub recipients: Vec<String>,
     /// `--help`.
     pub help: bool,
+    /// `-odq`: queue without trying.
+    pub queue_only: bool,
+    /// `-q`: run the queue once.
+    pub run_queue: bool,
+    /// `-qINTERVAL`: run the queue daemon.
+    pub queue_daemon: bool,
+    /// `-bp`: list the queue.
+    pub list_queue: bool,
 }
 
 /// The usage text of `mxsend sendmail --help`.
@@ -77,6 +89,9 @@ Reads a message on standard input and delivers it (mxsend's sendmail personality
   -R RET     hdrs or full
   -V ENVID   envelope identifier for DSN
   -C FILE    mxsend configuration file
+  -odq       queue the message without trying to deliver it now
+  -q         run the queue once (-qINTERVAL: run the queue daemon)
+  -bp        list the queue (as mailq does)
 Ignored: -bm -oem -odi -om -oX... -O -B -A -h -L -X -p -G -I -U -c -m -n -x";
 
 /// getopt letters that take a value (attached, or the next argument).
@@ -124,6 +139,15 @@ pub fn parse_args(args: &[OsString]) -> Result<SendmailArgs, CliError> {
                 }
                 continue;
             }
+            if letter == 'q' {
+                // -q alone runs the queue; -q30m (sendmail: at intervals) the daemon.
+                let attached = &arg[1 + i + 1..];
+                match attached.chars().next() {
+                    Some(c) if c.is_ascii_digit() => parsed.queue_daemon = true,
+                    _ => parsed.run_queue = true,
+                }
+                break;
+            }
             if !WITH_VALUE.contains(letter) {
                 return Err(CliError::usage(format!(
                     "sendmail: unknown option -{letter}; see 'mxsend sendmail --help'"
@@ -162,16 +186,13 @@ fn apply(parsed: &mut SendmailArgs, letter: char, value: String) -> Result<(), C
             parsed.body_type = Some(value);
         }
         'o' if value == "i" => parsed.ignore_dots = true,
+        'o' if value == "dq" => parsed.queue_only = true,
         'b' if value == "m" => {}
+        'b' if value == "p" => parsed.list_queue = true,
         'b' => {
             return Err(CliError::usage(format!(
-                "sendmail: -b{value} is not supported: mxsend only delivers a message from standard input (-bm); it has no daemon, queue or alias database"
+                "sendmail: -b{value} is not supported: mxsend delivers a message from standard input (-bm) and lists its queue (-bp); it has no SMTP server or alias database"
             )))
-        }
-        'q' => {
-            return Err(CliError::usage(
-                "sendmail: -q is not supported: mxsend delivers at once and keeps no queue",
-            ))
         }
         // -o (other), -O, -A, -h, -L, -Q, -X, -p, -e: accepted and ignored (module docs).
         _ => {}
@@ -477,8 +498,20 @@ mod tests {
     }
 
     #[test]
-    fn queue_and_daemon_modes_are_refused() {
-        for mode in ["-bs", "-bp", "-bd", "-q"] {
+    fn queue_modes_are_parsed() {
+        assert!(args(&["-q"]).unwrap().run_queue);
+        assert!(args(&["-q30m"]).unwrap().queue_daemon);
+        assert!(args(&["-bp"]).unwrap().list_queue);
+        let a = args(&["-odq", "-i", "x@y.z"]).unwrap();
+        assert!(a.queue_only && a.ignore_dots);
+        assert_eq!(a.recipients, ["x@y.z"]);
+        // -q takes no value from the next argument.
+        assert_eq!(args(&["-q", "x@y.z"]).unwrap().recipients, ["x@y.z"]);
+    }
+
+    #[test]
+    fn server_and_alias_modes_are_refused() {
+        for mode in ["-bs", "-bd", "-bi"] {
             assert_eq!(
                 args(&[mode]).unwrap_err().exit,
                 crate::exit::Exit::Usage,
