@@ -49,7 +49,13 @@ fn a_recipient_refused_after_queueing_gets_the_sender_a_parsable_dsn() {
     let addr = free_loopback_addr();
     let spool = Spool::new(addr, "min_backoff = \"1s\"\nmax_backoff = \"1s\"");
     let out = spool.submit(
-        &["-i", "-f", "ann@example.test", "reject-me@example.test", "bob@example.test"],
+        &[
+            "-i",
+            "-f",
+            "ann@example.test",
+            "reject-me@example.test",
+            "bob@example.test",
+        ],
         &message("ann@example.test", "reject-me@example.test", "to-bounce"),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -93,8 +99,14 @@ fn a_recipient_refused_after_queueing_gets_the_sender_a_parsable_dsn() {
     assert_eq!(r["Action"], "failed");
     assert_eq!(r["Status"], "5.1.1");
     assert_eq!(r["Diagnostic-Code"], "smtp; 550 5.1.1 no such user");
-    assert!(r["Remote-MTA"].as_str().unwrap().contains("127.0.0.1"), "{r:#}");
-    assert!(dsn["original"].as_str().unwrap().contains("X-Marker: to-bounce"));
+    assert!(
+        r["Remote-MTA"].as_str().unwrap().contains("127.0.0.1"),
+        "{r:#}"
+    );
+    assert!(dsn["original"]
+        .as_str()
+        .unwrap()
+        .contains("X-Marker: to-bounce"));
     // bob got his copy, once (the notice quotes the header too).
     assert_eq!(messages.len(), 2);
     assert_eq!(queue_support::count_marker(&messages, "to-bounce"), 2);
@@ -106,7 +118,11 @@ fn a_message_from_the_null_sender_is_not_bounced() {
     let spool = Spool::new(addr, "min_backoff = \"1s\"\nmax_backoff = \"1s\"");
     let out = spool.submit(
         &["-i", "-f", "<>", "reject-me@example.test"],
-        &message("MAILER-DAEMON@example.test", "reject-me@example.test", "null"),
+        &message(
+            "MAILER-DAEMON@example.test",
+            "reject-me@example.test",
+            "null",
+        ),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(spool.list()[0]["sender"], "");

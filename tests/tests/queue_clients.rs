@@ -74,9 +74,13 @@ fn mail_from_sendmail_mutt_mailx_and_git_send_email_arrives_once_after_the_serve
     std::fs::write(&mailrc, format!("set sendmail={}\n", sendmail.display())).expect("mailrc");
     let mut mailx = Command::new("bsd-mailx");
     spool.environment(&mut mailx);
-    mailx
-        .env("MAILRC", &mailrc)
-        .args(["-s", "from mailx", "-r", "ann@example.test", "bob@example.test"]);
+    mailx.env("MAILRC", &mailrc).args([
+        "-s",
+        "from mailx",
+        "-r",
+        "ann@example.test",
+        "bob@example.test",
+    ]);
     run(mailx, "body from-mailx\n", "mailx");
 
     // git send-email with a sendmail-like program as its "SMTP server".
@@ -97,14 +101,27 @@ fn mail_from_sendmail_mutt_mailx_and_git_send_email_arrives_once_after_the_serve
     run(git(&["init", "-q"]), "", "git init");
     std::fs::write(repo.join("file.txt"), "from-git-send-email\n").expect("file");
     run(git(&["add", "file.txt"]), "", "git add");
-    run(git(&["commit", "-q", "-m", "from-git-send-email"]), "", "git commit");
-    run(git(&["format-patch", "-q", "-1", "-o", "patches"]), "", "git format-patch");
+    run(
+        git(&["commit", "-q", "-m", "from-git-send-email"]),
+        "",
+        "git commit",
+    );
+    run(
+        git(&["format-patch", "-q", "-1", "-o", "patches"]),
+        "",
+        "git format-patch",
+    );
     let patches: Vec<_> = std::fs::read_dir(repo.join("patches"))
         .expect("patches")
         .flatten()
         .map(|e| e.path())
         .collect();
-    let mut send = git(&["send-email", "--quiet", "--confirm=never", "--suppress-cc=all"]);
+    let mut send = git(&[
+        "send-email",
+        "--quiet",
+        "--confirm=never",
+        "--suppress-cc=all",
+    ]);
     send.arg(format!("--smtp-server={}", sendmail.display()))
         .args(["--from", "ann@example.test", "--to", "bob@example.test"])
         .args(&patches);

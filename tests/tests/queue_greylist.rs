@@ -33,7 +33,10 @@ fn greylisted_message_is_queued_then_delivered_once_by_queue_run() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("451 4.7.1"), "{stderr}");
-    assert!(stderr.contains("queued as") && stderr.contains("next attempt"), "{stderr}");
+    assert!(
+        stderr.contains("queued as") && stderr.contains("next attempt"),
+        "{stderr}"
+    );
     assert_eq!(spool.list().len(), 1);
 
     let log = spool.run_until_empty(Duration::from_secs(30));

@@ -274,6 +274,16 @@ impl<S: Store> Queue<S> {
         if taken.is_empty() {
             return;
         }
+        if let Err(error) = self.store.check_writable() {
+            for t in &taken {
+                summary.errors += 1;
+                on_event(QueueEvent::Error {
+                    id: &t.record.id,
+                    error: &error,
+                });
+            }
+            return;
+        }
         summary.attempted += taken.len();
         let mut messages = Vec::with_capacity(taken.len());
         let mut kept = Vec::with_capacity(taken.len());

@@ -88,7 +88,14 @@ pub trait Store {
     /// Move a damaged entry out of the queue, with the reason, without deleting anything.
     /// Returns where it went.
     fn move_aside(&self, id: &str, reason: &str) -> Result<String, QueueError>;
+
+    /// Check that outcomes can be saved now (space, permissions, a read-only file system)
+    /// before sending: a message sent whose outcome cannot be recorded would be sent again.
+    fn check_writable(&self) -> Result<(), QueueError>;
 }
+
+/// What [`DirStore::check_writable`] writes: more than a state record takes.
+const PROBE_SIZE: usize = 16 * 1024;
 
 /// The spool directory (module docs).
 #[derive(Clone, Debug)]
@@ -352,6 +359,21 @@ impl Store for DirStore {
             let _ = fs::write(target.join("reason"), format!("{reason}\n"));
         }
         Ok(target.display().to_string())
+    }
+
+    fn check_writable(&self) -> Result<(), QueueError> {
+        let path = self.root.join("tmp").join(format!(
+            "probe-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        let result = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&[0u8; PROBE_SIZE]).and_then(|()| f.flush()));
+        let _ = fs::remove_file(&path);
+        result.map_err(|e| QueueError::io("write to the queue (nothing was sent)", &path, e))
     }
 }
 
