@@ -171,7 +171,7 @@ pub mod tls;
 pub mod transcript;
 
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
-pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
+pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;
 #[cfg(feature = "aio")]

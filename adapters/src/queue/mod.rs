@@ -33,10 +33,12 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mxsend_core::retry::RetrySchedule;
 
+use crate::config::{TransactionEnd, TransactionHook};
 use crate::delivery::Report;
 use crate::message::{BodySource, Message};
 
@@ -148,14 +150,69 @@ pub struct TransportError {
 }
 
 /// What sends a batch of queued messages that share a route: one result per message, in
-/// order. A relay route should send them over one connection (`send_all`).
+/// order. A relay route should send them over one connection (`send_all`), with
+/// `delivered`'s hook as the relay's [`on_transaction`](crate::Relay::on_transaction), so
+/// each message's delivered recipients are recorded the moment its transaction ends, not
+/// when the whole batch does.
 pub trait Transport {
     /// Send `messages` (each with only its pending recipients) by `route`.
     fn send(
         &mut self,
         route: &QueuedRoute,
         messages: &[Message<EntryBody>],
+        delivered: &Delivered,
     ) -> Vec<Result<Report, TransportError>>;
+}
+
+/// Records, durably and at once, the recipients a transaction of the batch delivered
+/// (message index, recipient indices in that message's envelope).
+#[derive(Clone)]
+pub struct Delivered(Arc<Mutex<DeliveredFn>>);
+
+/// What [`Delivered`] calls: message index, recipient indices.
+pub type DeliveredFn = dyn FnMut(usize, &[usize]) + Send;
+
+impl fmt::Debug for Delivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Delivered")
+    }
+}
+
+impl Delivered {
+    /// A recorder around `f`.
+    pub fn new(f: impl FnMut(usize, &[usize]) + Send + 'static) -> Delivered {
+        Delivered(Arc::new(Mutex::new(f)))
+    }
+
+    /// Record that `recipients` of message `message` were delivered.
+    pub fn record(&self, message: usize, recipients: &[usize]) {
+        if let Ok(mut f) = self.0.lock() {
+            f(message, recipients);
+        }
+    }
+
+    /// A recorder for a call that sends only message `index` of the batch (as its message 0).
+    pub fn offset(&self, index: usize) -> Delivered {
+        let all = self.clone();
+        Delivered::new(move |m, recipients| all.record(index + m, recipients))
+    }
+
+    /// The library hook that records each transaction's delivered recipients.
+    pub fn hook(&self) -> TransactionHook {
+        let delivered = self.clone();
+        TransactionHook::new(move |end: TransactionEnd<'_>| {
+            let done: Vec<usize> = end
+                .recipients
+                .iter()
+                .zip(end.outcomes)
+                .filter(|(_, o)| matches!(o, mxsend_core::session::Outcome::Delivered(_)))
+                .map(|(&r, _)| r)
+                .collect();
+            if !done.is_empty() {
+                delivered.record(end.message, &done);
+            }
+        })
+    }
 }
 
 /// A queued message's content, read from the store.
@@ -386,14 +443,19 @@ impl<S: Store> Queue<S> {
 
 impl<F> Transport for F
 where
-    F: FnMut(&QueuedRoute, &[Message<EntryBody>]) -> Vec<Result<Report, TransportError>>,
+    F: FnMut(
+        &QueuedRoute,
+        &[Message<EntryBody>],
+        &Delivered,
+    ) -> Vec<Result<Report, TransportError>>,
 {
     fn send(
         &mut self,
         route: &QueuedRoute,
         messages: &[Message<EntryBody>],
+        delivered: &Delivered,
     ) -> Vec<Result<Report, TransportError>> {
-        self(route, messages)
+        self(route, messages, delivered)
     }
 }
 
@@ -435,27 +497,40 @@ where
         &mut self,
         route: &QueuedRoute,
         messages: &[Message<EntryBody>],
+        delivered: &Delivered,
     ) -> Vec<Result<Report, TransportError>> {
         let connection = match (self.connect)(route) {
             Ok(c) => c,
             Err(e) => return messages.iter().map(|_| Err(e.clone())).collect(),
         };
         match connection {
-            Connection::Relay(relay) => match crate::blocking::send_all(&relay, messages) {
-                Ok(reports) => reports.into_iter().map(Ok).collect(),
-                // One bad envelope stops a batch: send them one by one to find it.
-                Err(crate::Error::InvalidMessage { .. }) if messages.len() > 1 => messages
-                    .iter()
-                    .map(|m| crate::blocking::send(&relay, m).map_err(transport_error))
-                    .collect(),
-                Err(e) => {
-                    let e = transport_error(e);
-                    messages.iter().map(|_| Err(e.clone())).collect()
+            Connection::Relay(mut relay) => {
+                relay.on_transaction = Some(delivered.hook());
+                match crate::blocking::send_all(&relay, messages) {
+                    Ok(reports) => reports.into_iter().map(Ok).collect(),
+                    // One bad envelope stops a batch: send them one by one to find it.
+                    Err(crate::Error::InvalidMessage { .. }) if messages.len() > 1 => messages
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| {
+                            relay.on_transaction = Some(delivered.offset(i).hook());
+                            crate::blocking::send(&relay, m).map_err(transport_error)
+                        })
+                        .collect(),
+                    Err(e) => {
+                        let e = transport_error(e);
+                        messages.iter().map(|_| Err(e.clone())).collect()
+                    }
                 }
-            },
-            Connection::Mx(mx) => messages
+            }
+            Connection::Mx(mut mx) => messages
                 .iter()
-                .map(|m| crate::blocking::deliver(&mx, m).map_err(transport_error))
+                .enumerate()
+                .map(|(i, m)| {
+                    // deliver() sees one message: its index 0 is the batch's i.
+                    mx.on_transaction = Some(delivered.offset(i).hook());
+                    crate::blocking::deliver(&mx, m).map_err(transport_error)
+                })
                 .collect(),
         }
     }

@@ -3,6 +3,7 @@
 //! done.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use mxsend_core::message::DateTime;
 use mxsend_core::retry::{self, Retry};
@@ -11,7 +12,8 @@ use mxsend_core::session::{Failure, Outcome};
 use super::notice::{self, format_time, NoticeContext, NoticeKind};
 use super::record::{EntryKind, EntryRecord, RecipientState};
 use super::{
-    unix_now, EntryBody, Pending, Queue, QueueError, QueuedRoute, Store, Transport, TransportError,
+    unix_now, Delivered, EntryBody, Pending, Queue, QueueError, QueuedRoute, Store, Transport,
+    TransportError,
 };
 use crate::delivery::{RecipientReport, Report, Unreached};
 use crate::message::Message;
@@ -123,7 +125,21 @@ struct Taken<L> {
     body: EntryBody,
 }
 
-impl<S: Store> Queue<S> {
+/// A locked entry while its batch is being sent: what the [`Delivered`] hook updates.
+struct Slot<L> {
+    lock: L,
+    record: EntryRecord,
+    /// The record's indices of the recipients the message carries, in envelope order.
+    pending: Vec<usize>,
+    /// Recording a delivery in the middle of the batch failed.
+    error: Option<QueueError>,
+}
+
+impl<S> Queue<S>
+where
+    S: Store + Clone + Send + 'static,
+    S::Lock: Send + 'static,
+{
     /// One pass over the queue: every due entry (or every entry) is tried once, in batches of
     /// entries with the same route, and what the pass queues itself (notifications) is tried
     /// in the same pass. `on_event` hears every attempt and every problem. A damaged entry is
@@ -300,18 +316,71 @@ impl<S: Store> Queue<S> {
                 }
             }
         }
-        let mut results = transport.send(route, &messages).into_iter();
+        let slots: Vec<Slot<S::Lock>> = kept
+            .into_iter()
+            .map(|(lock, record)| Slot {
+                pending: pending_indices(&record),
+                lock,
+                record,
+                error: None,
+            })
+            .collect();
+        let shared = Arc::new(Mutex::new(slots));
+        let delivered = {
+            let shared = Arc::clone(&shared);
+            let store = self.store.clone();
+            Delivered::new(move |message, recipients| {
+                let Ok(mut slots) = shared.lock() else {
+                    return;
+                };
+                let Some(slot) = slots.get_mut(message) else {
+                    return;
+                };
+                for r in recipients {
+                    let Some(&i) = slot.pending.get(*r) else {
+                        continue;
+                    };
+                    if let Some(rec) = slot.record.recipients.get_mut(i) {
+                        rec.state = RecipientState::Delivered;
+                    }
+                }
+                // Durable before the session goes on: a crash from here on does not send
+                // to these recipients again.
+                if let Err(e) = store.update(&slot.lock, &slot.record) {
+                    slot.error = Some(e);
+                }
+            })
+        };
+        let mut results = transport.send(route, &messages, &delivered).into_iter();
         drop(messages);
+        drop(delivered);
+        let slots = match shared.lock() {
+            Ok(mut slots) => std::mem::take(&mut *slots),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
         let mut finished = Vec::new();
         let mut removed_any = false;
-        for (lock, mut record) in kept {
+        for slot in slots {
+            let Slot {
+                lock,
+                mut record,
+                pending,
+                error,
+            } = slot;
+            if let Some(error) = error {
+                summary.errors += 1;
+                on_event(QueueEvent::Error {
+                    id: &record.id,
+                    error: &error,
+                });
+            }
             let result = results.next().unwrap_or_else(|| {
                 Err(TransportError {
                     permanent: false,
                     reason: "the transport returned no result for this message".into(),
                 })
             });
-            let reports = self.apply(&mut record, result, unix_now());
+            let reports = self.apply(&mut record, &pending, result, unix_now());
             // The outcome is saved before anything else (module docs). A finished entry's
             // record is its removal, made durable by one directory sync for the batch.
             if record.has_pending() || self.needs_notice(&record) {
@@ -365,17 +434,11 @@ impl<S: Store> Queue<S> {
     fn apply(
         &self,
         record: &mut EntryRecord,
+        pending: &[usize],
         result: Result<Report, TransportError>,
         now: u64,
     ) -> Vec<AttemptReport> {
         record.attempts = record.attempts.saturating_add(1);
-        let pending: Vec<usize> = record
-            .recipients
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.state == RecipientState::Pending)
-            .map(|(i, _)| i)
-            .collect();
         let mut outcomes: Vec<(usize, AttemptOutcome)> = Vec::new();
         match result {
             Ok(report) => {
@@ -408,14 +471,26 @@ impl<S: Store> Queue<S> {
                 }
             }
             Err(e) => {
-                for &i in &pending {
+                for &i in pending {
                     if let Some(r) = record.recipients.get_mut(i) {
+                        if r.state == RecipientState::Delivered {
+                            // Recorded by the hook before the error.
+                            outcomes.push((i, AttemptOutcome::Delivered));
+                            continue;
+                        }
                         r.last_reply = Some(e.reason.clone());
                         r.last_host = None;
                         r.ambiguous = false;
                         if e.permanent {
                             r.state = RecipientState::Failed;
                         }
+                    }
+                    if record
+                        .recipients
+                        .get(i)
+                        .is_some_and(|r| r.state == RecipientState::Delivered)
+                    {
+                        continue;
                     }
                     let outcome = match e.permanent {
                         true => AttemptOutcome::Failed,
@@ -665,6 +740,17 @@ impl<S: Store> Queue<S> {
         )?;
         Ok(stored.id)
     }
+}
+
+/// The indices of a record's pending recipients, in order: a message's envelope.
+fn pending_indices(record: &EntryRecord) -> Vec<usize> {
+    record
+        .recipients
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.state == RecipientState::Pending)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn earliest(a: Option<u64>, b: u64) -> Option<u64> {

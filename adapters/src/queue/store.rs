@@ -10,7 +10,7 @@
 //! ```text
 //! ROOT/entries/ID/message   the message as accepted (never changed)
 //! ROOT/entries/ID/state     the state record (JSON, replaced as a whole)
-//! ROOT/tmp/                 entries and states being written
+//! ROOT/tmp/                 entries being written, and finished ones being deleted (done-ID)
 //! ROOT/corrupt/ID/          damaged entries, moved aside with a `reason` file; never deleted
 //! ```
 //!
@@ -38,6 +38,9 @@ use super::QueueError;
 /// A temporary entry older than this under `tmp/` was left by a process that died while
 /// queueing (its caller saw the failure); it is moved aside rather than left to pile up.
 pub const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
+
+/// The prefix under `tmp/` of finished entries being deleted.
+const DONE_PREFIX: &str = "done-";
 
 /// An entry as listed: its id, and its record or why it cannot be read.
 #[derive(Debug)]
@@ -144,6 +147,12 @@ impl DirStore {
             return;
         };
         for item in dir.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.starts_with(DONE_PREFIX) {
+                // A finished entry whose deletion was interrupted.
+                let _ = fs::remove_dir_all(item.path());
+                continue;
+            }
             let old = item
                 .metadata()
                 .and_then(|m| m.modified())
@@ -151,7 +160,6 @@ impl DirStore {
                 .and_then(|t| SystemTime::now().duration_since(t).ok())
                 .is_some_and(|age| age > STALE_TMP_AGE);
             if old {
-                let name = item.file_name().to_string_lossy().into_owned();
                 let target = self.root.join("corrupt").join(format!("tmp-{name}"));
                 if fs::rename(item.path(), &target).is_ok() {
                     let _ = fs::write(
@@ -314,17 +322,15 @@ impl Store for DirStore {
 
     fn remove(&self, lock: DirLock) -> Result<(), QueueError> {
         let dir = self.entry_dir(&lock.id)?;
-        // The state goes first: from then on no runner takes it for an entry.
-        for name in ["state", "message", "state.tmp"] {
-            let path = dir.join(name);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(QueueError::io("remove", &path, e)),
-            }
-        }
-        fs::remove_dir(&dir).map_err(|e| QueueError::io("remove", &dir, e))?;
+        // One rename takes the entry out of the queue (a crash cannot leave half an entry
+        // behind); what is under tmp/done-* is deleted now or by the next listing.
+        let done = self
+            .root
+            .join("tmp")
+            .join(format!("{DONE_PREFIX}{}", lock.id));
+        fs::rename(&dir, &done).map_err(|e| QueueError::io("remove", &dir, e))?;
         drop(lock);
+        let _ = fs::remove_dir_all(&done);
         Ok(())
     }
 

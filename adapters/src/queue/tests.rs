@@ -63,10 +63,12 @@ impl Transport for &Scripted {
         &mut self,
         _route: &QueuedRoute,
         messages: &[Message<EntryBody>],
+        delivered: &Delivered,
     ) -> Vec<Result<Report, TransportError>> {
         messages
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(i, m)| {
                 let mut content = Vec::new();
                 m.body.open().unwrap().read_to_end(&mut content).unwrap();
                 self.sent.borrow_mut().push((
@@ -98,7 +100,14 @@ impl Transport for &Scripted {
                             unreached: None,
                         }
                     })
+                    .collect::<Vec<RecipientReport>>();
+                let done: Vec<usize> = recipients
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| matches!(r.outcome, Outcome::Delivered(_)))
+                    .map(|(j, _)| j)
                     .collect();
+                delivered.record(i, &done);
                 Ok(Report { recipients })
             })
             .collect()
@@ -320,4 +329,28 @@ fn an_unwritable_queue_is_a_clear_error() {
             .starts_with("cannot create the queue directory"),
         "{err}"
     );
+}
+
+#[test]
+fn a_delivery_is_recorded_when_its_transaction_ends_not_when_the_batch_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = queue(dir.path());
+    let first = enqueue(
+        &q,
+        "ann@example.test",
+        &["bob@example.test", "defer@example.test"],
+    );
+    enqueue(&q, "ann@example.test", &["carol@example.test"]);
+    let store = q.store().clone();
+    let id = first.id.clone();
+    let mut seen = None;
+    let mut transport =
+        |route: &QueuedRoute, messages: &[Message<EntryBody>], delivered: &Delivered| {
+            let results = (&Scripted::new()).send(route, messages, delivered);
+            // Before the batch returns, the first message's delivered recipient is on disk.
+            seen = Some(store.read(&id).unwrap().recipients[0].state);
+            results
+        };
+    q.run(&mut transport, RunMode::Due, &mut |_| {}).unwrap();
+    assert_eq!(seen, Some(RecipientState::Delivered));
 }

@@ -172,3 +172,62 @@ pub fn wait_for_path(path: &Path, timeout: Duration) -> bool {
     }
     path.exists()
 }
+
+/// The queue, opened by the library (as a program embedding mxsend would).
+pub fn library_queue(dir: &Path) -> mxsend::queue::Queue {
+    mxsend::queue::Queue::open_dir(dir, mxsend::queue::QueueOptions::default())
+        .expect("open the queue")
+}
+
+/// Queue a message to `relay` through the library, with the route settings the command line
+/// rebuilds its connection from.
+pub fn library_enqueue(
+    queue: &mxsend::queue::Queue,
+    relay: SocketAddr,
+    marker: &str,
+) -> mxsend::queue::EntryRecord {
+    use mxsend_core::address::{Mailbox, ReversePath};
+    use mxsend_core::command::BodyType;
+    use mxsend_core::session::{DsnOptions, Envelope};
+    let envelope = Envelope {
+        from: ReversePath::parse("ann@example.test").unwrap(),
+        recipients: vec![Mailbox::parse("bob@example.test").unwrap()],
+        size: None,
+        body: BodyType::SevenBit,
+        utf8_headers: false,
+        dsn: DsnOptions::default(),
+    };
+    let settings = [
+        ("server", relay.to_string()),
+        ("tls", "none".to_string()),
+        ("ehlo", "client.example.test".to_string()),
+        ("no_account", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let route = mxsend::queue::QueuedRoute {
+        kind: mxsend::queue::RouteKind::Relay {
+            host: relay.ip().to_string(),
+            port: relay.port(),
+        },
+        settings,
+    };
+    let body = message("ann@example.test", "bob@example.test", marker).replace('\n', "\r\n");
+    let body = body.as_bytes();
+    queue
+        .enqueue(&mxsend::Message::new(envelope, body), route)
+        .expect("enqueue")
+}
+
+/// How many messages carry each `X-Marker`.
+pub fn marker_counts(messages: &[Vec<u8>]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for m in messages {
+        let t = String::from_utf8_lossy(m);
+        if let Some(line) = t.lines().find_map(|l| l.strip_prefix("X-Marker: ")) {
+            *counts.entry(line.trim().to_string()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
