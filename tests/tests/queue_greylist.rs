@@ -54,11 +54,13 @@ fn greylisted_message_is_queued_then_delivered_once_by_queue_run() {
 fn greylisted_message_is_delivered_once_by_the_daemon() {
     let server = greylisting_server();
     let spool = Spool::new(server.addr(), SCHEDULE);
+    let log_path = spool.home.path().join("daemon.log");
+    let log = std::fs::File::create(&log_path).expect("daemon log");
     let mut daemon = spool
         .command()
         .args(["queue", "daemon"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("start the queue daemon");
     // The daemon's wake-up socket, so the submission wakes it.
@@ -79,7 +81,7 @@ fn greylisted_message_is_delivered_once_by_the_daemon() {
     assert_eq!(server.messages().len(), 1);
     assert!(spool.list().is_empty());
     daemon.kill().expect("stop the daemon");
-    let output = daemon.wait_with_output().expect("reap the daemon");
-    let log = text(&output.stderr);
+    daemon.wait().expect("reap the daemon");
+    let log = std::fs::read_to_string(&log_path).expect("daemon log");
     assert!(log.contains("delivered"), "{log}");
 }

@@ -127,7 +127,8 @@ struct Taken<L> {
 
 /// A locked entry while its batch is being sent: what the [`Delivered`] hook updates.
 struct Slot<L> {
-    lock: L,
+    /// `None` once the hook removed the finished entry.
+    lock: Option<L>,
     record: EntryRecord,
     /// The record's indices of the recipients the message carries, in envelope order.
     pending: Vec<usize>,
@@ -320,7 +321,7 @@ where
             .into_iter()
             .map(|(lock, record)| Slot {
                 pending: pending_indices(&record),
-                lock,
+                lock: Some(lock),
                 record,
                 error: None,
             })
@@ -344,9 +345,25 @@ where
                         rec.state = RecipientState::Delivered;
                     }
                 }
-                // Durable before the session goes on: a crash from here on does not send
-                // to these recipients again.
-                if let Err(e) = store.update(&slot.lock, &slot.record) {
+                // Saved before the session goes on, so a crash from here on does not send to
+                // these recipients again: a finished entry leaves the queue by one rename,
+                // another's state is replaced. Both reach the disk with the batch's sync
+                // (one fsync for the batch, not one per message).
+                let finished = slot
+                    .record
+                    .recipients
+                    .iter()
+                    .all(|r| r.state == RecipientState::Delivered);
+                let result = match slot.lock.take() {
+                    Some(lock) if finished => store.remove(lock),
+                    Some(lock) => {
+                        let result = store.stage(&lock, &slot.record);
+                        slot.lock = Some(lock);
+                        result
+                    }
+                    None => Ok(()),
+                };
+                if let Err(e) = result {
                     slot.error = Some(e);
                 }
             })
@@ -381,6 +398,15 @@ where
                 })
             });
             let reports = self.apply(&mut record, &pending, result, unix_now());
+            let Some(lock) = lock else {
+                // Finished and removed as its transaction ended.
+                removed_any = true;
+                summary.finished += 1;
+                for report in &reports {
+                    on_event(QueueEvent::Attempt(report));
+                }
+                continue;
+            };
             // The outcome is saved before anything else (module docs). A finished entry's
             // record is its removal, made durable by one directory sync for the batch.
             if record.has_pending() || self.needs_notice(&record) {

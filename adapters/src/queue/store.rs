@@ -81,6 +81,11 @@ pub trait Store {
     /// Save the entry's record, durably, before returning.
     fn update(&self, lock: &Self::Lock, record: &EntryRecord) -> Result<(), QueueError>;
 
+    /// Save the entry's record at once without waiting for the disk: it survives the
+    /// process being killed, and survives a system crash once [`Store::update`] or
+    /// [`Store::sync`] has run.
+    fn stage(&self, lock: &Self::Lock, record: &EntryRecord) -> Result<(), QueueError>;
+
     /// Remove an entry that is done (every recipient delivered or failed and notified).
     /// Durable once [`Store::sync`] returns.
     fn remove(&self, lock: Self::Lock) -> Result<(), QueueError>;
@@ -318,6 +323,14 @@ impl Store for DirStore {
         lock.dir
             .sync_all()
             .map_err(|e| QueueError::io("fsync", &dir, e))
+    }
+
+    fn stage(&self, lock: &DirLock, record: &EntryRecord) -> Result<(), QueueError> {
+        let dir = self.entry_dir(&lock.id)?;
+        let tmp = dir.join("state.tmp");
+        fs::write(&tmp, record.encode()).map_err(|e| QueueError::io("write", &tmp, e))?;
+        let path = dir.join("state");
+        fs::rename(&tmp, &path).map_err(|e| QueueError::io("rename into", &path, e))
     }
 
     fn remove(&self, lock: DirLock) -> Result<(), QueueError> {
