@@ -83,7 +83,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let summary = queue.run(&mut transport, RunMode::Due, &mut |_| {})?;
             let rate = count as f64 / t.elapsed().as_secs_f64();
             if summary.finished != count {
-                return Err(format!("the queue run finished {} of {count}", summary.finished).into());
+                return Err(
+                    format!("the queue run finished {} of {count}", summary.finished).into(),
+                );
             }
             Ok(rate)
         };

@@ -30,6 +30,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::record::{valid_id, EntryRecord};
@@ -109,6 +110,9 @@ const PROBE_SIZE: usize = 16 * 1024;
 #[derive(Clone, Debug)]
 pub struct DirStore {
     root: PathBuf,
+    /// Finished entries renamed under `tmp/`, deleted at the next [`Store::sync`] (deleting
+    /// files is slow on some file systems; it waits until the batch is sent).
+    done: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 /// The lock on one entry of a [`DirStore`].
@@ -127,7 +131,10 @@ impl DirStore {
             create_private_dir(&dir)
                 .map_err(|e| QueueError::io("create the queue directory", &dir, e))?;
         }
-        Ok(DirStore { root })
+        Ok(DirStore {
+            root,
+            done: Arc::default(),
+        })
     }
 
     /// The queue's directory.
@@ -343,12 +350,22 @@ impl Store for DirStore {
             .join(format!("{DONE_PREFIX}{}", lock.id));
         fs::rename(&dir, &done).map_err(|e| QueueError::io("remove", &dir, e))?;
         drop(lock);
-        let _ = fs::remove_dir_all(&done);
+        match self.done.lock() {
+            Ok(mut list) => list.push(done),
+            Err(_) => {
+                let _ = fs::remove_dir_all(&done);
+            }
+        }
         Ok(())
     }
 
     fn sync(&self) -> Result<(), QueueError> {
-        sync_dir(&self.entries())
+        sync_dir(&self.entries())?;
+        let done = self.done.lock().map(|mut l| std::mem::take(&mut *l));
+        for path in done.unwrap_or_default() {
+            let _ = fs::remove_dir_all(path);
+        }
+        Ok(())
     }
 
     fn move_aside(&self, id: &str, reason: &str) -> Result<String, QueueError> {
