@@ -192,9 +192,9 @@ pub fn store(
     Ok(record)
 }
 
-/// Deliver now and queue whatever ended temporarily (sendmail, `--queue`). Returns the
-/// report of the recipients that were not queued, and the entry that was, if any. Exits 75
-/// only when the message could not be stored.
+/// Deliver now and queue whatever ended temporarily (sendmail, `--queue`), saying so on
+/// standard error with the next attempt. Returns the report of the recipients that were not
+/// queued. Exits 75 only when the message could not be stored.
 pub fn deliver_or_queue(
     queue_dir: &Path,
     config: &Config,
@@ -203,7 +203,7 @@ pub fn deliver_or_queue(
     message_id: Option<String>,
     verbose: bool,
     settings: BTreeMap<String, String>,
-) -> Result<(Report, Option<EntryRecord>), CliError> {
+) -> Result<Report, CliError> {
     let (report, pending) = match deliver::deliver(job, message, message_id.clone(), verbose) {
         Ok(report) => {
             let (queued, kept): (Vec<_>, Vec<_>) = report
@@ -250,7 +250,7 @@ pub fn deliver_or_queue(
         Err(e) => return Err(e),
     };
     if pending.is_empty() {
-        return Ok((report, None));
+        return Ok(report);
     }
     let queued = open(queue_dir, config)
         .and_then(|queue| {
@@ -266,7 +266,8 @@ pub fn deliver_or_queue(
                 ),
             )
         })?;
-    Ok((report, Some(queued)))
+    eprintln!("{}", queued_line(&queued));
+    Ok(report)
 }
 
 fn describe(r: &crate::report::RecipientOutcome) -> String {

@@ -378,7 +378,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
     let report = if args.queue {
         let dir = queue::queue_dir(args.queue_dir.as_deref(), &loaded.config)?;
         let settings = send_settings(&args, loaded.account_name.as_deref());
-        let (report, queued) = queue::deliver_or_queue(
+        queue::deliver_or_queue(
             &dir,
             &loaded.config,
             &job,
@@ -386,11 +386,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
             id,
             args.verbose,
             settings,
-        )?;
-        if let Some(record) = &queued {
-            eprintln!("{}", queue::queued_line(record));
-        }
-        report
+        )?
     } else {
         deliver::deliver(&job, &message, id, args.verbose)?
     };
@@ -761,7 +757,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         })?;
         return Ok(Exit::Ok);
     }
-    let (report, queued) = queue::deliver_or_queue(
+    let report = queue::deliver_or_queue(
         &dir,
         &loaded.config,
         &job,
@@ -770,9 +766,6 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         args.verbose,
         settings,
     )?;
-    if let Some(record) = &queued {
-        eprintln!("{}", queue::queued_line(record));
-    }
     // Silence on success: cron mails whatever a job prints.
     report
         .write_human(&mut io::stderr().lock(), true)

@@ -225,6 +225,25 @@ where
         }
     }
 
+    /// An entry that cannot be sent this time: gone (another runner finished it), damaged
+    /// (moved aside), or not readable now (reported; it stays queued).
+    fn skip(
+        &self,
+        id: &str,
+        error: QueueError,
+        summary: &mut RunSummary,
+        on_event: &mut dyn FnMut(QueueEvent<'_>),
+    ) {
+        match error {
+            QueueError::NoSuchEntry(_) => {}
+            QueueError::Damaged { id, why } => self.move_aside(&id, &why, summary, on_event),
+            error => {
+                summary.errors += 1;
+                on_event(QueueEvent::Error { id, error: &error });
+            }
+        }
+    }
+
     fn run_batch(
         &self,
         transport: &mut dyn Transport,
@@ -252,15 +271,8 @@ where
             // Read again under the lock: another runner may have sent it meanwhile.
             let record = match self.store.read(id) {
                 Ok(record) => record,
-                Err(QueueError::NoSuchEntry(_)) => continue,
-                Err(QueueError::Damaged { id, why }) => {
-                    drop(lock);
-                    self.move_aside(&id, &why, summary, on_event);
-                    continue;
-                }
                 Err(error) => {
-                    summary.errors += 1;
-                    on_event(QueueEvent::Error { id, error: &error });
+                    self.skip(id, error, summary, on_event);
                     continue;
                 }
             };
@@ -274,14 +286,8 @@ where
             }
             let file = match self.store.open_message(&record) {
                 Ok(file) => file,
-                Err(QueueError::Damaged { id, why }) => {
-                    drop(lock);
-                    self.move_aside(&id, &why, summary, on_event);
-                    continue;
-                }
                 Err(error) => {
-                    summary.errors += 1;
-                    on_event(QueueEvent::Error { id, error: &error });
+                    self.skip(id, error, summary, on_event);
                     continue;
                 }
             };
