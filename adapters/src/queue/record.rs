@@ -262,13 +262,20 @@ impl EntryRecord {
         struct Version {
             version: u32,
         }
-        let version: Version =
-            serde_json::from_slice(bytes).map_err(|e| RecordError::Syntax(e.to_string()))?;
-        if version.version != RECORD_VERSION {
-            return Err(RecordError::Version(version.version));
+        // One parse in the common case; the version is looked at alone only to explain a
+        // record that does not parse as this version's.
+        let record: EntryRecord = match serde_json::from_slice(bytes) {
+            Ok(record) => record,
+            Err(e) => {
+                return Err(match serde_json::from_slice::<Version>(bytes) {
+                    Ok(v) if v.version != RECORD_VERSION => RecordError::Version(v.version),
+                    _ => RecordError::Syntax(e.to_string()),
+                })
+            }
+        };
+        if record.version != RECORD_VERSION {
+            return Err(RecordError::Version(record.version));
         }
-        let record: EntryRecord =
-            serde_json::from_slice(bytes).map_err(|e| RecordError::Syntax(e.to_string()))?;
         if !valid_id(&record.id) {
             return Err(RecordError::BadId(record.id));
         }
