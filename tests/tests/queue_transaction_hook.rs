@@ -10,6 +10,9 @@ use mxsend::core::session::{DsnOptions, Envelope, Outcome};
 use mxsend::{blocking, Message, Relay, TlsMode};
 use mxsend_tests::aiosmtpd::{Aiosmtpd, AiosmtpdOptions};
 
+/// What the hook was told: message, recipients, which were delivered.
+type Told = (usize, Vec<usize>, Vec<bool>);
+
 #[test]
 fn on_transaction_is_told_each_transaction_with_its_outcomes() {
     let server = Aiosmtpd::start(AiosmtpdOptions::default());
@@ -29,7 +32,7 @@ fn on_transaction_is_told_each_transaction_with_its_outcomes() {
             body,
         ),
     ];
-    let seen: Arc<Mutex<Vec<(usize, Vec<usize>, Vec<bool>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Told>>> = Arc::default();
     let log = Arc::clone(&seen);
     let relay = Relay::new(server.addr().ip().to_string(), server.addr().port())
         .tls(TlsMode::None)
