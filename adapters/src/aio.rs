@@ -723,7 +723,8 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = shared.messages.get(m)?;
         Some(message.envelope_for(rcpts, message.body.size_hint()))
-    })?;
+    })?
+    .with_hook(settings.on_transaction.clone());
     let result = pump::<R, B>(&mut stream, &mut run, &clock, &mut tap, shared, attempt).await;
     let courtesy = Instant::now() + QUIT_COURTESY;
     let _ = timeout_at::<R, _>(courtesy, stream.close()).await;

@@ -25,7 +25,7 @@ use mxsend_core::session::{
 };
 use mxsend_core::time::Instant;
 
-use crate::config::{MxDelivery, Relay, TranscriptHook};
+use crate::config::{MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 use crate::delivery::{
     candidates, route_without_candidates, Attempt, AttemptResult, Candidate, Delivery,
 };
@@ -332,6 +332,10 @@ pub(crate) struct SessionRun {
     ids: Vec<TransactionId>,
     /// Each transaction's message index.
     messages: Vec<usize>,
+    /// Each transaction's recipients (indices in its message's envelope).
+    recipients: Vec<Vec<usize>>,
+    /// Told as each transaction ends.
+    hook: Option<TransactionHook>,
     outcomes: Vec<Option<Vec<Outcome>>>,
     /// Each transaction's body fully handed over.
     body_done: Vec<bool>,
@@ -360,6 +364,7 @@ impl SessionRun {
         let mut session = Session::new(config, now);
         let mut ids = Vec::new();
         let mut indices = Vec::new();
+        let mut recipients = Vec::new();
         for (m, rcpts) in &attempt.transactions {
             let Some(envelope) = envelope(*m, rcpts) else {
                 continue;
@@ -369,6 +374,7 @@ impl SessionRun {
                 .map_err(|error| Error::InvalidMessage { message: *m, error })?;
             ids.push(id);
             indices.push(*m);
+            recipients.push(rcpts.clone());
         }
         session.quit(now);
         Ok(SessionRun {
@@ -377,12 +383,20 @@ impl SessionRun {
             body_done: vec![false; ids.len()],
             ids,
             messages: indices,
+            recipients,
+            hook: None,
             body_open: None,
             first_open: 0,
             last_done: 0,
             closed: false,
             command_timeout,
         })
+    }
+
+    /// Tell `hook` as each transaction ends.
+    pub fn with_hook(mut self, hook: Option<TransactionHook>) -> SessionRun {
+        self.hook = hook;
+        self
     }
 
     /// Handle the session's events and say what the pump does next.
@@ -404,6 +418,15 @@ impl SessionRun {
                         .or_else(|| self.ids.iter().position(|x| *x == id));
                     if let Some(i) = found {
                         self.last_done = i;
+                        if let Some(hook) = &self.hook {
+                            if let Ok(mut f) = hook.0.lock() {
+                                f(TransactionEnd {
+                                    message: self.messages.get(i).copied().unwrap_or(0),
+                                    recipients: self.recipients.get(i).map_or(&[], Vec::as_slice),
+                                    outcomes: &outcomes,
+                                });
+                            }
+                        }
                         if let Some(slot) = self.outcomes.get_mut(i) {
                             *slot = Some(outcomes);
                         }

@@ -390,7 +390,8 @@ fn run_attempt<B: BodySource>(
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = messages.get(m)?;
         Some(message.envelope_for(rcpts, message.body.size_hint()))
-    })?;
+    })?
+    .with_hook(settings.on_transaction.clone());
     let result = pump(
         &mut stream,
         &mut run,

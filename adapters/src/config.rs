@@ -111,6 +111,40 @@ impl fmt::Debug for TranscriptHook {
     }
 }
 
+/// One transaction's end, as [`TransactionHook`] is told it.
+#[derive(Debug)]
+pub struct TransactionEnd<'a> {
+    /// The message's index in the caller's list (0 for a single message).
+    pub message: usize,
+    /// The indices, in the message's envelope, of the recipients this transaction carried.
+    pub recipients: &'a [usize],
+    /// Their outcomes in this transaction, in the same order. A delivered one is final; the
+    /// others may still change (another exchange or address may be tried).
+    pub outcomes: &'a [mxsend_core::session::Outcome],
+}
+
+/// Told the moment each transaction ends, before the connection does and before the call
+/// returns its reports: a queue records delivered recipients here, so that a crash later in
+/// a batch does not send them again.
+#[derive(Clone)]
+pub struct TransactionHook(pub Arc<Mutex<TransactionFn>>);
+
+/// What a [`TransactionHook`] calls.
+pub type TransactionFn = dyn FnMut(TransactionEnd<'_>) + Send;
+
+impl TransactionHook {
+    /// A hook around `f`.
+    pub fn new(f: impl FnMut(TransactionEnd<'_>) + Send + 'static) -> TransactionHook {
+        TransactionHook(Arc::new(Mutex::new(f)))
+    }
+}
+
+impl fmt::Debug for TransactionHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TransactionHook")
+    }
+}
+
 /// Settings every connection of a delivery shares; what the runtimes' pumps read.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -123,6 +157,7 @@ pub(crate) struct Settings {
     pub connect_timeout: Duration,
     pub transcript: Option<TranscriptHook>,
     pub protocol: Protocol,
+    pub on_transaction: Option<TransactionHook>,
 }
 
 impl Settings {
@@ -191,6 +226,8 @@ pub struct Relay {
     pub transcript: Option<TranscriptHook>,
     /// SMTP, or LMTP (RFC 2033) to a delivery agent such as Dovecot's or Cyrus'.
     pub protocol: Protocol,
+    /// Told as each transaction ends (see [`TransactionHook`]).
+    pub on_transaction: Option<TransactionHook>,
 }
 
 /// The prefix of a relay host that names a Unix domain socket.
@@ -222,6 +259,7 @@ impl Relay {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             transcript: None,
             protocol: Protocol::Smtp,
+            on_transaction: None,
         }
     }
 
@@ -285,6 +323,12 @@ impl Relay {
         TlsConnector::new(&self.tls_options, self.tls)?.with_server_name(self.tls_name.as_deref())
     }
 
+    /// Tell `f` as each transaction ends (see [`TransactionHook`]).
+    pub fn on_transaction(mut self, f: impl FnMut(TransactionEnd<'_>) + Send + 'static) -> Relay {
+        self.on_transaction = Some(TransactionHook::new(f));
+        self
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ehlo: self.ehlo.clone(),
@@ -296,6 +340,7 @@ impl Relay {
             connect_timeout: self.connect_timeout,
             transcript: self.transcript.clone(),
             protocol: self.protocol,
+            on_transaction: self.on_transaction.clone(),
         }
     }
 
@@ -357,6 +402,8 @@ pub struct MxDelivery {
     pub concurrency: usize,
     /// Where the transcript goes, if anywhere.
     pub transcript: Option<TranscriptHook>,
+    /// Told as each transaction ends (see [`TransactionHook`]).
+    pub on_transaction: Option<TransactionHook>,
 }
 
 impl Default for MxDelivery {
@@ -382,6 +429,7 @@ impl MxDelivery {
             family_order: FamilyOrder::default(),
             concurrency: DEFAULT_CONCURRENCY,
             transcript: None,
+            on_transaction: None,
         }
     }
 
@@ -424,6 +472,15 @@ impl MxDelivery {
         self
     }
 
+    /// Tell `f` as each transaction ends (see [`TransactionHook`]).
+    pub fn on_transaction(
+        mut self,
+        f: impl FnMut(TransactionEnd<'_>) + Send + 'static,
+    ) -> MxDelivery {
+        self.on_transaction = Some(TransactionHook::new(f));
+        self
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ehlo: self.ehlo.clone(),
@@ -435,6 +492,7 @@ impl MxDelivery {
             connect_timeout: self.connect_timeout,
             transcript: self.transcript.clone(),
             protocol: Protocol::Smtp,
+            on_transaction: self.on_transaction.clone(),
         }
     }
 }

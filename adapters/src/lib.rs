@@ -26,6 +26,7 @@
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
+//! | [`queue`] | the durable queue: spool directory, retries on a schedule, delivery status notifications |
 //! | [`compose`] | [`MessageBuilder`] → `Message<`[`ComposedBody`]`>`; [`RawMessageBody`] for ready messages |
 //!
 //! The message content is streamed from its source in 64 KiB chunks, only while the session
@@ -167,6 +168,7 @@ pub mod delivery;
 pub mod dns;
 mod error;
 pub mod message;
+pub mod queue;
 pub mod scram;
 #[cfg(feature = "smol")]
 pub mod smol;
@@ -176,7 +178,7 @@ pub mod tokio;
 pub mod transcript;
 
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
-pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
+pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use error::Error;
 #[cfg(feature = "aio")]

@@ -65,6 +65,25 @@ pub struct Config {
     /// Accounts by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, Account>,
+    /// The queue directory (see [`crate::queue`]).
+    pub queue_dir: Option<PathBuf>,
+    /// The queue's retry schedule and notices.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// `[queue]`: durations as `30s`, `5m`, `1h`, `5d` (see [`crate::queue`]).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// The first retry delay (default 5m).
+    pub min_backoff: Option<String>,
+    /// The longest delay between attempts (default 1h).
+    pub max_backoff: Option<String>,
+    /// How long a message is retried before it is returned (default 5d).
+    pub lifetime: Option<String>,
+    /// Warn the sender after this long (default 4h; `off` for never).
+    pub delay_warning: Option<String>,
 }
 
 /// One account: where and how to send, and as whom.

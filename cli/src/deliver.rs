@@ -131,13 +131,26 @@ pub fn deliver(
         progress: crate::progress::wanted(message.size(), verbose),
     };
     let message_in = Message::new(job.envelope.clone(), content);
-    let result = match &job.route {
+    let result = match connection(job, verbose) {
+        mxsend::queue::Connection::Relay(relay) => blocking::send(&relay, &message_in),
+        mxsend::queue::Connection::Mx(mx) => blocking::deliver(&mx, &message_in),
+    };
+    let report = result.map_err(|e| library_error(e, message))?;
+    Ok(Report {
+        message_id,
+        recipients: report.recipients.iter().map(recipient).collect(),
+    })
+}
+
+/// The library's relay or MX delivery for `job` (also what the queue runner sends with).
+pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
+    match &job.route {
         Route::Relay { host, port } => {
             let mut relay = relay(job, host, *port);
             if verbose {
                 relay = relay.transcript(transcript_hook());
             }
-            blocking::send(&relay, &message_in)
+            mxsend::queue::Connection::Relay(relay)
         }
         Route::Mx { port, resolver } => {
             let mut mx = MxDelivery::new().resolver(resolver.clone()).port(*port);
@@ -155,14 +168,9 @@ pub fn deliver(
             if verbose {
                 mx = mx.transcript(transcript_hook());
             }
-            blocking::deliver(&mx, &message_in)
+            mxsend::queue::Connection::Mx(mx)
         }
-    };
-    let report = result.map_err(|e| library_error(e, message))?;
-    Ok(Report {
-        message_id,
-        recipients: report.recipients.iter().map(recipient).collect(),
-    })
+    }
 }
 
 /// The library's relay settings for `job`.

@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use mxsend::queue::{AttemptOutcome, AttemptReport};
+
 use crate::deliver::Route;
 use crate::exit::Status;
 use crate::report::{one_line, status_name, RecipientOutcome, Report};
@@ -121,17 +123,44 @@ impl DeliveryLog {
         DeliveryLog { destination }
     }
 
+    /// The log the configuration's `log` and `syslog_socket` keys ask for.
+    pub fn for_config(config: &crate::config::Config) -> DeliveryLog {
+        DeliveryLog::new(Destination::from_config(
+            config.log.as_deref(),
+            config.syslog_socket.as_deref(),
+        ))
+    }
+
     /// Record one delivery attempt: a line per recipient of `report`, sent by `route`.
     pub fn log_attempt(&self, report: &Report, route: &Route) -> Result<(), LogError> {
+        let lines = report
+            .recipients
+            .iter()
+            .map(|r| {
+                let text = line(report.message_id.as_deref(), r, route);
+                (r.status == Status::Delivered, text)
+            })
+            .collect();
+        self.write(lines)
+    }
+
+    /// Record one attempt of a queued message for one recipient (`queue run`, the daemon).
+    pub fn log_queued_attempt(&self, attempt: &AttemptReport) -> Result<(), LogError> {
+        let delivered = matches!(attempt.outcome, AttemptOutcome::Delivered);
+        self.write(vec![(delivered, queued_line(attempt))])
+    }
+
+    /// Write `lines` (each with whether it records a delivery, for the syslog severity).
+    fn write(&self, lines: Vec<(bool, String)>) -> Result<(), LogError> {
         let now = OffsetDateTime::now_utc();
         match &self.destination {
             Destination::Off => Ok(()),
             Destination::File(path) => {
                 let mut text = String::new();
-                for recipient in &report.recipients {
+                for (_, line) in &lines {
                     text.push_str(&timestamp(now));
                     text.push(' ');
-                    text.push_str(&line(report.message_id.as_deref(), recipient, route));
+                    text.push_str(line);
                     text.push('\n');
                 }
                 append(path, text.as_bytes()).map_err(|error| LogError::File {
@@ -155,9 +184,8 @@ impl DeliveryLog {
                 };
                 let mut logger = syslog::unix_custom(formatter, socket)
                     .map_err(|e| syslog_error(e.to_string()))?;
-                for recipient in &report.recipients {
-                    let text = line(report.message_id.as_deref(), recipient, route);
-                    let sent = if recipient.status == Status::Delivered {
+                for (delivered, text) in lines {
+                    let sent = if delivered {
                         logger.info(text)
                     } else {
                         logger.warning(text)
@@ -218,6 +246,30 @@ pub fn line(message_id: Option<&str>, r: &RecipientOutcome, route: &Route) -> St
         if let Some(error) = r.error() {
             let _ = write!(out, " error=\"{}\"", quoted(&error));
         }
+    }
+    out
+}
+
+/// One queued attempt's line, without the time: the queue entry and attempt number in place
+/// of the Message-ID (the entry holds it), then the same fields as [`line`].
+pub fn queued_line(a: &AttemptReport) -> String {
+    let outcome = match a.outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Failed => "rejected",
+        AttemptOutcome::Deferred => "deferred",
+        AttemptOutcome::Ambiguous => "ambiguous",
+        AttemptOutcome::Expired => "expired",
+    };
+    let mut out = format!(
+        "queue={} attempt={} from=<{}> to=<{}> outcome={outcome} via=queue host={}",
+        clean(&a.id),
+        a.attempt,
+        clean(&a.sender),
+        clean(&a.recipient),
+        a.host.as_deref().map_or_else(|| "none".to_string(), clean),
+    );
+    if let Some(reply) = &a.reply {
+        let _ = write!(out, " reply=\"{}\"", quoted(reply));
     }
     out
 }

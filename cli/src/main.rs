@@ -20,6 +20,7 @@ mod log;
 mod password;
 mod plan;
 mod progress;
+mod queue;
 mod report;
 mod run;
 mod sendmail;
@@ -123,6 +124,55 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `mxsend manpage > /usr/local/share/man/man1/mxsend.1`.
     Manpage,
+    /// The queue of messages not delivered yet: run it, list it, flush or remove entries.
+    Queue(QueueArgs),
+}
+
+/// `mxsend queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: QueueCommand,
+    /// The queue directory [default: $MXSEND_QUEUE_DIR, the configuration's queue_dir, /var/spool/mxsend for root, else $XDG_STATE_HOME/mxsend/queue].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub queue_dir: Option<PathBuf>,
+    /// Read this configuration file instead of $XDG_CONFIG_HOME/mxsend/config.toml.
+    #[arg(long, value_name = "PATH", env = "MXSEND_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print every attempt (and the SMTP conversation's outcome) on standard error.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+}
+
+/// `mxsend queue` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// One pass over the entries that are due (for cron and systemd timers).
+    Run,
+    /// Stay up: run what is due, sleep until the next entry is due or a new one arrives.
+    Daemon,
+    /// List the entries: id, age, size, sender, next attempt, each recipient's state and last reply.
+    List {
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an entry's state record.
+    Show {
+        /// The entry's id.
+        id: String,
+    },
+    /// Make an entry (or every entry) due now, and run the queue.
+    Flush {
+        /// The entry's id; without it, every entry.
+        id: Option<String>,
+    },
+    /// Remove an entry without sending it.
+    Remove {
+        /// The entry's id.
+        id: String,
+    },
 }
 
 /// `mxsend mx`.
@@ -298,6 +348,13 @@ pub struct SendArgs {
     /// Print the message and the delivery plan; send nothing.
     #[arg(long, short = 'n', help_heading = "Output")]
     pub dry_run: bool,
+
+    /// Queue what cannot be delivered now (deferred, server down, no reply) and retry it later, exit 0.
+    #[arg(long, help_heading = "Queue")]
+    pub queue: bool,
+    /// The queue directory (see `mxsend queue --help`).
+    #[arg(long, value_name = "DIR", help_heading = "Queue")]
+    pub queue_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -312,6 +369,8 @@ fn main() -> ExitCode {
     // `git send-email --smtp-server=/usr/bin/mxsend` does: the sendmail personality.
     let outcome = if invoked_as == "sendmail" || sendmail::looks_like_sendmail(rest) {
         run::sendmail(rest)
+    } else if invoked_as == "mailq" {
+        run::sendmail(&[OsString::from("-bp")])
     } else {
         match Cli::try_parse_from(&args) {
             Ok(cli) => run::main(cli),

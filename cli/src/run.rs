@@ -6,6 +6,7 @@
 //! DNS query or TCP connection, with one line naming the cause and the exit status from
 //! [`crate::exit`].
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -30,12 +31,13 @@ use crate::error::CliError;
 use crate::exit::Exit;
 use crate::hint;
 use crate::local::LocalNames;
-use crate::log::{DeliveryLog, Destination};
+use crate::log::DeliveryLog;
 use crate::plan::{self, JsonPlan};
+use crate::queue;
 use crate::report::Report;
 use crate::sendmail::{self, HeaderBlock, SendmailArgs};
 use crate::source::{self, MessageSource, RawSource, Stored};
-use crate::{Cli, Command, MxArgs, SendArgs, TlsArg};
+use crate::{Cli, Command, MxArgs, QueueArgs, QueueCommand, SendArgs, TlsArg};
 
 /// The relay port without TLS from the first byte: submission (RFC 6409 §3.1).
 const SUBMISSION_PORT: u16 = 587;
@@ -88,6 +90,7 @@ pub fn main(cli: Cli) -> Result<Exit, CliError> {
         None => send(cli.send),
         Some(Command::Mx(args)) => mx(args),
         Some(Command::Sendmail(args)) => sendmail(&args.args),
+        Some(Command::Queue(args)) => queue_command(&args),
         Some(Command::Completions { shell }) => {
             // Generated into memory: clap_complete panics on a failed write.
             let mut script = Vec::new();
@@ -119,6 +122,8 @@ fn write_stdout(bytes: &[u8], what: &str) -> Result<Exit, CliError> {
 struct Loaded {
     /// The account that applies (empty when none does), the global `timeout` folded in.
     account: Account,
+    /// The selected account's name (`None` when no account applies, or it was set aside).
+    account_name: Option<String>,
     /// The default account left out because `--server` names another server.
     set_aside: Option<String>,
     /// The whole file (global keys).
@@ -132,10 +137,7 @@ struct Loaded {
 impl Loaded {
     /// The delivery log the configuration asks for.
     fn delivery_log(&self) -> DeliveryLog {
-        DeliveryLog::new(Destination::from_config(
-            self.config.log.as_deref(),
-            self.config.syslog_socket.as_deref(),
-        ))
+        DeliveryLog::for_config(&self.config)
     }
 }
 
@@ -170,6 +172,7 @@ fn load_account(
         // --no-account: no file at all, not even its global settings.
         return Ok(Loaded {
             account: Account::default(),
+            account_name: None,
             set_aside: None,
             config: config::Config::default(),
             found: None,
@@ -182,20 +185,21 @@ fn load_account(
     let looked_at = explicit.map(Path::to_path_buf).or(default.clone());
     let (config, path) = config::load(explicit, default.as_deref())?;
     let selected = config.select(name, false, path.as_deref())?;
-    let (mut account, set_aside) = match (selected, server) {
+    let (mut account, account_name, set_aside) = match (selected, server) {
         (Some((chosen, account)), Some((server, port))) if name.is_none() => {
             if same_server(account, server, port)? {
-                (account.clone(), None)
+                (account.clone(), Some(chosen.to_string()), None)
             } else {
-                (Account::default(), Some(chosen.to_string()))
+                (Account::default(), None, Some(chosen.to_string()))
             }
         }
-        (Some((_, account)), _) => (account.clone(), None),
-        (None, _) => (Account::default(), None),
+        (Some((chosen, account)), _) => (account.clone(), Some(chosen.to_string()), None),
+        (None, _) => (Account::default(), None, None),
     };
     account.timeout = account.timeout.or(config.timeout);
     Ok(Loaded {
         account,
+        account_name,
         set_aside,
         config,
         found: path,
@@ -520,13 +524,25 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
     )?;
     let mut job = job(connection, credentials, envelope);
     job.tls_settings = tls_settings;
-    let report = deliver::deliver(
-        &job,
-        &message,
-        message_id(&message, header.as_ref()),
-        args.verbose,
-    )?;
-    log_attempt(&loaded.delivery_log(), &report, &job.route);
+    let id = message_id(&message, header.as_ref());
+    let log = loaded.delivery_log();
+    let report = if args.queue {
+        let dir = queue::queue_dir(args.queue_dir.as_deref(), &loaded.config)?;
+        let settings = send_settings(&args, loaded.account_name.as_deref());
+        queue::deliver_or_queue(
+            &dir,
+            &loaded.config,
+            &job,
+            &message,
+            id,
+            args.verbose,
+            settings,
+        )?
+    } else {
+        let report = deliver::deliver(&job, &message, id, args.verbose)?;
+        log_attempt(&log, &report, &job.route);
+        report
+    };
     if args.json {
         report
             .write_json(&mut io::stdout().lock())
@@ -848,6 +864,15 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         );
     }
     let loaded = load_account(args.config.as_deref().map(Path::new), None, false, None)?;
+    if args.run_queue || args.queue_daemon || args.list_queue {
+        let command = match (args.list_queue, args.queue_daemon) {
+            (true, _) => QueueCommand::List { json: false },
+            (false, true) => QueueCommand::Daemon,
+            (false, false) => QueueCommand::Run,
+        };
+        let dir = queue::queue_dir(None, &loaded.config)?;
+        return queue::command(&command, &dir, &loaded.config, &queued_job, args.verbose);
+    }
     if loaded.found.is_none() {
         // Said once per run, on standard error: cron mails it, so the owner learns that
         // mail goes out by MX lookup from this host rather than through their relay.
@@ -962,14 +987,173 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let mut job = job(connection, credentials, envelope);
     job.tls_settings = tls_settings;
     let id = message_id(&message, Some(&header));
-    let report = deliver::deliver(&job, &message, id, args.verbose)?;
-    log_attempt(&loaded.delivery_log(), &report, &job.route);
+    let dir = queue::queue_dir(None, &loaded.config)?;
+    let mut settings = BTreeMap::new();
+    if let Some(name) = &loaded.account_name {
+        settings.insert("account".to_string(), name.clone());
+    } else {
+        settings.insert("no_account".to_string(), "true".to_string());
+    }
+    if let Some(path) = &args.config {
+        settings.insert("config".to_string(), absolute(Path::new(path)));
+    }
+    if args.queue_only {
+        let queue = queue::open(&dir, &loaded.config)?;
+        queue::store(&queue, &job, &message, settings, &[]).map_err(|e| {
+            CliError::new(
+                Exit::TempFail,
+                format!("the message could not be queued: {e}"),
+            )
+        })?;
+        return Ok(Exit::Ok);
+    }
+    let report = queue::deliver_or_queue(
+        &dir,
+        &loaded.config,
+        &job,
+        &message,
+        id,
+        args.verbose,
+        settings,
+    )?;
     // Silence on success: cron mails whatever a job prints.
     report
         .write_human(&mut io::stderr().lock(), true)
         .map_err(|e| CliError::io("writing the report", &e))?;
     print_hint(&report, &job);
     Ok(report.exit())
+}
+
+/// `mxsend queue ...`.
+fn queue_command(args: &QueueArgs) -> Result<Exit, CliError> {
+    let xdg = std::env::var("XDG_CONFIG_HOME").ok();
+    let home = std::env::var("HOME").ok();
+    let default = config::default_path(xdg.as_deref(), home.as_deref());
+    let (config, _) = config::load(args.config.as_deref(), default.as_deref())?;
+    let dir = queue::queue_dir(args.queue_dir.as_deref(), &config)?;
+    queue::command(&args.command, &dir, &config, &queued_job, args.verbose)
+}
+
+/// `path` made absolute (a queued entry is sent from another working directory).
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// What `mxsend --queue` keeps with an entry to rebuild its connection: the flags as given
+/// (paths made absolute) and the account's name; never a password.
+fn send_settings(args: &SendArgs, account_name: Option<&str>) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(value) = value {
+            s.insert(key.to_string(), value);
+        }
+    };
+    put("server", args.server.clone());
+    put("port", args.port.map(|p| p.to_string()));
+    put("tls", args.tls.map(|t| tls_name(t).to_string()));
+    put("ca_file", args.ca_file.as_deref().map(absolute));
+    put("ehlo", args.ehlo.clone());
+    put("dns", args.dns.clone());
+    put("timeout", args.timeout.map(|t| t.to_string()));
+    put("user", args.user.clone());
+    put("password_env", args.password_env.clone());
+    put("config", args.config.as_deref().map(absolute));
+    put(
+        "allow_plaintext_auth",
+        args.allow_plaintext_auth.then(|| "true".to_string()),
+    );
+    put("lmtp", args.lmtp.then(|| "true".to_string()));
+    put(
+        "tls_fingerprint",
+        (!args.tls_fingerprint.is_empty()).then(|| args.tls_fingerprint.join(" ")),
+    );
+    put("tls_cert", args.tls_cert.as_deref().map(absolute));
+    put("tls_key", args.tls_key.as_deref().map(absolute));
+    put("tls_name", args.tls_name.clone());
+    match account_name {
+        Some(name) => put("account", Some(name.to_string())),
+        None => put("no_account", Some("true".to_string())),
+    }
+    s
+}
+
+/// A queued entry's job rebuilt from its settings (see [`send_settings`]): the same checks
+/// and account lookup as when it was submitted; the envelope is the queue's business.
+pub(crate) fn queued_job(settings: &BTreeMap<String, String>) -> Result<Job, CliError> {
+    let get = |key: &str| settings.get(key).map(String::as_str);
+    let number = |key: &str| -> Result<Option<u64>, CliError> {
+        get(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    CliError::config(format!("queued setting {key} = {v:?} is not a number"))
+                })
+            })
+            .transpose()
+    };
+    let tls = get("tls")
+        .map(|v| {
+            <TlsArg as clap::ValueEnum>::from_str(v, true)
+                .map_err(|_| CliError::config(format!("queued setting tls = {v:?} is unknown")))
+        })
+        .transpose()?;
+    let loaded = load_account(
+        get("config").map(Path::new),
+        get("account"),
+        get("no_account") == Some("true"),
+        None,
+    )?;
+    let port = number("port")?
+        .map(|p| {
+            u16::try_from(p)
+                .map_err(|_| CliError::config(format!("queued setting port = {p} is out of range")))
+        })
+        .transpose()?;
+    let connection = Connection::build(
+        get("server"),
+        port,
+        tls,
+        get("ca_file").map(PathBuf::from),
+        get("ehlo"),
+        get("dns"),
+        number("timeout")?,
+        get("user").map(str::to_string),
+        get("allow_plaintext_auth") == Some("true"),
+        &loaded.account,
+    )?
+    .lmtp(get("lmtp") == Some("true"))?;
+    let fingerprints: Vec<String> = get("tls_fingerprint")
+        .map(|v| v.split(' ').map(str::to_string).collect())
+        .unwrap_or_default();
+    let tls_settings = crate::tls::settings(
+        crate::tls::TlsFlags {
+            fingerprints: &fingerprints,
+            cert: get("tls_cert").map(Path::new),
+            key: get("tls_key").map(Path::new),
+            name: get("tls_name"),
+        },
+        &loaded.account,
+        connection.tls,
+        matches!(connection.route, Route::Relay { .. }),
+    )?;
+    let credentials = credentials(
+        connection.user.as_deref(),
+        get("password_env"),
+        &loaded.account,
+    )?;
+    let envelope = Envelope {
+        from: ReversePath::Null,
+        recipients: Vec::new(),
+        size: None,
+        body: BodyType::SevenBit,
+        utf8_headers: false,
+        dsn: DsnOptions::default(),
+    };
+    let mut job = job(connection, credentials, envelope);
+    job.tls_settings = tls_settings;
+    Ok(job)
 }
 
 /// The envelope sender in sendmail mode: `-f`, else the account's from, else the message's

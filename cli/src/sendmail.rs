@@ -28,17 +28,25 @@
 //! - `-B 7BIT|8BITMIME`: accepted (mxsend looks at the octets itself).
 //! - `-C FILE`: the mxsend configuration file to use.
 //! - `--version`: the version, on one line.
-//! - Accepted and ignored, because mxsend delivers at once and has no error-mode choices:
-//!   `-bm`, `-o*` other than `-oi` (`-oem`, `-odi`, `-om`, ...), `-O`, `-A`, `-h`, `-L`, `-X`,
+//! - The queue ([`crate::queue`]): what cannot be delivered at once for a reason that may pass
+//!   is queued (one line on standard error with the next attempt; exit 0). `-odq` queues
+//!   without trying; `-q` runs the queue once (`-q30m`, with an interval, runs the queue
+//!   daemon, which needs none); `-bp` (and `mailq`) lists it.
+//! - Accepted and ignored, because mxsend has no aliases or error-mode choices: `-bm`, `-o*`
+//!   other than `-oi` and `-odq` (`-oem`, `-odi`, `-om`, ...), `-O`, `-A`, `-h`, `-L`, `-X`,
 //!   `-p`, `-G`, `-I`, `-U`, `-c`, `-m`, `-n`, `-x`.
-//! - Refused (exit 64): other `-b` modes (`-bs`, `-bi`, ...: no daemon, no alias database to
-//!   build), and `-bp` and `-q`, saying that there is no queue.
+//! - Refused (exit 64): other `-b` modes (`-bs`, `-bd`, `-bi`, ...): there is no SMTP
+//!   server or alias database.
 //!
 //! Bare names (`root`) are resolved by the configuration's `aliases` and `default_domain`
 //! ([`crate::local`]). What it prints and its exit status follow one rule: nothing and 0
-//! when every recipient was delivered; otherwise one line per recipient on standard error,
-//! the delivered ones included, a line saying how many were delivered when only some were,
-//! and the status of [`crate::exit`]'s table (the most urgent recipient's outcome wins).
+//! when every recipient was delivered; recipients that ended temporarily (deferred,
+//! ambiguous, server down) are queued, with one line on standard error naming the next
+//! attempt, and count as done (0), since the message is now mxsend's responsibility; for
+//! any other outcome, one line per recipient on standard error, the delivered ones
+//! included, a line saying how many were delivered when only some were, and the status of
+//! [`crate::exit`]'s table (the most urgent recipient's outcome wins). 75 only when a
+//! message that was not delivered could not be queued either.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -74,6 +82,14 @@ pub struct SendmailArgs {
     pub help: bool,
     /// `--version` (msmtpq and scripts ask it).
     pub version: bool,
+    /// `-odq`: queue without trying.
+    pub queue_only: bool,
+    /// `-q`: run the queue once.
+    pub run_queue: bool,
+    /// `-qINTERVAL`: run the queue daemon.
+    pub queue_daemon: bool,
+    /// `-bp`: list the queue.
+    pub list_queue: bool,
 }
 
 /// The usage text of `mxsend sendmail --help`.
@@ -90,6 +106,9 @@ Reads a message on standard input and delivers it (mxsend's sendmail personality
   -V ENVID   envelope identifier for DSN
   -C FILE    mxsend configuration file
   --version  print the version
+  -odq       queue the message without trying to deliver it now
+  -q         run the queue once (-qINTERVAL: run the queue daemon)
+  -bp        list the queue (as mailq does)
 Ignored: -bm -oem -odi -om -oX... -O -B -A -h -L -X -p -G -I -U -c -m -n -x";
 
 /// What `sendmail --version` prints.
@@ -194,8 +213,12 @@ pub fn parse_args(args: &[OsString]) -> Result<SendmailArgs, CliError> {
                 continue;
             }
             if letter == 'q' {
-                // -q, -q15m, -qI...: the queue run; its value is optional and attached.
-                apply(&mut parsed, letter, arg[1 + i + 1..].to_string())?;
+                // -q alone runs the queue; -q30m (sendmail: at intervals) the daemon.
+                let attached = &arg[1 + i + 1..];
+                match attached.chars().next() {
+                    Some(c) if c.is_ascii_digit() => parsed.queue_daemon = true,
+                    _ => parsed.run_queue = true,
+                }
                 break;
             }
             if !WITH_VALUE.contains(letter) {
@@ -236,21 +259,13 @@ fn apply(parsed: &mut SendmailArgs, letter: char, value: String) -> Result<(), C
             parsed.body_type = Some(value);
         }
         'o' if value == "i" => parsed.ignore_dots = true,
+        'o' if value == "dq" => parsed.queue_only = true,
         'b' if value == "m" => {}
-        'b' if value == "p" => {
-            return Err(CliError::usage(
-                "sendmail: -bp: there is no queue: mxsend delivers each message at once, so nothing waits to be listed",
-            ))
-        }
+        'b' if value == "p" => parsed.list_queue = true,
         'b' => {
             return Err(CliError::usage(format!(
-                "sendmail: -b{value} is not supported: mxsend only delivers a message from standard input (-bm); it has no daemon, queue or alias database"
+                "sendmail: -b{value} is not supported: mxsend delivers a message from standard input (-bm) and lists its queue (-bp); it has no SMTP server or alias database"
             )))
-        }
-        'q' => {
-            return Err(CliError::usage(
-                "sendmail: -q: there is no queue: mxsend delivers each message at once, so nothing waits to be run",
-            ))
         }
         // -o (other), -O, -A, -h, -L, -Q, -X, -p, -e: accepted and ignored (module docs).
         _ => {}
@@ -626,8 +641,20 @@ mod tests {
     }
 
     #[test]
-    fn queue_and_daemon_modes_are_refused() {
-        for mode in ["-bs", "-bp", "-bd", "-q"] {
+    fn queue_modes_are_parsed() {
+        assert!(args(&["-q"]).unwrap().run_queue);
+        assert!(args(&["-q30m"]).unwrap().queue_daemon);
+        assert!(args(&["-bp"]).unwrap().list_queue);
+        let a = args(&["-odq", "-i", "x@y.z"]).unwrap();
+        assert!(a.queue_only && a.ignore_dots);
+        assert_eq!(a.recipients, ["x@y.z"]);
+        // -q takes no value from the next argument.
+        assert_eq!(args(&["-q", "x@y.z"]).unwrap().recipients, ["x@y.z"]);
+    }
+
+    #[test]
+    fn server_and_alias_modes_are_refused() {
+        for mode in ["-bs", "-bd", "-bi"] {
             assert_eq!(
                 args(&[mode]).unwrap_err().exit,
                 crate::exit::Exit::Usage,
@@ -637,15 +664,13 @@ mod tests {
     }
 
     #[test]
-    fn queue_options_say_there_is_no_queue() {
-        for mode in ["-q", "-q15m", "-bp"] {
-            let err = args(&[mode]).unwrap_err();
-            assert!(
-                err.message.contains("there is no queue"),
-                "{mode}: {}",
-                err.message
-            );
-        }
+    fn queue_options_run_the_daemon_or_list_the_queue() {
+        let run = args(&["-q"]).unwrap();
+        assert!(run.run_queue && !run.queue_daemon && !run.list_queue);
+        let daemon = args(&["-q15m"]).unwrap();
+        assert!(daemon.queue_daemon && !daemon.run_queue);
+        assert!(args(&["-bp"]).unwrap().list_queue);
+        assert!(args(&["-odq", "bob@example.net"]).unwrap().queue_only);
     }
 
     #[test]

@@ -115,6 +115,7 @@ pub mod command;
 pub mod message;
 pub mod mx;
 pub mod reply;
+pub mod retry;
 pub mod sasl;
 pub mod scram;
 pub mod session;

@@ -22,6 +22,8 @@ on stdout, which the Rust harness waits for. Options:
                            ENVID on MAIL; nothing is ever sent back (aiosmtpd alone refuses every RCPT parameter
                            with 555). Note aiosmtpd upper-cases all parameters before the handler sees them.
   --hostname NAME          name in the greeting and EHLO reply (default: mx.example.test)
+  --greylist SECS          greylisting: answer 451 4.7.1 to RCPT for a (sender, recipient, client address)
+                           triple first seen less than SECS seconds ago (the first attempt always)
 
 Recipients are chosen by local part, so one server can accept some and refuse others:
   reject*      550 5.1.1 no such user          (permanent, at RCPT)
@@ -64,7 +66,9 @@ class DsnSMTP(SMTP):
 class TestHandler:
     """Accepts or refuses recipients by local part, stores messages in a Maildir, logs envelopes."""
 
-    def __init__(self, maildir, log_path, dsn=False):
+    def __init__(self, maildir, log_path, dsn=False, greylist=None):
+        self.greylist = greylist
+        self.first_seen = {}
         self.maildir = maildir
         self.log_path = log_path
         self.dsn = dsn
@@ -87,7 +91,11 @@ class TestHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.rsplit("@", 1)[0].lower()
-        if local.startswith("reject"):
+        triple = (envelope.mail_from, address.lower(), session.peer[0] if session.peer else "")
+        first = self.first_seen.setdefault(triple, time.monotonic())
+        if self.greylist is not None and time.monotonic() - first < self.greylist:
+            reply = "451 4.7.1 greylisted, try again later"
+        elif local.startswith("reject"):
             reply = "550 5.1.1 no such user"
         elif local.startswith("defer"):
             reply = "451 4.3.0 try later"
@@ -171,6 +179,7 @@ async def main():
     p.add_argument("--smtputf8", action="store_true")
     p.add_argument("--dsn", action="store_true")
     p.add_argument("--hostname", default="mx.example.test")
+    p.add_argument("--greylist", type=float)
     a = p.parse_args()
 
     tls = None
@@ -200,7 +209,7 @@ async def main():
         kwargs["authenticator"] = make_authenticator(user, password)
         kwargs["auth_exclude_mechanism"] = [m.upper() for m in a.auth_exclude]
 
-    handler = TestHandler(a.maildir, a.log, dsn=a.dsn)
+    handler = TestHandler(a.maildir, a.log, dsn=a.dsn, greylist=a.greylist)
     smtp_class = DsnSMTP if a.dsn else SMTP
     loop = asyncio.get_running_loop()
     # A plain asyncio server rather than aiosmtpd's Controller: the Controller needs the port up front

@@ -60,6 +60,9 @@ pub struct AiosmtpdOptions {
     pub pki: Option<TestPki>,
     /// The certificate to serve; `None`: the PKI's `server` pair.
     pub served_cert: Option<CertPair>,
+    /// Greylisting: `451 4.7.1` to RCPT for a (sender, recipient, client address) triple first
+    /// seen less than this many seconds ago.
+    pub greylist: Option<f64>,
 }
 
 impl Default for AiosmtpdOptions {
@@ -78,6 +81,7 @@ impl Default for AiosmtpdOptions {
             dsn: false,
             pki: None,
             served_cert: None,
+            greylist: None,
         }
     }
 }
@@ -203,6 +207,9 @@ impl Aiosmtpd {
         }
         if opts.dsn {
             cmd.arg("--dsn");
+        }
+        if let Some(secs) = opts.greylist {
+            cmd.arg("--greylist").arg(secs.to_string());
         }
         let mut child = cmd
             .stdin(Stdio::null())

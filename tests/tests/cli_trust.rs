@@ -322,8 +322,9 @@ fn sendmail_takes_its_timeout_from_the_configuration() {
         .arg("bob@example.net")
         .write_stdin("Subject: cron\n\nbody\n")
         .assert()
-        .code(75)
-        .stderr(predicate::str::contains("bob@example.net: deferred"));
+        // Timed out: temporary, so the message is queued and sendmail's caller sees 0.
+        .code(0)
+        .stderr(predicate::str::contains("queued as").and(predicate::str::contains("greeting")));
     assert_ended_at_deadline(started, Duration::from_secs(2));
 }
 
@@ -351,8 +352,8 @@ fn an_accounts_timeout_bounds_mx_delivery_in_sendmail_mode() {
         .arg("bob@nomx.test")
         .write_stdin("Subject: cron\n\nbody\n")
         .assert()
-        .code(75)
-        .stderr(predicate::str::contains("bob@nomx.test: deferred"));
+        .code(0)
+        .stderr(predicate::str::contains("queued as"));
     assert_ended_at_deadline(started, Duration::from_secs(2));
     assert!(silent.connections() >= 1);
 }
@@ -726,18 +727,6 @@ fn dash_t_on_a_resent_message_uses_the_resent_fields() {
     );
     let stored = String::from_utf8_lossy(&dumps[0].message).into_owned();
     assert!(!stored.contains("dave@"), "{stored}");
-}
-
-#[test]
-fn queue_options_say_there_is_no_queue() {
-    let home = scratch();
-    for mode in ["-q", "-q15m", "-bp"] {
-        mxsend(home.path())
-            .args(["sendmail", mode])
-            .assert()
-            .code(64)
-            .stderr(predicate::str::contains("there is no queue"));
-    }
 }
 
 #[test]

@@ -65,6 +65,8 @@ pub fn mxsend(home: &Path) -> assert_cmd::Command {
         .env_remove("MXSEND_CONFIG")
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
+        // What sendmail mode queues stays in the scratch home, never in /var/spool/mxsend.
+        .env("MXSEND_QUEUE_DIR", home.join("queue"))
         .timeout(std::time::Duration::from_secs(60));
     command
 }

@@ -1,0 +1,448 @@
+//! Where queue entries live: the narrow [`Store`] interface, and [`DirStore`], the spool
+//! directory that implements it.
+//!
+//! The interface is what a runner needs and nothing more (add an entry, list, lock one,
+//! read it, save its state, remove it, move it aside), so another backend (a database shared
+//! by several senders) could take the directory's place.
+//!
+//! # The directory
+//!
+//! ```text
+//! ROOT/entries/ID/message   the message as accepted (never changed)
+//! ROOT/entries/ID/state     the state record (JSON, replaced as a whole)
+//! ROOT/tmp/                 entries being written, and finished ones being deleted (done-ID)
+//! ROOT/corrupt/ID/          damaged entries, moved aside with a `reason` file; never deleted
+//! ```
+//!
+//! Writes are crash-safe in nullmailer's order: write a temporary file, fsync it, rename it
+//! into place, fsync the directory. A new entry is built complete under `tmp/` (message and
+//! state, both fsync'd) and appears in `entries/` by one rename, so a reader sees all of an
+//! entry or none of it. A state update replaces `state` by rename, so a crash leaves either
+//! the old record or the new one.
+//!
+//! # Locking
+//!
+//! A runner holds an exclusive `flock(2)` on the entry's directory while it sends
+//! ([`Store::try_lock`]; `std::fs::File::try_lock`), so two runners (cron and the daemon, two
+//! crons) never send the same entry at once: the second one skips it. The kernel drops the
+//! lock when the process dies, so a killed runner leaves no stale lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::record::{valid_id, EntryRecord};
+use super::QueueError;
+
+/// A temporary entry older than this under `tmp/` was left by a process that died while
+/// queueing (its caller saw the failure); it is moved aside rather than left to pile up.
+pub const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
+
+/// The prefix under `tmp/` of finished entries being deleted.
+const DONE_PREFIX: &str = "done-";
+
+/// An entry as listed: its id, and its record or why it cannot be read.
+#[derive(Debug)]
+pub struct Listed {
+    /// The entry's id.
+    pub id: String,
+    /// The record, or why it is damaged.
+    pub record: Result<EntryRecord, QueueError>,
+}
+
+/// The storage of a queue (module docs).
+pub trait Store {
+    /// Proof that this process holds an entry's lock; dropping it releases the lock.
+    type Lock;
+
+    /// Store a new entry: `record` and the message read from `message` (at most
+    /// `record.message_size` octets are expected; the count read is what is stored and
+    /// recorded). Either the whole entry is stored, or nothing.
+    fn add(&self, record: &mut EntryRecord, message: &mut dyn Read) -> Result<(), QueueError>;
+
+    /// Every entry, with its record or why it cannot be read (damaged entries are listed,
+    /// not moved; see [`Store::move_aside`]).
+    fn list(&self) -> Result<Vec<Listed>, QueueError>;
+
+    /// Lock the entry for sending; `Ok(None)` when another runner holds it or it is gone.
+    fn try_lock(&self, id: &str) -> Result<Option<Self::Lock>, QueueError>;
+
+    /// Read the entry's record.
+    fn read(&self, id: &str) -> Result<EntryRecord, QueueError>;
+
+    /// Open the entry's message, checking its length against the record.
+    fn open_message(&self, record: &EntryRecord) -> Result<File, QueueError>;
+
+    /// The first octets of the message, up to `limit` (for a notification's copy of the
+    /// original header).
+    fn message_head(&self, id: &str, limit: usize) -> Result<Vec<u8>, QueueError>;
+
+    /// Save the entry's record, durably, before returning.
+    fn update(&self, lock: &Self::Lock, record: &EntryRecord) -> Result<(), QueueError>;
+
+    /// Save the entry's record at once without waiting for the disk: it survives the
+    /// process being killed, and survives a system crash once [`Store::update`] or
+    /// [`Store::sync`] has run.
+    fn stage(&self, lock: &Self::Lock, record: &EntryRecord) -> Result<(), QueueError>;
+
+    /// Remove an entry that is done (every recipient delivered or failed and notified).
+    /// Durable once [`Store::sync`] returns.
+    fn remove(&self, lock: Self::Lock) -> Result<(), QueueError>;
+
+    /// Make every [`Store::remove`] so far durable.
+    fn sync(&self) -> Result<(), QueueError>;
+
+    /// Move a damaged entry out of the queue, with the reason, without deleting anything.
+    /// Returns where it went.
+    fn move_aside(&self, id: &str, reason: &str) -> Result<String, QueueError>;
+
+    /// Check that outcomes can be saved now (space, permissions, a read-only file system)
+    /// before sending: a message sent whose outcome cannot be recorded would be sent again.
+    fn check_writable(&self) -> Result<(), QueueError>;
+}
+
+/// What [`DirStore::check_writable`] writes: more than a state record takes.
+const PROBE_SIZE: usize = 16 * 1024;
+
+/// The spool directory (module docs).
+#[derive(Clone, Debug)]
+pub struct DirStore {
+    root: PathBuf,
+    /// Finished entries renamed under `tmp/`, deleted at the next [`Store::sync`] (deleting
+    /// files is slow on some file systems; it waits until the batch is sent).
+    done: Arc<Mutex<Vec<PathBuf>>>,
+}
+
+/// The lock on one entry of a [`DirStore`].
+#[derive(Debug)]
+pub struct DirLock {
+    id: String,
+    dir: File,
+}
+
+impl DirStore {
+    /// Open (and create, mode 0700, when missing) the queue at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<DirStore, QueueError> {
+        let root = root.into();
+        for sub in ["", "entries", "tmp", "corrupt"] {
+            let dir = root.join(sub);
+            create_private_dir(&dir)
+                .map_err(|e| QueueError::io("create the queue directory", &dir, e))?;
+        }
+        Ok(DirStore {
+            root,
+            done: Arc::default(),
+        })
+    }
+
+    /// The queue's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn entries(&self) -> PathBuf {
+        self.root.join("entries")
+    }
+
+    fn entry_dir(&self, id: &str) -> Result<PathBuf, QueueError> {
+        if !valid_id(id) {
+            return Err(QueueError::NoSuchEntry(id.to_string()));
+        }
+        Ok(self.entries().join(id))
+    }
+
+    /// Temporary entries left by processes that died while queueing, moved aside.
+    fn sweep_stale_tmp(&self) {
+        let Ok(dir) = fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for item in dir.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.starts_with(DONE_PREFIX) {
+                // A finished entry whose deletion was interrupted.
+                let _ = fs::remove_dir_all(item.path());
+                continue;
+            }
+            let old = item
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TMP_AGE);
+            if old {
+                let target = self.root.join("corrupt").join(format!("tmp-{name}"));
+                if fs::rename(item.path(), &target).is_ok() {
+                    let _ = fs::write(
+                        target.join("reason"),
+                        "left under tmp/ by a process that died while queueing it\n",
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Store for DirStore {
+    type Lock = DirLock;
+
+    fn add(&self, record: &mut EntryRecord, message: &mut dyn Read) -> Result<(), QueueError> {
+        let tmp = self.root.join("tmp").join(&record.id);
+        let result = (|| {
+            fs::create_dir(&tmp).map_err(|e| QueueError::io("create", &tmp, e))?;
+            let path = tmp.join("message");
+            let mut file = File::create(&path).map_err(|e| QueueError::io("create", &path, e))?;
+            let size =
+                io::copy(message, &mut file).map_err(|e| QueueError::io("write", &path, e))?;
+            file.sync_all()
+                .map_err(|e| QueueError::io("fsync", &path, e))?;
+            record.message_size = size;
+            write_synced(&tmp.join("state"), &record.encode())?;
+            sync_dir(&tmp)?;
+            let target = self.entries().join(&record.id);
+            fs::rename(&tmp, &target).map_err(|e| QueueError::io("rename into", &target, e))?;
+            sync_dir(&self.entries())
+        })();
+        if result.is_err() {
+            // Nothing of it is in the queue; the caller reports the failure.
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    fn list(&self) -> Result<Vec<Listed>, QueueError> {
+        self.sweep_stale_tmp();
+        let entries = self.entries();
+        let dir = fs::read_dir(&entries).map_err(|e| QueueError::io("read", &entries, e))?;
+        let mut listed = Vec::new();
+        for item in dir {
+            let item = item.map_err(|e| QueueError::io("read", &entries, e))?;
+            let id = item.file_name().to_string_lossy().into_owned();
+            if !valid_id(&id) {
+                listed.push(Listed {
+                    record: Err(QueueError::Damaged {
+                        id: id.clone(),
+                        why: "not a queue entry (bad name)".into(),
+                    }),
+                    id,
+                });
+                continue;
+            }
+            let record = self.read(&id);
+            // Removed by another runner between read_dir and now: not an entry any more.
+            if matches!(record, Err(QueueError::NoSuchEntry(_))) {
+                continue;
+            }
+            listed.push(Listed { id, record });
+        }
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(listed)
+    }
+
+    fn try_lock(&self, id: &str) -> Result<Option<DirLock>, QueueError> {
+        let path = self.entry_dir(id)?;
+        let dir = match File::open(&path) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(QueueError::io("open", &path, e)),
+        };
+        match dir.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(QueueError::io("lock", &path, e)),
+        }
+        // Removed by the runner that held the lock before us.
+        if !path.join("state").exists() {
+            return Ok(None);
+        }
+        Ok(Some(DirLock {
+            id: id.to_string(),
+            dir,
+        }))
+    }
+
+    fn read(&self, id: &str) -> Result<EntryRecord, QueueError> {
+        let path = self.entry_dir(id)?.join("state");
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return match self.entry_dir(id)?.exists() {
+                    true => Err(QueueError::Damaged {
+                        id: id.to_string(),
+                        why: "the entry has no state record".into(),
+                    }),
+                    false => Err(QueueError::NoSuchEntry(id.to_string())),
+                }
+            }
+            Err(e) => return Err(QueueError::io("read", &path, e)),
+        };
+        EntryRecord::decode(id, &bytes).map_err(|e| QueueError::Damaged {
+            id: id.to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    fn open_message(&self, record: &EntryRecord) -> Result<File, QueueError> {
+        let path = self.entry_dir(&record.id)?.join("message");
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QueueError::Damaged {
+                    id: record.id.clone(),
+                    why: "the message file is missing".into(),
+                })
+            }
+            Err(e) => return Err(QueueError::io("open", &path, e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| QueueError::io("read", &path, e))?
+            .len();
+        if len != record.message_size {
+            return Err(QueueError::Damaged {
+                id: record.id.clone(),
+                why: format!(
+                    "the message file has {len} octets; {} were queued (truncated or altered)",
+                    record.message_size
+                ),
+            });
+        }
+        Ok(file)
+    }
+
+    fn message_head(&self, id: &str, limit: usize) -> Result<Vec<u8>, QueueError> {
+        let path = self.entry_dir(id)?.join("message");
+        let file = File::open(&path).map_err(|e| QueueError::io("open", &path, e))?;
+        let mut head = Vec::new();
+        file.take(limit as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| QueueError::io("read", &path, e))?;
+        Ok(head)
+    }
+
+    fn update(&self, lock: &DirLock, record: &EntryRecord) -> Result<(), QueueError> {
+        let dir = self.entry_dir(&lock.id)?;
+        let tmp = dir.join("state.tmp");
+        write_synced(&tmp, &record.encode())?;
+        let path = dir.join("state");
+        fs::rename(&tmp, &path).map_err(|e| QueueError::io("rename into", &path, e))?;
+        lock.dir
+            .sync_all()
+            .map_err(|e| QueueError::io("fsync", &dir, e))
+    }
+
+    fn stage(&self, lock: &DirLock, record: &EntryRecord) -> Result<(), QueueError> {
+        let dir = self.entry_dir(&lock.id)?;
+        let tmp = dir.join("state.tmp");
+        fs::write(&tmp, record.encode()).map_err(|e| QueueError::io("write", &tmp, e))?;
+        let path = dir.join("state");
+        fs::rename(&tmp, &path).map_err(|e| QueueError::io("rename into", &path, e))
+    }
+
+    fn remove(&self, lock: DirLock) -> Result<(), QueueError> {
+        let dir = self.entry_dir(&lock.id)?;
+        // One rename takes the entry out of the queue (a crash cannot leave half an entry
+        // behind); what is under tmp/done-* is deleted now or by the next listing.
+        let done = self
+            .root
+            .join("tmp")
+            .join(format!("{DONE_PREFIX}{}", lock.id));
+        fs::rename(&dir, &done).map_err(|e| QueueError::io("remove", &dir, e))?;
+        drop(lock);
+        match self.done.lock() {
+            Ok(mut list) => list.push(done),
+            Err(_) => {
+                let _ = fs::remove_dir_all(&done);
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), QueueError> {
+        sync_dir(&self.entries())?;
+        let done = self.done.lock().map(|mut l| std::mem::take(&mut *l));
+        for path in done.unwrap_or_default() {
+            let _ = fs::remove_dir_all(path);
+        }
+        Ok(())
+    }
+
+    fn move_aside(&self, id: &str, reason: &str) -> Result<String, QueueError> {
+        let from = self.entries().join(id);
+        // A damaged name may hold anything: the target name is made safe.
+        let safe: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(super::record::MAX_ID_LEN)
+            .collect();
+        let corrupt = self.root.join("corrupt");
+        let mut target = corrupt.join(&safe);
+        let mut n = 1;
+        while target.exists() {
+            target = corrupt.join(format!("{safe}-{n}"));
+            n += 1;
+        }
+        fs::rename(&from, &target).map_err(|e| QueueError::io("move aside", &from, e))?;
+        let _ = sync_dir(&self.entries());
+        if target.is_dir() {
+            let _ = fs::write(target.join("reason"), format!("{reason}\n"));
+        }
+        Ok(target.display().to_string())
+    }
+
+    fn check_writable(&self) -> Result<(), QueueError> {
+        let path = self.root.join("tmp").join(format!(
+            "probe-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        let result = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&[0u8; PROBE_SIZE]).and_then(|()| f.flush()));
+        let _ = fs::remove_file(&path);
+        result.map_err(|e| QueueError::io("write to the queue (nothing was sent)", &path, e))
+    }
+}
+
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(path)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write `bytes` to a new file at `path` and fsync it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), QueueError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| QueueError::io("create", path, e))?;
+    file.write_all(bytes)
+        .map_err(|e| QueueError::io("write", path, e))?;
+    file.sync_all()
+        .map_err(|e| QueueError::io("fsync", path, e))
+}
+
+/// fsync a directory, so the renames and removals in it are durable.
+fn sync_dir(path: &Path) -> Result<(), QueueError> {
+    File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| QueueError::io("fsync", path, e))
+}
