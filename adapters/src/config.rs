@@ -12,6 +12,7 @@ use mxsend_core::mx::{FamilyOrder, MAX_ADDRESSES};
 use mxsend_core::sasl::{Credentials, Secret};
 use mxsend_core::session::{SessionConfig, Timeouts};
 
+use crate::dkim::DkimSigner;
 use crate::dns::Resolver;
 use crate::tls::{Roots, TlsMode, TlsOptions};
 use crate::transcript::Transcript;
@@ -158,6 +159,8 @@ pub struct Relay {
     pub connect_timeout: Duration,
     /// Where the transcript goes, if anywhere.
     pub transcript: Option<TranscriptHook>,
+    /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
+    pub dkim: Vec<DkimSigner>,
 }
 
 impl Relay {
@@ -176,7 +179,15 @@ impl Relay {
             timeouts: Timeouts::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             transcript: None,
+            dkim: Vec::new(),
         }
+    }
+
+    /// Also sign every message with this DKIM signer (call again for more signatures, for
+    /// example an RSA and an Ed25519 one).
+    pub fn dkim(mut self, signer: DkimSigner) -> Relay {
+        self.dkim.push(signer);
+        self
     }
 
     /// With this TLS mode.
@@ -287,6 +298,8 @@ pub struct MxDelivery {
     pub concurrency: usize,
     /// Where the transcript goes, if anywhere.
     pub transcript: Option<TranscriptHook>,
+    /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
+    pub dkim: Vec<DkimSigner>,
 }
 
 impl Default for MxDelivery {
@@ -312,7 +325,14 @@ impl MxDelivery {
             family_order: FamilyOrder::default(),
             concurrency: DEFAULT_CONCURRENCY,
             transcript: None,
+            dkim: Vec::new(),
         }
+    }
+
+    /// Also sign every message with this DKIM signer (call again for more signatures).
+    pub fn dkim(mut self, signer: DkimSigner) -> MxDelivery {
+        self.dkim.push(signer);
+        self
     }
 
     /// Work on at most this many domains at once (async adapters).

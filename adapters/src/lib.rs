@@ -24,6 +24,7 @@
 //! | [`tls`] | TLS modes, trust anchors, the opportunistic verifier |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
+//! | [`dkim`] | DKIM signing of each message as it streams: [`DkimKey`], [`DkimSigner`] |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
 //! | [`compose`] | [`MessageBuilder`] → `Message<`[`ComposedBody`]`>`; [`RawMessageBody`] for ready messages |
 //!
@@ -160,6 +161,7 @@ pub mod blocking;
 pub mod compose;
 pub mod config;
 pub mod delivery;
+pub mod dkim;
 pub mod dns;
 mod error;
 pub mod message;
@@ -171,6 +173,7 @@ pub mod transcript;
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
+pub use dkim::{DkimKey, DkimSigner};
 pub use error::Error;
 #[cfg(feature = "aio")]
 pub use message::AsyncBodySource;

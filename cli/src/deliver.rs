@@ -231,5 +231,6 @@ fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
             CliError::config(format!("DNS resolver: {error}; pass --dns IP"))
         }
         mxsend::Error::Body { error, .. } => message.error(&error),
+        mxsend::Error::Dkim { error, .. } => crate::dkim::library_error(&error, message),
     }
 }

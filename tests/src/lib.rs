@@ -12,6 +12,7 @@
 //! | aiosmtpd (`aiosmtpd_server.py`) | [`aiosmtpd`] | AUTH PLAIN/LOGIN, STARTTLS policy, per-recipient refusals, envelope log |
 //! | test PKI (`pki.sh`) | [`pki`] | the CA to trust, and self-signed / unknown-CA / wrong-host / expired certificates |
 //! | dnsmasq | [`dnsmasq`] | a real DNS server for MX scenarios (`peers/dnsmasq.conf`) |
+//! | dkimpy, OpenDKIM | [`dkim`] | two independent DKIM verifiers, keys from the test dnsmasq |
 //!
 //! [`mod@scenarios`] holds the end-to-end scenarios, written once and instantiated per adapter.
 //!
@@ -52,6 +53,7 @@
 //! linger; `tests/peers/postfix.sh stop DIR` or `kill` cleans up.
 
 pub mod aiosmtpd;
+pub mod dkim;
 pub mod dnsmasq;
 pub mod hostile;
 pub mod maildir;
