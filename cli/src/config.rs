@@ -68,6 +68,9 @@ pub struct Account {
     /// Allow AUTH without TLS (a local test server).
     #[serde(default)]
     pub allow_plaintext_auth: bool,
+    /// DKIM keys to sign with (`[[accounts.NAME.dkim]]`: key, selector, domain).
+    #[serde(default)]
+    pub dkim: Vec<crate::dkim::DkimKeyConfig>,
 }
 
 /// Why the configuration cannot be used (exit 78).

@@ -62,6 +62,8 @@ pub struct Job {
     pub allow_plaintext_auth: bool,
     /// The envelope.
     pub envelope: mxsend_core::session::Envelope,
+    /// DKIM signers, applied to the message in order.
+    pub dkim: Vec<mxsend::DkimSigner>,
 }
 
 /// The message as the library reads it: opened once per connection attempt, with a progress
@@ -131,6 +133,7 @@ pub fn deliver(
             relay.credentials = job.credentials.clone();
             relay.allow_plaintext_auth = job.allow_plaintext_auth;
             relay.ehlo = ehlo_name(&job.ehlo);
+            relay.dkim = job.dkim.clone();
             if let Some(timeout) = job.connect_timeout {
                 relay.connect_timeout = timeout;
             }
@@ -148,6 +151,7 @@ pub fn deliver(
                 mx.tls_options.ca_files.push(path.clone());
             }
             mx.ehlo = ehlo_name(&job.ehlo);
+            mx.dkim = job.dkim.clone();
             if let Some(timeout) = job.connect_timeout {
                 mx.connect_timeout = timeout;
             }

@@ -11,6 +11,7 @@
 mod compose;
 mod config;
 mod deliver;
+mod dkim;
 mod ehlo;
 mod error;
 mod exit;
@@ -111,6 +112,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// DKIM keys: `mxsend dkim keygen --selector SEL --domain DOMAIN [--type rsa|ed25519]`.
+    #[command(subcommand)]
+    Dkim(dkim::DkimCommand),
     /// Print the man page (roff), e.g. `mxsend manpage > /usr/local/share/man/man1/mxsend.1`.
     Manpage,
 }
@@ -264,6 +268,9 @@ pub struct SendArgs {
     /// Print the message and the delivery plan; send nothing.
     #[arg(long, short = 'n', help_heading = "Output")]
     pub dry_run: bool,
+    /// DKIM signing.
+    #[command(flatten)]
+    pub dkim: dkim::DkimArgs,
 }
 
 fn main() -> ExitCode {

@@ -76,6 +76,7 @@ pub fn main(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         None => send(cli.send),
         Some(Command::Mx(args)) => mx(args),
+        Some(Command::Dkim(command)) => crate::dkim::run(command),
         Some(Command::Sendmail(args)) => sendmail(&args.args),
         Some(Command::Completions { shell }) => {
             // Generated into memory: clap_complete panics on a failed write.
@@ -363,7 +364,8 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         args.password_env.as_deref(),
         &account,
     )?;
-    let job = job(connection, credentials, envelope);
+    let mut job = job(connection, credentials, envelope);
+    job.dkim = crate::dkim::signers(&args.dkim, &account)?;
     let report = deliver::deliver(
         &job,
         &message,
@@ -524,6 +526,7 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
         credentials,
         allow_plaintext_auth: connection.allow_plaintext_auth,
         envelope,
+        dkim: Vec::new(),
     }
 }
 
@@ -706,7 +709,8 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let dsn = dsn_options(&args)?;
     let envelope = envelope(sender, recipients, &message, dsn);
     let credentials = credentials(connection.user.as_deref(), None, &account)?;
-    let job = job(connection, credentials, envelope);
+    let mut job = job(connection, credentials, envelope);
+    job.dkim = crate::dkim::signers(&crate::dkim::DkimArgs::default(), &account)?;
     let id = message_id(&message, Some(&header));
     let report = deliver::deliver(&job, &message, id, args.verbose)?;
     // Silence on success: cron mails whatever a job prints.
