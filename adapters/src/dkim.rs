@@ -603,6 +603,19 @@ pub async fn sign_async<B: crate::message::AsyncBodySource>(
     })
 }
 
+/// Message `index` with its signed body, or the library error naming it.
+fn signed_message<B>(
+    index: usize,
+    message: &Message<impl Sized>,
+    body: Result<SignedBody<B>, DkimError>,
+) -> Result<Message<SignedBody<B>>, crate::Error> {
+    body.map(|body| Message::new(message.envelope.clone(), body))
+        .map_err(|error| crate::Error::Dkim {
+            message: index,
+            error,
+        })
+}
+
 /// `messages` signed with `signers`, or `None` when there are no signers (send as is).
 pub(crate) fn sign_messages<'m, B: BodySource>(
     signers: &[DkimSigner],
@@ -615,13 +628,7 @@ pub(crate) fn sign_messages<'m, B: BodySource>(
     messages
         .iter()
         .enumerate()
-        .map(|(index, message)| {
-            let body = sign(signers, &message.body, now).map_err(|error| crate::Error::Dkim {
-                message: index,
-                error,
-            })?;
-            Ok(Message::new(message.envelope.clone(), body))
-        })
+        .map(|(i, message)| signed_message(i, message, sign(signers, &message.body, now)))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
@@ -637,14 +644,9 @@ pub(crate) async fn sign_messages_async<'m, B: crate::message::AsyncBodySource>(
     }
     let now = SystemTime::now();
     let mut signed = Vec::with_capacity(messages.len());
-    for (index, message) in messages.iter().enumerate() {
-        let body = sign_async(signers, &message.body, now)
-            .await
-            .map_err(|error| crate::Error::Dkim {
-                message: index,
-                error,
-            })?;
-        signed.push(Message::new(message.envelope.clone(), body));
+    for (i, message) in messages.iter().enumerate() {
+        let body = sign_async(signers, &message.body, now).await;
+        signed.push(signed_message(i, message, body)?);
     }
     Ok(Some(signed))
 }

@@ -20,12 +20,23 @@ const STORED: Duration = Duration::from_secs(30);
 /// Run keygen in `dir`; the TXT record's name and text, joined from its quoted strings.
 fn keygen(home: &Path, dir: &Path, selector: &str, kind: &str) -> (String, String) {
     let output = mxsend(home)
-        .args(["dkim", "keygen", "--selector", selector, "--domain", "example.test"])
+        .args([
+            "dkim",
+            "keygen",
+            "--selector",
+            selector,
+            "--domain",
+            "example.test",
+        ])
         .args(["--type", kind, "-D"])
         .arg(dir)
         .output()
         .expect("run mxsend dkim keygen");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).expect("UTF-8");
     let name = text.split_whitespace().next().expect("a record name");
     let record: String = text
@@ -43,16 +54,30 @@ fn keygen_writes_a_private_key_mode_600_and_prints_the_txt_record() {
     for (selector, kind, k) in [("r1", "rsa", "k=rsa;"), ("e1", "ed25519", "k=ed25519;")] {
         let (name, record) = keygen(home.path(), home.path(), selector, kind);
         assert_eq!(name, format!("{selector}._domainkey.example.test"));
-        assert!(record.starts_with("v=DKIM1; ") && record.contains(k), "{record}");
+        assert!(
+            record.starts_with("v=DKIM1; ") && record.contains(k),
+            "{record}"
+        );
         let path = home.path().join(format!("{selector}.private"));
-        let mode = std::fs::metadata(&path).expect("key written").permissions().mode();
+        let mode = std::fs::metadata(&path)
+            .expect("key written")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let key = DkimKey::from_pem_file(&path).expect("the key loads");
         assert_eq!(key.dns_record(), record);
     }
     // An existing key is never overwritten.
     mxsend(home.path())
-        .args(["dkim", "keygen", "--selector", "r1", "--domain", "example.test", "-D"])
+        .args([
+            "dkim",
+            "keygen",
+            "--selector",
+            "r1",
+            "--domain",
+            "example.test",
+            "-D",
+        ])
         .arg(home.path())
         .assert()
         .failure();
@@ -67,8 +92,19 @@ fn send_with_two_dkim_keys_is_stored_by_postfix_and_verifies() {
     let postfix = Postfix::start(PostfixOptions::default());
     let attachment = file(home.path(), "data.csv", b"a,b\n1,2   \n\n\n");
     mxsend(home.path())
-        .args(["--no-account", "--server", &postfix.smtp_addr().to_string(), "--tls", "none"])
-        .args(["--from", "Alice <alice@example.test>", "--to", "bob@example.test"])
+        .args([
+            "--no-account",
+            "--server",
+            &postfix.smtp_addr().to_string(),
+            "--tls",
+            "none",
+        ])
+        .args([
+            "--from",
+            "Alice <alice@example.test>",
+            "--to",
+            "bob@example.test",
+        ])
         .args(["--subject", "signed", "--body", "hello  \n\n"])
         .arg("--attach")
         .arg(&attachment)
@@ -115,7 +151,10 @@ fn sendmail_mode_signs_with_the_account_keys() {
         .code(0)
         .stderr("");
     let stored = postfix.wait_for_message("bob@example.test", STORED);
-    assert!(!String::from_utf8_lossy(&stored).contains("Bcc:"), "Bcc removed");
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("Bcc:"),
+        "Bcc removed"
+    );
     let path = file(home.path(), "stored.eml", &stored);
     assert_verifies(&path, dns.addr(), &["e2", "r2"]);
 }
@@ -129,13 +168,28 @@ fn bad_dkim_flags_stop_before_any_connection() {
     let send = |extra: &[&std::ffi::OsStr]| {
         let mut command = mxsend(home.path());
         command
-            .args(["--no-account", "--server", &tripwire.server(), "--tls", "none"])
-            .args(["--from", "a@example.test", "--to", "b@example.test", "--body", "x"])
+            .args([
+                "--no-account",
+                "--server",
+                &tripwire.server(),
+                "--tls",
+                "none",
+            ])
+            .args([
+                "--from",
+                "a@example.test",
+                "--to",
+                "b@example.test",
+                "--body",
+                "x",
+            ])
             .args(extra);
         command
     };
     // A key without its selector: usage.
-    send(&["--dkim-key".as_ref(), key.as_os_str()]).assert().code(64);
+    send(&["--dkim-key".as_ref(), key.as_os_str()])
+        .assert()
+        .code(64);
     // A missing key file: no input.
     send(&[
         "--dkim-key".as_ref(),

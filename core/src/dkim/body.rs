@@ -209,6 +209,7 @@ impl BodyCanonicalizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dkim::split_at;
     use alloc::vec::Vec;
     use proptest::prelude::*;
 
@@ -366,19 +367,6 @@ mod tests {
             ],
             0..120,
         )
-    }
-
-    fn split_at<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(body.len())).collect();
-        cuts.sort_unstable();
-        let mut chunks = Vec::new();
-        let mut last = 0;
-        for cut in cuts {
-            chunks.push(&body[last..cut]);
-            last = cut;
-        }
-        chunks.push(&body[last..]);
-        chunks
     }
 
     proptest! {

@@ -213,6 +213,21 @@ fn find_blank_line(haystack: &[u8]) -> Option<usize> {
     haystack.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
+/// `bytes` cut at `cuts` (clamped, in any order): the chunks of a split-invariance test.
+#[cfg(test)]
+pub(crate) fn split_at<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(bytes.len())).collect();
+    cuts.sort_unstable();
+    let mut chunks = Vec::new();
+    let mut last = 0;
+    for cut in cuts {
+        chunks.push(bytes.get(last..cut).unwrap_or_default());
+        last = cut;
+    }
+    chunks.push(bytes.get(last..).unwrap_or_default());
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,15 +279,7 @@ mod tests {
             cuts in proptest::collection::vec(0usize..200, 0..6),
         ) {
             let whole = split_all(&[&message]);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(message.len())).collect();
-            cuts.sort_unstable();
-            let mut chunks = Vec::new();
-            let mut last = 0;
-            for cut in cuts {
-                chunks.push(&message[last..cut]);
-                last = cut;
-            }
-            chunks.push(&message[last..]);
+            let chunks = split_at(&message, &cuts);
             prop_assert_eq!(split_all(&chunks), whole);
         }
     }
