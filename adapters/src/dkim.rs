@@ -736,6 +736,21 @@ mod tests {
     }
 
     #[test]
+    fn lf_and_crlf_messages_sign_the_same_wire_bytes() {
+        // The session sends both as the same CRLF octets: the signatures must agree.
+        let lf = b"From: a@example.test\nSubject: x \n\nline  \n\n".to_vec();
+        let crlf = b"From: a@example.test\r\nSubject: x \r\n\r\nline  \r\n\r\n".to_vec();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
+            // Ed25519 signatures are deterministic (RFC 8032), so whole headers compare.
+            let signers = [DkimSigner::new(key("ed25519.pem"), "ed").canonicalization(c, c)];
+            let a = sign(&signers, &lf, now).unwrap();
+            let b = sign(&signers, &crlf, now).unwrap();
+            assert_eq!(a.signature_headers(), b.signature_headers(), "{c:?}");
+        }
+    }
+
+    #[test]
     fn one_pass_reader_body_is_refused_before_reading() {
         let body = crate::ReaderBody::new(&b"From: a@example.test\r\n\r\nx\r\n"[..]);
         let signers = [DkimSigner::new(key("ed25519.pem"), "ed")];
