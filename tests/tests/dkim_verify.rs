@@ -2,7 +2,8 @@
 //! (`mxsend_tests::dkim`), the public keys served as TXT records by the test dnsmasq:
 //! composed messages with attachments and ready messages full of canonicalization traps,
 //! RSA-SHA256 and Ed25519-SHA256 together, relaxed and simple, on the wire and as a real
-//! Postfix stored them after delivery (relay and MX delivery, blocking and smol), and a
+//! Postfix stored them after delivery (relay and MX delivery, blocking and smol, DATA and
+//! BDAT), and a
 //! message of several hundred MiB. A read-once body is refused with a clear error.
 //!
 //! Needs Postfix, dnsmasq, python3 with dkimpy/pynacl/dnspython and OpenDKIM
@@ -180,6 +181,15 @@ fn trap_messages() -> Vec<(&'static str, Vec<u8>, bool)> {
             true,
         ),
         (
+            // Dot-stuffed on the wire (DATA) and unstuffed by the server: signed unstuffed.
+            "leading-dots",
+            format!(
+                "{head}Message-ID: <dots@example.test>\nSubject: dots\n\n.hidden\n..two\n.\n \n"
+            )
+            .into_bytes(),
+            false,
+        ),
+        (
             "odd-case-names",
             b"fROM: Alice <alice@example.test>\r\nTO: bob@example.test\r\n\
               sUBJECT: odd case\r\nDATE: Tue, 01 Dec 2026 10:00:00 +0000\r\n\
@@ -257,6 +267,8 @@ fn ready_messages_with_traps_still_verify_as_postfix_stored_them() {
         for signer in both_signers(canonicalization) {
             relay = relay.dkim(signer);
         }
+        // DATA (dot-stuffed) for one run, BDAT for the other: the same signed octets.
+        relay.chunking = canonicalization == Canonicalization::Simple;
         let messages: Vec<Message<Vec<u8>>> = traps
             .iter()
             .map(|(_, body, eight_bit)| Message::new(envelope(to, *eight_bit), body.clone()))
