@@ -269,6 +269,17 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
+    match crate::dkim::sign_messages_async(&relay.dkim, messages).await? {
+        Some(signed) => relay_all::<R, _>(relay, &signed).await,
+        None => relay_all::<R, B>(relay, messages).await,
+    }
+}
+
+/// [`send_all`] once the messages are signed (or need not be).
+async fn relay_all<R: Runtime, B: AsyncBodySource>(
+    relay: &Relay,
+    messages: &[Message<B>],
+) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
     validate(envelopes(), relay.chunking)?;
     let connector = relay.tls_connector()?;
@@ -294,6 +305,18 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
 /// Deliver one message to each recipient domain's MX hosts, up to
 /// [`MxDelivery::concurrency`] domains at once.
 pub async fn deliver<R: UdpRuntime, B: AsyncBodySource>(
+    mx: &MxDelivery,
+    message: &Message<B>,
+) -> Result<Report, Error> {
+    let signed = crate::dkim::sign_messages_async(&mx.dkim, std::slice::from_ref(message)).await?;
+    match signed.and_then(|signed| signed.into_iter().next()) {
+        Some(signed) => deliver_one::<R, _>(mx, &signed).await,
+        None => deliver_one::<R, B>(mx, message).await,
+    }
+}
+
+/// [`deliver`] once the message is signed (or need not be).
+async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {

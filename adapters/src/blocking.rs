@@ -85,6 +85,14 @@ pub fn send_all<B: BodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
+    match crate::dkim::sign_messages(&relay.dkim, messages)? {
+        Some(signed) => relay_all(relay, &signed),
+        None => relay_all(relay, messages),
+    }
+}
+
+/// [`send_all`] once the messages are signed (or need not be).
+fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
     validate(envelopes(), relay.chunking)?;
     let connector = relay.tls_connector()?;
@@ -111,6 +119,15 @@ pub fn send_all<B: BodySource>(
 
 /// Deliver one message to each recipient domain's MX hosts, one domain after the other.
 pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
+    let signed = crate::dkim::sign_messages(&mx.dkim, std::slice::from_ref(message))?;
+    match signed.and_then(|signed| signed.into_iter().next()) {
+        Some(signed) => deliver_one(mx, &signed),
+        None => deliver_one(mx, message),
+    }
+}
+
+/// [`deliver`] once the message is signed (or need not be).
+fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
     validate([&message.envelope], mx.chunking)?;
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;

@@ -12,6 +12,7 @@ use mxsend_core::mx::{FamilyOrder, MAX_ADDRESSES};
 use mxsend_core::sasl::{Credentials, Secret};
 use mxsend_core::session::{Protocol, SessionConfig, Timeouts};
 
+use crate::dkim::DkimSigner;
 use crate::dns::Resolver;
 use crate::tls::{
     ClientCertificate, Fingerprint, Roots, TlsConfigError, TlsConnector, TlsMode, TlsOptions,
@@ -228,6 +229,8 @@ pub struct Relay {
     pub protocol: Protocol,
     /// Told as each transaction ends (see [`TransactionHook`]).
     pub on_transaction: Option<TransactionHook>,
+    /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
+    pub dkim: Vec<DkimSigner>,
 }
 
 /// The prefix of a relay host that names a Unix domain socket.
@@ -260,7 +263,15 @@ impl Relay {
             transcript: None,
             protocol: Protocol::Smtp,
             on_transaction: None,
+            dkim: Vec::new(),
         }
+    }
+
+    /// Also sign every message with this DKIM signer (call again for more signatures, for
+    /// example an RSA and an Ed25519 one).
+    pub fn dkim(mut self, signer: DkimSigner) -> Relay {
+        self.dkim.push(signer);
+        self
     }
 
     /// With this TLS mode.
@@ -404,6 +415,8 @@ pub struct MxDelivery {
     pub transcript: Option<TranscriptHook>,
     /// Told as each transaction ends (see [`TransactionHook`]).
     pub on_transaction: Option<TransactionHook>,
+    /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
+    pub dkim: Vec<DkimSigner>,
 }
 
 impl Default for MxDelivery {
@@ -430,7 +443,14 @@ impl MxDelivery {
             concurrency: DEFAULT_CONCURRENCY,
             transcript: None,
             on_transaction: None,
+            dkim: Vec::new(),
         }
+    }
+
+    /// Also sign every message with this DKIM signer (call again for more signatures).
+    pub fn dkim(mut self, signer: DkimSigner) -> MxDelivery {
+        self.dkim.push(signer);
+        self
     }
 
     /// Work on at most this many domains at once (async adapters).

@@ -39,6 +39,14 @@ pub enum Error {
         /// The I/O error.
         error: io::Error,
     },
+    /// A message could not be DKIM-signed (its content unreadable or read-once, no From,
+    /// a key that cannot sign). Nothing was sent.
+    Dkim {
+        /// The message's index in the caller's list.
+        message: usize,
+        /// Why.
+        error: crate::dkim::DkimError,
+    },
 }
 
 impl fmt::Display for Error {
@@ -53,6 +61,7 @@ impl fmt::Display for Error {
             Error::Body { message, error } => {
                 write!(f, "cannot read the content of message {message}: {error}")
             }
+            Error::Dkim { message, error } => write!(f, "cannot sign message {message}: {error}"),
         }
     }
 }
@@ -65,6 +74,7 @@ impl std::error::Error for Error {
             Error::Tls(error) => Some(error),
             Error::RelayHost { error, .. } | Error::Body { error, .. } => Some(error),
             Error::Resolver(error) => Some(error),
+            Error::Dkim { error, .. } => Some(error),
         }
     }
 }

@@ -25,6 +25,7 @@
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
+//! | [`dkim`] | DKIM signing of each message as it streams: [`DkimKey`], [`DkimSigner`] |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
 //! | [`queue`] | the durable queue: spool directory, retries on a schedule, delivery status notifications |
 //! | [`compose`] | [`MessageBuilder`] → `Message<`[`ComposedBody`]`>`; [`RawMessageBody`] for ready messages |
@@ -165,6 +166,7 @@ pub mod blocking;
 pub mod compose;
 pub mod config;
 pub mod delivery;
+pub mod dkim;
 pub mod dns;
 mod error;
 pub mod message;
@@ -180,6 +182,7 @@ pub mod transcript;
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
+pub use dkim::{DkimKey, DkimSigner};
 pub use error::Error;
 #[cfg(feature = "aio")]
 pub use message::AsyncBodySource;

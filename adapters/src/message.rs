@@ -41,6 +41,12 @@ pub trait BodySource {
     fn size_hint(&self) -> Option<u64> {
         None
     }
+
+    /// Whether every [`BodySource::open`] gives the content from its start (true but for a
+    /// one-pass reader, [`ReaderBody`]). DKIM signing reads the content twice and asks first.
+    fn is_rereadable(&self) -> bool {
+        true
+    }
 }
 
 impl BodySource for [u8] {
@@ -112,6 +118,10 @@ impl<T: BodySource + ?Sized> BodySource for &T {
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(&**self)
     }
+
+    fn is_rereadable(&self) -> bool {
+        BodySource::is_rereadable(&**self)
+    }
 }
 
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
@@ -121,6 +131,10 @@ impl<T: BodySource + ?Sized> BodySource for Box<T> {
 
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(&**self)
+    }
+
+    fn is_rereadable(&self) -> bool {
+        BodySource::is_rereadable(&**self)
     }
 }
 
@@ -189,6 +203,10 @@ impl<R: Read> BodySource for ReaderBody<R> {
     fn size_hint(&self) -> Option<u64> {
         self.size
     }
+
+    fn is_rereadable(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -202,6 +220,10 @@ impl<R: Read + Send + 'static> AsyncBodySource for ReaderBody<R> {
 
     fn size_hint(&self) -> Option<u64> {
         self.size
+    }
+
+    fn is_rereadable(&self) -> bool {
+        false
     }
 }
 
@@ -237,6 +259,11 @@ pub trait AsyncBodySource: Sync {
     /// As [`BodySource::size_hint`].
     fn size_hint(&self) -> Option<u64> {
         None
+    }
+
+    /// As [`BodySource::is_rereadable`].
+    fn is_rereadable(&self) -> bool {
+        true
     }
 }
 
@@ -320,6 +347,10 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for &T {
     fn size_hint(&self) -> Option<u64> {
         AsyncBodySource::size_hint(&**self)
     }
+
+    fn is_rereadable(&self) -> bool {
+        AsyncBodySource::is_rereadable(&**self)
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -330,6 +361,10 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for Box<T> {
 
     fn size_hint(&self) -> Option<u64> {
         AsyncBodySource::size_hint(&**self)
+    }
+
+    fn is_rereadable(&self) -> bool {
+        AsyncBodySource::is_rereadable(&**self)
     }
 }
 

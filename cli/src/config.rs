@@ -125,6 +125,9 @@ pub struct Account {
     /// Speak LMTP (RFC 2033) to the server.
     #[serde(default)]
     pub lmtp: bool,
+    /// DKIM keys to sign with (`[[accounts.NAME.dkim]]`: key, selector, domain).
+    #[serde(default)]
+    pub dkim: Vec<crate::dkim::DkimKeyConfig>,
 }
 
 /// Why the configuration cannot be used (exit 78).

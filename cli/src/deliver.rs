@@ -74,6 +74,8 @@ pub struct Job {
     pub lmtp: bool,
     /// The envelope.
     pub envelope: mxsend_core::session::Envelope,
+    /// DKIM signers, applied to the message in order.
+    pub dkim: Vec<mxsend::DkimSigner>,
 }
 
 /// The message as the library reads it: opened once per connection attempt, with a progress
@@ -162,6 +164,7 @@ pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
             }
             mx = job.tls_settings.mx(mx);
             mx.ehlo = ehlo_name(&job.ehlo);
+            mx.dkim = job.dkim.clone();
             if let Some(timeout) = job.timeout {
                 mx = mx.timeout(timeout);
             }
@@ -186,6 +189,7 @@ fn relay(job: &Job, host: &str, port: u16) -> Relay {
     relay.allow_plaintext_auth = job.allow_plaintext_auth;
     relay = relay.lmtp(job.lmtp);
     relay.ehlo = ehlo_name(&job.ehlo);
+    relay.dkim = job.dkim.clone();
     relay = job.tls_settings.relay(relay);
     relay.timeout(job.timeout.unwrap_or(RELAY_TIMEOUT))
 }
@@ -260,6 +264,7 @@ fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
             CliError::config(format!("DNS resolver: {error}; pass --dns IP"))
         }
         mxsend::Error::Body { error, .. } => message.error(&error),
+        mxsend::Error::Dkim { error, .. } => crate::dkim::library_error(&error, message),
     }
 }
 
@@ -284,6 +289,7 @@ mod tests {
             credentials: None,
             allow_plaintext_auth: false,
             lmtp: false,
+            dkim: Vec::new(),
             envelope: Envelope {
                 from: ReversePath::Null,
                 recipients: vec![Mailbox::parse("bob@example.net").unwrap()],

@@ -11,6 +11,7 @@
 mod compose;
 mod config;
 mod deliver;
+mod dkim;
 mod ehlo;
 mod error;
 mod exit;
@@ -122,6 +123,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// DKIM keys: `mxsend dkim keygen --selector SEL --domain DOMAIN [--type rsa|ed25519]`.
+    #[command(subcommand)]
+    Dkim(dkim::DkimCommand),
     /// Print the man page (roff), e.g. `mxsend manpage > /usr/local/share/man/man1/mxsend.1`.
     Manpage,
     /// The queue of messages not delivered yet: run it, list it, flush or remove entries.
@@ -355,6 +359,9 @@ pub struct SendArgs {
     /// The queue directory (see `mxsend queue --help`).
     #[arg(long, value_name = "DIR", help_heading = "Queue")]
     pub queue_dir: Option<PathBuf>,
+    /// DKIM signing.
+    #[command(flatten)]
+    pub dkim: dkim::DkimArgs,
 }
 
 fn main() -> ExitCode {

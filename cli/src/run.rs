@@ -89,6 +89,7 @@ pub fn main(cli: Cli) -> Result<Exit, CliError> {
     match cli.command {
         None => send(cli.send),
         Some(Command::Mx(args)) => mx(args),
+        Some(Command::Dkim(command)) => crate::dkim::run(command),
         Some(Command::Sendmail(args)) => sendmail(&args.args),
         Some(Command::Queue(args)) => queue_command(&args),
         Some(Command::Completions { shell }) => {
@@ -524,6 +525,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
     )?;
     let mut job = job(connection, credentials, envelope);
     job.tls_settings = tls_settings;
+    job.dkim = crate::dkim::signers(&args.dkim, &account)?;
     let id = message_id(&message, header.as_ref());
     let log = loaded.delivery_log();
     let report = if args.queue {
@@ -745,6 +747,7 @@ fn job(connection: Connection, credentials: Option<Credentials>, envelope: Envel
         allow_plaintext_auth: connection.allow_plaintext_auth,
         lmtp: connection.lmtp,
         envelope,
+        dkim: Vec::new(),
     }
 }
 
@@ -986,6 +989,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let credentials = credentials(connection.user.as_deref(), None, &account)?;
     let mut job = job(connection, credentials, envelope);
     job.tls_settings = tls_settings;
+    job.dkim = crate::dkim::signers(&crate::dkim::DkimArgs::default(), &account)?;
     let id = message_id(&message, Some(&header));
     let dir = queue::queue_dir(None, &loaded.config)?;
     let mut settings = BTreeMap::new();
@@ -1073,6 +1077,14 @@ fn send_settings(args: &SendArgs, account_name: Option<&str>) -> BTreeMap<String
     put("tls_cert", args.tls_cert.as_deref().map(absolute));
     put("tls_key", args.tls_key.as_deref().map(absolute));
     put("tls_name", args.tls_name.clone());
+    // DKIM flags, one value a line (paths absolute): the entry is signed at each attempt.
+    let lines = |values: Vec<String>| (!values.is_empty()).then(|| values.join("\n"));
+    put(
+        "dkim_key",
+        lines(args.dkim.dkim_key.iter().map(|p| absolute(p)).collect()),
+    );
+    put("dkim_selector", lines(args.dkim.dkim_selector.clone()));
+    put("dkim_domain", lines(args.dkim.dkim_domain.clone()));
     match account_name {
         Some(name) => put("account", Some(name.to_string())),
         None => put("no_account", Some("true".to_string())),
@@ -1151,8 +1163,19 @@ pub(crate) fn queued_job(settings: &BTreeMap<String, String>) -> Result<Job, Cli
         utf8_headers: false,
         dsn: DsnOptions::default(),
     };
+    let lines = |key: &str| -> Vec<String> {
+        get(key)
+            .map(|v| v.split('\n').map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let dkim = crate::dkim::DkimArgs {
+        dkim_key: lines("dkim_key").into_iter().map(PathBuf::from).collect(),
+        dkim_selector: lines("dkim_selector"),
+        dkim_domain: lines("dkim_domain"),
+    };
     let mut job = job(connection, credentials, envelope);
     job.tls_settings = tls_settings;
+    job.dkim = crate::dkim::signers(&dkim, &loaded.account)?;
     Ok(job)
 }
 

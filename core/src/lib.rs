@@ -22,6 +22,7 @@
 //! | [`session`] | the client session state machine | 5321, 2920, 3207, 3030 |
 //! | [`mx`] | where to send: MX selection policy | 5321 §5.1, 7505 |
 //! | [`message`] | streaming RFC 5322 / MIME message writer | 5322, 2045–2047, 2231 |
+//! | [`dkim`] | DKIM canonicalization and the DKIM-Signature text, streamed (hash and key from the caller) | 6376, 8463, 8058 |
 //! | [`time`] | the caller-supplied monotonic clock type | |
 //!
 //! What it deliberately is not: a socket, a TLS stack, a DNS resolver or a timer. Those
@@ -112,6 +113,7 @@ pub mod address;
 pub mod base64;
 pub mod capabilities;
 pub mod command;
+pub mod dkim;
 pub mod message;
 pub mod mx;
 pub mod reply;

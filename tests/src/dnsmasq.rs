@@ -45,6 +45,29 @@ impl Dnsmasq {
     /// # Panics
     /// When dnsmasq is not installed or does not start: the tests cannot run without it.
     pub fn start() -> Dnsmasq {
+        Dnsmasq::start_with(&[])
+    }
+
+    /// An instance serving the test zone and these TXT records too (name, text): DKIM keys.
+    /// Texts longer than a DNS character-string (255 octets) are split into several, which
+    /// verifiers join (RFC 6376 §3.6.2.2).
+    pub fn start_with_txt(records: &[(String, String)]) -> Dnsmasq {
+        let args: Vec<String> = records
+            .iter()
+            .map(|(name, text)| {
+                let pieces: Vec<String> = text
+                    .as_bytes()
+                    .chunks(200)
+                    .map(|piece| String::from_utf8_lossy(piece).into_owned())
+                    .collect();
+                // On the command line dnsmasq splits the value at commas and keeps quotes.
+                format!("--txt-record={name},{}", pieces.join(","))
+            })
+            .collect();
+        Dnsmasq::start_with(&args)
+    }
+
+    fn start_with(extra_args: &[String]) -> Dnsmasq {
         let binary = find_binary();
         let black_hole = UdpSocket::bind("127.0.0.1:0").expect("bind the unanswering upstream");
         let black_hole_port = black_hole.local_addr().expect("black hole address").port();
@@ -76,6 +99,7 @@ impl Dnsmasq {
                     (0..BIG_RECORDS)
                         .map(|i| format!("--host-record=big.test,127.0.0.{}", BIG_FIRST + i)),
                 )
+                .args(extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());

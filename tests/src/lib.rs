@@ -13,6 +13,7 @@
 //! | test PKI (`pki.sh`) | [`pki`] | the CA to trust, and self-signed / unknown-CA / wrong-host / expired certificates |
 //! | dnsmasq | [`dnsmasq`] | a real DNS server for MX scenarios (`peers/dnsmasq.conf`) |
 //! | private Dovecot (`dovecot.sh`) | [`dovecot`] | LMTP on a Unix socket and TCP, per-recipient outcomes (unknown user, quota), SASL with SCRAM-SHA-256 for Postfix |
+//! | dkimpy, OpenDKIM | [`dkim`] | two independent DKIM verifiers, keys from the test dnsmasq |
 //!
 //! [`mod@scenarios`] holds the end-to-end scenarios, written once and instantiated per adapter.
 //!
@@ -53,6 +54,7 @@
 //! linger; `tests/peers/postfix.sh stop DIR` or `kill` cleans up.
 
 pub mod aiosmtpd;
+pub mod dkim;
 pub mod dnsmasq;
 pub mod dovecot;
 pub mod hostile;
