@@ -114,6 +114,19 @@ pub struct Credentials {
     pub secret: Secret,
 }
 
+impl Credentials {
+    /// Check that these credentials can go out with every mechanism that suits their kind,
+    /// so that a local mistake is found before any connection, not blamed on a server: no
+    /// NUL in a password's username or password (PLAIN frames its fields with NUL, RFC 4616
+    /// §2, and LOGIN servers read C strings), no 0x01 in a token's (XOAUTH2's separator).
+    pub fn check(&self) -> Result<(), SaslError> {
+        match self.secret {
+            Secret::Password(_) => refuse_separator(&AuthMechanism::Plain, self, 0),
+            Secret::OAuthToken(_) => refuse_separator(&AuthMechanism::XOAuth2, self, 0x01),
+        }
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
