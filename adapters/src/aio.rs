@@ -21,7 +21,8 @@
 //!   `'static` and the messages are borrowed). A relay gets many messages over one
 //!   connection ([`send_all`]), pipelined when the server allows.
 //! - **Bodies**: [`AsyncBodySource`], read in 64 KiB chunks only while the session wants
-//!   more: memory stays flat for any size.
+//!   more: memory stays flat for any size. Each read races the session's deadline, so a
+//!   stalled source defers its message instead of hanging the attempt.
 //!
 //! The runtime-specific modules ([`crate::smol`], [`crate::async_std`]) implement
 //! [`Runtime`] and instantiate [`send`], [`send_all`] and [`deliver`] for it.
@@ -132,7 +133,7 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
-    validate(envelopes(), relay.chunking)?;
+    validate(envelopes(), &relay.settings())?;
     let connector = TlsConnector::new(&relay.tls_options, relay.tls)?;
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
@@ -161,7 +162,7 @@ pub async fn deliver<R: Runtime, B: AsyncBodySource>(
     message: &Message<B>,
 ) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
-    validate([&message.envelope], mx.chunking)?;
+    validate([&message.envelope], &mx.settings())?;
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
@@ -435,7 +436,7 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let courtesy = Instant::now() + QUIT_COURTESY;
     let _ = timeout_at::<R, _>(courtesy, stream.close()).await;
     tap.closed();
-    Ok(run.finish(attempt, result?))
+    Ok(run.finish(result))
 }
 
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
@@ -447,7 +448,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
     tap: &mut Tap<'_>,
     shared: &Shared<'_, B>,
     attempt: &Attempt,
-) -> Result<Option<String>, Error> {
+) -> Option<String> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut body: Option<Box<dyn AsyncRead + Unpin + Send + '_>> = None;
@@ -455,7 +456,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
         match run.next() {
             Next::StartTls => {
                 let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
-                    return Ok(Some("STARTTLS on a connection already secured".into()));
+                    return Some("STARTTLS on a connection already secured".into());
                 };
                 let host = &attempt.candidate.host;
                 let deadline = run.deadline(clock);
@@ -466,7 +467,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                         negotiated
                     });
                 if let Some(error) = run.tls_done(secured, attempt.tls, tap, clock) {
-                    return Ok(Some(error));
+                    return Some(error);
                 }
             }
             Next::Closed => {
@@ -479,7 +480,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                         let _ = timeout_at::<R, _>(courtesy, stream.flush()).await;
                     }
                 }
-                return Ok(None);
+                return None;
             }
             Next::Body { message, open } => {
                 if open {
@@ -487,16 +488,16 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                     let source = shared.messages.get(message).map(|m| &m.body);
                     match source.map(AsyncBodySource::open) {
                         Some(Ok(reader)) => body = Some(reader),
-                        Some(Err(error)) => run.body_read(message, Err(error), clock)?,
-                        None => {
-                            run.body_read(message, Err(io::ErrorKind::NotFound.into()), clock)?
-                        }
+                        Some(Err(error)) => run.body_read(Err(error), clock),
+                        None => run.body_read(Err(io::ErrorKind::NotFound.into()), clock),
                     }
                 }
                 if let Some(reader) = body.as_mut() {
-                    let read = reader.read(&mut chunk).await;
+                    // Bounded like every other step: a stalled source defers the message.
+                    let deadline = run.deadline(clock);
+                    let read = timeout_at::<R, _>(deadline, reader.read(&mut chunk)).await;
                     let read = read.map(|n| chunk.get(..n).unwrap_or_default());
-                    run.body_read(message, read, clock)?;
+                    run.body_read(read, clock);
                 }
             }
             Next::Transmit => {
@@ -583,6 +584,11 @@ mod tests {
         let size = AsyncBodySource::size_hint(path.as_path());
         std::fs::remove_file(&path).unwrap();
         assert_eq!(read, content);
-        assert_eq!(size, Some(content.len() as u64));
+        assert_eq!(
+            size,
+            Some(mxsend_core::transparency::ContentScan::canonical_len_of(
+                &content
+            ))
+        );
     }
 }

@@ -14,7 +14,11 @@
 //! - deadlines: before each read or write, the socket's timeout is set to the time left until
 //!   [`mxsend_core::session::Session::poll_timeout`], so each command's reply (and each body
 //!   write) is bounded by the wall clock, not by idle time between bytes;
-//! - the body is read in 64 KiB chunks only while the session wants more.
+//! - the body is read in 64 KiB chunks only while the session wants more. A source that can
+//!   stall (a file, which may be a FIFO, or any reader: [`BodySource::open_owned`]) is read on
+//!   a thread of its own, each chunk awaited no longer than the session's deadline, so a
+//!   stalled pipe defers that message instead of hanging the attempt; in-memory content is
+//!   read in place.
 //!
 //! ```no_run
 //! use mxsend::blocking;
@@ -82,7 +86,7 @@ pub fn send_all<B: BodySource>(
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
-    validate(envelopes(), relay.chunking)?;
+    validate(envelopes(), &relay.settings())?;
     let connector = TlsConnector::new(&relay.tls_options, relay.tls)?;
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
@@ -108,7 +112,7 @@ pub fn send_all<B: BodySource>(
 /// Deliver one message to each recipient domain's MX hosts, one domain after the other.
 pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
-    validate([&message.envelope], mx.chunking)?;
+    validate([&message.envelope], &mx.settings())?;
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
@@ -316,7 +320,83 @@ fn run_attempt<B: BodySource>(
     );
     stream.close();
     tap.closed();
-    Ok(run.finish(attempt, result?))
+    Ok(run.finish(result))
+}
+
+/// A message's content as the pump reads it: in place, or from a reader thread.
+enum BodyReader<'a> {
+    /// Read on the pump's thread (in-memory content cannot stall).
+    Inline(Box<dyn Read + 'a>),
+    /// Read on a thread of its own; each chunk awaited until the deadline.
+    Thread(ReaderThread),
+}
+
+impl BodyReader<'_> {
+    /// The next chunk into `chunk`, or an error ([`io::ErrorKind::TimedOut`] at `deadline`).
+    fn read<'c>(&mut self, chunk: &'c mut Vec<u8>, deadline: Instant) -> io::Result<&'c [u8]> {
+        match self {
+            BodyReader::Inline(reader) => {
+                chunk.resize(BODY_CHUNK, 0);
+                let n = reader.read(chunk)?;
+                Ok(chunk.get(..n).unwrap_or_default())
+            }
+            BodyReader::Thread(thread) => {
+                *chunk = thread.next(deadline)?;
+                Ok(chunk.as_slice())
+            }
+        }
+    }
+}
+
+/// A reader on a thread of its own, handing over one chunk at a time (a channel of one, so
+/// at most two chunks are in memory). Dropping it lets the thread end at its next chunk; a
+/// thread stuck in a read that never returns ends with the process.
+struct ReaderThread {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+}
+
+impl ReaderThread {
+    fn spawn(mut reader: Box<dyn Read + Send>) -> io::Result<ReaderThread> {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("mxsend-body".into())
+            .spawn(move || loop {
+                let mut chunk = vec![0u8; BODY_CHUNK];
+                let read = match reader.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    read => read,
+                };
+                let last = !matches!(read, Ok(n) if n > 0);
+                let sent = sender.send(read.map(|n| {
+                    chunk.truncate(n);
+                    chunk
+                }));
+                if last || sent.is_err() {
+                    return;
+                }
+            })?;
+        Ok(ReaderThread { chunks })
+    }
+
+    fn next(&mut self, deadline: Instant) -> io::Result<Vec<u8>> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.chunks.recv_timeout(time_left(deadline)) {
+            Ok(read) => read,
+            Err(RecvTimeoutError::Timeout) => Err(io::ErrorKind::TimedOut.into()),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(io::Error::other("the content's reader thread ended"))
+            }
+        }
+    }
+}
+
+/// Open message content for the pump: on a reader thread when the source can give an
+/// owned reader, else in place.
+fn open_body<B: BodySource>(source: &B) -> io::Result<BodyReader<'_>> {
+    match source.open_owned() {
+        Some(reader) => Ok(BodyReader::Thread(ReaderThread::spawn(reader?)?)),
+        None => Ok(BodyReader::Inline(source.open()?)),
+    }
 }
 
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
@@ -329,16 +409,16 @@ fn pump<B: BodySource>(
     messages: &[Message<B>],
     connector: &TlsConnector,
     attempt: &Attempt,
-) -> Result<Option<String>, Error> {
+) -> Option<String> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
-    let mut body: Option<Box<dyn Read + '_>> = None;
+    let mut body: Option<BodyReader<'_>> = None;
     let mut deadline = SocketDeadline::default();
     loop {
         match run.next() {
             Next::StartTls => {
                 let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
-                    return Ok(Some("STARTTLS on a connection already secured".into()));
+                    return Some("STARTTLS on a connection already secured".into());
                 };
                 let host = &attempt.candidate.host;
                 let secured = handshake(tcp, connector, attempt.tls, host, run.deadline(clock))
@@ -349,7 +429,7 @@ fn pump<B: BodySource>(
                 // The handshake set the socket's timeouts itself.
                 deadline = SocketDeadline::default();
                 if let Some(error) = run.tls_done(secured, attempt.tls, tap, clock) {
-                    return Ok(Some(error));
+                    return Some(error);
                 }
             }
             Next::Closed => {
@@ -362,24 +442,21 @@ fn pump<B: BodySource>(
                         let _ = stream.flush();
                     }
                 }
-                return Ok(None);
+                return None;
             }
             Next::Body { message, open } => {
                 if open {
                     body = None;
                     let source = messages.get(message).map(|m| &m.body);
-                    match source.map(BodySource::open) {
+                    match source.map(open_body) {
                         Some(Ok(reader)) => body = Some(reader),
-                        Some(Err(error)) => run.body_read(message, Err(error), clock)?,
-                        None => {
-                            run.body_read(message, Err(io::ErrorKind::NotFound.into()), clock)?
-                        }
+                        Some(Err(error)) => run.body_read(Err(error), clock),
+                        None => run.body_read(Err(io::ErrorKind::NotFound.into()), clock),
                     }
                 }
                 if let Some(reader) = body.as_mut() {
-                    let read = reader.read(&mut chunk);
-                    let read = read.map(|n| chunk.get(..n).unwrap_or_default());
-                    run.body_read(message, read, clock)?;
+                    let read = reader.read(&mut chunk, run.deadline(clock));
+                    run.body_read(read, clock);
                 }
             }
             Next::Transmit => {

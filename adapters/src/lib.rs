@@ -171,7 +171,7 @@ pub mod transcript;
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
-pub use error::Error;
+pub use error::{Error, HostLookupError};
 #[cfg(feature = "aio")]
 pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};

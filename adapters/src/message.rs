@@ -11,6 +11,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use mxsend_core::session::Envelope;
+use mxsend_core::transparency::ContentScan;
 
 #[cfg(feature = "aio")]
 use futures_lite::AsyncRead;
@@ -28,16 +29,26 @@ use futures_lite::AsyncRead;
 /// let mut text = String::new();
 /// body.open()?.read_to_string(&mut text)?;
 /// assert_eq!(text, "Subject: hi\n\nhello\n");
-/// assert_eq!(body.size_hint(), Some(19));
+/// // Three LFs sent as CRLF: SIZE= counts 22 octets.
+/// assert_eq!(body.size_hint(), Some(22));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub trait BodySource {
     /// A reader from the first octet of the content.
     fn open(&self) -> io::Result<Box<dyn Read + '_>>;
 
-    /// The content's length in octets, when known cheaply: used for SIZE= (RFC 1870) when the
-    /// envelope gives no size. LF line ends become CRLF on the wire, so this can fall short by
-    /// the number of bare LFs; the server still checks the real size.
+    /// A reader that owns what it reads from, for content whose reads can stall (a file,
+    /// which may be a FIFO; a pipe): the blocking adapter reads it on a thread of its own and
+    /// waits for each chunk no longer than the session's deadline. `None` (the default) for
+    /// content read in place, such as bytes in memory.
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        None
+    }
+
+    /// The content's length in octets once line ends are CRLF (what SIZE= declares, RFC
+    /// 1870), when known: used when the envelope gives no size. The implementations here
+    /// count it exactly ([`ContentScan`]); a hint that falls short makes the server's limit
+    /// check meaningless, one that is too large may have the message refused.
     fn size_hint(&self) -> Option<u64> {
         None
     }
@@ -49,7 +60,22 @@ impl BodySource for [u8] {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        Some(self.len() as u64)
+        Some(ContentScan::canonical_len_of(self))
+    }
+}
+
+/// The content's length after CRLF normalisation, read once from `reader`.
+pub(crate) fn canonical_len(mut reader: impl Read) -> io::Result<u64> {
+    let mut scan = ContentScan::new();
+    let mut chunk = vec![0u8; crate::attempt::BODY_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(scan.canonical_len()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let _ = scan.push(chunk.get(..n).unwrap_or_default());
     }
 }
 
@@ -83,20 +109,33 @@ impl BodySource for String {
     }
 }
 
-/// A file, opened anew for each attempt.
+/// A file, opened anew for each attempt. Its size hint reads it once (line ends counted as
+/// CRLF); a FIFO or other non-regular file gives none.
 impl BodySource for Path {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         Ok(Box::new(io::BufReader::new(File::open(self)?)))
     }
 
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        Some(File::open(self).map(|f| Box::new(f) as Box<dyn Read + Send>))
+    }
+
     fn size_hint(&self) -> Option<u64> {
-        std::fs::metadata(self).ok().map(|m| m.len())
+        let file = File::open(self).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        canonical_len(file).ok()
     }
 }
 
 impl BodySource for PathBuf {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         BodySource::open(self.as_path())
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        BodySource::open_owned(self.as_path())
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -109,6 +148,10 @@ impl<T: BodySource + ?Sized> BodySource for &T {
         BodySource::open(&**self)
     }
 
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        BodySource::open_owned(&**self)
+    }
+
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(&**self)
     }
@@ -117,6 +160,10 @@ impl<T: BodySource + ?Sized> BodySource for &T {
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         BodySource::open(&**self)
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        BodySource::open_owned(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -181,9 +228,18 @@ impl<R> ReaderBody<R> {
     }
 }
 
-impl<R: Read> BodySource for ReaderBody<R> {
+/// Read on a thread of its own by the blocking adapter, so a reader that stalls (a pipe
+/// nobody writes to) defers its message at the session's deadline.
+impl<R: Read + Send + 'static> BodySource for ReaderBody<R> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         Ok(Box::new(self.take()?))
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        Some(
+            self.take()
+                .map(|reader| Box::new(reader) as Box<dyn Read + Send>),
+        )
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -247,7 +303,7 @@ impl AsyncBodySource for [u8] {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        Some(self.len() as u64)
+        BodySource::size_hint(self)
     }
 }
 

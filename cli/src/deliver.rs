@@ -157,7 +157,7 @@ pub fn deliver(
             blocking::deliver(&mx, &message_in)
         }
     };
-    let report = result.map_err(|e| library_error(e, message))?;
+    let report = result.map_err(library_error)?;
     Ok(Report {
         message_id,
         recipients: report.recipients.iter().map(recipient).collect(),
@@ -178,7 +178,9 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         (Some(Unreached::Connect(e)), _) => Cause::Connect(os_reason(e)),
         (Some(Unreached::Tls(why)), _) => Cause::Tls(why.clone()),
         (None, Err(reply)) => Cause::Reply(reply.clone()),
-        (None, Ok(Failure::Reply(reply))) => Cause::Reply(reply.clone()),
+        (None, Ok(Failure::Reply(reply) | Failure::SenderRefused(reply))) => {
+            Cause::Reply(reply.clone())
+        }
         (None, Ok(Failure::Session(e))) => Cause::Session(e.clone()),
         (None, Ok(Failure::TooLarge { size, limit })) => Cause::Unsendable(format!(
             "the message ({size} octets) is larger than the server accepts ({limit} octets)"
@@ -192,6 +194,8 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         (None, Ok(Failure::BinaryUnsupported)) => Cause::Unsendable(
             "the message is binary and the server does not offer BINARYMIME".into(),
         ),
+        (None, Ok(Failure::Body(why))) => Cause::Unsendable(why.to_string()),
+        (None, Ok(other)) => Cause::Unsendable(format!("{other:?}")),
     };
     RecipientOutcome {
         recipient: r.mailbox.to_string(),
@@ -203,7 +207,7 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
 }
 
 /// What stops a delivery as a whole, as the user should see it.
-fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
+fn library_error(e: mxsend::Error) -> CliError {
     match e {
         mxsend::Error::InvalidMessage { error, .. } => {
             CliError::data(format!("the message cannot be sent: {error}"))
@@ -212,24 +216,22 @@ fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
             CliError::new(Exit::NoInput, format!("{e}; check the --ca-file path"))
         }
         mxsend::Error::Tls(error) => CliError::config(format!("TLS configuration: {error}")),
-        mxsend::Error::RelayHost { host, error } => {
-            let text = error.to_string();
-            // getaddrinfo's EAI_AGAIN: the resolver could not answer now.
-            if text.contains("Temporary failure") {
-                CliError::new(
-                    Exit::TempFail,
-                    format!("cannot resolve the relay {host} now ({text}); try again later"),
-                )
-            } else {
-                CliError::new(
-                    Exit::NoHost,
-                    format!("cannot resolve the relay {host} ({text}); check --server"),
-                )
-            }
-        }
+        // getaddrinfo's EAI_AGAIN: the resolver could not answer now.
+        mxsend::Error::RelayHost { host, error } if error.is_temporary() => CliError::new(
+            Exit::TempFail,
+            format!("cannot resolve the relay {host} now ({error}); try again later"),
+        ),
+        mxsend::Error::RelayHost { host, error } => CliError::new(
+            Exit::NoHost,
+            format!("cannot resolve the relay {host} ({error}); check --server"),
+        ),
         mxsend::Error::Resolver(error) => {
             CliError::config(format!("DNS resolver: {error}; pass --dns IP"))
         }
-        mxsend::Error::Body { error, .. } => message.error(&error),
+        mxsend::Error::Credentials(error) => CliError::new(
+            Exit::Usage,
+            format!("the credentials cannot be used: {error}"),
+        ),
+        other => CliError::new(Exit::Software, other.to_string()),
     }
 }

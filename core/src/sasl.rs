@@ -253,6 +253,8 @@ impl fmt::Display for SaslError {
     }
 }
 
+impl core::error::Error for SaslError {}
+
 /// How far an exchange has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
