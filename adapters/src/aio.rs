@@ -430,7 +430,7 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = shared.messages.get(m)?;
-        Some(message.envelope_for(rcpts, message.body.size_hint()))
+        message.envelope_for(rcpts, message.body.size_hint())
     })?;
     let result = pump::<R, B>(&mut stream, &mut run, &clock, &mut tap, shared, attempt).await;
     let courtesy = Instant::now() + QUIT_COURTESY;

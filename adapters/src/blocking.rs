@@ -307,7 +307,7 @@ fn run_attempt<B: BodySource>(
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = messages.get(m)?;
-        Some(message.envelope_for(rcpts, message.body.size_hint()))
+        message.envelope_for(rcpts, message.body.size_hint())
     })?;
     let result = pump(
         &mut stream,

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::session::Envelope;
 use mxsend_core::transparency::ContentScan;
 
@@ -407,15 +408,75 @@ impl<B> Message<B> {
 
     /// The envelope for a session carrying only the recipients at `indices`, with `size`
     /// (the body's size hint) filled in when the caller gave none.
-    pub(crate) fn envelope_for(&self, indices: &[usize], size: Option<u64>) -> Envelope {
+    ///
+    /// Addresses go on the wire with A-labels where that is all they need: a domain given
+    /// as U-labels (`bob@bücher.example`) with an ASCII local part is sent as
+    /// `bob@xn--bcher-kva.example` (RFC 5890), so SMTPUTF8 is asked for only when a local
+    /// part truly needs it (RFC 6531 §3.2). `None` when an index is not a recipient's.
+    pub(crate) fn envelope_for(&self, indices: &[usize], size: Option<u64>) -> Option<Envelope> {
         let mut envelope = self.envelope.clone();
         envelope.recipients = indices
             .iter()
-            .filter_map(|&i| self.envelope.recipients.get(i).cloned())
-            .collect();
+            .map(|&i| self.envelope.recipients.get(i).map(wire_form))
+            .collect::<Option<_>>()?;
+        if let ReversePath::Mailbox(from) = &envelope.from {
+            envelope.from = ReversePath::Mailbox(wire_form(from));
+        }
         if envelope.size.is_none() {
             envelope.size = size;
         }
-        envelope
+        Some(envelope)
+    }
+}
+
+/// `mailbox` with its domain in A-labels when its local part is ASCII (else as given: the
+/// address needs SMTPUTF8 anyway, RFC 6531 §3.2, and the server should see it unchanged).
+fn wire_form(mailbox: &Mailbox) -> Mailbox {
+    let Domain::Name(name) = mailbox.domain() else {
+        return mailbox.clone();
+    };
+    if name.is_ascii() || !mailbox.local_part().is_ascii() {
+        return mailbox.clone();
+    }
+    idna::domain_to_ascii(name)
+        .ok()
+        .and_then(|ascii| Mailbox::parse(&format!("{}@{ascii}", mailbox.local_part())).ok())
+        .unwrap_or_else(|| mailbox.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u_label_domains_go_as_a_labels_when_the_local_part_is_ascii() {
+        let envelope = Envelope {
+            from: ReversePath::parse("alice@bücher.example").unwrap(),
+            recipients: vec![
+                Mailbox::parse("bob@bücher.example").unwrap(),
+                Mailbox::parse("jörg@bücher.example").unwrap(),
+            ],
+            size: None,
+            body: mxsend_core::command::BodyType::SevenBit,
+            utf8_headers: false,
+            dsn: Default::default(),
+        };
+        let message = Message::new(envelope, Vec::<u8>::new());
+        let wire = message.envelope_for(&[0, 1], None).unwrap();
+        assert_eq!(wire.from.to_string(), "alice@xn--bcher-kva.example");
+        assert_eq!(wire.recipients[0].to_string(), "bob@xn--bcher-kva.example");
+        assert!(!wire.recipients[0].needs_smtputf8());
+        // A UTF-8 local part needs SMTPUTF8 anyway: the address goes as given.
+        assert_eq!(wire.recipients[1].to_string(), "jörg@bücher.example");
+        assert!(message.envelope_for(&[2], None).is_none());
+    }
+
+    #[test]
+    fn size_hints_count_line_ends_as_crlf() {
+        assert_eq!(BodySource::size_hint(&b"a\nb\n"[..]), Some(6));
+        assert_eq!(BodySource::size_hint(&b"a\r\nb\r\n"[..]), Some(6));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"x\ny\n").unwrap();
+        assert_eq!(BodySource::size_hint(file.path()), Some(6));
     }
 }

@@ -56,6 +56,7 @@ pub mod dnsmasq;
 pub mod hostile;
 pub mod maildir;
 pub mod net;
+pub mod outcomes;
 pub mod pki;
 pub mod postfix;
 pub mod process;

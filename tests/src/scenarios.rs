@@ -582,7 +582,7 @@ pub fn silent_server_times_out_in_the_implicit_tls_handshake(adapter: &dyn Adapt
 // ---------------------------------------------------------------------------------------------
 // MX scenarios: dnsmasq serves tests/peers/dnsmasq.conf; sinks listen where the records point.
 
-fn mx_delivery(dns: &Dnsmasq, port: u16, captured: &Captured) -> MxDelivery {
+pub fn mx_delivery(dns: &Dnsmasq, port: u16, captured: &Captured) -> MxDelivery {
     let resolver = Resolver::new(ResolverConfig {
         timeout: Duration::from_secs(2),
         attempts: 1,
@@ -596,12 +596,12 @@ fn mx_delivery(dns: &Dnsmasq, port: u16, captured: &Captured) -> MxDelivery {
     mx
 }
 
-fn v4(last: u8) -> IpAddr {
+pub fn v4(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
 /// A port free on every address given.
-fn common_free_port(ips: &[IpAddr]) -> u16 {
+pub fn common_free_port(ips: &[IpAddr]) -> u16 {
     loop {
         let port = free_port(ips[0]);
         if ips
