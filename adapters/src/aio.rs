@@ -302,7 +302,11 @@ async fn route<R: Runtime, B>(
 ) -> Result<Vec<Candidate>, RouteError> {
     match &shared.routes {
         Routes::Mx { mx, resolver } => {
-            mx_candidates(mx, resolver.plan_async::<R>(&domain, mx_shuffle).await)
+            let limit = mx.address_limit();
+            let route = resolver
+                .plan_up_to_async::<R>(&domain, mx_shuffle, limit)
+                .await;
+            mx_candidates(mx, route)
         }
         Routes::Relay => Err(RouteError {
             reason: mxsend_core::mx::NoRoute::NoUsableExchange,

@@ -121,7 +121,12 @@ pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
         &mx.settings(),
         &connector,
         messages,
-        |domain| mx_candidates(mx, resolver.plan(domain, mx_shuffle)),
+        |domain| {
+            mx_candidates(
+                mx,
+                resolver.plan_up_to(domain, mx_shuffle, mx.address_limit()),
+            )
+        },
     )?;
     Ok(delivery.into_reports().pop().unwrap_or(Report {
         recipients: Vec::new(),
