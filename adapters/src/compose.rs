@@ -325,6 +325,7 @@ pub fn guess_content_type(path: &Path) -> String {
 
 /// Why a message cannot be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ComposeError {
     /// An address given for this field is not one.
     InvalidAddress {

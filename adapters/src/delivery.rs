@@ -119,6 +119,7 @@ pub fn route_without_candidates(route: &Route) -> RouteError {
 
 /// What the runtime should do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Find the route for this domain (MX plan and addresses), then call
     /// [`Delivery::route_found`] with its candidates or the reason there are none.
@@ -144,6 +145,7 @@ pub struct Attempt {
 
 /// How an attempt ended.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AttemptResult {
     /// No TCP connection: refused, timed out, unreachable.
     ConnectFailed(io::Error),
@@ -165,6 +167,7 @@ pub struct TransactionOutcomes {
 
 /// Why no server answered for a recipient.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Unreached {
     /// No route: null MX, NXDOMAIN, DNS failure, no usable exchange.
     Route(RouteError),
@@ -270,6 +273,7 @@ pub struct GroupId(usize);
 
 /// Work for a driver that runs several groups at once (see [`Delivery::start_next`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Task {
     /// Find this domain's route, then call [`Delivery::route_found_for`].
     Resolve(GroupId, Domain),

@@ -177,6 +177,7 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         (Some(Unreached::Route(e)), _) => Cause::NoRoute(e.reason),
         (Some(Unreached::Connect(e)), _) => Cause::Connect(os_reason(e)),
         (Some(Unreached::Tls(why)), _) => Cause::Tls(why.clone()),
+        (Some(other), _) => Cause::Connect(other.to_string()),
         (None, Err(reply)) => Cause::Reply(reply.clone()),
         (None, Ok(Failure::Reply(reply) | Failure::SenderRefused(reply))) => {
             Cause::Reply(reply.clone())

@@ -42,6 +42,7 @@ pub const MAX_CHALLENGE_ROUNDS: usize = 8;
 
 /// A SASL mechanism as named in an EHLO AUTH line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuthMechanism {
     /// PLAIN
     Plain,
@@ -177,6 +178,7 @@ impl fmt::Display for CredentialField {
 
 /// Why authentication could not go on.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaslError {
     /// The client does not implement this mechanism.
     UnsupportedMechanism(AuthMechanism),

@@ -216,6 +216,7 @@ pub const MAX_TEXT_LINE: usize = 998;
 
 /// Why message content cannot go on the wire as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContentError {
     /// A NUL octet at this offset (from 0): RFC 5322 §2.3 text excludes it, and a receiver
     /// that drops NULs would read `\0.` as the end of data.
@@ -327,6 +328,7 @@ impl ContentScan {
 
 /// Why wire bytes are not a well-formed DATA body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DataDecodeError {
     /// A CR not followed by LF, at this offset.
     BareCarriageReturn {

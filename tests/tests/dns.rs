@@ -22,7 +22,7 @@ fn resolver(server: &Dnsmasq) -> Resolver {
 }
 
 fn name(domain: &str) -> Domain {
-    Domain::Name(domain.to_string())
+    Domain::parse(domain).expect("a domain")
 }
 
 fn v4(last: u8) -> IpAddr {

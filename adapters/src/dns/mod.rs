@@ -95,6 +95,7 @@ impl Answer {
 
 /// Why one try at one server failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TryFailure {
     /// No answer before the try's deadline.
     Timeout,
@@ -128,6 +129,7 @@ impl fmt::Display for TryFailure {
 
 /// Why a lookup has no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DnsError {
     /// The name does not exist (NXDOMAIN). Permanent.
     NoSuchDomain {

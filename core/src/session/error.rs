@@ -13,6 +13,7 @@ use core::fmt;
 
 /// The step of the session a deadline or failure belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Phase {
     /// Waiting for the 220 greeting.
     Greeting,
@@ -61,6 +62,7 @@ impl fmt::Display for Phase {
 
 /// Why a session ended badly.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionError {
     /// No reply (or no progress writing the body) before the phase's deadline.
     Timeout(Phase),
@@ -262,6 +264,7 @@ impl core::error::Error for SessionError {
 
 /// The caller used the session API wrongly (h11's LocalProtocolError). Nothing was sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UsageError {
     /// The session is closed (or QUIT was requested).
     Closed,

@@ -78,6 +78,7 @@ use alloc::vec::Vec;
 
 /// When to use TLS, and how much to insist on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TlsPolicy {
     /// Never STARTTLS.
     Disabled,
@@ -164,6 +165,7 @@ pub struct TransactionId(pub u64);
 
 /// What happens next, told to the caller.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// Start TLS on the connection now, then call [`Session::tls_established`].
     StartTls,

@@ -24,7 +24,7 @@ fn mailbox(s: &str) -> Mailbox {
 }
 
 fn config(tls: TlsPolicy) -> SessionConfig {
-    let mut c = SessionConfig::new(Domain::Name("client.example".into()));
+    let mut c = SessionConfig::new(Domain::parse("client.example").unwrap());
     c.tls = tls;
     c
 }
