@@ -14,12 +14,9 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mxsend::core::address::{Mailbox, ReversePath};
 use mxsend::core::command::BodyType;
 use mxsend::core::sasl::SaslError;
-use mxsend::core::session::{
-    BodyError, DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts,
-};
+use mxsend::core::session::{BodyError, Envelope, Failure, Outcome, SessionError, Timeouts};
 use mxsend::core::transparency::ContentError;
 use mxsend::message::{AsyncBodySource, BodySource};
 use mxsend::{Error, Message, Relay, Report};
@@ -47,7 +44,6 @@ macro_rules! outcome_scenarios {
             u_label_domains_go_as_a_labels,
             utf8_headers_go_to_a_server_without_smtputf8,
             a_554_greeting_rejects,
-            nul_in_the_password_is_refused_before_connecting,
             mx_4xx_to_mail_moves_on_to_the_next_exchange,
             mx_5xx_to_rcpt_does_not_move_on,
         );
@@ -157,17 +153,7 @@ impl AsyncBodySource for TestBody {
 }
 
 fn envelope(rcpts: &[&str]) -> Envelope {
-    Envelope {
-        from: ReversePath::parse("alice@example.org").expect("sender"),
-        recipients: rcpts
-            .iter()
-            .map(|r| Mailbox::parse(r).expect("recipient"))
-            .collect(),
-        size: None,
-        body: BodyType::SevenBit,
-        utf8_headers: false,
-        dsn: DsnOptions::default(),
-    }
+    crate::scenarios::message_with_body(rcpts, Vec::new()).envelope
 }
 
 fn test_message(rcpt: &str, body: TestBody) -> Message<TestBody> {
@@ -583,41 +569,22 @@ pub fn a_554_greeting_rejects(adapter: &dyn Adapter) {
     );
 }
 
-/// A NUL in the password: the caller's mistake, refused before any connection.
-pub fn nul_in_the_password_is_refused_before_connecting(adapter: &dyn Adapter) {
-    let server = HostileServer::start(vec![Step::Send(GREETING.to_vec())]);
-    let captured = Captured::default();
-    let mut relay = relay_to(&server, &captured).credentials("alice", "pass\0word");
-    relay.allow_plaintext_auth = true;
-    let message = Message::new(envelope(&["a@example.com"]), b"hi\r\n".to_vec());
-    let result = adapter.send(&relay, &message);
-    assert!(
-        matches!(
-            result,
-            Err(Error::Credentials(SaslError::ForbiddenOctet { .. }))
-        ),
-        "{}: {result:?}",
-        adapter.name()
-    );
-    assert_eq!(server.accepted(), 0, "{}", adapter.name());
-}
-
 // ---------------------------------------------------------------------------------------------
 // MX fallback
 
-/// example.test's mx1 (127.0.0.11) answers MAIL with 4xx (smtp-sink -r MAIL): the next
-/// exchange delivers, as Postfix would.
-pub fn mx_4xx_to_mail_moves_on_to_the_next_exchange(adapter: &dyn Adapter) {
+/// Deliver to alice@example.test with smtp-sink at mx1 (127.0.0.11) started with
+/// `mx1_flags` and plain ones at mx2a/b/c: the report and the transcript.
+fn mx_case(adapter: &dyn Adapter, mx1_flags: &[&str]) -> (mxsend::RecipientReport, Captured) {
     let dns = Dnsmasq::start();
     let ips = [v4(11), v4(21), v4(22), v4(23)];
     let port = common_free_port(&ips);
-    let _first = SmtpSink::start(
-        &["-r", "MAIL"],
-        Some(std::net::SocketAddr::new(ips[0], port)),
-    );
-    let _rest: Vec<SmtpSink> = ips[1..]
+    let _sinks: Vec<SmtpSink> = ips
         .iter()
-        .map(|ip| SmtpSink::start(&[], Some(std::net::SocketAddr::new(*ip, port))))
+        .enumerate()
+        .map(|(i, ip)| {
+            let flags = if i == 0 { mx1_flags } else { &[] };
+            SmtpSink::start(flags, Some(std::net::SocketAddr::new(*ip, port)))
+        })
         .collect();
     let captured = Captured::default();
     let message = Message::new(
@@ -627,7 +594,13 @@ pub fn mx_4xx_to_mail_moves_on_to_the_next_exchange(adapter: &dyn Adapter) {
     let report = adapter
         .deliver(&mx_delivery(&dns, port, &captured), &message)
         .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
-    let r = &report.recipients[0];
+    (report.recipients[0].clone(), captured)
+}
+
+/// example.test's mx1 answers MAIL with 4xx (smtp-sink -r MAIL): the next exchange
+/// delivers, as Postfix would.
+pub fn mx_4xx_to_mail_moves_on_to_the_next_exchange(adapter: &dyn Adapter) {
+    let (r, captured) = mx_case(adapter, &["-r", "MAIL"]);
     assert!(
         matches!(r.outcome, Outcome::Delivered(_)),
         "{}: {r:?}\n{:#?}",
@@ -640,26 +613,7 @@ pub fn mx_4xx_to_mail_moves_on_to_the_next_exchange(adapter: &dyn Adapter) {
 /// mx1 answers RCPT with 5xx (smtp-sink -f RCPT): that is the recipient's answer; no other
 /// exchange is tried.
 pub fn mx_5xx_to_rcpt_does_not_move_on(adapter: &dyn Adapter) {
-    let dns = Dnsmasq::start();
-    let ips = [v4(11), v4(21), v4(22), v4(23)];
-    let port = common_free_port(&ips);
-    let _first = SmtpSink::start(
-        &["-f", "RCPT"],
-        Some(std::net::SocketAddr::new(ips[0], port)),
-    );
-    let _rest: Vec<SmtpSink> = ips[1..]
-        .iter()
-        .map(|ip| SmtpSink::start(&[], Some(std::net::SocketAddr::new(*ip, port))))
-        .collect();
-    let captured = Captured::default();
-    let message = Message::new(
-        envelope(&["alice@example.test"]),
-        b"Subject: x\r\n\r\nhi\r\n".to_vec(),
-    );
-    let report = adapter
-        .deliver(&mx_delivery(&dns, port, &captured), &message)
-        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
-    let r = &report.recipients[0];
+    let (r, captured) = mx_case(adapter, &["-f", "RCPT"]);
     assert!(
         matches!(&r.outcome, Outcome::Rejected(Failure::Reply(reply)) if reply.code().is_permanent()),
         "{}: {r:?}",
