@@ -123,20 +123,22 @@ pub(crate) fn relay_route(relay: &Relay) -> Result<RelayRoute, Error> {
 /// The system resolver's answer for `name`, blocking (the async driver runs it on the
 /// blocking thread pool): getaddrinfo, so /etc/hosts counts, with its error kind kept.
 pub(crate) fn lookup_host(name: &str, port: u16) -> Result<Vec<SocketAddr>, HostLookupError> {
-    use dns_lookup::LookupErrorKind;
     match dns_lookup::lookup_host(name) {
         Ok(ips) => Ok(ips.map(|ip| SocketAddr::new(ip, port)).collect()),
-        Err(error) => {
-            let kind = error.kind();
-            let error = io::Error::from(error);
-            Err(match kind {
-                LookupErrorKind::Again => HostLookupError::Temporary(error),
-                LookupErrorKind::NoName | LookupErrorKind::NoData => {
-                    HostLookupError::NotFound(error)
-                }
-                _ => HostLookupError::Other(error),
-            })
-        }
+        Err(error) => Err(host_lookup_error(error)),
+    }
+}
+
+/// getaddrinfo's error by its kind (EAI_AGAIN is temporary; EAI_NONAME, EAI_NODATA: no such
+/// host), never by its English message.
+fn host_lookup_error(error: dns_lookup::LookupError) -> HostLookupError {
+    use dns_lookup::LookupErrorKind;
+    let kind = error.kind();
+    let error = io::Error::from(error);
+    match kind {
+        LookupErrorKind::Again => HostLookupError::Temporary(error),
+        LookupErrorKind::NoName | LookupErrorKind::NoData => HostLookupError::NotFound(error),
+        _ => HostLookupError::Other(error),
     }
 }
 
@@ -541,5 +543,20 @@ impl SessionRun {
             Some(error) => AttemptResult::TlsFailed(error),
             None => AttemptResult::Ran(self.outcomes),
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getaddrinfo_errors_are_classified_by_kind_not_text() {
+        // glibc's EAI_AGAIN and EAI_NONAME.
+        assert!(host_lookup_error(dns_lookup::LookupError::new(-3)).is_temporary());
+        assert!(matches!(
+            host_lookup_error(dns_lookup::LookupError::new(-2)),
+            HostLookupError::NotFound(_)
+        ));
     }
 }

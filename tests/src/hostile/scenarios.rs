@@ -248,7 +248,7 @@ fn outcome(report: &Report) -> &Outcome {
 
 fn reply_code(failure: &Failure) -> Option<u16> {
     match failure {
-        Failure::Reply(r) => Some(r.code().get()),
+        Failure::Reply(r) | Failure::SenderRefused(r) => Some(r.code().get()),
         _ => None,
     }
 }
