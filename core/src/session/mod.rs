@@ -510,11 +510,10 @@ impl Session {
                 .front()
                 .is_some_and(|&end| self.transmitted < end)
             {
-                // Bytes before the command they would answer was sent: nothing of the
-                // command's own goes out either.
+                // Bytes before the command they would answer was sent: no further command
+                // goes out (a line already begun is finished, so nothing is left cut).
                 let phase = self.current_phase();
-                self.transmit.clear();
-                self.transmit_start = 0;
+                self.keep_only_the_line_begun();
                 self.fail(SessionError::DataBeforeCommand(phase), now, false);
                 return;
             }
@@ -536,6 +535,21 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Drop what waits to be written, except the rest of a command line whose start was
+    /// already handed over.
+    fn keep_only_the_line_begun(&mut self) {
+        let start = self.transmit_start;
+        let mid_line = start > 0 && self.transmit.get(start - 1) != Some(&b'\n');
+        let keep = match self.transmit.get(start..) {
+            Some(pending) if mid_line => pending
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(pending.len(), |lf| lf + 1),
+            _ => 0,
+        };
+        self.transmit.truncate(start + keep);
     }
 
     /// The server closed the connection (or reading from it failed).

@@ -469,3 +469,18 @@ fn an_unreadable_body_under_bdat_resets_and_the_next_message_goes_on() {
     ));
     assert!(matches!(results[1].1.as_slice(), [Outcome::Delivered(_)]));
 }
+
+#[test]
+fn bytes_while_a_command_is_half_written_finish_its_line_and_send_nothing_more() {
+    let mut s = Script::plain();
+    s.send(&["bob@example.test"]);
+    s.server(GREETING);
+    // Only "EH" of EHLO has been written when the server speaks again.
+    s.session.advance_transmit(2);
+    s.server("250 early\r\n");
+    assert_eq!(
+        closed(&s.events()).flatten(),
+        Some(SessionError::DataBeforeCommand(Phase::Hello))
+    );
+    assert_eq!(s.sent(), "LO client.example\r\n");
+}
