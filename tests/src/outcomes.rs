@@ -290,20 +290,22 @@ fn to_the_end(mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
+/// A server that sends `greeting` (in one write), then reads a line: the report.
+fn greeting_case(adapter: &dyn Adapter, greeting: &[u8]) -> (Report, HostileServer) {
+    let server = HostileServer::start(vec![Step::Send(greeting.to_vec()), Step::ReadLine]);
+    let captured = Captured::default();
+    let relay = relay_to(&server, &captured);
+    (
+        send_bytes(adapter, &relay, "a@example.com", b"hi\r\n"),
+        server,
+    )
+}
+
 /// A `250` right after the greeting, before EHLO: a protocol error, not EHLO's answer (which
 /// would put every later reply off by one); not even EHLO goes out.
 pub fn unsolicited_reply_after_the_greeting_is_a_protocol_error(adapter: &dyn Adapter) {
-    let server = HostileServer::start(vec![
-        Step::Send(b"220 hostile.example ESMTP\r\n250 2.0.0 fake EHLO reply\r\n".to_vec()),
-        Step::ReadLine,
-    ]);
-    let captured = Captured::default();
-    let report = send_bytes(
-        adapter,
-        &relay_to(&server, &captured),
-        "a@example.com",
-        b"hi\r\n",
-    );
+    let (report, server) =
+        greeting_case(adapter, b"220 hostile.example ESMTP\r\n250 2.0.0 fake\r\n");
     assert!(
         matches!(
             outcome(&report),
@@ -548,17 +550,7 @@ pub fn utf8_headers_go_to_a_server_without_smtputf8(adapter: &dyn Adapter) {
 
 /// A 554 greeting: no SMTP service here, for good: rejected (the CLI's 69), not deferred.
 pub fn a_554_greeting_rejects(adapter: &dyn Adapter) {
-    let server = HostileServer::start(vec![
-        Step::Send(b"554 5.3.2 no SMTP service here\r\n".to_vec()),
-        Step::ReadLine,
-    ]);
-    let captured = Captured::default();
-    let report = send_bytes(
-        adapter,
-        &relay_to(&server, &captured),
-        "a@example.com",
-        b"hi\r\n",
-    );
+    let (report, _) = greeting_case(adapter, b"554 5.3.2 no SMTP service here\r\n");
     assert!(
         matches!(
             outcome(&report),
