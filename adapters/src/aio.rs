@@ -28,7 +28,8 @@
 //!   `'static` and the messages are borrowed). A relay gets many messages over one
 //!   connection ([`send_all`]), pipelined when the server allows.
 //! - **Bodies**: [`AsyncBodySource`], read in 64 KiB chunks only while the session wants
-//!   more: memory stays flat for any size.
+//!   more: memory stays flat for any size. Each read races the session's deadline, so a
+//!   stalled source defers its message instead of hanging the attempt.
 //!
 //! The runtime-specific modules (`crate::smol`, `crate::async_std`, `crate::tokio`) implement
 //! [`Runtime`] and [`UdpRuntime`] and instantiate [`send`], [`send_all`] and [`deliver`]
@@ -55,7 +56,7 @@ use crate::attempt::{
 use crate::config::{MxDelivery, Relay, Settings};
 use crate::delivery::{Attempt, AttemptResult, Candidate, Delivery, GroupId, Report, Task};
 use crate::dns::{Resolver, RouteError};
-use crate::error::Error;
+use crate::error::{Error, HostLookupError};
 use crate::message::{AsyncBodySource, Message};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
@@ -125,12 +126,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// Complete at `deadline`, on the runtime's timer.
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
 
-    /// The addresses of `host` (a relay's name) at `port`, by getaddrinfo. By default on the
-    /// `blocking` crate's thread pool, since getaddrinfo blocks.
+    /// The addresses of `host` (a relay's name) at `port`, by getaddrinfo, its failure typed
+    /// by kind ([`HostLookupError`]: temporary, not found, ...). By default on the `blocking`
+    /// crate's thread pool, since getaddrinfo blocks.
     fn lookup_host(
         host: String,
         port: u16,
-    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+    ) -> impl Future<Output = Result<Vec<SocketAddr>, HostLookupError>> + Send {
         blocking::unblock(move || lookup_host(&host, port))
     }
 }
@@ -281,7 +283,7 @@ async fn relay_all<R: Runtime, B: AsyncBodySource>(
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
-    validate(envelopes(), relay.chunking)?;
+    validate(envelopes(), &relay.settings())?;
     let connector = relay.tls_connector()?;
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
@@ -321,7 +323,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     message: &Message<B>,
 ) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
-    validate([&message.envelope], mx.chunking)?;
+    validate([&message.envelope], &mx.settings())?;
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
@@ -484,7 +486,13 @@ fn plan_route<'s, R: UdpRuntime>(
     resolver: &'s Resolver,
     domain: Domain,
 ) -> Pin<Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>> {
-    Box::pin(async move { mx_candidates(mx, resolver.plan_async::<R>(&domain, mx_shuffle).await) })
+    Box::pin(async move {
+        let limit = mx.address_limit();
+        let route = resolver
+            .plan_up_to_async::<R>(&domain, mx_shuffle, limit)
+            .await;
+        mx_candidates(mx, route)
+    })
 }
 
 /// What every task of one delivery reads.
@@ -745,14 +753,14 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = shared.messages.get(m)?;
-        Some(message.envelope_for(rcpts, message.body.size_hint()))
+        message.envelope_for(rcpts, message.body.size_hint())
     })?
     .with_hook(settings.on_transaction.clone());
     let result = pump::<R, B>(&mut stream, &mut run, &clock, &mut tap, shared, attempt).await;
     let courtesy = Instant::now() + QUIT_COURTESY;
     let _ = timeout_at::<R, _>(courtesy, stream.close()).await;
     tap.closed();
-    Ok(run.finish(attempt, result?))
+    Ok(run.finish(result))
 }
 
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
@@ -764,7 +772,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
     tap: &mut Tap<'_>,
     shared: &Shared<'_, B>,
     attempt: &Attempt,
-) -> Result<Option<TlsError>, Error> {
+) -> Option<TlsError> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
     let mut body: Option<Box<dyn AsyncRead + Unpin + Send + '_>> = None;
@@ -775,7 +783,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                 let tcp = match std::mem::replace(stream, Stream::Gone) {
                     Stream::Plain(tcp) => Socket::Tcp(tcp),
                     Stream::Unix(unix) => Socket::Unix(unix),
-                    _ => return Ok(Some(TlsError::AlreadyEncrypted)),
+                    _ => return Some(TlsError::AlreadyEncrypted),
                 };
                 let host = &attempt.candidate.host;
                 let deadline = run.deadline(clock);
@@ -786,7 +794,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                         negotiated
                     });
                 if let Some(error) = run.tls_done(secured, attempt.tls, tap, clock) {
-                    return Ok(Some(error));
+                    return Some(error);
                 }
             }
             Next::Closed => {
@@ -799,7 +807,7 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                         let _ = timeout_at::<R, _>(courtesy, stream.flush()).await;
                     }
                 }
-                return Ok(None);
+                return None;
             }
             Next::Body { message, open } => {
                 if open {
@@ -807,16 +815,16 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                     let source = shared.messages.get(message).map(|m| &m.body);
                     match source.map(AsyncBodySource::open) {
                         Some(Ok(reader)) => body = Some(reader),
-                        Some(Err(error)) => run.body_read(message, Err(error), clock)?,
-                        None => {
-                            run.body_read(message, Err(io::ErrorKind::NotFound.into()), clock)?
-                        }
+                        Some(Err(error)) => run.body_read(Err(error), clock),
+                        None => run.body_read(Err(io::ErrorKind::NotFound.into()), clock),
                     }
                 }
                 if let Some(reader) = body.as_mut() {
-                    let read = reader.read(&mut chunk).await;
+                    // Bounded like every other step: a stalled source defers the message.
+                    let deadline = run.deadline(clock);
+                    let read = timeout_at::<R, _>(deadline, reader.read(&mut chunk)).await;
                     let read = read.map(|n| chunk.get(..n).unwrap_or_default());
-                    run.body_read(message, read, clock)?;
+                    run.body_read(read, clock);
                 }
             }
             Next::Transmit => {
@@ -953,6 +961,11 @@ mod tests {
         let size = AsyncBodySource::size_hint(path.as_path());
         std::fs::remove_file(&path).unwrap();
         assert_eq!(read, content);
-        assert_eq!(size, Some(content.len() as u64));
+        assert_eq!(
+            size,
+            Some(mxsend_core::transparency::ContentScan::canonical_len_of(
+                &content
+            ))
+        );
     }
 }

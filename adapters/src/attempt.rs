@@ -14,23 +14,23 @@
 //! [`Next::Receive`], reads the body on [`Next::Body`], performs the TLS handshake on
 //! [`Next::StartTls`], and bounds each step by [`SessionRun::deadline`].
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant as StdInstant};
 
 use mxsend_core::address::Domain;
-use mxsend_core::session::{
-    Envelope, Event, Failure, Outcome, Phase, Session, SessionConfig, SessionError, TransactionId,
-};
+use mxsend_core::session::{Envelope, Event, Session, SessionConfig, TransactionId, UsageError};
 use mxsend_core::time::Instant;
 
-use crate::config::{MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
+use crate::config::{MxDelivery, Relay, Settings, TransactionEnd, TransactionHook, TranscriptHook};
 use crate::delivery::{
     candidates, route_without_candidates, Attempt, AttemptResult, Candidate, Delivery,
+    TransactionOutcomes,
 };
 use crate::dns::{Resolver, Route, RouteError};
-use crate::error::Error;
+use crate::error::{Error, HostLookupError};
 use crate::tls::{to_ascii_host, TlsError, TlsMode};
 use crate::transcript::{Transcript, TranscriptEvent, Wiretap};
 
@@ -70,12 +70,17 @@ impl Clock {
 // ---------------------------------------------------------------------------------------------
 // Before any connection
 
-/// Check every message before any connection: what the session would refuse is the
-/// caller's mistake, reported as [`Error::InvalidMessage`], never as a recipient's outcome.
+/// Check every message, and the credentials, before any connection: what the session would
+/// refuse is the caller's mistake, reported as [`Error::InvalidMessage`] or
+/// [`Error::Credentials`], never as a recipient's outcome or a server's fault.
 pub(crate) fn validate<'a>(
     envelopes: impl IntoIterator<Item = &'a Envelope>,
-    chunking: bool,
+    settings: &Settings,
 ) -> Result<(), Error> {
+    if let Some(credentials) = &settings.credentials {
+        credentials.check().map_err(Error::Credentials)?;
+    }
+    let chunking = settings.chunking;
     let Ok(name) = Domain::parse("validation.invalid") else {
         return Ok(());
     };
@@ -115,29 +120,48 @@ pub(crate) fn relay_route(relay: &Relay) -> Result<RelayRoute, Error> {
     }
     let ascii = to_ascii_host(&relay.host).map_err(|why| Error::RelayHost {
         host: relay.host.clone(),
-        error: io::Error::new(io::ErrorKind::InvalidInput, why),
+        error: HostLookupError::InvalidName(why.to_string()),
     })?;
     Ok(RelayRoute::Lookup(ascii))
 }
 
 /// The system resolver's answer for `name`, blocking (the async driver runs it on the
-/// blocking thread pool).
-pub(crate) fn lookup_host(name: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok((name, port).to_socket_addrs()?.collect())
+/// blocking thread pool): getaddrinfo, so /etc/hosts counts, with its error kind kept.
+pub(crate) fn lookup_host(name: &str, port: u16) -> Result<Vec<SocketAddr>, HostLookupError> {
+    match dns_lookup::lookup_host(name) {
+        Ok(ips) => Ok(ips.map(|ip| SocketAddr::new(ip, port)).collect()),
+        Err(error) => Err(host_lookup_error(error)),
+    }
+}
+
+/// getaddrinfo's error by its kind (EAI_AGAIN is temporary; EAI_NONAME, EAI_NODATA: no such
+/// host), never by its English message.
+fn host_lookup_error(error: dns_lookup::LookupError) -> HostLookupError {
+    use dns_lookup::LookupErrorKind;
+    let kind = error.kind();
+    let error = io::Error::from(error);
+    match kind {
+        LookupErrorKind::Again => HostLookupError::Temporary(error),
+        LookupErrorKind::NoName | LookupErrorKind::NoData => HostLookupError::NotFound(error),
+        _ => HostLookupError::Other(error),
+    }
 }
 
 /// The relay's candidates from the system resolver's answer.
 pub(crate) fn relay_candidates(
     relay: &Relay,
-    answer: io::Result<Vec<SocketAddr>>,
+    answer: Result<Vec<SocketAddr>, HostLookupError>,
 ) -> Result<Vec<Candidate>, Error> {
-    let error = |error: io::Error| Error::RelayHost {
+    let error = |error: HostLookupError| Error::RelayHost {
         host: relay.host.clone(),
         error,
     };
     let addrs = answer.map_err(error)?;
     if addrs.is_empty() {
-        return Err(error(io::Error::new(io::ErrorKind::NotFound, "no address")));
+        return Err(error(HostLookupError::NotFound(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no address",
+        ))));
     }
     Ok(addrs
         .into_iter()
@@ -311,7 +335,8 @@ pub(crate) enum Next {
     /// [`QUIT_COURTESY`], errors ignored, then close.
     Closed,
     /// Read the next chunk of message `message`'s content (from a reader opened anew when
-    /// `open`, dropping any other) and give it to [`SessionRun::body_read`].
+    /// `open`, dropping any other), within [`SessionRun::deadline`], and give it (or the
+    /// error, a timeout included) to [`SessionRun::body_read`].
     Body {
         /// The message's index in the caller's list.
         message: usize,
@@ -328,23 +353,16 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct SessionRun {
     pub session: Session,
-    /// The session's id for each of the attempt's transactions, in order.
-    ids: Vec<TransactionId>,
-    /// Each transaction's message index.
-    messages: Vec<usize>,
-    /// Each transaction's recipients (indices in its message's envelope).
-    recipients: Vec<Vec<usize>>,
+    /// Each session transaction's message index and the recipients it carries (indices into
+    /// that message's envelope), so an outcome is attributed by its transaction's id, never
+    /// by position.
+    transactions: HashMap<TransactionId, (usize, Vec<usize>)>,
+    /// What the session reported, as it reported it.
+    outcomes: Vec<TransactionOutcomes>,
     /// Told as each transaction ends.
     hook: Option<TransactionHook>,
-    outcomes: Vec<Option<Vec<Outcome>>>,
-    /// Each transaction's body fully handed over.
-    body_done: Vec<bool>,
     /// The transaction whose body the pump holds open.
-    body_open: Option<usize>,
-    /// No transaction before this one wants its body any more.
-    first_open: usize,
-    /// The position of the last transaction reported done.
-    last_done: usize,
+    body_open: Option<TransactionId>,
     closed: bool,
     /// The fallback deadline for steps the session set none for.
     command_timeout: Duration,
@@ -352,7 +370,7 @@ pub(crate) struct SessionRun {
 
 impl SessionRun {
     /// A session with the attempt's transactions queued, then QUIT. `envelope(m, rcpts)` is
-    /// message `m`'s envelope for those recipients.
+    /// message `m`'s envelope for those recipients (exactly those, in that order).
     pub fn start(
         config: SessionConfig,
         clock: &Clock,
@@ -362,9 +380,7 @@ impl SessionRun {
         let now = clock.now();
         let command_timeout = config.timeouts.command;
         let mut session = Session::new(config, now);
-        let mut ids = Vec::new();
-        let mut indices = Vec::new();
-        let mut recipients = Vec::new();
+        let mut transactions = HashMap::with_capacity(attempt.transactions.len());
         for (m, rcpts) in &attempt.transactions {
             let Some(envelope) = envelope(*m, rcpts) else {
                 continue;
@@ -372,22 +388,15 @@ impl SessionRun {
             let id = session
                 .send_mail(envelope, now)
                 .map_err(|error| Error::InvalidMessage { message: *m, error })?;
-            ids.push(id);
-            indices.push(*m);
-            recipients.push(rcpts.clone());
+            transactions.insert(id, (*m, rcpts.clone()));
         }
         session.quit(now);
         Ok(SessionRun {
             session,
-            outcomes: vec![None; ids.len()],
-            body_done: vec![false; ids.len()],
-            ids,
-            messages: indices,
-            recipients,
+            outcomes: Vec::with_capacity(transactions.len()),
+            transactions,
             hook: None,
             body_open: None,
-            first_open: 0,
-            last_done: 0,
             closed: false,
             command_timeout,
         })
@@ -408,65 +417,46 @@ impl SessionRun {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::StartTls => return Next::StartTls,
-                Event::Established => {}
                 Event::TransactionDone(id, outcomes) => {
-                    // Transactions end in the order queued: look from the last one found.
-                    let from = self.last_done;
-                    let found = (self.ids.get(from..).unwrap_or_default().iter())
-                        .position(|x| *x == id)
-                        .map(|p| from + p)
-                        .or_else(|| self.ids.iter().position(|x| *x == id));
-                    if let Some(i) = found {
-                        self.last_done = i;
+                    if let Some((message, rcpts)) = self.transactions.remove(&id) {
                         if let Some(hook) = &self.hook {
                             if let Ok(mut f) = hook.0.lock() {
                                 f(TransactionEnd {
-                                    message: self.messages.get(i).copied().unwrap_or(0),
-                                    recipients: self.recipients.get(i).map_or(&[], Vec::as_slice),
+                                    message,
+                                    recipients: &rcpts,
                                     outcomes: &outcomes,
                                 });
                             }
                         }
-                        if let Some(slot) = self.outcomes.get_mut(i) {
-                            *slot = Some(outcomes);
-                        }
+                        // One outcome per recipient of the envelope, in its order: the
+                        // envelope was built from exactly `rcpts`.
+                        let recipients = rcpts.into_iter().zip(outcomes).collect();
+                        self.outcomes.push(TransactionOutcomes {
+                            message,
+                            recipients,
+                        });
                     }
                 }
                 Event::Closed(_) => self.closed = true,
+                _ => {}
             }
         }
         if self.closed {
             return Next::Closed;
         }
-        if let Some((position, message)) = self.body_wanted() {
-            let open = self.body_open != Some(position);
-            self.body_open = Some(position);
-            return Next::Body { message, open };
+        if self.session.wants_body() {
+            let id = self.session.body_transaction();
+            if let Some(message) = id.and_then(|id| self.transactions.get(&id)).map(|t| t.0) {
+                let open = self.body_open != id;
+                self.body_open = id;
+                return Next::Body { message, open };
+            }
         }
         if self.session.pending_transmit().is_empty() {
             Next::Receive
         } else {
             Next::Transmit
         }
-    }
-
-    /// When the session wants body octets: the transaction's position in the attempt and its
-    /// message index.
-    ///
-    /// The session says only *that* it wants a body. Transactions run in the order queued, and
-    /// one that ends before its body (every recipient refused, MAIL refused, too large) reports
-    /// so before the next one starts; so the body wanted is that of the first transaction with
-    /// neither its outcomes nor its whole body yet.
-    /// A transaction once settled or fed stays so: the first open one only moves forward,
-    /// and the search starts there.
-    fn body_wanted(&mut self) -> Option<(usize, usize)> {
-        if !self.session.wants_body() {
-            return None;
-        }
-        let i = (self.first_open..self.ids.len())
-            .find(|&i| self.outcomes.get(i).is_some_and(Option::is_none) && !self.body_done[i])?;
-        self.first_open = i;
-        Some((i, *self.messages.get(i)?))
     }
 
     /// When the current step must be over: the session's deadline, or the command timeout
@@ -478,34 +468,34 @@ impl SessionRun {
         }
     }
 
-    /// The outcome of reading message `message`'s content: a chunk, its end (empty), or an
-    /// error, which abandons the session (a message cut short must never reach its end of
-    /// data) and stops the whole delivery.
-    pub fn body_read(
-        &mut self,
-        message: usize,
-        read: io::Result<&[u8]>,
-        clock: &Clock,
-    ) -> Result<(), Error> {
+    /// The outcome of reading the current message's content: a chunk, its end (empty), or
+    /// an error (a timeout included). An error, or content that cannot go out as text (a
+    /// NUL, a line over 998 octets), settles that message's recipients and the session
+    /// recovers ([`Session::body_failed`]); the delivery goes on.
+    pub fn body_read(&mut self, read: io::Result<&[u8]>, clock: &Clock) {
         let now = clock.now();
-        // `next` said a body is wanted, so neither `finish_body` nor `send_body` can refuse.
+        // `next` said a body is wanted, so neither `finish_body` nor `send_body` refuses
+        // for want of one.
         match read {
             Ok([]) => {
                 let _ = self.session.finish_body(now);
-                if let Some(done) = self.body_open.and_then(|p| self.body_done.get_mut(p)) {
-                    *done = true;
-                }
                 self.body_open = None;
-                Ok(())
             }
             Ok(chunk) => {
-                let _ = self.session.send_body(chunk, now);
-                Ok(())
+                if let Err(UsageError::Content(_)) = self.session.send_body(chunk, now) {
+                    self.body_open = None;
+                }
             }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => {
-                self.session.abort(now);
-                Err(Error::Body { message, error })
+                let why = match error.kind() {
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                        "reading it took longer than the session's deadline".to_string()
+                    }
+                    _ => error.to_string(),
+                };
+                self.session.body_failed(why, now);
+                self.body_open = None;
             }
         }
     }
@@ -572,29 +562,25 @@ impl SessionRun {
     }
 
     /// The attempt's result once the pump is over: `Some(error)` when a handshake failed.
-    pub fn finish(self, attempt: &Attempt, tls_error: Option<TlsError>) -> AttemptResult {
+    pub fn finish(self, tls_error: Option<TlsError>) -> AttemptResult {
         match tls_error {
             Some(error) => AttemptResult::TlsFailed(error),
-            None => AttemptResult::Ran(self.into_outcomes(attempt)),
+            None => AttemptResult::Ran(self.outcomes),
         }
     }
+}
 
-    /// Each transaction's outcomes (one per recipient of the attempt); a transaction the
-    /// session never reported on, which it always does, is deferred.
-    fn into_outcomes(self, attempt: &Attempt) -> Vec<Vec<Outcome>> {
-        self.outcomes
-            .into_iter()
-            .zip(&attempt.transactions)
-            .map(|(outcomes, (_, rcpts))| {
-                outcomes.unwrap_or_else(|| {
-                    vec![
-                        Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
-                            Phase::Mail,
-                        )));
-                        rcpts.len()
-                    ]
-                })
-            })
-            .collect()
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getaddrinfo_errors_are_classified_by_kind_not_text() {
+        // glibc's EAI_AGAIN and EAI_NONAME.
+        assert!(host_lookup_error(dns_lookup::LookupError::new(-3)).is_temporary());
+        assert!(matches!(
+            host_lookup_error(dns_lookup::LookupError::new(-2)),
+            HostLookupError::NotFound(_)
+        ));
     }
 }

@@ -15,7 +15,11 @@
 //! - deadlines: before each read or write, the socket's timeout is set to the time left until
 //!   [`mxsend_core::session::Session::poll_timeout`], so each command's reply (and each body
 //!   write) is bounded by the wall clock, not by idle time between bytes;
-//! - the body is read in 64 KiB chunks only while the session wants more.
+//! - the body is read in 64 KiB chunks only while the session wants more. A source that can
+//!   stall (a file, which may be a FIFO, or any reader: [`BodySource::open_owned`]) is read on
+//!   a thread of its own, each chunk awaited no longer than the session's deadline, so a
+//!   stalled pipe defers that message instead of hanging the attempt; in-memory content is
+//!   read in place.
 //!
 //! ```no_run
 //! use mxsend::blocking;
@@ -94,7 +98,7 @@ pub fn send_all<B: BodySource>(
 /// [`send_all`] once the messages are signed (or need not be).
 fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Vec<Report>, Error> {
     let envelopes = || messages.iter().map(|m| &m.envelope);
-    validate(envelopes(), relay.chunking)?;
+    validate(envelopes(), &relay.settings())?;
     let connector = relay.tls_connector()?;
     let candidates = match relay_route(relay)? {
         RelayRoute::Known(candidates) => candidates,
@@ -129,7 +133,7 @@ pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
 /// [`deliver`] once the message is signed (or need not be).
 fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
-    validate([&message.envelope], mx.chunking)?;
+    validate([&message.envelope], &mx.settings())?;
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
@@ -138,7 +142,12 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
         &mx.settings(),
         &connector,
         messages,
-        |domain| mx_candidates(mx, resolver.plan(domain, mx_shuffle)),
+        |domain| {
+            mx_candidates(
+                mx,
+                resolver.plan_up_to(domain, mx_shuffle, mx.address_limit()),
+            )
+        },
     )?;
     Ok(delivery.into_reports().pop().unwrap_or(Report {
         recipients: Vec::new(),
@@ -406,7 +415,7 @@ fn run_attempt<B: BodySource>(
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = messages.get(m)?;
-        Some(message.envelope_for(rcpts, message.body.size_hint()))
+        message.envelope_for(rcpts, message.body.size_hint())
     })?
     .with_hook(settings.on_transaction.clone());
     let result = pump(
@@ -420,7 +429,83 @@ fn run_attempt<B: BodySource>(
     );
     stream.close();
     tap.closed();
-    Ok(run.finish(attempt, result?))
+    Ok(run.finish(result))
+}
+
+/// A message's content as the pump reads it: in place, or from a reader thread.
+enum BodyReader<'a> {
+    /// Read on the pump's thread (in-memory content cannot stall).
+    Inline(Box<dyn Read + 'a>),
+    /// Read on a thread of its own; each chunk awaited until the deadline.
+    Thread(ReaderThread),
+}
+
+impl BodyReader<'_> {
+    /// The next chunk into `chunk`, or an error ([`io::ErrorKind::TimedOut`] at `deadline`).
+    fn read<'c>(&mut self, chunk: &'c mut Vec<u8>, deadline: Instant) -> io::Result<&'c [u8]> {
+        match self {
+            BodyReader::Inline(reader) => {
+                chunk.resize(BODY_CHUNK, 0);
+                let n = reader.read(chunk)?;
+                Ok(chunk.get(..n).unwrap_or_default())
+            }
+            BodyReader::Thread(thread) => {
+                *chunk = thread.next(deadline)?;
+                Ok(chunk.as_slice())
+            }
+        }
+    }
+}
+
+/// A reader on a thread of its own, handing over one chunk at a time (a channel of one, so
+/// at most two chunks are in memory). Dropping it lets the thread end at its next chunk; a
+/// thread stuck in a read that never returns ends with the process.
+struct ReaderThread {
+    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+}
+
+impl ReaderThread {
+    fn spawn(mut reader: Box<dyn Read + Send>) -> io::Result<ReaderThread> {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("mxsend-body".into())
+            .spawn(move || loop {
+                let mut chunk = vec![0u8; BODY_CHUNK];
+                let read = match reader.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    read => read,
+                };
+                let last = !matches!(read, Ok(n) if n > 0);
+                let sent = sender.send(read.map(|n| {
+                    chunk.truncate(n);
+                    chunk
+                }));
+                if last || sent.is_err() {
+                    return;
+                }
+            })?;
+        Ok(ReaderThread { chunks })
+    }
+
+    fn next(&mut self, deadline: Instant) -> io::Result<Vec<u8>> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.chunks.recv_timeout(time_left(deadline)) {
+            Ok(read) => read,
+            Err(RecvTimeoutError::Timeout) => Err(io::ErrorKind::TimedOut.into()),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(io::Error::other("the content's reader thread ended"))
+            }
+        }
+    }
+}
+
+/// Open message content for the pump: on a reader thread when the source can give an
+/// owned reader, else in place.
+fn open_body<B: BodySource>(source: &B) -> io::Result<BodyReader<'_>> {
+    match source.open_owned() {
+        Some(reader) => Ok(BodyReader::Thread(ReaderThread::spawn(reader?)?)),
+        None => Ok(BodyReader::Inline(source.open()?)),
+    }
 }
 
 /// Move bytes between the session and the stream until the session closes. `Some(error)`
@@ -433,16 +518,16 @@ fn pump<B: BodySource>(
     messages: &[Message<B>],
     connector: &TlsConnector,
     attempt: &Attempt,
-) -> Result<Option<TlsError>, Error> {
+) -> Option<TlsError> {
     let mut input = vec![0u8; BODY_CHUNK];
     let mut chunk = vec![0u8; BODY_CHUNK];
-    let mut body: Option<Box<dyn Read + '_>> = None;
+    let mut body: Option<BodyReader<'_>> = None;
     let mut deadline = SocketDeadline::default();
     loop {
         match run.next() {
             Next::StartTls => {
                 let Stream::Plain(tcp) = std::mem::replace(stream, Stream::Gone) else {
-                    return Ok(Some(TlsError::AlreadyEncrypted));
+                    return Some(TlsError::AlreadyEncrypted);
                 };
                 let host = &attempt.candidate.host;
                 let secured = handshake(tcp, connector, attempt.tls, host, run.deadline(clock))
@@ -453,7 +538,7 @@ fn pump<B: BodySource>(
                 // The handshake set the socket's timeouts itself.
                 deadline = SocketDeadline::default();
                 if let Some(error) = run.tls_done(secured, attempt.tls, tap, clock) {
-                    return Ok(Some(error));
+                    return Some(error);
                 }
             }
             Next::Closed => {
@@ -466,24 +551,21 @@ fn pump<B: BodySource>(
                         let _ = stream.flush();
                     }
                 }
-                return Ok(None);
+                return None;
             }
             Next::Body { message, open } => {
                 if open {
                     body = None;
                     let source = messages.get(message).map(|m| &m.body);
-                    match source.map(BodySource::open) {
+                    match source.map(open_body) {
                         Some(Ok(reader)) => body = Some(reader),
-                        Some(Err(error)) => run.body_read(message, Err(error), clock)?,
-                        None => {
-                            run.body_read(message, Err(io::ErrorKind::NotFound.into()), clock)?
-                        }
+                        Some(Err(error)) => run.body_read(Err(error), clock),
+                        None => run.body_read(Err(io::ErrorKind::NotFound.into()), clock),
                     }
                 }
                 if let Some(reader) = body.as_mut() {
-                    let read = reader.read(&mut chunk);
-                    let read = read.map(|n| chunk.get(..n).unwrap_or_default());
-                    run.body_read(message, read, clock)?;
+                    let read = reader.read(&mut chunk, run.deadline(clock));
+                    run.body_read(read, clock);
                 }
             }
             Next::Transmit => {

@@ -66,6 +66,7 @@ use mxsend_core::message::{
     Step, TextMeter,
 };
 use mxsend_core::session::{DsnOptions, Envelope};
+use mxsend_core::transparency::{ContentError, ContentScan};
 
 use crate::message::{BodySource, Message};
 
@@ -324,6 +325,7 @@ pub fn guess_content_type(path: &Path) -> String {
 
 /// Why a message cannot be built.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ComposeError {
     /// An address given for this field is not one.
     InvalidAddress {
@@ -361,6 +363,9 @@ pub enum ComposeError {
     /// The core writer (or the raw-message filter) refuses the message: header injection, a
     /// bad header name, a reserved header, a bad content type, a header block too large…
     Message(MessageError),
+    /// A ready message cannot go out as text: it holds a NUL, or a line over 998 octets
+    /// (RFC 5322 §2.3, §2.1.1), named by its number. Found before any connection.
+    Content(ContentError),
 }
 
 impl fmt::Display for ComposeError {
@@ -382,6 +387,7 @@ impl fmt::Display for ComposeError {
             }
             ComposeError::Read(error) => write!(f, "cannot read the content: {error}"),
             ComposeError::Message(error) => write!(f, "{error}"),
+            ComposeError::Content(error) => write!(f, "{error}"),
         }
     }
 }
@@ -1061,7 +1067,12 @@ impl RawMessageBody {
         let mut filter = body.filter.clone();
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut out = Vec::new();
-        let mut size = 0u64;
+        // What goes on the wire is checked here, before any connection: no NUL, no line
+        // over 998 octets, counted in the input so the line number is the caller's (the
+        // filter only adds short header lines); and SIZE= is the output's length with CRLF
+        // line ends (RFC 1870).
+        let mut check = ContentScan::new();
+        let mut scan = ContentScan::new();
         loop {
             out.clear();
             let n = match input.read(&mut chunk) {
@@ -1069,17 +1080,23 @@ impl RawMessageBody {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(body.source.error(e)),
             };
-            match chunk.get(..n) {
-                Some(piece) if n > 0 => filter.push(piece, &mut out)?,
+            let last = match chunk.get(..n) {
+                Some(piece) if n > 0 => {
+                    check.push(piece).map_err(ComposeError::Content)?;
+                    filter.push(piece, &mut out)?;
+                    false
+                }
                 _ => {
                     filter.finish(&mut out)?;
-                    size += out.len() as u64;
-                    break;
+                    true
                 }
+            };
+            let _ = scan.push(&out);
+            if last {
+                break;
             }
-            size += out.len() as u64;
         }
-        body.size = size;
+        body.size = scan.canonical_len();
         body.eight_bit_body = filter.body_has_eight_bit();
         body.eight_bit_headers = filter.headers_have_eight_bit();
         body.added_message_id = filter.added_message_id().map(str::to_string);
@@ -1115,7 +1132,8 @@ impl RawMessageBody {
         io::copy(&mut self.reader()?, out)
     }
 
-    /// The size in octets as sent (before dot-stuffing and CRLF normalisation).
+    /// The size in octets as sent, line ends counted as CRLF (before dot-stuffing): what
+    /// SIZE= declares.
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -1573,7 +1591,9 @@ mod tests {
         assert!(text.starts_with("Date: "), "{text}");
         assert!(text.contains(&format!("Message-ID: {id}\r\n")), "{text}");
         assert!(text.ends_with("\nhello\n"));
-        assert_eq!(raw.size(), bytes.len() as u64);
+        // SIZE= counts the LF-only lines as CRLF (RFC 1870).
+        assert_eq!(raw.size(), ContentScan::canonical_len_of(&bytes));
+        assert!(raw.size() > bytes.len() as u64);
         assert_eq!(bytes, read_all(&raw));
     }
 
@@ -1618,5 +1638,32 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn raw_message_with_a_nul_is_refused_before_any_connection() {
+        let err =
+            RawMessageBody::new(&b"Subject: x\n\nbad\0byte\n"[..], "example.com").unwrap_err();
+        assert!(
+            matches!(err, ComposeError::Content(ContentError::Nul { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn raw_message_with_a_line_over_998_octets_is_refused_naming_the_line() {
+        let mut message = b"Subject: x\n\nfirst\n".to_vec();
+        message.extend(std::iter::repeat_n(b'x', 1500));
+        message.push(b'\n');
+        let err = RawMessageBody::new(message, "example.com").unwrap_err();
+        // Line 4 of the caller's message (Date and Message-ID, added, do not count).
+        assert!(
+            matches!(
+                err,
+                ComposeError::Content(ContentError::LineTooLong { line: 4 })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("line 4"), "{err}");
     }
 }

@@ -501,6 +501,15 @@ impl MxDelivery {
         self
     }
 
+    /// How far the resolver needs to go for one domain: [`MxDelivery::address_limit`]
+    /// attempts in [`MxDelivery::family_order`].
+    pub(crate) fn address_limit(&self) -> crate::dns::AddressLimit {
+        crate::dns::AddressLimit {
+            order: self.family_order,
+            limit: self.address_limit,
+        }
+    }
+
     pub(crate) fn settings(&self) -> Settings {
         Settings {
             ehlo: self.ehlo.clone(),

@@ -26,13 +26,14 @@
 //!   route, and (for [`Delivery::relay`]) any number of messages in one session.
 //! - **No route.** A null MX (RFC 7505) or NXDOMAIN rejects the domain's recipients without any
 //!   connection; a temporary DNS failure, or MX records that name no usable host, defers them.
-//!   The [`Outcome`] then holds a reply made up here (see below), `host` and `addr` are `None`,
-//!   and [`Unreached::Route`] holds the DNS error.
+//!   The [`Outcome`] then holds [`Failure::Unreached`] (no server replied, so there is no
+//!   reply), `host` and `addr` are `None`, and [`Unreached::Route`] holds the DNS error.
 //! - **Moving on.** Candidates (addresses, in the plan's order, at most the plan's cap) are
 //!   tried in turn. The next one is tried when a connection is refused or times out, a TLS
 //!   handshake fails under `required`/`implicit`, or the session fails before a transaction
 //!   ran (4xx/5xx greeting, EHLO refused, STARTTLS required and missing, 421, timeout, lost
-//!   connection).
+//!   connection), or when MAIL FROM got a 4xx (the server's state, not the recipient's: Postfix
+//!   moves on too). A 5xx to RCPT is the recipient's answer and never moves on.
 //! - **Final outcomes.** Once a server replied to a recipient, its outcome is final for that
 //!   domain: delivered, rejected (5xx), deferred (4xx) and ambiguous (the end of data went out and
 //!   no reply came: trying elsewhere could deliver twice, RFC 1047) are all kept. The exception,
@@ -41,22 +42,28 @@
 //!   a session-level answer rather than one about the recipient) goes on to the next candidate,
 //!   as Postfix does for session-level failures. A 4xx to RCPT or to the end of data is the
 //!   server's answer about that recipient and is kept, even when backup MX hosts exist: a backup
-//!   would usually queue it only to meet the same 4xx later.
+//!   would usually queue it only to meet the same 4xx later. A session-level refusal that
+//!   [`SessionError::is_permanent`] calls permanent (554 greeting) also moves on, and ends as
+//!   rejected when every candidate refused so.
 //! - **Opportunistic TLS.** A failed handshake under [`TlsMode::Opportunistic`] is retried once
 //!   on a new connection to the same address in plaintext (Postfix's `smtp_tls_security_level =
 //!   may` does the same): the alternative to plaintext there is not delivering at all.
 //! - **Our own mistakes stop the search.** A session that ends because of the credentials
 //!   (refused, no mechanism in common, AUTH not allowed without TLS) is not repeated elsewhere:
 //!   every server would get the same credentials.
+//! - **A message that cannot be read does not take the others down.** Its recipients end
+//!   with [`Failure::Body`] (final: every server would meet the same content); when its
+//!   session had to close for it (after DATA's 354), the messages it left unsent are sent on
+//!   a new connection to the same candidate.
 //! - **Every recipient ends exactly once**, with the host and address of the attempt that
-//!   settled it (the last one tried, when none did).
+//!   settled it (the last one tried, when none did). Outcomes come back keyed by message and
+//!   recipient index ([`TransactionOutcomes`]), never matched up by position.
 //!
-//! # Replies made up here
+//! # When no server answered
 //!
-//! When no server answered, the outcome still carries a [`Reply`], marked by `host: None` (DNS)
-//! or by [`RecipientReport::unreached`]: `556 5.1.10` null MX (RFC 7505 §4.2), `550 5.1.2`
-//! NXDOMAIN, `451 4.4.3` DNS temporary failure, `451 4.4.1` no connection could be made, `454
-//! 4.7.0` TLS handshake failed.
+//! The outcome holds [`Failure::Unreached`], never a reply shaped like a server's: rejected for
+//! a null MX (RFC 7505) or NXDOMAIN, deferred otherwise; [`RecipientReport::unreached`] says
+//! why (the DNS error, the connection error, the TLS error).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -65,7 +72,6 @@ use std::sync::Arc;
 
 use mxsend_core::address::{Domain, Mailbox};
 use mxsend_core::mx::{self, FamilyOrder, NoRoute};
-use mxsend_core::reply::{Reply, ReplyCode};
 use mxsend_core::session::{Failure, Outcome, SessionError};
 
 use crate::dns::{Route, RouteError};
@@ -133,6 +139,7 @@ pub fn route_without_candidates(route: &Route) -> RouteError {
 
 /// What the runtime should do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Find the route for this domain (MX plan and addresses), then call
     /// [`Delivery::route_found`] with its candidates or the reason there are none.
@@ -158,18 +165,29 @@ pub struct Attempt {
 
 /// How an attempt ended.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum AttemptResult {
     /// No TCP connection: refused, timed out, unreachable.
     ConnectFailed(io::Error),
     /// The TLS handshake failed (implicit TLS, or after STARTTLS); no transaction ran.
     TlsFailed(TlsError),
-    /// The session ran: for each transaction of the attempt, in order, one outcome per listed
-    /// recipient, in order.
-    Ran(Vec<Vec<Outcome>>),
+    /// The session ran: the outcomes it settled, each with its message and recipient
+    /// indices. A job not reported keeps its previous word and may be tried again.
+    Ran(Vec<TransactionOutcomes>),
+}
+
+/// The outcomes of one transaction of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionOutcomes {
+    /// The message's index.
+    pub message: usize,
+    /// Each recipient's index in the message's envelope, with its outcome.
+    pub recipients: Vec<(usize, Outcome)>,
 }
 
 /// Why no server answered for a recipient.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Unreached {
     /// No route: null MX, NXDOMAIN, DNS failure, no usable exchange.
     Route(RouteError),
@@ -275,6 +293,7 @@ pub struct GroupId(usize);
 
 /// Work for a driver that runs several groups at once (see [`Delivery::start_next`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Task {
     /// Find this domain's route, then call [`Delivery::route_found_for`].
     Resolve(GroupId, Domain),
@@ -298,40 +317,12 @@ pub struct Delivery {
     known: Vec<Candidate>,
 }
 
-/// A reply code from a constant; an invalid one fails the build, not the program.
-const fn code(n: u16) -> ReplyCode {
-    match ReplyCode::new(n) {
-        Some(code) => code,
-        None => panic!("not a reply code"),
-    }
-}
-
-/// `556 5.1.10`: the domain accepts no mail (RFC 7505 §4.2).
-const NULL_MX: ReplyCode = code(556);
-/// `550 5.1.2`: the domain does not exist (RFC 3463 X.1.2).
-const NO_SUCH_DOMAIN: ReplyCode = code(550);
-/// `451 4.4.x`: DNS trouble (4.4.3) or no answer from the host (4.4.1), RFC 3463.
-const LOCAL_TEMPORARY: ReplyCode = code(451);
-/// `454 4.7.0`: TLS not available (RFC 3207 §4 uses 454 for it).
-const TLS_UNAVAILABLE: ReplyCode = code(454);
-
-fn made_up(code: ReplyCode, text: String) -> Reply {
-    Reply::new(code, vec![text])
-}
-
-/// The outcome for recipients of a domain with no route.
+/// The outcome for recipients of a domain with no route: no server replied.
 fn no_route_outcome(error: &RouteError) -> Outcome {
-    match error.reason {
-        NoRoute::NullMx => {
-            Outcome::Rejected(Failure::Reply(made_up(NULL_MX, format!("5.1.10 {error}"))))
-        }
-        NoRoute::NoSuchDomain => Outcome::Rejected(Failure::Reply(made_up(
-            NO_SUCH_DOMAIN,
-            format!("5.1.2 {error}"),
-        ))),
-        NoRoute::TemporaryFailure | NoRoute::NoUsableExchange => Outcome::Deferred(Failure::Reply(
-            made_up(LOCAL_TEMPORARY, format!("4.4.3 {error}")),
-        )),
+    if error.reason.is_permanent() {
+        Outcome::Rejected(Failure::Unreached)
+    } else {
+        Outcome::Deferred(Failure::Unreached)
     }
 }
 
@@ -339,6 +330,10 @@ fn no_route_outcome(error: &RouteError) -> Outcome {
 fn retryable(outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Deferred(Failure::Session(_)) => true,
+        // A session-level refusal (554 greeting, 5xx EHLO): another server may serve.
+        Outcome::Rejected(Failure::Session(e)) => !e.is_credentials_problem(),
+        // 4xx to MAIL: about the server's state, not the recipient (Postfix moves on too).
+        Outcome::Deferred(Failure::SenderRefused(_)) => true,
         Outcome::Deferred(Failure::Reply(reply)) => reply.code().get() == 421,
         _ => false,
     }
@@ -346,14 +341,27 @@ fn retryable(outcome: &Outcome) -> bool {
 
 /// Is this a failure of our own credentials, the same at every server?
 fn client_side(outcome: &Outcome) -> bool {
+    match outcome {
+        Outcome::Deferred(Failure::Session(e)) | Outcome::Rejected(Failure::Session(e)) => {
+            e.is_credentials_problem()
+        }
+        _ => false,
+    }
+}
+
+/// Did a message's content fail to go out in this outcome (the caller's content)?
+fn body_failure(outcome: &Outcome) -> bool {
     matches!(
         outcome,
-        Outcome::Deferred(Failure::Session(
-            SessionError::AuthFailed(_)
-                | SessionError::AuthRequiresTls
-                | SessionError::AuthUnavailable { .. }
-                | SessionError::Sasl(_)
-        ))
+        Outcome::Deferred(Failure::Body(_)) | Outcome::Rejected(Failure::Body(_))
+    )
+}
+
+/// Did the session end because the client abandoned it (for a body it could not send)?
+fn abandoned(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Deferred(Failure::Session(SessionError::Aborted))
     )
 }
 
@@ -599,15 +607,7 @@ impl Delivery {
         let mut stop = false;
         match result {
             AttemptResult::ConnectFailed(error) => {
-                let outcome = Outcome::Deferred(Failure::Reply(made_up(
-                    LOCAL_TEMPORARY,
-                    match candidate.tcp_addr() {
-                        Some(addr) => {
-                            format!("4.4.1 connect to {} ({addr}): {error}", candidate.host)
-                        }
-                        None => format!("4.4.1 connect to {}: {error}", candidate.host),
-                    },
-                )));
+                let outcome = Outcome::Deferred(Failure::Unreached);
                 let unreached = Unreached::Connect(Arc::new(error));
                 for &(m, r) in &g.jobs {
                     retry.push((
@@ -622,13 +622,7 @@ impl Delivery {
                 }
             }
             AttemptResult::TlsFailed(error) => {
-                let outcome = Outcome::Deferred(Failure::Reply(made_up(
-                    TLS_UNAVAILABLE,
-                    format!(
-                        "4.7.0 TLS handshake with {} failed: {error}",
-                        candidate.host
-                    ),
-                )));
+                let outcome = Outcome::Deferred(Failure::Unreached);
                 for &(m, r) in &g.jobs {
                     retry.push((
                         m,
@@ -649,21 +643,41 @@ impl Delivery {
                         .push_front((candidate.clone(), TlsMode::None));
                 }
             }
-            AttemptResult::Ran(outcomes) => {
-                for ((m, rcpts), outcomes) in attempt.transactions.iter().zip(outcomes) {
-                    for (&r, outcome) in rcpts.iter().zip(outcomes) {
+            AttemptResult::Ran(transactions) => {
+                let mut body_failed = false;
+                let mut left_unsent = false;
+                let jobs: HashSet<(usize, usize)> = g.jobs.iter().copied().collect();
+                for TransactionOutcomes {
+                    message: m,
+                    recipients,
+                } in transactions
+                {
+                    for (r, outcome) in recipients {
+                        if !jobs.contains(&(m, r)) {
+                            continue;
+                        }
                         stop |= client_side(&outcome);
+                        body_failed |= body_failure(&outcome);
+                        left_unsent |= abandoned(&outcome);
                         let word = Pending {
                             candidate: Some(candidate.clone()),
                             unreached: None,
                             outcome,
                         };
                         if retryable(&word.outcome) {
-                            retry.push((*m, r, word));
+                            retry.push((m, r, word));
                         } else {
-                            settled.push((*m, r, word));
+                            settled.push((m, r, word));
                         }
                     }
+                }
+                // The session closed for a message it could not send: the server is fine,
+                // so the messages left unsent try the same candidate again. Each such
+                // attempt settles that message for good, so this ends.
+                if body_failed && left_unsent && !stop {
+                    current
+                        .candidates
+                        .push_front((candidate.clone(), attempt.tls));
                 }
                 // A job the runtime did not report on (it should not happen) keeps its
                 // previous word and is retried.
@@ -691,12 +705,9 @@ impl Delivery {
             .get_mut(m)
             .and_then(|p| p.get_mut(r))
             .and_then(Option::take);
-        let word = word.unwrap_or_else(|| Pending {
-            // Unreachable in practice: a job only runs out of candidates after an attempt.
-            outcome: Outcome::Deferred(Failure::Reply(made_up(
-                LOCAL_TEMPORARY,
-                "4.4.1 no address to connect to".to_string(),
-            ))),
+        // None is unreachable in practice: a job only runs out of candidates after an attempt.
+        let word = word.unwrap_or(Pending {
+            outcome: Outcome::Deferred(Failure::Unreached),
             candidate: None,
             unreached: None,
         });

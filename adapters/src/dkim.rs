@@ -617,6 +617,7 @@ fn signed_message<B>(
 }
 
 /// `messages` signed with `signers`, or `None` when there are no signers (send as is).
+#[cfg(feature = "blocking")]
 pub(crate) fn sign_messages<'m, B: BodySource>(
     signers: &[DkimSigner],
     messages: &'m [Message<B>],

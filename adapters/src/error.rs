@@ -3,14 +3,18 @@
 use std::fmt;
 use std::io;
 
+use mxsend_core::sasl::SaslError;
 use mxsend_core::session::UsageError;
 
 use crate::dns::DnsError;
 use crate::tls::TlsConfigError;
 
-/// Why a send or delivery could not be carried out at all. Everything about one recipient
-/// (refused, deferred, no route, server down) is in its report instead.
+/// Why a send or delivery could not be carried out at all, found before any connection.
+/// Everything about one recipient (refused, deferred, no route, server down, its message's
+/// content unreadable) is in its report instead, so no settled outcome is ever lost to an
+/// `Err`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// A message's envelope cannot be sent (no recipients, a parameter that cannot be
     /// encoded, BINARYMIME without chunking). Nothing was sent.
@@ -26,19 +30,11 @@ pub enum Error {
     RelayHost {
         /// The host as configured.
         host: String,
-        /// The resolver's error.
-        error: io::Error,
+        /// The resolver's error, by kind.
+        error: HostLookupError,
     },
     /// The DNS resolver configuration could not be read (for MX delivery).
     Resolver(DnsError),
-    /// A message's content could not be opened or read. A connection that was sending it
-    /// was closed without completing the message, so the server discards it.
-    Body {
-        /// The message's index in the caller's list.
-        message: usize,
-        /// The I/O error.
-        error: io::Error,
-    },
     /// A message could not be DKIM-signed (its content unreadable or read-once, no From,
     /// a key that cannot sign). Nothing was sent.
     Dkim {
@@ -47,6 +43,9 @@ pub enum Error {
         /// Why.
         error: crate::dkim::DkimError,
     },
+    /// The credentials cannot be sent with any mechanism that suits them (a NUL in a
+    /// password, a 0x01 in a token). Nothing was sent.
+    Credentials(SaslError),
 }
 
 impl fmt::Display for Error {
@@ -58,10 +57,8 @@ impl fmt::Display for Error {
             Error::Tls(error) => write!(f, "{error}"),
             Error::RelayHost { host, error } => write!(f, "cannot resolve relay {host}: {error}"),
             Error::Resolver(error) => write!(f, "DNS resolver: {error}"),
-            Error::Body { message, error } => {
-                write!(f, "cannot read the content of message {message}: {error}")
-            }
             Error::Dkim { message, error } => write!(f, "cannot sign message {message}: {error}"),
+            Error::Credentials(error) => write!(f, "unusable credentials: {error}"),
         }
     }
 }
@@ -72,9 +69,54 @@ impl std::error::Error for Error {
             // UsageError does not implement Error (yet): its Display is in ours.
             Error::InvalidMessage { .. } => None,
             Error::Tls(error) => Some(error),
-            Error::RelayHost { error, .. } | Error::Body { error, .. } => Some(error),
+            Error::RelayHost { error, .. } => Some(error),
+            Error::Credentials(error) => Some(error),
             Error::Resolver(error) => Some(error),
             Error::Dkim { error, .. } => Some(error),
+        }
+    }
+}
+
+/// Why the system resolver (getaddrinfo) gave no address for a host, by kind, so callers
+/// can tell "try again" from "fix the name" without reading the message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HostLookupError {
+    /// A temporary failure (EAI_AGAIN: no answer now, or SERVFAIL): try again later.
+    Temporary(io::Error),
+    /// The name does not exist or has no address (EAI_NONAME, EAI_NODATA).
+    NotFound(io::Error),
+    /// The name cannot be a host name (it does not convert to A-labels).
+    InvalidName(String),
+    /// Anything else the resolver reported.
+    Other(io::Error),
+}
+
+impl HostLookupError {
+    /// True when trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, HostLookupError::Temporary(_))
+    }
+}
+
+impl fmt::Display for HostLookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostLookupError::Temporary(e) => write!(f, "temporary failure: {e}"),
+            HostLookupError::NotFound(e) => write!(f, "no such host: {e}"),
+            HostLookupError::InvalidName(why) => write!(f, "not a host name: {why}"),
+            HostLookupError::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for HostLookupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HostLookupError::Temporary(e)
+            | HostLookupError::NotFound(e)
+            | HostLookupError::Other(e) => Some(e),
+            HostLookupError::InvalidName(_) => None,
         }
     }
 }

@@ -183,7 +183,7 @@ pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMes
 pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
 pub use dkim::{DkimKey, DkimSigner};
-pub use error::Error;
+pub use error::{Error, HostLookupError};
 #[cfg(feature = "aio")]
 pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};

@@ -10,7 +10,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::session::Envelope;
+use mxsend_core::transparency::ContentScan;
 
 #[cfg(feature = "aio")]
 use futures_lite::AsyncRead;
@@ -28,16 +30,26 @@ use futures_lite::AsyncRead;
 /// let mut text = String::new();
 /// body.open()?.read_to_string(&mut text)?;
 /// assert_eq!(text, "Subject: hi\n\nhello\n");
-/// assert_eq!(body.size_hint(), Some(19));
+/// // Three LFs sent as CRLF: SIZE= counts 22 octets.
+/// assert_eq!(body.size_hint(), Some(22));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub trait BodySource {
     /// A reader from the first octet of the content.
     fn open(&self) -> io::Result<Box<dyn Read + '_>>;
 
-    /// The content's length in octets, when known cheaply: used for SIZE= (RFC 1870) when the
-    /// envelope gives no size. LF line ends become CRLF on the wire, so this can fall short by
-    /// the number of bare LFs; the server still checks the real size.
+    /// A reader that owns what it reads from, for content whose reads can stall (a file,
+    /// which may be a FIFO; a pipe): the blocking adapter reads it on a thread of its own and
+    /// waits for each chunk no longer than the session's deadline. `None` (the default) for
+    /// content read in place, such as bytes in memory.
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        None
+    }
+
+    /// The content's length in octets once line ends are CRLF (what SIZE= declares, RFC
+    /// 1870), when known: used when the envelope gives no size. The implementations here
+    /// count it exactly ([`ContentScan`]); a hint that falls short makes the server's limit
+    /// check meaningless, one that is too large may have the message refused.
     fn size_hint(&self) -> Option<u64> {
         None
     }
@@ -55,7 +67,22 @@ impl BodySource for [u8] {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        Some(self.len() as u64)
+        Some(ContentScan::canonical_len_of(self))
+    }
+}
+
+/// The content's length after CRLF normalisation, read once from `reader`.
+pub(crate) fn canonical_len(mut reader: impl Read) -> io::Result<u64> {
+    let mut scan = ContentScan::new();
+    let mut chunk = vec![0u8; crate::attempt::BODY_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(scan.canonical_len()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let _ = scan.push(chunk.get(..n).unwrap_or_default());
     }
 }
 
@@ -89,20 +116,33 @@ impl BodySource for String {
     }
 }
 
-/// A file, opened anew for each attempt.
+/// A file, opened anew for each attempt. Its size hint reads it once (line ends counted as
+/// CRLF); a FIFO or other non-regular file gives none.
 impl BodySource for Path {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         Ok(Box::new(io::BufReader::new(File::open(self)?)))
     }
 
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        Some(File::open(self).map(|f| Box::new(f) as Box<dyn Read + Send>))
+    }
+
     fn size_hint(&self) -> Option<u64> {
-        std::fs::metadata(self).ok().map(|m| m.len())
+        let file = File::open(self).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        canonical_len(file).ok()
     }
 }
 
 impl BodySource for PathBuf {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         BodySource::open(self.as_path())
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        BodySource::open_owned(self.as_path())
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -113,6 +153,10 @@ impl BodySource for PathBuf {
 impl<T: BodySource + ?Sized> BodySource for &T {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         BodySource::open(&**self)
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        BodySource::open_owned(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -127,6 +171,10 @@ impl<T: BodySource + ?Sized> BodySource for &T {
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         BodySource::open(&**self)
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        BodySource::open_owned(&**self)
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -195,9 +243,18 @@ impl<R> ReaderBody<R> {
     }
 }
 
-impl<R: Read> BodySource for ReaderBody<R> {
+/// Read on a thread of its own by the blocking adapter, so a reader that stalls (a pipe
+/// nobody writes to) defers its message at the session's deadline.
+impl<R: Read + Send + 'static> BodySource for ReaderBody<R> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
         Ok(Box::new(self.take()?))
+    }
+
+    fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        Some(
+            self.take()
+                .map(|reader| Box::new(reader) as Box<dyn Read + Send>),
+        )
     }
 
     fn size_hint(&self) -> Option<u64> {
@@ -274,7 +331,7 @@ impl AsyncBodySource for [u8] {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        Some(self.len() as u64)
+        BodySource::size_hint(self)
     }
 }
 
@@ -386,15 +443,75 @@ impl<B> Message<B> {
 
     /// The envelope for a session carrying only the recipients at `indices`, with `size`
     /// (the body's size hint) filled in when the caller gave none.
-    pub(crate) fn envelope_for(&self, indices: &[usize], size: Option<u64>) -> Envelope {
+    ///
+    /// Addresses go on the wire with A-labels where that is all they need: a domain given
+    /// as U-labels (`bob@bücher.example`) with an ASCII local part is sent as
+    /// `bob@xn--bcher-kva.example` (RFC 5890), so SMTPUTF8 is asked for only when a local
+    /// part truly needs it (RFC 6531 §3.2). `None` when an index is not a recipient's.
+    pub(crate) fn envelope_for(&self, indices: &[usize], size: Option<u64>) -> Option<Envelope> {
         let mut envelope = self.envelope.clone();
         envelope.recipients = indices
             .iter()
-            .filter_map(|&i| self.envelope.recipients.get(i).cloned())
-            .collect();
+            .map(|&i| self.envelope.recipients.get(i).map(wire_form))
+            .collect::<Option<_>>()?;
+        if let ReversePath::Mailbox(from) = &envelope.from {
+            envelope.from = ReversePath::Mailbox(wire_form(from));
+        }
         if envelope.size.is_none() {
             envelope.size = size;
         }
-        envelope
+        Some(envelope)
+    }
+}
+
+/// `mailbox` with its domain in A-labels when its local part is ASCII (else as given: the
+/// address needs SMTPUTF8 anyway, RFC 6531 §3.2, and the server should see it unchanged).
+fn wire_form(mailbox: &Mailbox) -> Mailbox {
+    let Domain::Name(name) = mailbox.domain() else {
+        return mailbox.clone();
+    };
+    if name.is_ascii() || !mailbox.local_part().is_ascii() {
+        return mailbox.clone();
+    }
+    idna::domain_to_ascii(name)
+        .ok()
+        .and_then(|ascii| Mailbox::parse(&format!("{}@{ascii}", mailbox.local_part())).ok())
+        .unwrap_or_else(|| mailbox.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u_label_domains_go_as_a_labels_when_the_local_part_is_ascii() {
+        let envelope = Envelope {
+            from: ReversePath::parse("alice@bücher.example").unwrap(),
+            recipients: vec![
+                Mailbox::parse("bob@bücher.example").unwrap(),
+                Mailbox::parse("jörg@bücher.example").unwrap(),
+            ],
+            size: None,
+            body: mxsend_core::command::BodyType::SevenBit,
+            utf8_headers: false,
+            dsn: Default::default(),
+        };
+        let message = Message::new(envelope, Vec::<u8>::new());
+        let wire = message.envelope_for(&[0, 1], None).unwrap();
+        assert_eq!(wire.from.to_string(), "alice@xn--bcher-kva.example");
+        assert_eq!(wire.recipients[0].to_string(), "bob@xn--bcher-kva.example");
+        assert!(!wire.recipients[0].needs_smtputf8());
+        // A UTF-8 local part needs SMTPUTF8 anyway: the address goes as given.
+        assert_eq!(wire.recipients[1].to_string(), "jörg@bücher.example");
+        assert!(message.envelope_for(&[2], None).is_none());
+    }
+
+    #[test]
+    fn size_hints_count_line_ends_as_crlf() {
+        assert_eq!(BodySource::size_hint(&b"a\nb\n"[..]), Some(6));
+        assert_eq!(BodySource::size_hint(&b"a\r\nb\r\n"[..]), Some(6));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"x\ny\n").unwrap();
+        assert_eq!(BodySource::size_hint(file.path()), Some(6));
     }
 }

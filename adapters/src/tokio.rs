@@ -43,6 +43,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 use crate::aio::{entry_points, udp_runtime, Runtime};
 use crate::attempt::lookup_host;
+use crate::error::HostLookupError;
 
 /// The tokio runtime, for [`crate::aio`]'s generic functions and [`crate::dns::Resolver`]'s
 /// `*_async` methods.
@@ -89,10 +90,10 @@ impl Runtime for Tokio {
         tokio::time::sleep_until(deadline.into()).await;
     }
 
-    async fn lookup_host(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+    async fn lookup_host(host: String, port: u16) -> Result<Vec<SocketAddr>, HostLookupError> {
         tokio::task::spawn_blocking(move || lookup_host(&host, port))
             .await
-            .map_err(io::Error::other)?
+            .map_err(|e| HostLookupError::Other(io::Error::other(e)))?
     }
 }
 

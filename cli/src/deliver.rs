@@ -210,8 +210,11 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
             explained: crate::tls::explain(why),
             not_tls: matches!(why.problem(), mxsend::tls::Problem::NotTls),
         },
+        (Some(other), _) => Cause::Connect(other.to_string()),
         (None, Err(reply)) => Cause::Reply(reply.clone()),
-        (None, Ok(Failure::Reply(reply))) => Cause::Reply(reply.clone()),
+        (None, Ok(Failure::Reply(reply) | Failure::SenderRefused(reply))) => {
+            Cause::Reply(reply.clone())
+        }
         (None, Ok(Failure::Session(e))) => Cause::Session(e.clone()),
         (None, Ok(Failure::TooLarge { size, limit })) => Cause::Unsendable(format!(
             "the message ({size} octets) is larger than the server accepts ({limit} octets)"
@@ -225,6 +228,8 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         (None, Ok(Failure::BinaryUnsupported)) => Cause::Unsendable(
             "the message is binary and the server does not offer BINARYMIME".into(),
         ),
+        (None, Ok(Failure::Body(why))) => Cause::Unsendable(why.to_string()),
+        (None, Ok(other)) => Cause::Unsendable(format!("{other:?}")),
     };
     RecipientOutcome {
         recipient: r.mailbox.to_string(),
@@ -245,26 +250,24 @@ fn library_error(e: mxsend::Error, message: &MessageSource) -> CliError {
             CliError::new(Exit::NoInput, format!("{e}; check the --ca-file path"))
         }
         mxsend::Error::Tls(error) => CliError::config(format!("TLS configuration: {error}")),
-        mxsend::Error::RelayHost { host, error } => {
-            let text = error.to_string();
-            // getaddrinfo's EAI_AGAIN: the resolver could not answer now.
-            if text.contains("Temporary failure") {
-                CliError::new(
-                    Exit::TempFail,
-                    format!("cannot resolve the relay {host} now ({text}); try again later"),
-                )
-            } else {
-                CliError::new(
-                    Exit::NoHost,
-                    format!("cannot resolve the relay {host} ({text}); check --server"),
-                )
-            }
-        }
+        // getaddrinfo's EAI_AGAIN: the resolver could not answer now.
+        mxsend::Error::RelayHost { host, error } if error.is_temporary() => CliError::new(
+            Exit::TempFail,
+            format!("cannot resolve the relay {host} now ({error}); try again later"),
+        ),
+        mxsend::Error::RelayHost { host, error } => CliError::new(
+            Exit::NoHost,
+            format!("cannot resolve the relay {host} ({error}); check --server"),
+        ),
         mxsend::Error::Resolver(error) => {
             CliError::config(format!("DNS resolver: {error}; pass --dns IP"))
         }
-        mxsend::Error::Body { error, .. } => message.error(&error),
         mxsend::Error::Dkim { error, .. } => crate::dkim::library_error(&error, message),
+        mxsend::Error::Credentials(error) => CliError::new(
+            Exit::Usage,
+            format!("the credentials cannot be used: {error}"),
+        ),
+        other => CliError::new(Exit::Software, other.to_string()),
     }
 }
 

@@ -18,10 +18,15 @@
 //!    too: the mail may be lost, and a duplicate is the lesser harm.
 //! 2. Then problems a person must fix, the most general first: 76 (the server broke the
 //!    protocol), 77 (authentication refused, or credentials that would go in plaintext), 69
-//!    (the server cannot serve us at all: it refused the session, or cannot give the TLS that
-//!    is required, or whose certificate does not verify), 65 (the message cannot be sent as it is: too large, or needs 8BITMIME or
-//!    SMTPUTF8 the server lacks), 68 (the domain does not exist or accepts no mail), 67 (a
+//!    (the server refused the session for good: a 5xx greeting or EHLO), 65 (the message
+//!    cannot be sent as it is: too large, needs 8BITMIME or SMTPUTF8 the server lacks, holds
+//!    a NUL or an over-long line), 68 (the domain does not exist or accepts no mail), 67 (a
 //!    recipient refused).
+//!
+//! Temporary against permanent is the library's decision, made once
+//! (`mxsend_core::session::SessionError::is_permanent`, RFC 5321 §4.2.1): this table never
+//! turns a deferred outcome into a permanent status. A required TLS that is missing or fails
+//! is deferred (75), as Postfix defers it: the server's administrator may fix it.
 //! 3. 0 only when every recipient was delivered.
 
 use std::fmt;
@@ -86,11 +91,12 @@ Exit status (sysexits.h):
   66  an input file (body, attachment, --message, CA file) cannot be read
   67  a recipient was rejected by the server
   68  a recipient domain does not exist (NXDOMAIN) or accepts no mail (null MX)
-  69  the server refused the session, or required TLS failed (not offered, certificate invalid)
+  69  the server refused the session for good (5xx greeting or EHLO)
   70  internal error (a bug in mxsend)
   71  operating system error (temporary file, password command)
   74  I/O error reading standard input or writing output
-  75  temporary failure: deferred, server down, DNS timeout, or outcome unknown; try again later
+  75  temporary failure: deferred, server down, DNS timeout, required TLS failed, or outcome
+      unknown; try again later
   76  the server broke the SMTP protocol
   77  authentication failed, or credentials would be sent without TLS
   78  configuration error (config file, account, password source)
@@ -208,34 +214,22 @@ pub enum Cause {
     Unsendable(String),
 }
 
-/// The exit status one recipient's outcome calls for. Ambiguous and deferred are always 75
-/// unless the server broke the protocol or refused for good at the session level (for
-/// example STARTTLS required and not offered), which retrying cannot fix.
+/// The exit status one recipient's outcome calls for. The library's outcome decides
+/// temporary against permanent (its one rule: `SessionError::is_permanent`): deferred and
+/// ambiguous are 75, whatever the cause, except a server that broke the protocol (76); a
+/// rejection maps by its cause.
 pub fn for_recipient(status: Status, cause: &Cause) -> Exit {
     match (status, cause) {
         (Status::Delivered, _) => Exit::Ok,
         (_, Cause::Session(e)) if e.is_protocol_violation() => Exit::Protocol,
-        (_, Cause::Session(e)) if e.is_permanent() => for_permanent_session_error(e),
-        // Retrying will meet the same certificate: a person must look (69).
-        (_, Cause::Tls { .. }) => Exit::Unavailable,
         (Status::Deferred | Status::Ambiguous, _) => Exit::TempFail,
         (Status::Rejected, Cause::Reply(reply)) => for_rejecting_reply(reply),
-        (Status::Rejected, Cause::NoRoute(reason)) if reason.is_permanent() => Exit::NoHost,
-        (Status::Rejected, Cause::NoRoute(_)) => Exit::TempFail,
-        (Status::Rejected, Cause::Session(SessionError::AuthFailed(_))) => Exit::NoPerm,
-        (Status::Rejected, Cause::Session(_)) => Exit::Unavailable,
-        (Status::Rejected, Cause::Connect(_)) => Exit::Unavailable,
+        (Status::Rejected, Cause::NoRoute(_)) => Exit::NoHost,
+        (Status::Rejected, Cause::Session(e)) if e.is_credentials_problem() => Exit::NoPerm,
+        (Status::Rejected, Cause::Session(_) | Cause::Connect(_) | Cause::Tls { .. }) => {
+            Exit::Unavailable
+        }
         (Status::Rejected, Cause::Unsendable(_)) => Exit::DataErr,
-    }
-}
-
-/// A session error that retrying cannot fix: credentials (77) or service (69).
-fn for_permanent_session_error(error: &SessionError) -> Exit {
-    match error {
-        SessionError::AuthFailed(_)
-        | SessionError::AuthRequiresTls
-        | SessionError::AuthUnavailable { .. } => Exit::NoPerm,
-        _ => Exit::Unavailable,
     }
 }
 
@@ -353,24 +347,34 @@ mod tests {
     #[test]
     fn refused_credentials_are_noperm() {
         let cause = Cause::Session(SessionError::AuthFailed(reply(535, "5.7.8 bad")));
-        assert_eq!(for_recipient(Status::Deferred, &cause), Exit::NoPerm);
+        assert_eq!(for_recipient(Status::Rejected, &cause), Exit::NoPerm);
         let cause = Cause::Session(SessionError::AuthRequiresTls);
         assert_eq!(for_recipient(Status::Rejected, &cause), Exit::NoPerm);
     }
 
     #[test]
-    fn required_tls_not_offered_is_unavailable() {
-        let cause = Cause::Session(SessionError::StartTlsUnavailable);
-        assert_eq!(for_recipient(Status::Deferred, &cause), Exit::Unavailable);
+    fn a_deferred_outcome_is_tempfail_whatever_its_cause() {
+        // No compensation: the library's outcome decides temporary against permanent.
+        for cause in [
+            Cause::Session(SessionError::StartTlsUnavailable),
+            Cause::Session(SessionError::AuthFailed(reply(454, "4.7.0 try later"))),
+            Cause::Tls {
+                explained: "invalid peer certificate: UnknownIssuer".into(),
+                not_tls: false,
+            },
+        ] {
+            assert_eq!(
+                for_recipient(Status::Deferred, &cause),
+                Exit::TempFail,
+                "{cause:?}"
+            );
+        }
     }
 
     #[test]
-    fn failed_required_tls_handshake_is_unavailable() {
-        let cause = Cause::Tls {
-            explained: "invalid peer certificate: UnknownIssuer".into(),
-            not_tls: false,
-        };
-        assert_eq!(for_recipient(Status::Deferred, &cause), Exit::Unavailable);
+    fn a_refused_session_is_unavailable() {
+        let cause = Cause::Session(SessionError::GreetingRefused(reply(554, "5.3.2 no")));
+        assert_eq!(for_recipient(Status::Rejected, &cause), Exit::Unavailable);
     }
 
     #[test]

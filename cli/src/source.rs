@@ -293,7 +293,13 @@ mod tests {
         assert!(text.contains("Date: "), "{text}");
         assert!(text.contains("Message-ID: <"), "{text}");
         assert!(text.ends_with("\nhello\n"), "{text}");
-        assert_eq!(source.size(), Some(bytes.len() as u64));
+        // SIZE= counts the LF line ends as CRLF, as they go on the wire (RFC 1870).
+        let bare_lf = bytes
+            .iter()
+            .enumerate()
+            .filter(|&(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+            .count() as u64;
+        assert_eq!(source.size(), Some(bytes.len() as u64 + bare_lf));
     }
 
     #[test]

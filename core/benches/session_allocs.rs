@@ -144,7 +144,7 @@ fn transaction(
 }
 
 fn run(recipients: usize) -> ([u64; 8], u64) {
-    let mut config = SessionConfig::new(Domain::Name("client.example".into()));
+    let mut config = SessionConfig::new(Domain::parse("client.example").expect("a domain"));
     config.tls = TlsPolicy::Disabled;
     let now = Instant::ZERO;
     let mut session = Session::new(config, now);

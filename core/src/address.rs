@@ -79,11 +79,12 @@ impl fmt::Display for AddressLiteral {
     }
 }
 
-/// The domain of a mailbox, or the client's EHLO identity.
+/// The domain of a mailbox, or the client's EHLO identity: built only by [`Domain::parse`],
+/// so every `Domain` is valid.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Domain {
     /// A host name, as given (may hold U-labels, see [`Domain::is_ascii`]); no trailing dot.
-    Name(String),
+    Name(DomainName),
     /// An address literal.
     Literal(AddressLiteral),
 }
@@ -103,6 +104,58 @@ impl Domain {
             Domain::Name(name) => name.is_ascii(),
             Domain::Literal(_) => true,
         }
+    }
+}
+
+/// A host name that passed [`Domain::parse`] (labels of letters, digits and hyphens, or
+/// U-labels; at most 255 octets): its field is private, so no unvalidated name (a space, a
+/// CR, an empty string) can be put in a [`Domain`] and reach a command line. Reads as a
+/// `str`.
+///
+/// ```compile_fail
+/// use mxsend_core::address::Domain;
+/// // Not a domain, and it cannot be made one without the parser.
+/// let hand_built = Domain::Name("a b\r\nRSET".into());
+/// ```
+///
+/// ```
+/// use mxsend_core::address::Domain;
+/// let Ok(Domain::Name(name)) = Domain::parse("mail.example.com") else { unreachable!() };
+/// assert_eq!(name.as_str(), "mail.example.com");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainName(String);
+
+impl DomainName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl core::ops::Deref for DomainName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for DomainName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for DomainName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
@@ -246,6 +299,7 @@ impl fmt::Display for ReversePath {
 /// What is wrong with an address. Offsets are in octets from the start of the input given
 /// to the parse function.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddressError {
     /// The input is empty.
     Empty,
@@ -595,7 +649,7 @@ fn parse_domain(input: &str, base: usize) -> Result<Domain, AddressError> {
         check_label(label, base + start)?;
         start += label.len() + 1;
     }
-    Ok(Domain::Name(String::from(name)))
+    Ok(Domain::Name(DomainName(String::from(name))))
 }
 
 /// `sub-domain = Let-dig [Ldh-str]` (RFC 5321 §4.1.2), or a U-label (RFC 6531 §3.3).
@@ -737,7 +791,10 @@ mod tests {
     fn splits_at_the_last_at_outside_quotes() {
         let mailbox = ok("\"x@y\"@example.com");
         assert_eq!(mailbox.local_part(), "\"x@y\"");
-        assert_eq!(mailbox.domain(), &Domain::Name("example.com".into()));
+        assert_eq!(
+            mailbox.domain(),
+            &Domain::Name(DomainName("example.com".into()))
+        );
     }
 
     #[test]
@@ -760,7 +817,7 @@ mod tests {
         assert_eq!(ok("user@example.com.").to_string(), "user@example.com");
         assert_eq!(
             Domain::parse("example.com."),
-            Ok(Domain::Name("example.com".into()))
+            Ok(Domain::Name(DomainName("example.com".into())))
         );
     }
 
@@ -963,7 +1020,7 @@ mod tests {
     fn parses_domains_and_literals_on_their_own() {
         assert_eq!(
             Domain::parse("Mail.Example.ORG"),
-            Ok(Domain::Name("Mail.Example.ORG".into()))
+            Ok(Domain::Name(DomainName("Mail.Example.ORG".into())))
         );
         assert_eq!(
             Domain::parse("[192.0.2.1]"),

@@ -162,6 +162,7 @@ pub fn encode(input: &[u8], out: &mut Vec<u8>) {
 
 /// Why input is not base64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Base64Error {
     /// The length is not a multiple of four.
     BadLength(usize),

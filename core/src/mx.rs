@@ -105,6 +105,7 @@ pub struct Exchange {
 
 /// Why a domain gets no delivery attempt at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NoRoute {
     /// The domain publishes a null MX: it accepts no mail (RFC 7505 §3). Permanent; RFC 7505
     /// §4.2 suggests reporting it with enhanced status code 5.1.10.
@@ -364,7 +365,11 @@ pub fn group_by_domain<'a>(domains: impl IntoIterator<Item = &'a Domain>) -> Vec
     let mut groups: Vec<DomainGroup> = Vec::new();
     for (position, domain) in domains.into_iter().enumerate() {
         let key = match domain {
-            Domain::Name(name) => Key::Name(name.strip_suffix('.').unwrap_or(name).to_lowercase()),
+            Domain::Name(name) => Key::Name(
+                name.strip_suffix('.')
+                    .unwrap_or(name.as_str())
+                    .to_lowercase(),
+            ),
             Domain::Literal(AddressLiteral::V4(v4)) => Key::V4(*v4),
             Domain::Literal(AddressLiteral::V6(v6)) => Key::V6(*v6),
         };
@@ -514,7 +519,7 @@ mod tests {
     fn address_literal_needs_no_dns() {
         let v4 = Domain::Literal(AddressLiteral::V4(Ipv4Addr::new(127, 0, 0, 2)));
         let v6 = Domain::Literal(AddressLiteral::V6(Ipv6Addr::LOCALHOST));
-        let name = Domain::Name("example.test".to_string());
+        let name = Domain::parse("example.test").unwrap();
         assert_eq!(
             target(&v4),
             Target::Address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
@@ -604,11 +609,11 @@ mod tests {
     #[test]
     fn groups_recipients_by_domain_case_insensitively() {
         let domains = [
-            Domain::Name("Example.test".to_string()),
-            Domain::Name("other.test".to_string()),
-            Domain::Name("EXAMPLE.TEST.".to_string()),
+            Domain::parse("Example.test").unwrap(),
+            Domain::parse("other.test").unwrap(),
+            Domain::parse("EXAMPLE.TEST.").unwrap(),
             Domain::Literal(AddressLiteral::V4(Ipv4Addr::new(127, 0, 0, 2))),
-            Domain::Name("other.test".to_string()),
+            Domain::parse("other.test").unwrap(),
             Domain::Literal(AddressLiteral::V4(Ipv4Addr::new(127, 0, 0, 2))),
         ];
         let groups = group_by_domain(&domains);
@@ -631,7 +636,7 @@ mod tests {
         /// (being written in parallel).
         fn domain_label(&self) -> String {
             match &self.domain {
-                Domain::Name(name) => name.clone(),
+                Domain::Name(name) => name.to_string(),
                 Domain::Literal(AddressLiteral::V4(a)) => a.to_string(),
                 Domain::Literal(AddressLiteral::V6(a)) => a.to_string(),
             }

@@ -477,6 +477,7 @@ const EXCERPT_LEN: usize = 64;
 /// Why the server's bytes are not a valid reply (the server broke the protocol). The parser
 /// is unusable after one: it returns the same error to every later call.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReplyError {
     /// A line is longer than [`ReplyLimits::max_line_len`] (this limit), CRLF included.
     LineTooLong(usize),

@@ -51,6 +51,7 @@ pub const MAX_CHALLENGE_ROUNDS: usize = 8;
 
 /// A SASL mechanism as named in an EHLO AUTH line.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuthMechanism {
     /// PLAIN
     Plain,
@@ -128,6 +129,19 @@ pub struct Credentials {
     pub secret: Secret,
 }
 
+impl Credentials {
+    /// Check that these credentials can go out with every mechanism that suits their kind,
+    /// so that a local mistake is found before any connection, not blamed on a server: no
+    /// NUL in a password's username or password (PLAIN frames its fields with NUL, RFC 4616
+    /// §2, and LOGIN servers read C strings), no 0x01 in a token's (XOAUTH2's separator).
+    pub fn check(&self) -> Result<(), SaslError> {
+        match self.secret {
+            Secret::Password(_) => refuse_separator(&AuthMechanism::Plain, self, 0),
+            Secret::OAuthToken(_) => refuse_separator(&AuthMechanism::XOAuth2, self, 0x01),
+        }
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
@@ -199,6 +213,7 @@ impl fmt::Display for CredentialField {
 
 /// Why authentication could not go on.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaslError {
     /// The client does not implement this mechanism.
     UnsupportedMechanism(AuthMechanism),
@@ -283,6 +298,8 @@ impl fmt::Display for SaslError {
         }
     }
 }
+
+impl core::error::Error for SaslError {}
 
 /// How far an exchange has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,9 +23,10 @@
 //! at a time for CR and LF, and the runs between the places that need a change, already
 //! canonical CRLF included, are copied with one `extend_from_slice` each.
 //!
-//! Deliberately not done here: the 1000-octet line limit (§4.5.3.1.6) is the message
-//! writer's job, since only it can fold or re-encode a long line; this module never
-//! changes the content beyond line ends and stuffing.
+//! The encoder never changes the content beyond line ends and stuffing: folding or
+//! re-encoding a long line is the message writer's job. [`ContentScan`] is the check the
+//! session runs before a chunk is encoded (no NUL, no line over 998 octets, RFC 5322 §2.3,
+//! §2.1.1) and the counter behind SIZE= (the length after CRLF normalisation, RFC 1870).
 //!
 //! [`decode_data`] is the receiver's side (§4.5.2: strip one leading dot, stop at the
 //! lone dot), strict about line ends, for tests and fuzz targets that check the round trip.
@@ -66,7 +67,6 @@ pub struct DataEncoder {
     pending_cr: bool,
     /// The output is at the start of a line (true before the first octet of a message).
     at_line_start: bool,
-    eight_bit: bool,
 }
 
 impl DataEncoder {
@@ -76,7 +76,6 @@ impl DataEncoder {
             framing,
             pending_cr: false,
             at_line_start: true,
-            eight_bit: false,
         }
     }
 
@@ -90,9 +89,6 @@ impl DataEncoder {
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
         if input.is_empty() {
             return;
-        }
-        if !self.eight_bit {
-            self.eight_bit = has_eight_bit(input);
         }
         // Text grows by a few stuffed dots at most; only bare-LF text nears twice the size,
         // and `extend_from_slice` grows the buffer for that case.
@@ -153,8 +149,7 @@ impl DataEncoder {
     ///
     /// An empty body stays empty: DATA then sends only `.` CRLF (a valid, empty message
     /// body, RFC 5321 §4.1.1.4), and BDAT nothing. Afterwards the encoder is at the start
-    /// of a new message; [`DataEncoder::saw_eight_bit`] keeps its answer until
-    /// [`DataEncoder::reset`].
+    /// of a new message.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if self.pending_cr || !self.at_line_start {
             out.extend_from_slice(CRLF);
@@ -166,15 +161,10 @@ impl DataEncoder {
         self.at_line_start = true;
     }
 
-    /// Forget everything, including [`DataEncoder::saw_eight_bit`]: a fresh encoder with
-    /// the same framing. Whatever was held back is dropped, not written.
+    /// Forget everything: a fresh encoder with the same framing. Whatever was held back is
+    /// dropped, not written.
     pub fn reset(&mut self) {
         *self = DataEncoder::new(self.framing);
-    }
-
-    /// True once a byte with the high bit set has been seen.
-    pub fn saw_eight_bit(&self) -> bool {
-        self.eight_bit
     }
 }
 
@@ -220,15 +210,125 @@ fn find_cr_or_lf(haystack: &[u8]) -> Option<usize> {
         .map(|i| offset + i)
 }
 
-/// Whether any octet has its high bit set. Blocks without early exit inside vectorise.
-fn has_eight_bit(input: &[u8]) -> bool {
-    input
-        .chunks(256)
-        .any(|block| block.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0)
+/// Longest text line, line end excluded (RFC 5322 §2.1.1: 998 octets; RFC 5321 §4.5.3.1.6:
+/// 1000 with CRLF).
+pub const MAX_TEXT_LINE: usize = 998;
+
+/// Why message content cannot go on the wire as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentError {
+    /// A NUL octet at this offset (from 0): RFC 5322 §2.3 text excludes it, and a receiver
+    /// that drops NULs would read `\0.` as the end of data.
+    Nul {
+        /// Offset in the content.
+        offset: u64,
+    },
+    /// Line number `line` (from 1) is longer than [`MAX_TEXT_LINE`] octets.
+    LineTooLong {
+        /// The line's number.
+        line: u64,
+    },
+}
+
+impl fmt::Display for ContentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContentError::Nul { offset } => {
+                write!(f, "the message holds a NUL octet at offset {offset}")
+            }
+            ContentError::LineTooLong { line } => write!(
+                f,
+                "line {line} of the message is longer than {MAX_TEXT_LINE} octets (RFC 5322 \u{a7}2.1.1)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ContentError {}
+
+/// A streaming check of message content before it goes out as text: no NUL, no line over
+/// [`MAX_TEXT_LINE`] octets, and its length once line ends are CRLF (what RFC 1870 SIZE=
+/// counts, and what BDAT carries). Line ends are counted as [`DataEncoder`] makes them: a
+/// bare CR and a bare LF are each one, CRLF is one; any split of the content gives the
+/// same answers. The first problem found is kept; counting goes on past it.
+#[derive(Clone, Debug, Default)]
+pub struct ContentScan {
+    offset: u64,
+    canonical: u64,
+    line: u64,
+    line_len: usize,
+    pending_cr: bool,
+    error: Option<ContentError>,
+}
+
+impl ContentScan {
+    /// A scan at the start of a message.
+    pub fn new() -> ContentScan {
+        ContentScan::default()
+    }
+
+    /// The next piece of content; the first problem in the content so far, if any.
+    pub fn push(&mut self, input: &[u8]) -> Result<(), ContentError> {
+        for &b in input {
+            match b {
+                b'\n' if self.pending_cr => self.pending_cr = false,
+                b'\r' | b'\n' => {
+                    self.end_line();
+                    self.pending_cr = b == b'\r';
+                }
+                _ => {
+                    self.pending_cr = false;
+                    if b == 0 && self.error.is_none() {
+                        self.error = Some(ContentError::Nul {
+                            offset: self.offset,
+                        });
+                    }
+                    self.line_len += 1;
+                    self.canonical += 1;
+                    if self.line_len > MAX_TEXT_LINE && self.error.is_none() {
+                        self.error = Some(ContentError::LineTooLong {
+                            line: self.line + 1,
+                        });
+                    }
+                }
+            }
+            self.offset += 1;
+        }
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// A line ends here (a CR is counted when seen; an LF right after it adds nothing).
+    fn end_line(&mut self) {
+        self.canonical += 2;
+        self.line += 1;
+        self.line_len = 0;
+    }
+
+    /// The content's length with CRLF line ends and the final line end the encoder adds.
+    pub fn canonical_len(&self) -> u64 {
+        self.canonical + if self.line_len > 0 { 2 } else { 0 }
+    }
+
+    /// The first problem found so far.
+    pub fn error(&self) -> Option<ContentError> {
+        self.error
+    }
+
+    /// [`ContentScan::canonical_len`] of the whole of `content`.
+    pub fn canonical_len_of(content: &[u8]) -> u64 {
+        let mut scan = ContentScan::new();
+        let _ = scan.push(content);
+        scan.canonical_len()
+    }
 }
 
 /// Why wire bytes are not a well-formed DATA body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DataDecodeError {
     /// A CR not followed by LF, at this offset.
     BareCarriageReturn {
@@ -515,24 +615,34 @@ mod tests {
     }
 
     #[test]
-    fn flags_eight_bit_content() {
-        let mut encoder = DataEncoder::new(Framing::Data);
-        let mut out = Vec::new();
-        encoder.encode(b"plain ascii\r\n", &mut out);
-        assert!(!encoder.saw_eight_bit());
-        encoder.encode("caf\u{e9}\r\n".as_bytes(), &mut out);
-        assert!(encoder.saw_eight_bit());
+    fn content_scan_counts_octets_after_crlf_normalisation() {
+        let mut scan = ContentScan::new();
+        scan.push(b"a\nb\r").unwrap();
+        scan.push(b"\nc\rd").unwrap();
+        // a CRLF b CRLF c CRLF d CRLF: what BDAT carries and what SIZE= must declare.
+        assert_eq!(scan.canonical_len(), 12);
+        assert_eq!(ContentScan::canonical_len_of(b"x\r\n"), 3);
+        assert_eq!(ContentScan::canonical_len_of(b""), 0);
     }
 
     #[test]
-    fn eight_bit_flag_outlives_finish_until_reset() {
-        let mut encoder = DataEncoder::new(Framing::Data);
-        let mut out = Vec::new();
-        encoder.encode(&[0x80], &mut out);
-        encoder.finish(&mut out);
-        assert!(encoder.saw_eight_bit());
-        encoder.reset();
-        assert!(!encoder.saw_eight_bit());
+    fn content_scan_refuses_nul_with_its_offset() {
+        let mut scan = ContentScan::new();
+        scan.push(b"Subject: x\n\n").unwrap();
+        assert_eq!(scan.push(b"ab\0c"), Err(ContentError::Nul { offset: 14 }));
+    }
+
+    #[test]
+    fn content_scan_refuses_a_line_over_998_octets_naming_it() {
+        let mut scan = ContentScan::new();
+        scan.push(b"one\r\ntwo\n").unwrap();
+        scan.push(&[b'x'; 998]).unwrap();
+        scan.push(b"\r\n").unwrap();
+        scan.push(&[b'y'; 500]).unwrap();
+        assert_eq!(
+            scan.push(&[b'y'; 499]),
+            Err(ContentError::LineTooLong { line: 4 })
+        );
     }
 
     #[test]
@@ -659,10 +769,16 @@ mod tests {
         }
 
         #[test]
-        fn detects_eight_bit_exactly_when_a_high_octet_is_present(body in body()) {
-            let mut encoder = DataEncoder::new(Framing::Data);
-            encoder.encode(&body, &mut Vec::new());
-            prop_assert_eq!(encoder.saw_eight_bit(), body.iter().any(|&b| b >= 0x80));
+        fn canonical_len_is_the_bdat_encoding_length(body in body(), cut in 0usize..64) {
+            let mut wire = Vec::new();
+            let mut encoder = DataEncoder::new(Framing::Bdat);
+            encoder.encode(&body, &mut wire);
+            encoder.finish(&mut wire);
+            let mut scan = ContentScan::new();
+            let cut = cut.min(body.len());
+            let _ = scan.push(&body[..cut]);
+            let _ = scan.push(&body[cut..]);
+            prop_assert_eq!(scan.canonical_len(), wire.len() as u64);
         }
     }
 }

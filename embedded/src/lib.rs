@@ -260,6 +260,7 @@ impl Pump {
                     now,
                 ),
                 Event::Established => {}
+                _ => {}
             }
         }
     }

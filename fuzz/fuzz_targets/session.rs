@@ -285,6 +285,8 @@ impl Harness {
                 self.closed = Some(error);
             }
             Event::StartTls | Event::Established => {}
+            // Event is non_exhaustive: nothing else is produced today.
+            other => panic!("unknown event {other:?}"),
         }
     }
 

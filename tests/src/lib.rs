@@ -60,6 +60,7 @@ pub mod dovecot;
 pub mod hostile;
 pub mod maildir;
 pub mod net;
+pub mod outcomes;
 pub mod pki;
 pub mod postfix;
 pub mod process;

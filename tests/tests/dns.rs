@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use mxsend::dns::{
-    connection_plan, DnsError, Resolver, ResolverConfig, Route, RouteError, TryFailure,
+    connection_plan, AddressLimit, DnsError, Resolver, ResolverConfig, Route, RouteError,
+    TryFailure,
 };
 use mxsend_core::address::{AddressLiteral, Domain};
 use mxsend_core::mx::{Exchange, FamilyOrder, MxRecord, NoRoute, MAX_ADDRESSES};
@@ -21,7 +22,7 @@ fn resolver(server: &Dnsmasq) -> Resolver {
 }
 
 fn name(domain: &str) -> Domain {
-    Domain::Name(domain.to_string())
+    Domain::parse(domain).expect("a domain")
 }
 
 fn v4(last: u8) -> IpAddr {
@@ -287,4 +288,26 @@ fn a_dead_server_is_passed_over_for_the_next_one() {
         ..ResolverConfig::with_servers(vec![dead, dns.addr()])
     });
     assert_eq!(resolver.ip_addrs("nomx.test"), Ok(vec![v4(51)]));
+}
+
+/// Exchanges are resolved lazily, in order, until the address limit is met: example.test's
+/// first exchange (mx1: one IPv4 address) is enough for a limit of 1, so mx2a/b/c and mx3
+/// are never looked up; without a limit, every one is.
+#[test]
+fn exchanges_are_resolved_only_up_to_the_address_limit() {
+    let dns = Dnsmasq::start();
+    let resolver = resolver(&dns);
+    let limit = AddressLimit {
+        order: FamilyOrder::Ipv4Only,
+        limit: 1,
+    };
+    let lazy = exchanges(
+        resolver
+            .plan_up_to(&name("example.test"), seeded(1), limit)
+            .unwrap(),
+    );
+    assert_eq!(lazy.len(), 1, "{lazy:?}");
+    assert_eq!(lazy[0].exchange.name, "mx1.example.test");
+    let all = exchanges(resolver.plan(&name("example.test"), seeded(1)).unwrap());
+    assert_eq!(all.len(), 5, "{all:?}");
 }

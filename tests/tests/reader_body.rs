@@ -2,6 +2,7 @@
 //! blocking and smol adapters without ever being held in memory, and a clear error, not a
 //! silent loss, when it would have to be read a second time.
 
+use mxsend::core::session::{BodyError, Failure, Outcome};
 use std::io::{self, Read};
 
 use mxsend::core::address::{Mailbox, ReversePath};
@@ -87,11 +88,13 @@ fn a_reader_sent_twice_fails_with_an_error_that_says_why() {
     let relay = plain_relay(sink.addr, &captured);
     let messages = [message(&["a@example.com"], 10)];
     mxsend::blocking::send_all(&relay, &messages).expect("first send");
-    match mxsend::blocking::send_all(&relay, &messages) {
-        Err(mxsend::Error::Body { message: 0, error }) => {
-            assert!(error.to_string().contains("read only once"), "{error}")
+    // Not an `Err` that drops settled outcomes: the recipient's outcome, with the cause.
+    let reports = mxsend::blocking::send_all(&relay, &messages).expect("second send");
+    match &reports[0].recipients[0].outcome {
+        Outcome::Deferred(Failure::Body(BodyError::Unreadable(why))) => {
+            assert!(why.contains("read only once"), "{why}")
         }
-        other => panic!("expected a body error, got {other:?}"),
+        other => panic!("expected a body failure, got {other:?}"),
     }
     // The second session was abandoned before its end of data: only the first message landed.
     std::thread::sleep(std::time::Duration::from_millis(300));

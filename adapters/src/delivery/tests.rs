@@ -1,6 +1,7 @@
 //! The fallback rules, deterministically, without sockets.
 
 use super::*;
+use mxsend_core::reply::{Reply, ReplyCode};
 use mxsend_core::session::Phase;
 use proptest::prelude::*;
 
@@ -18,6 +19,49 @@ fn candidate(host: &str, last: u8) -> Candidate {
         addr: SocketAddr::from(([127, 0, 0, last], 25)),
         unix: None,
     }
+}
+
+/// The attempt under way's result, with `outcomes` given per transaction in the attempt's
+/// order and per recipient in its order (attributed here, by the transaction's indices).
+fn ran_for(attempt: &Attempt, outcomes: Vec<Vec<Outcome>>) -> AttemptResult {
+    AttemptResult::Ran(
+        attempt
+            .transactions
+            .iter()
+            .zip(outcomes)
+            .map(|((m, rcpts), o)| TransactionOutcomes {
+                message: *m,
+                recipients: rcpts.iter().copied().zip(o).collect(),
+            })
+            .collect(),
+    )
+}
+
+fn under_way(delivery: &Delivery, group: usize) -> Attempt {
+    match &delivery.groups[group].stage {
+        Stage::Routed(Current {
+            attempt: Some(attempt),
+            ..
+        }) => attempt.clone(),
+        other => panic!("no attempt under way: {other:?}"),
+    }
+}
+
+fn ran(delivery: &Delivery, outcomes: Vec<Vec<Outcome>>) -> AttemptResult {
+    let group = delivery
+        .groups
+        .iter()
+        .position(|g| {
+            matches!(
+                g.stage,
+                Stage::Routed(Current {
+                    attempt: Some(_),
+                    ..
+                })
+            )
+        })
+        .expect("an attempt under way");
+    ran_for(&under_way(delivery, group), outcomes)
 }
 
 fn delivered() -> Outcome {
@@ -68,28 +112,23 @@ fn null_mx_rejects_without_any_connection() {
     delivery.route_found(Err(route_error(NoRoute::NullMx)));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    let Outcome::Rejected(Failure::Reply(reply)) = &report.outcome else {
-        panic!("expected a rejection, got {:?}", report.outcome);
-    };
-    assert_eq!(reply.code().get(), 556);
-    assert_eq!(
-        reply.enhanced().map(|e| e.to_string()).as_deref(),
-        Some("5.1.10")
-    );
+    // No server replied: no reply is made up, the report says why.
+    assert_eq!(report.outcome, Outcome::Rejected(Failure::Unreached));
     assert_eq!(report.host, None);
     assert!(matches!(report.unreached, Some(Unreached::Route(_))));
 }
 
 #[test]
-fn nxdomain_rejects_with_5_1_2() {
+fn nxdomain_rejects_as_unreached() {
     let mut delivery = Delivery::mx(&[mailbox("a@nx.test")], TlsMode::Opportunistic);
     expect_resolve(&mut delivery);
     delivery.route_found(Err(route_error(NoRoute::NoSuchDomain)));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(
-        matches!(&report.outcome, Outcome::Rejected(Failure::Reply(r)) if r.code().get() == 550)
-    );
+    assert!(matches!(
+        &report.outcome,
+        Outcome::Rejected(Failure::Unreached)
+    ));
 }
 
 #[test]
@@ -99,9 +138,10 @@ fn temporary_dns_failure_defers() {
     delivery.route_found(Err(route_error(NoRoute::TemporaryFailure)));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(
-        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451)
-    );
+    assert!(matches!(
+        &report.outcome,
+        Outcome::Deferred(Failure::Unreached)
+    ));
 }
 
 #[test]
@@ -133,7 +173,7 @@ fn falls_back_to_next_address_on_refused_connection() {
     delivery.attempt_done(refused());
     let second = expect_attempt(&mut delivery);
     assert_eq!(second.candidate.host, "mx2.example.test");
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered()]]));
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered()]]));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
     assert!(matches!(report.outcome, Outcome::Delivered(_)));
@@ -157,9 +197,10 @@ fn all_addresses_down_defers_with_the_last_one_tried() {
     delivery.attempt_done(refused());
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(
-        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451)
-    );
+    assert!(matches!(
+        &report.outcome,
+        Outcome::Deferred(Failure::Unreached)
+    ));
     assert_eq!(report.host.as_deref(), Some("mx2.example.test"));
     assert!(matches!(report.unreached, Some(Unreached::Connect(_))));
 }
@@ -175,9 +216,10 @@ fn a_refused_greeting_moves_on_to_the_next_address() {
     );
     expect_attempt(&mut delivery);
     let greeting = SessionError::GreetingRefused(reply(554, "no service"));
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
-        Failure::Session(greeting),
-    )]]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![Outcome::Deferred(Failure::Session(greeting))]],
+    ));
     assert_eq!(
         expect_attempt(&mut delivery).candidate.host,
         "mx2.example.test"
@@ -194,11 +236,14 @@ fn replies_about_a_recipient_are_final_for_the_domain() {
         ],
     );
     expect_attempt(&mut delivery);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![
-        Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown"))),
-        Outcome::Deferred(Failure::Reply(reply(450, "4.2.0 try later"))),
-        delivered(),
-    ]]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![
+            Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown"))),
+            Outcome::Deferred(Failure::Reply(reply(450, "4.2.0 try later"))),
+            delivered(),
+        ]],
+    ));
     assert_eq!(delivery.poll(), Action::Done);
     let reports = &delivery.into_reports()[0].recipients;
     assert!(matches!(reports[0].outcome, Outcome::Rejected(_)));
@@ -222,13 +267,16 @@ fn recipients_deferred_by_a_dying_session_go_to_the_next_address() {
         ],
     );
     expect_attempt(&mut delivery);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![
-        Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown"))),
-        session_died(),
-    ]]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![
+            Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown"))),
+            session_died(),
+        ]],
+    ));
     let second = expect_attempt(&mut delivery);
     assert_eq!(second.transactions, vec![(0, vec![1])]);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered()]]));
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered()]]));
     let reports = &delivery.into_reports()[0].recipients;
     assert_eq!(reports[0].host.as_deref(), Some("mx1.example.test"));
     assert_eq!(reports[1].host.as_deref(), Some("mx2.example.test"));
@@ -245,9 +293,13 @@ fn a_421_defers_to_the_next_address() {
         ],
     );
     expect_attempt(&mut delivery);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
-        Failure::Reply(reply(421, "4.3.2 shutting down")),
-    )]]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![Outcome::Deferred(Failure::Reply(reply(
+            421,
+            "4.3.2 shutting down",
+        )))]],
+    ));
     assert_eq!(
         expect_attempt(&mut delivery).candidate.host,
         "mx2.example.test"
@@ -264,9 +316,12 @@ fn an_ambiguous_recipient_is_never_sent_again() {
         ],
     );
     expect_attempt(&mut delivery);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Ambiguous(
-        Failure::Session(SessionError::ConnectionClosed(Phase::DataTermination)),
-    )]]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![Outcome::Ambiguous(Failure::Session(
+            SessionError::ConnectionClosed(Phase::DataTermination),
+        ))]],
+    ));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
     assert!(matches!(report.outcome, Outcome::Ambiguous(_)));
@@ -314,9 +369,10 @@ fn failed_required_handshake_moves_on_without_plaintext() {
     delivery.attempt_done(AttemptResult::TlsFailed(TlsError::TimedOut));
     assert_eq!(delivery.poll(), Action::Done);
     let report = &delivery.into_reports()[0].recipients[0];
-    assert!(
-        matches!(&report.outcome, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 454)
-    );
+    assert!(matches!(
+        &report.outcome,
+        Outcome::Deferred(Failure::Unreached)
+    ));
     assert!(matches!(report.unreached, Some(Unreached::Tls(_))));
 }
 
@@ -332,9 +388,10 @@ fn refused_credentials_stop_the_search() {
     );
     expect_attempt(&mut delivery);
     let auth = SessionError::AuthFailed(reply(535, "5.7.8 bad credentials"));
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![Outcome::Deferred(
-        Failure::Session(auth),
-    )]]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![Outcome::Deferred(Failure::Session(auth))]],
+    ));
     assert_eq!(delivery.poll(), Action::Done);
 }
 
@@ -350,7 +407,7 @@ fn recipients_are_grouped_by_domain_in_order_of_first_appearance() {
     delivery.route_found(Ok(vec![candidate("mx.one.test", 1)]));
     let attempt = expect_attempt(&mut delivery);
     assert_eq!(attempt.transactions, vec![(0, vec![0, 2])]);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered(), delivered()]]));
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered(), delivered()]]));
     assert_eq!(expect_resolve(&mut delivery).to_string(), "two.test");
     delivery.route_found(Err(route_error(NoRoute::NullMx)));
     assert_eq!(delivery.poll(), Action::Done);
@@ -375,13 +432,13 @@ fn relay_sends_only_unsettled_messages_to_the_next_address() {
     );
     let first = expect_attempt(&mut delivery);
     assert_eq!(first.transactions, vec![(0, vec![0]), (1, vec![0, 1])]);
-    delivery.attempt_done(AttemptResult::Ran(vec![
-        vec![delivered()],
-        vec![session_died(), session_died()],
-    ]));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![delivered()], vec![session_died(), session_died()]],
+    ));
     let second = expect_attempt(&mut delivery);
     assert_eq!(second.transactions, vec![(1, vec![0, 1])]);
-    delivery.attempt_done(AttemptResult::Ran(vec![vec![delivered(), delivered()]]));
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered(), delivered()]]));
     assert_eq!(delivery.poll(), Action::Done);
     let reports = delivery.into_reports();
     assert!(reports.iter().all(Report::all_delivered));
@@ -436,7 +493,8 @@ proptest! {
             let result = match script.next().unwrap_or(AttemptResultSpec::Refused) {
                 AttemptResultSpec::Refused => refused(),
                 AttemptResultSpec::Tls => AttemptResult::TlsFailed(TlsError::TimedOut),
-                AttemptResultSpec::Ran(kinds) => AttemptResult::Ran(
+                AttemptResultSpec::Ran(kinds) => ran_for(
+                    &attempt,
                     attempt
                         .transactions
                         .iter()
@@ -515,9 +573,15 @@ fn concurrent_attempts_fall_back_per_domain_in_any_completion_order() {
         panic!("expected two.test's next attempt");
     };
     assert_eq!((id, next.candidate.host.as_str()), (ids[1], "mx2.two.test"));
-    delivery.attempt_done_for(ids[1], AttemptResult::Ran(vec![vec![delivered()]]));
+    delivery.attempt_done_for(
+        ids[1],
+        ran_for(&under_way(&delivery, ids[1].0), vec![vec![delivered()]]),
+    );
     assert!(!delivery.is_done());
-    delivery.attempt_done_for(ids[0], AttemptResult::Ran(vec![vec![delivered()]]));
+    delivery.attempt_done_for(
+        ids[0],
+        ran_for(&under_way(&delivery, ids[0].0), vec![vec![delivered()]]),
+    );
     assert!(delivery.start_next().is_none());
     assert!(delivery.is_done());
     let reports = &delivery.into_reports()[0].recipients;
@@ -539,7 +603,8 @@ fn scripted_result(kinds: &[u8], attempt: &Attempt) -> AttemptResult {
     match kind(99) % 6 {
         0 => refused(),
         1 if attempt.tls == TlsMode::Opportunistic => AttemptResult::TlsFailed(TlsError::TimedOut),
-        _ => AttemptResult::Ran(
+        _ => ran_for(
+            attempt,
             attempt
                 .transactions
                 .iter()
@@ -619,4 +684,119 @@ proptest! {
         prop_assert!(concurrent.is_done());
         prop_assert_eq!(summary(concurrent.into_reports()), summary(sequential.into_reports()));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13: outcomes that never lie.
+
+fn two_exchanges(rcpts: &[&str]) -> Delivery {
+    mx_with(
+        rcpts,
+        vec![
+            candidate("mx1.example.test", 1),
+            candidate("mx2.example.test", 2),
+        ],
+    )
+}
+
+#[test]
+fn a_4xx_to_mail_moves_on_to_the_next_exchange() {
+    let mut delivery = two_exchanges(&["a@example.test"]);
+    expect_attempt(&mut delivery);
+    let busy = Outcome::Deferred(Failure::SenderRefused(reply(451, "4.3.0 busy")));
+    delivery.attempt_done(ran(&delivery, vec![vec![busy]]));
+    let next = expect_attempt(&mut delivery);
+    assert_eq!(next.candidate.host, "mx2.example.test");
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered()]]));
+    let report = &delivery.into_reports()[0].recipients[0];
+    assert!(matches!(report.outcome, Outcome::Delivered(_)));
+}
+
+#[test]
+fn a_5xx_to_rcpt_does_not_move_on() {
+    let mut delivery = two_exchanges(&["a@example.test"]);
+    expect_attempt(&mut delivery);
+    let unknown = Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown")));
+    delivery.attempt_done(ran(&delivery, vec![vec![unknown.clone()]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    assert_eq!(delivery.into_reports()[0].recipients[0].outcome, unknown);
+}
+
+#[test]
+fn a_554_greeting_at_every_exchange_ends_rejected() {
+    let mut delivery = two_exchanges(&["a@example.test"]);
+    let refused_session = Outcome::Rejected(Failure::Session(SessionError::GreetingRefused(
+        reply(554, "5.3.2 no service"),
+    )));
+    expect_attempt(&mut delivery);
+    delivery.attempt_done(ran(&delivery, vec![vec![refused_session.clone()]]));
+    let next = expect_attempt(&mut delivery);
+    assert_eq!(next.candidate.host, "mx2.example.test");
+    delivery.attempt_done(ran(&delivery, vec![vec![refused_session.clone()]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    assert_eq!(
+        delivery.into_reports()[0].recipients[0].outcome,
+        refused_session
+    );
+}
+
+#[test]
+fn an_unreadable_body_settles_its_message_and_the_others_try_the_same_server_again() {
+    let mut delivery = Delivery::relay(
+        vec![candidate("smtp.example.test", 1)],
+        vec![
+            vec![mailbox("a@example.test")],
+            vec![mailbox("b@example.test")],
+            vec![mailbox("c@example.test")],
+        ],
+        TlsMode::None,
+    );
+    expect_attempt(&mut delivery);
+    let unreadable = Outcome::Deferred(Failure::Body(mxsend_core::session::BodyError::Unreadable(
+        "gone".into(),
+    )));
+    let aborted = Outcome::Deferred(Failure::Session(SessionError::Aborted));
+    delivery.attempt_done(ran(
+        &delivery,
+        vec![vec![delivered()], vec![unreadable.clone()], vec![aborted]],
+    ));
+    // The same (only) server again, for the message left unsent only.
+    let again = expect_attempt(&mut delivery);
+    assert_eq!(again.candidate.host, "smtp.example.test");
+    assert_eq!(again.transactions, vec![(2, vec![0])]);
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered()]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = delivery.into_reports();
+    assert!(matches!(
+        reports[0].recipients[0].outcome,
+        Outcome::Delivered(_)
+    ));
+    assert_eq!(reports[1].recipients[0].outcome, unreadable);
+    assert!(matches!(
+        reports[2].recipients[0].outcome,
+        Outcome::Delivered(_)
+    ));
+}
+
+#[test]
+fn outcomes_are_attributed_by_their_indices_not_by_position() {
+    let mut delivery = Delivery::relay(
+        vec![candidate("smtp.example.test", 1)],
+        vec![
+            vec![mailbox("a@example.test")],
+            vec![mailbox("b@example.test")],
+        ],
+        TlsMode::None,
+    );
+    expect_attempt(&mut delivery);
+    // Message 0 was never run (no outcome), message 1 was rejected: reported out of order.
+    let rejected = Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown")));
+    delivery.attempt_done(AttemptResult::Ran(vec![TransactionOutcomes {
+        message: 1,
+        recipients: vec![(0, rejected.clone())],
+    }]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = delivery.into_reports();
+    assert_eq!(reports[1].recipients[0].outcome, rejected);
+    assert_ne!(reports[0].recipients[0].outcome, rejected);
 }

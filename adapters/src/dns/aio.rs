@@ -11,8 +11,9 @@ use mxsend_core::address::Domain;
 use mxsend_core::mx::{self, MxRecord, Target};
 
 use super::{
-    exchanges, merge_families, mx_records, route, settles_both_families, Action, Answer, DnsError,
-    Input, Lookup, QueryType, Resolver, Route, RouteError, Transmit, Transport,
+    exchanges, merge_families, mx_records, settles_both_families, Action, AddressLimit, Answer,
+    DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route, RouteError, Transmit,
+    Transport,
 };
 use crate::aio::{timeout_at, UdpRuntime};
 
@@ -105,7 +106,15 @@ impl Resolver {
     /// [`Resolver::mx`](Resolver) on async runtime `R`: the MX records of `domain` (empty:
     /// NODATA, the implicit MX applies).
     pub async fn mx_async<R: UdpRuntime>(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
-        run::<R>(self.lookup(domain, QueryType::Mx)?)
+        self.mx_seeded_async::<R>(domain, fastrand::u64(..)).await
+    }
+
+    async fn mx_seeded_async<R: UdpRuntime>(
+        &self,
+        domain: &str,
+        seed: u64,
+    ) -> Result<Vec<MxRecord>, DnsError> {
+        run::<R>(self.lookup(domain, QueryType::Mx, seed)?)
             .await
             .map(mx_records)
     }
@@ -113,11 +122,20 @@ impl Resolver {
     /// The addresses of `host` on async runtime `R`: AAAA records, then A records, combined
     /// as the blocking `ip_addrs` does.
     pub async fn ip_addrs_async<R: UdpRuntime>(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
-        let v6 = run::<R>(self.lookup(host, QueryType::Aaaa)?).await;
+        self.ip_addrs_seeded_async::<R>(host, [fastrand::u64(..), fastrand::u64(..)])
+            .await
+    }
+
+    async fn ip_addrs_seeded_async<R: UdpRuntime>(
+        &self,
+        host: &str,
+        [aaaa, a]: [u64; 2],
+    ) -> Result<Vec<IpAddr>, DnsError> {
+        let v6 = run::<R>(self.lookup(host, QueryType::Aaaa, aaaa)?).await;
         if settles_both_families(&v6) {
             return v6.map(|_| Vec::new());
         }
-        let v4 = run::<R>(self.lookup(host, QueryType::A)?).await;
+        let v4 = run::<R>(self.lookup(host, QueryType::A, a)?).await;
         merge_families(v6, v4)
     }
 
@@ -127,15 +145,37 @@ impl Resolver {
         domain: &Domain,
         random: impl FnMut() -> u64,
     ) -> Result<Route, RouteError> {
+        self.plan_up_to_async::<R>(domain, random, AddressLimit::NONE)
+            .await
+    }
+
+    /// [`Resolver::plan_async`], resolving exchanges lazily until `limit` is reached, as the
+    /// blocking `plan_up_to`.
+    pub async fn plan_up_to_async<R: UdpRuntime>(
+        &self,
+        domain: &Domain,
+        mut random: impl FnMut() -> u64,
+        limit: AddressLimit,
+    ) -> Result<Route, RouteError> {
         let name = match mx::target(domain) {
             Target::Address(address) => return Ok(Route::Address(address)),
             Target::Mx(name) => name,
         };
-        let exchanges = exchanges(name, self.mx_async::<R>(name).await, random)?;
-        let mut addresses = Vec::with_capacity(exchanges.len());
-        for exchange in &exchanges {
-            addresses.push(self.ip_addrs_async::<R>(&exchange.name).await);
+        let seed = random();
+        let records = self.mx_seeded_async::<R>(name, seed).await;
+        let exchanges = exchanges(name, records, &mut random)?;
+        let mut resolved = Vec::with_capacity(exchanges.len());
+        for exchange in exchanges {
+            if limit.reached(&resolved) {
+                break;
+            }
+            let seeds = [random(), random()];
+            let addresses = self.ip_addrs_seeded_async::<R>(&exchange.name, seeds).await;
+            resolved.push(ResolvedExchange {
+                exchange,
+                addresses,
+            });
         }
-        Ok(route(exchanges, addresses))
+        Ok(Route::Exchanges(resolved))
     }
 }

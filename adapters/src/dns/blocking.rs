@@ -9,8 +9,9 @@ use mxsend_core::address::Domain;
 use mxsend_core::mx::{self, MxRecord, Target};
 
 use super::{
-    exchanges, merge_families, mx_records, route, settles_both_families, Action, Answer, DnsError,
-    Input, Lookup, QueryType, Resolver, Route, RouteError, Transmit, Transport,
+    exchanges, merge_families, mx_records, settles_both_families, Action, AddressLimit, Answer,
+    DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route, RouteError, Transmit,
+    Transport,
 };
 
 /// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
@@ -118,7 +119,11 @@ pub(crate) fn run(mut lookup: Lookup) -> Result<Answer, DnsError> {
 impl Resolver {
     /// The MX records of `domain` (empty: NODATA, the implicit MX applies).
     pub fn mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
-        run(self.lookup(domain, QueryType::Mx)?).map(mx_records)
+        self.mx_seeded(domain, fastrand::u64(..))
+    }
+
+    fn mx_seeded(&self, domain: &str, seed: u64) -> Result<Vec<MxRecord>, DnsError> {
+        run(self.lookup(domain, QueryType::Mx, seed)?).map(mx_records)
     }
 
     /// The addresses of `host`: AAAA records, then A records.
@@ -126,23 +131,54 @@ impl Resolver {
     /// One family failing temporarily while the other answers gives the other's addresses: a
     /// host reachable over one family is reachable. NXDOMAIN for either is NXDOMAIN.
     pub fn ip_addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
-        let v6 = run(self.lookup(host, QueryType::Aaaa)?);
+        self.ip_addrs_seeded(host, &mut || fastrand::u64(..))
+    }
+
+    fn ip_addrs_seeded(
+        &self,
+        host: &str,
+        random: &mut impl FnMut() -> u64,
+    ) -> Result<Vec<IpAddr>, DnsError> {
+        let v6 = run(self.lookup(host, QueryType::Aaaa, random())?);
         if settles_both_families(&v6) {
             return v6.map(|_| Vec::new());
         }
-        let v4 = run(self.lookup(host, QueryType::A)?);
+        let v4 = run(self.lookup(host, QueryType::A, random())?);
         merge_families(v6, v4)
     }
 
     /// Where to deliver mail for `domain`: its MX records through [`mx::plan`] (`random` shuffles
-    /// equal preferences), then each exchange's addresses. An address literal asks no DNS.
+    /// equal preferences and seeds every lookup), then each exchange's addresses. An address
+    /// literal asks no DNS.
     pub fn plan(&self, domain: &Domain, random: impl FnMut() -> u64) -> Result<Route, RouteError> {
+        self.plan_up_to(domain, random, AddressLimit::NONE)
+    }
+
+    /// [`Resolver::plan`], resolving exchanges lazily, in order, only until `limit` is
+    /// reached ([`AddressLimit`]).
+    pub fn plan_up_to(
+        &self,
+        domain: &Domain,
+        mut random: impl FnMut() -> u64,
+        limit: AddressLimit,
+    ) -> Result<Route, RouteError> {
         let name = match mx::target(domain) {
             Target::Address(address) => return Ok(Route::Address(address)),
             Target::Mx(name) => name,
         };
-        let exchanges = exchanges(name, self.mx(name), random)?;
-        let addresses = exchanges.iter().map(|e| self.ip_addrs(&e.name)).collect();
-        Ok(route(exchanges, addresses))
+        let seed = random();
+        let exchanges = exchanges(name, self.mx_seeded(name, seed), &mut random)?;
+        let mut resolved = Vec::with_capacity(exchanges.len());
+        for exchange in exchanges {
+            if limit.reached(&resolved) {
+                break;
+            }
+            let addresses = self.ip_addrs_seeded(&exchange.name, &mut random);
+            resolved.push(ResolvedExchange {
+                exchange,
+                addresses,
+            });
+        }
+        Ok(Route::Exchanges(resolved))
     }
 }

@@ -9,7 +9,8 @@
 //!   …), and the last three move on to the next server;
 //! - a truncated UDP answer repeats the same question to the same server over TCP, which is
 //!   part of the same try;
-//! - each message has a fresh random ID (fastrand) and the drivers bind port 0, so the OS
+//! - each message has a fresh random ID (from the caller's seed: the lookup draws no
+//!   randomness itself, so it replays under test) and the drivers bind port 0, so the OS
 //!   picks a random source port (RFC 5452 §4, §9.2);
 //! - over UDP, a datagram that is not an answer to our question (wrong ID or question) is
 //!   ignored and the driver keeps listening until the try's deadline, so a spoofer cannot
@@ -100,11 +101,35 @@ pub struct Lookup {
     next_server: usize,
     in_flight: Option<InFlight>,
     failures: Vec<(SocketAddr, TryFailure)>,
+    /// Where message IDs come from: the caller's seed, so a lookup replays exactly.
+    ids: QueryIds,
+}
+
+/// Message IDs from a caller's seed (splitmix64): the lookup itself draws no randomness, as
+/// the core takes none, so tests replay it exactly. The caller seeds it from a good source
+/// (the drivers use a fresh random seed per lookup; RFC 5452 §9.2).
+#[derive(Clone, Copy, Debug)]
+struct QueryIds(u64);
+
+impl QueryIds {
+    fn next(&mut self) -> u16 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as u16
+    }
 }
 
 impl Lookup {
-    /// A lookup of `name` (U-labels are converted to A-labels, RFC 5891 §4) for `qtype`.
-    pub fn new(name: &str, qtype: QueryType, config: &ResolverConfig) -> Result<Lookup, DnsError> {
+    /// A lookup of `name` (U-labels are converted to A-labels, RFC 5891 §4) for `qtype`;
+    /// its message IDs are drawn from `seed`.
+    pub fn new(
+        name: &str,
+        qtype: QueryType,
+        config: &ResolverConfig,
+        seed: u64,
+    ) -> Result<Lookup, DnsError> {
         if config.servers.is_empty() {
             return Err(DnsError::NoServers);
         }
@@ -122,6 +147,7 @@ impl Lookup {
             next_server: 0,
             in_flight: None,
             failures: Vec::new(),
+            ids: QueryIds(seed),
         })
     }
 
@@ -184,7 +210,7 @@ impl Lookup {
     }
 
     fn send(&mut self, server: SocketAddr, transport: Transport) -> Action {
-        let id = fastrand::u16(..);
+        let id = self.ids.next();
         let message = match encode_query(id, &self.name, self.qtype, self.edns_payload) {
             Ok(message) => message,
             Err(why) => {
@@ -307,8 +333,13 @@ mod tests {
 
     #[test]
     fn sends_a_udp_query_for_the_name_and_type() {
-        let mut lookup =
-            Lookup::new("example.test", QueryType::A, &config(&["127.0.0.1:53"], 1)).unwrap();
+        let mut lookup = Lookup::new(
+            "example.test",
+            QueryType::A,
+            &config(&["127.0.0.1:53"], 1),
+            7,
+        )
+        .unwrap();
         let t = sent(lookup.start());
         assert_eq!(t.transport, Transport::Udp);
         assert_eq!(t.server, "127.0.0.1:53".parse().unwrap());
@@ -321,9 +352,11 @@ mod tests {
     fn query_ids_vary() {
         let cfg = config(&["127.0.0.1:53"], 1);
         let ids: std::collections::BTreeSet<u16> = (0..16)
-            .map(|_| {
+            .map(|seed| {
                 query_of(&sent(
-                    Lookup::new("a.test", QueryType::A, &cfg).unwrap().start(),
+                    Lookup::new("a.test", QueryType::A, &cfg, seed)
+                        .unwrap()
+                        .start(),
                 ))
                 .metadata
                 .id
@@ -334,8 +367,13 @@ mod tests {
 
     #[test]
     fn sends_internationalised_names_as_a_labels() {
-        let mut lookup =
-            Lookup::new("bücher.test", QueryType::Mx, &config(&["127.0.0.1:53"], 1)).unwrap();
+        let mut lookup = Lookup::new(
+            "bücher.test",
+            QueryType::Mx,
+            &config(&["127.0.0.1:53"], 1),
+            7,
+        )
+        .unwrap();
         assert_eq!(lookup.name(), "xn--bcher-kva.test.");
         let q = query_of(&sent(lookup.start()));
         assert_eq!(q.queries[0].name().to_ascii(), "xn--bcher-kva.test.");
@@ -344,7 +382,7 @@ mod tests {
     #[test]
     fn an_answer_finishes_the_lookup() {
         let mut lookup =
-            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1)).unwrap();
+            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1), 7).unwrap();
         let q = query_of(&sent(lookup.start()));
         let action = lookup.handle(Input::Response(&answer(&q, |_| {})));
         assert_eq!(action, Action::Done(Ok(addr_answer())));
@@ -353,7 +391,7 @@ mod tests {
     #[test]
     fn keeps_listening_after_a_udp_answer_with_the_wrong_id() {
         let mut lookup =
-            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1)).unwrap();
+            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1), 7).unwrap();
         let q = query_of(&sent(lookup.start()));
         let spoofed = answer(&q, |m| m.metadata.id = q.metadata.id.wrapping_add(1));
         assert_eq!(lookup.handle(Input::Response(&spoofed)), Action::Wait);
@@ -364,7 +402,7 @@ mod tests {
     #[test]
     fn keeps_listening_after_a_udp_answer_to_another_question() {
         let mut lookup =
-            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1)).unwrap();
+            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1), 7).unwrap();
         let q = query_of(&sent(lookup.start()));
         let other = answer(&q, |m| {
             m.queries[0] = Query::query(Name::from_ascii("b.test.").unwrap(), RecordType::A);
@@ -378,6 +416,7 @@ mod tests {
             "a.test",
             QueryType::A,
             &config(&["127.0.0.1:53", "127.0.0.2:53"], 1),
+            7,
         )
         .unwrap();
         let udp = sent(lookup.start());
@@ -404,7 +443,7 @@ mod tests {
             "127.0.0.3:53",
             "127.0.0.4:53",
         ];
-        let mut lookup = Lookup::new("a.test", QueryType::A, &config(&servers, 1)).unwrap();
+        let mut lookup = Lookup::new("a.test", QueryType::A, &config(&servers, 1), 7).unwrap();
         let first = sent(lookup.start());
         let second = sent(lookup.handle(Input::Timeout));
         let servfail = answer(&query_of(&second), |m| {
@@ -427,6 +466,7 @@ mod tests {
             "a.test",
             QueryType::A,
             &config(&["127.0.0.1:53", "127.0.0.2:53"], 2),
+            7,
         )
         .unwrap();
         let mut servers = vec![sent(lookup.start()).server];
@@ -455,6 +495,7 @@ mod tests {
             "nx.test",
             QueryType::Mx,
             &config(&["127.0.0.1:53", "127.0.0.2:53"], 2),
+            7,
         )
         .unwrap();
         let q = query_of(&sent(lookup.start()));
@@ -473,7 +514,7 @@ mod tests {
     #[test]
     fn a_malformed_answer_everywhere_is_reported_as_malformed() {
         let mut lookup =
-            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1)).unwrap();
+            Lookup::new("a.test", QueryType::A, &config(&["127.0.0.1:53"], 1), 7).unwrap();
         let q = query_of(&sent(lookup.start()));
         let id = q.metadata.id.to_be_bytes();
         let garbage = [id[0], id[1], 0x81, 0x80, 0, 1];
@@ -487,7 +528,7 @@ mod tests {
 
     #[test]
     fn refuses_to_start_without_servers() {
-        let err = Lookup::new("a.test", QueryType::A, &config(&[], 1)).unwrap_err();
+        let err = Lookup::new("a.test", QueryType::A, &config(&[], 1), 7).unwrap_err();
         assert_eq!(err, DnsError::NoServers);
     }
 
@@ -495,11 +536,26 @@ mod tests {
     fn rejects_names_that_cannot_be_sent() {
         let cfg = config(&["127.0.0.1:53"], 1);
         for bad in ["", ".", "a..b.test", &format!("{}.test", "a".repeat(64))] {
-            let err = Lookup::new(bad, QueryType::A, &cfg).unwrap_err();
+            let err = Lookup::new(bad, QueryType::A, &cfg, 7).unwrap_err();
             assert!(
                 matches!(err, DnsError::InvalidName { .. }),
                 "{bad:?}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_queries_and_another_seed_other_ids() {
+        let cfg = config(&["127.0.0.1:53"], 2);
+        let first = |seed| {
+            let mut lookup = Lookup::new("a.test", QueryType::A, &cfg, seed).unwrap();
+            let one = sent(lookup.start()).bytes;
+            let two = sent(lookup.handle(Input::Timeout)).bytes;
+            (one, two)
+        };
+        assert_eq!(first(7), first(7));
+        assert_ne!(first(7).0[..2], first(8).0[..2]);
+        // Each try gets a new ID.
+        assert_ne!(first(7).0[..2], first(7).1[..2]);
     }
 }

@@ -95,6 +95,7 @@ impl Answer {
 
 /// Why one try at one server failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TryFailure {
     /// No answer before the try's deadline.
     Timeout,
@@ -128,6 +129,7 @@ impl fmt::Display for TryFailure {
 
 /// Why a lookup has no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DnsError {
     /// The name does not exist (NXDOMAIN). Permanent.
     NoSuchDomain {
@@ -386,21 +388,30 @@ pub(crate) fn exchanges(
     })
 }
 
-/// The route from the exchanges, each with its addresses (or why it has none), in order.
-pub(crate) fn route(
-    exchanges: Vec<Exchange>,
-    addresses: Vec<Result<Vec<IpAddr>, DnsError>>,
-) -> Route {
-    Route::Exchanges(
-        exchanges
-            .into_iter()
-            .zip(addresses)
-            .map(|(exchange, addresses)| ResolvedExchange {
-                exchange,
-                addresses,
-            })
-            .collect(),
-    )
+/// How many connection attempts a route may need: with [`ResolvedExchange`]s resolved in
+/// order, resolving stops once those resolved give `limit` attempts in `order` (the later
+/// exchanges could not be tried anyway), so a domain with many exchanges costs only the
+/// lookups it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressLimit {
+    /// The address family order of the attempts.
+    pub order: mxsend_core::mx::FamilyOrder,
+    /// The most attempts.
+    pub limit: usize,
+}
+
+impl AddressLimit {
+    /// No limit: every exchange is resolved (what `mxsend mx` shows).
+    pub const NONE: AddressLimit = AddressLimit {
+        order: mxsend_core::mx::FamilyOrder::Ipv6First,
+        limit: usize::MAX,
+    };
+
+    /// True when `resolved` already gives every attempt allowed.
+    pub(crate) fn reached(&self, resolved: &[ResolvedExchange]) -> bool {
+        self.limit != usize::MAX
+            && connection_plan(resolved, self.order, self.limit).len() >= self.limit
+    }
 }
 
 /// A stub resolver: a configuration, and lookups that block (feature `blocking`) or run on an
@@ -431,9 +442,10 @@ impl Resolver {
         &self.config
     }
 
-    /// A sans-IO lookup of `name`/`qtype`, for a runtime to drive.
-    pub fn lookup(&self, name: &str, qtype: QueryType) -> Result<Lookup, DnsError> {
-        Lookup::new(name, qtype, &self.config)
+    /// A sans-IO lookup of `name`/`qtype`, for a runtime to drive; its message IDs come
+    /// from `seed` (see [`Lookup::new`]).
+    pub fn lookup(&self, name: &str, qtype: QueryType, seed: u64) -> Result<Lookup, DnsError> {
+        Lookup::new(name, qtype, &self.config, seed)
     }
 }
 

@@ -801,7 +801,9 @@ fn describe(r: &RecipientReport) -> String {
     let text = match &r.outcome {
         Outcome::Delivered(reply) => reply.to_string(),
         Outcome::Rejected(f) | Outcome::Deferred(f) | Outcome::Ambiguous(f) => match f {
-            Failure::Reply(reply) => reply.to_string(),
+            Failure::Reply(reply) | Failure::SenderRefused(reply) => reply.to_string(),
+            Failure::Body(why) => format!("the message content did not go out: {why}"),
+            Failure::Unreached => "no server answered".into(),
             Failure::Session(e) => e.to_string(),
             Failure::TooLarge { size, limit } => format!(
                 "the message ({size} octets) is larger than the server accepts ({limit} octets)"
@@ -815,6 +817,7 @@ fn describe(r: &RecipientReport) -> String {
             Failure::BinaryUnsupported => {
                 "the message is binary and the server does not offer BINARYMIME".into()
             }
+            other => format!("{other:?}"),
         },
     };
     text.replace('\n', " ")

@@ -135,6 +135,7 @@ pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
                 Event::TransactionDone(_, outcomes) => tally(&mut summary, &outcomes),
                 Event::Closed(error) => summary.closed_cleanly = error.is_none(),
                 Event::StartTls | Event::Established => {}
+                _ => {}
             }
         }
     }

@@ -182,6 +182,7 @@ pub struct Attachment {
 
 /// Why a message cannot be written (or why the writer was misused).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MessageError {
     /// A value given for this header holds CR, LF or NUL (header injection).
     ForbiddenCharacter {

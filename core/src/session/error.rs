@@ -13,6 +13,7 @@ use core::fmt;
 
 /// The step of the session a deadline or failure belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Phase {
     /// Waiting for the 220 greeting.
     Greeting,
@@ -61,6 +62,7 @@ impl fmt::Display for Phase {
 
 /// Why a session ended badly.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionError {
     /// No reply (or no progress writing the body) before the phase's deadline.
     Timeout(Phase),
@@ -77,6 +79,10 @@ pub enum SessionError {
     },
     /// A reply arrived when no command was waiting for one (protocol violation by the server).
     UnsolicitedReply(Reply),
+    /// The server sent bytes before the command they would answer had gone out: after the
+    /// greeting, before EHLO was sent, an unsolicited `250` would otherwise be taken for
+    /// EHLO's reply and every later reply be off by one (protocol violation by the server).
+    DataBeforeCommand(Phase),
     /// 421: the server is closing the connection.
     ServiceClosing(Reply),
     /// The greeting was not 220 (554: no SMTP service here, or 4xx: busy).
@@ -101,8 +107,15 @@ pub enum SessionError {
     },
     /// The server refused the credentials (535), or AUTH failed with another reply.
     AuthFailed(Reply),
-    /// The SASL exchange could not go on (bad challenge, too many rounds).
+    /// The SASL exchange could not go on because of the server (a challenge the mechanism
+    /// has no answer for, not base64, too many rounds); the exchange was cancelled with `*`
+    /// (RFC 4954 §4).
     Sasl(SaslError),
+    /// The credentials cannot be used with the mechanism chosen (a NUL in a PLAIN password,
+    /// a secret of the wrong kind): the caller's mistake, never the server's. The adapters
+    /// check credentials before connecting ([`crate::sasl::Credentials::check`]), so this is
+    /// reached only by callers driving a session by hand.
+    Credentials(SaslError),
     /// A command could not be encoded (only with inputs that bypassed [`super::Session::send_mail`]'s checks).
     Command(CommandError),
     /// The TLS handshake after STARTTLS failed, in the TLS stack's words
@@ -122,6 +135,7 @@ impl SessionError {
             SessionError::MalformedReply(_)
                 | SessionError::UnexpectedReply { .. }
                 | SessionError::UnsolicitedReply(_)
+                | SessionError::DataBeforeCommand(_)
                 | SessionError::DataAfterStartTls
                 | SessionError::Sasl(_)
         )
@@ -142,19 +156,40 @@ impl SessionError {
         }
     }
 
-    /// True when the failure is permanent for this server: retrying the same session
-    /// later would fail the same way (a 5xx greeting or EHLO, rejected credentials, a
-    /// TLS or AUTH requirement the server cannot meet).
+    /// True when the failure is permanent: retrying the same session later would fail the
+    /// same way. This is the one rule that decides between [`super::Outcome::Rejected`] and
+    /// [`super::Outcome::Deferred`] for recipients a session failure settles:
+    ///
+    /// - permanent (rejected): a 5xx greeting (554: no SMTP service here), a 5xx to EHLO
+    ///   (and HELO), a 5xx to AUTH (535: credentials refused), credentials that cannot be
+    ///   sent (no TLS and plaintext AUTH not allowed, no mechanism in common, unusable
+    ///   credentials);
+    /// - temporary (deferred): everything else, notably a 4xx anywhere, 421, timeouts, a lost
+    ///   connection, a missing or refused STARTTLS or a failed TLS handshake under a
+    ///   required policy (RFC 3207 §4.1 leaves it to the client; Postfix defers, and the
+    ///   server may be fixed), and protocol violations.
     pub fn is_permanent(&self) -> bool {
         match self {
             SessionError::GreetingRefused(r)
             | SessionError::HelloRejected(r)
             | SessionError::AuthFailed(r) => r.code().is_permanent(),
-            SessionError::StartTlsUnavailable
-            | SessionError::AuthRequiresTls
-            | SessionError::AuthUnavailable { .. } => true,
+            SessionError::AuthRequiresTls
+            | SessionError::AuthUnavailable { .. }
+            | SessionError::Credentials(_) => true,
             _ => false,
         }
+    }
+
+    /// True when the session ended because of the client's own credentials or AUTH
+    /// settings, which every server would meet the same way.
+    pub fn is_credentials_problem(&self) -> bool {
+        matches!(
+            self,
+            SessionError::AuthFailed(_)
+                | SessionError::AuthRequiresTls
+                | SessionError::AuthUnavailable { .. }
+                | SessionError::Credentials(_)
+        )
     }
 }
 
@@ -172,6 +207,10 @@ impl fmt::Display for SessionError {
             SessionError::UnsolicitedReply(reply) => {
                 write!(f, "the server replied when no command was pending: {reply}")
             }
+            SessionError::DataBeforeCommand(phase) => write!(
+                f,
+                "the server sent data before the {phase} command it would answer was sent"
+            ),
             SessionError::ServiceClosing(reply) => {
                 write!(f, "the server is closing the connection: {reply}")
             }
@@ -205,6 +244,7 @@ impl fmt::Display for SessionError {
             }
             SessionError::AuthFailed(reply) => write!(f, "authentication failed: {reply}"),
             SessionError::Sasl(e) => write!(f, "authentication exchange failed: {e}"),
+            SessionError::Credentials(e) => write!(f, "unusable credentials: {e}"),
             SessionError::Command(e) => write!(f, "cannot encode command: {e}"),
             SessionError::TlsHandshake(why) => write!(f, "TLS handshake failed: {why}"),
             SessionError::Aborted => f.write_str("the session was abandoned by the client"),
@@ -224,6 +264,7 @@ impl core::error::Error for SessionError {
 
 /// The caller used the session API wrongly (h11's LocalProtocolError). Nothing was sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UsageError {
     /// The session is closed (or QUIT was requested).
     Closed,
@@ -235,6 +276,10 @@ pub enum UsageError {
     BinaryNeedsChunking,
     /// Body data offered while the session is not asking for it (see `wants_body`).
     BodyNotWanted,
+    /// The message content cannot go out as text (a NUL, a line over 998 octets): the
+    /// transaction was abandoned and its recipients settled with
+    /// [`super::Failure::Body`].
+    Content(crate::transparency::ContentError),
 }
 
 impl fmt::Display for UsageError {
@@ -247,6 +292,7 @@ impl fmt::Display for UsageError {
                 f.write_str("a BINARYMIME body needs BDAT: enable chunking")
             }
             UsageError::BodyNotWanted => f.write_str("body data offered while none is wanted"),
+            UsageError::Content(e) => write!(f, "{e}"),
         }
     }
 }

@@ -27,15 +27,36 @@
 //!   any AUTH, MAIL or message byte is sent (only QUIT goes out); HELO fallback is refused;
 //! - AUTH never goes out without TLS unless [`SessionConfig::allow_plaintext_auth`].
 //!
-//! Replies are held to exactly what RFC 5321 §4.3.2 lists: 220 greeting, 250 to MAIL,
-//! 250/251 to RCPT, 354 to DATA and 250 to the end of data. Anything else from the right
-//! class is a failure, never "positive enough". 421 at any point ends the session and
-//! defers what is pending.
+//! Replies are held to what RFC 5321 §4.3.2 lists: 220 greeting, 250 to MAIL, any 2yz to
+//! RCPT (250, 251, 252: §4.2.1 has the client test the first digit), 354 to DATA and 250 to
+//! the end of data. Anything else from the right class is a failure, never "positive
+//! enough". 421 at any point ends the session and defers what is pending. A reply is taken
+//! as the answer to a command only once that command has been handed to the transport: any
+//! byte before (an unsolicited `250` right after the greeting) is a protocol violation
+//! ([`SessionError::DataBeforeCommand`]), so replies can never be off by one.
+//!
+//! Recipients per transaction (RFC 5321 §4.5.3.1.8, §4.5.3.1.10): at most
+//! [`RCPT_PER_TRANSACTION`] RCPTs go in one transaction (100, the minimum every server must
+//! take) unless the server's LIMITS RCPTMAX says otherwise; recipients answered `452`
+//! while others in the same transaction were accepted (the server's limit) and those not yet
+//! sent go in further transactions on the same connection, with the body sent again. The
+//! caller still gets one [`Event::TransactionDone`] per [`Session::send_mail`], with one
+//! outcome per recipient in envelope order.
+//!
+//! Message content: with DATA, and BDAT without BINARYMIME, the content is checked as it is
+//! handed over ([`crate::transparency::ContentScan`]): a NUL or a line over 998 octets
+//! (RFC 5322 §2.3, §2.1.1) never goes on the wire; the transaction is abandoned instead. A
+//! caller that cannot read the content ([`Session::body_failed`]) abandons it the same way.
+//! An abandoned BDAT transaction is reset with RSET and the session goes on; after DATA's
+//! 354 every octet is content, so the session closes without another byte (and the
+//! transactions after it are deferred, for the caller to send on a new connection).
 //!
 //! Outcomes: each recipient of each transaction ends exactly once as delivered, rejected,
 //! deferred or ambiguous ([`Outcome`]). Ambiguous means the final `.` (or BDAT LAST) was
 //! fully handed to the transport and its reply never came (RFC 1047): the message may have
-//! been delivered, and retrying could duplicate it.
+//! been delivered, and retrying could duplicate it. Rejected and deferred follow one rule: a
+//! reply's first digit (5 rejects, 4 defers), and for a session that ended,
+//! [`SessionError::is_permanent`].
 //!
 //! Deliberate deviations: VRFY, EXPN, ETRN, TURN and SEND/SOML/SAML are not spoken; a 2yz
 //! reply to the end of data other than 250 is reported as ambiguous rather than delivered.
@@ -47,6 +68,8 @@ mod transitions;
 pub use error::{Phase, SessionError, UsageError};
 pub use lmtp::Protocol;
 
+use crate::transparency::{ContentError, ContentScan};
+
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::command::{BodyType, Notify, Ret};
 use crate::reply::{Reply, ReplyParser, StatusRef};
@@ -57,6 +80,7 @@ use alloc::vec::Vec;
 
 /// When to use TLS, and how much to insist on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TlsPolicy {
     /// Never STARTTLS.
     Disabled,
@@ -148,6 +172,7 @@ pub struct TransactionId(pub u64);
 
 /// What happens next, told to the caller.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// Start TLS on the connection now, then call [`Session::tls_established`].
     StartTls,
@@ -175,9 +200,18 @@ pub enum Outcome {
 
 /// Why a recipient did not get the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
-    /// The server's reply.
+    /// The server's reply about this recipient (to RCPT, DATA, the end of data).
     Reply(Reply),
+    /// The server refused MAIL FROM with this reply: an answer about the whole transaction
+    /// (the sender, or the server's state), not about the recipient.
+    SenderRefused(Reply),
+    /// No server answered at all (no route, no connection, the TLS handshake failed), so
+    /// there is no reply: the adapters' report says why.
+    Unreached,
+    /// The message content did not go out: the caller's content, not the server.
+    Body(BodyError),
     /// The session ended first, for this reason.
     Session(SessionError),
     /// The message was refused locally before sending: larger than the server's SIZE.
@@ -193,6 +227,38 @@ pub enum Failure {
     Utf8Unsupported,
     /// The body is BINARYMIME and the server does not offer BINARYMIME with CHUNKING.
     BinaryUnsupported,
+}
+
+/// Why a message's content did not go out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The content cannot go out as text (a NUL, a line over 998 octets): refused for
+    /// good.
+    Content(ContentError),
+    /// The caller could not read it, in its words (a file removed, a pipe error, a reader
+    /// that stalled past the deadline): deferred.
+    Unreadable(String),
+}
+
+impl core::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BodyError::Content(e) => write!(f, "{e}"),
+            BodyError::Unreadable(why) => write!(f, "cannot read the message content: {why}"),
+        }
+    }
+}
+
+impl Failure {
+    /// The server's reply, where there is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Failure::Reply(reply) | Failure::SenderRefused(reply) => Some(reply),
+            Failure::Session(error) => error.reply(),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Timeouts {
@@ -232,6 +298,10 @@ impl SessionConfig {
 /// Most body octets buffered for transmission before the session stops asking for more:
 /// the watermark that keeps memory flat whatever the message size.
 pub const BODY_WATERMARK: usize = 64 * 1024;
+
+/// Most RCPTs in one transaction when the server states no limit: the 100 that RFC 5321
+/// §4.5.3.1.8 has every server accept.
+pub const RCPT_PER_TRANSACTION: usize = 100;
 
 /// Smallest BDAT chunk sent before the end of a message (RFC 3030 sets no size; this keeps
 /// the command overhead negligible while staying well under [`BODY_WATERMARK`]).
@@ -282,6 +352,8 @@ struct AuthState {
     client: crate::sasl::SaslClient,
     /// The initial response, when it did not fit on the AUTH line and waits for the first 334.
     deferred_initial: Option<Vec<u8>>,
+    /// The exchange was cancelled with `*` for this reason; the server's reply (501) ends it.
+    cancelled: Option<crate::sasl::SaslError>,
 }
 
 impl core::fmt::Debug for AuthState {
@@ -299,6 +371,11 @@ enum RecipientState {
     Pending,
     Accepted,
     Done(Outcome),
+    /// Answered 452 (too many recipients, RFC 5321 §4.5.3.1.10): sent again in a later
+    /// transaction if another recipient of this one was accepted, else settled so.
+    TooMany(Outcome),
+    /// Not sent in this transaction: over the per-transaction limit, for a later one.
+    Later,
 }
 
 /// Where a running transaction stands.
@@ -326,6 +403,19 @@ struct Transaction {
     binary: bool,
     /// RCPT replies still awaited (BDAT waits for all of them before the first chunk).
     rcpt_outstanding: usize,
+    /// How many recipients, from the first, go in this SMTP transaction.
+    round: usize,
+    /// For a later transaction of a split one: each recipient's index in the caller's
+    /// envelope (`None`: the envelope is the caller's).
+    origin: Option<Vec<usize>>,
+}
+
+/// A caller's transaction that went out as several SMTP transactions: the outcomes settled
+/// so far, by the caller's recipient index.
+#[derive(Debug)]
+struct Split {
+    id: TransactionId,
+    outcomes: Vec<Option<Outcome>>,
 }
 
 /// One SMTP client session.
@@ -347,7 +437,18 @@ pub struct Session {
     transmitted: u64,
     events: alloc::collections::VecDeque<Event>,
     queued: alloc::collections::VecDeque<(TransactionId, Envelope)>,
+    /// The recipients of split transactions still to send (envelope, caller's indices);
+    /// they go before `queued`.
+    continuations: alloc::collections::VecDeque<(TransactionId, Envelope, Vec<usize>)>,
+    splits: Vec<Split>,
     running: alloc::collections::VecDeque<Transaction>,
+    /// For each reply awaited in `expect`, the transmit offset just after its command: a
+    /// reply before that octet was handed over answers nothing.
+    expect_after: alloc::collections::VecDeque<u64>,
+    /// The checks on the current body ([`ContentScan`]).
+    content: ContentScan,
+    /// The transmit offset where the current DATA body starts.
+    body_start: u64,
     encoder: crate::transparency::DataEncoder,
     next_id: u64,
     quit_requested: bool,
@@ -372,7 +473,12 @@ impl Session {
             transmitted: 0,
             events: alloc::collections::VecDeque::new(),
             queued: alloc::collections::VecDeque::new(),
+            continuations: alloc::collections::VecDeque::new(),
+            splits: Vec::new(),
             running: alloc::collections::VecDeque::new(),
+            expect_after: alloc::collections::VecDeque::new(),
+            content: ContentScan::new(),
+            body_start: 0,
             encoder: crate::transparency::DataEncoder::new(crate::transparency::Framing::Data),
             next_id: 0,
             quit_requested: false,
@@ -411,6 +517,18 @@ impl Session {
             if rest.is_empty() {
                 return;
             }
+            if self
+                .expect_after
+                .front()
+                .is_some_and(|&end| self.transmitted < end)
+            {
+                // Bytes before the command they would answer was sent: no further command
+                // goes out (a line already begun is finished, so nothing is left cut).
+                let phase = self.current_phase();
+                self.keep_only_the_line_begun();
+                self.fail(SessionError::DataBeforeCommand(phase), now, false);
+                return;
+            }
             match parser.parse_ref(rest) {
                 Ok(StatusRef::Partial) => return,
                 Ok(StatusRef::Complete(reply, used)) => {
@@ -429,6 +547,21 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Drop what waits to be written, except the rest of a command line whose start was
+    /// already handed over.
+    fn keep_only_the_line_begun(&mut self) {
+        let start = self.transmit_start;
+        let mid_line = start > 0 && self.transmit.get(start - 1) != Some(&b'\n');
+        let keep = match self.transmit.get(start..) {
+            Some(pending) if mid_line => pending
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(pending.len(), |lf| lf + 1),
+            _ => 0,
+        };
+        self.transmit.truncate(start + keep);
     }
 
     /// The server closed the connection (or reading from it failed).
@@ -610,6 +743,12 @@ impl Session {
             let tx = &self.running[index];
             (tx.chunked, tx.binary, tx.id)
         };
+        if !binary {
+            if let Err(e) = self.content.push(chunk) {
+                self.abandon_body(BodyError::Content(e), now);
+                return Err(UsageError::Content(e));
+            }
+        }
         if chunked {
             // Small pieces are gathered into chunks of at least BDAT_CHUNK octets, so a
             // caller handing over a byte at a time does not cost a BDAT command per byte.
@@ -656,6 +795,15 @@ impl Session {
         self.encoder = crate::transparency::DataEncoder::new(crate::transparency::Framing::Data);
         self.advance(now);
         Ok(())
+    }
+
+    /// The current message's content cannot be read (`reason`, in the caller's words): its
+    /// recipients are deferred with [`BodyError::Unreadable`] and nothing of it is
+    /// completed. Under BDAT the transaction is reset and the session goes on; after DATA's
+    /// 354 the session closes without another byte, and the transactions after it are
+    /// deferred with [`SessionError::Aborted`] (send them on a new connection).
+    pub fn body_failed(&mut self, reason: String, now: Instant) {
+        self.abandon_body(BodyError::Unreadable(reason), now);
     }
 
     /// Send QUIT once every queued transaction is done, then close.

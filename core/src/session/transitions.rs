@@ -7,8 +7,9 @@
 //! transactions, and settling recipients' outcomes.
 
 use super::{
-    AuthState, Envelope, Event, Expect, Failure, Outcome, Phase, Protocol, RecipientState, Session,
-    SessionError, Stage, State, TlsPolicy, Transaction, TransactionId,
+    AuthState, BodyError, Envelope, Event, Expect, Failure, Outcome, Phase, Protocol,
+    RecipientState, Session, SessionError, Split, Stage, State, TlsPolicy, Transaction,
+    TransactionId, RCPT_PER_TRANSACTION,
 };
 use crate::capabilities::Capabilities;
 use crate::command::{self, BodyType, Command, CommandError, MailParams, RcptParams};
@@ -18,6 +19,12 @@ use alloc::vec::Vec;
 
 /// 421: service not available, closing the channel (RFC 5321 §3.8).
 const SERVICE_CLOSING: u16 = 421;
+
+/// 452 to RCPT: too many recipients (RFC 5321 §4.5.3.1.10), when others were accepted.
+const TOO_MANY_RECIPIENTS: u16 = 452;
+
+/// 354: start mail input. Once received, every octet sent is message content.
+const START_MAIL_INPUT: u16 = 354;
 
 /// EHLO replies after which HELO is worth trying: the server does not know EHLO
 /// (RFC 5321 §4.1.4 and §3.2).
@@ -30,6 +37,7 @@ impl Session {
     /// is kept (an outcome, an error, the capabilities), so the steady state of a
     /// transaction (250 to MAIL and RCPT, 354) allocates nothing.
     pub(super) fn on_reply(&mut self, reply: ReplyRef<'_>, now: Instant) {
+        self.expect_after.pop_front();
         let Some(expect) = self.expect.pop_front() else {
             let error = if reply.code().get() == SERVICE_CLOSING {
                 SessionError::ServiceClosing(reply.to_reply())
@@ -109,6 +117,7 @@ impl Session {
                 _ if class >= 4 => self.authenticate_or_establish(now),
                 _ => self.unexpected(Phase::StartTls, reply, now),
             },
+            Expect::Auth if self.auth_cancelled() => self.cancel_answered(now),
             Expect::Auth => match code {
                 235 => self.auth_succeeded(now),
                 334 => self.answer_challenge(reply, now),
@@ -122,7 +131,7 @@ impl Session {
                     }
                 }
                 _ if class >= 4 => {
-                    self.fail_transaction(id, negative(reply));
+                    self.fail_transaction(id, sender_refused(reply));
                     if !self.pipelining() {
                         self.complete(id);
                     }
@@ -131,7 +140,8 @@ impl Session {
             },
             Expect::Rcpt(id, index) => {
                 let state = match code {
-                    250 | 251 => RecipientState::Accepted,
+                    _ if class == 2 => RecipientState::Accepted,
+                    TOO_MANY_RECIPIENTS => RecipientState::TooMany(negative(reply)),
                     _ if class >= 4 => RecipientState::Done(negative(reply)),
                     _ => return self.unexpected(Phase::Rcpt, reply, now),
                 };
@@ -207,7 +217,13 @@ impl Session {
 
     pub(super) fn unexpected(&mut self, phase: Phase, reply: ReplyRef<'_>, now: Instant) {
         let reply = reply.to_reply();
-        self.fail(SessionError::UnexpectedReply { phase, reply }, now, true);
+        // After a 354 the server reads anything as message content: a QUIT would be text.
+        let send_quit = reply.code().get() != START_MAIL_INPUT;
+        self.fail(
+            SessionError::UnexpectedReply { phase, reply },
+            now,
+            send_quit,
+        );
     }
 
     /// EHLO or HELO succeeded: STARTTLS per policy, then AUTH, then transactions.
@@ -267,7 +283,7 @@ impl Session {
         let mut client = match crate::sasl::SaslClient::start(mechanism, credentials, scram) {
             Ok(client) => client,
             Err(e) => {
-                self.fail(SessionError::Sasl(e), now, true);
+                self.fail(SessionError::Credentials(e), now, true);
                 return;
             }
         };
@@ -298,6 +314,7 @@ impl Session {
         self.state = State::Authenticating(AuthState {
             client,
             deferred_initial,
+            cancelled: None,
         });
         self.after_encode(r, Expect::Auth, now);
     }
@@ -320,7 +337,28 @@ impl Session {
                 let r = command::encode_auth_response(&encoded, &mut self.transmit);
                 self.after_encode(r, Expect::Auth, now);
             }
-            Err(e) => self.fail(SessionError::Sasl(e), now, true),
+            Err(e) => {
+                // RFC 4954 §4: cancel with `*`, then read the server's 501. Never answer a
+                // challenge with anything else (a LOGIN server takes any line for data).
+                auth.cancelled = Some(e);
+                let r = command::encode_auth_response(b"*", &mut self.transmit);
+                self.after_encode(r, Expect::Auth, now);
+            }
+        }
+    }
+
+    fn auth_cancelled(&self) -> bool {
+        matches!(&self.state, State::Authenticating(auth) if auth.cancelled.is_some())
+    }
+
+    /// The server answered the `*` that cancelled AUTH: the session ends with the reason.
+    fn cancel_answered(&mut self, now: Instant) {
+        let reason = match &mut self.state {
+            State::Authenticating(auth) => auth.cancelled.take(),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            self.fail(SessionError::Sasl(reason), now, true);
         }
     }
 
@@ -360,16 +398,24 @@ impl Session {
         if !self.pipelining() && !self.expect.is_empty() {
             return;
         }
-        if let Some((id, envelope)) = self.queued.pop_front() {
-            self.start_transaction(id, envelope, now);
-        } else if self.quit_requested {
+        if let Some((id, envelope, origin)) = self.continuations.pop_front() {
+            self.start_transaction(id, envelope, Some(origin), now);
+        } else if let Some((id, envelope)) = self.queued.pop_front() {
+            self.start_transaction(id, envelope, None, now);
+        } else if self.quit_requested && !self.running.iter().any(has_later_part) {
             let r = command::encode(&Command::Quit, &mut self.transmit);
             self.state = State::Quitting;
             self.after_encode(r, Expect::Quit, now);
         }
     }
 
-    fn start_transaction(&mut self, id: TransactionId, envelope: Envelope, now: Instant) {
+    fn start_transaction(
+        &mut self,
+        id: TransactionId,
+        envelope: Envelope,
+        origin: Option<Vec<usize>>,
+        now: Instant,
+    ) {
         // Borrowed, not cloned: a clone copies the server name, AUTH list and unknown
         // keywords on every transaction (core/benches/session_allocs.rs).
         let fallback = Capabilities::default();
@@ -384,7 +430,9 @@ impl Session {
             {
                 Some(Failure::BinaryUnsupported)
             }
-            _ if needs_smtputf8(&envelope) && !capabilities.smtputf8 => {
+            // Raw UTF-8 in the headers alone is sent as is, as Postfix does: only an address
+            // cannot go without SMTPUTF8.
+            _ if address_needs_smtputf8(&envelope) && !capabilities.smtputf8 => {
                 Some(Failure::Utf8Unsupported)
             }
             _ => None,
@@ -392,13 +440,17 @@ impl Session {
         let chunked = envelope.body == BodyType::BinaryMime
             || (self.config.chunking && capabilities.chunking);
         let (mail, rcpt) = parameters(&envelope, capabilities);
+        let round = envelope
+            .recipients
+            .len()
+            .min(capabilities.rcpt_max.unwrap_or(RCPT_PER_TRANSACTION).max(1));
         if let Some(failure) = local_refusal {
             let outcomes = envelope
                 .recipients
                 .iter()
-                .map(|_| Outcome::Rejected(failure.clone()))
+                .map(|_| Some(Outcome::Rejected(failure.clone())))
                 .collect();
-            self.events.push_back(Event::TransactionDone(id, outcomes));
+            self.report(id, origin.as_deref(), outcomes);
             self.advance(now);
             return;
         }
@@ -406,6 +458,8 @@ impl Session {
         let r = command::encode(&Command::Mail(&envelope.from, &mail), &mut self.transmit);
         let pipelining = self.pipelining();
         let count = envelope.recipients.len();
+        let mut recipients = alloc::vec![RecipientState::Pending; round];
+        recipients.resize(count, RecipientState::Later);
         self.encoder = crate::transparency::DataEncoder::new(if chunked {
             crate::transparency::Framing::Bdat
         } else {
@@ -414,16 +468,18 @@ impl Session {
         self.running.push_back(Transaction {
             id,
             stage: Stage::Commands,
-            recipients: alloc::vec![RecipientState::Pending; count],
+            recipients,
             failed: None,
             chunked,
             binary: envelope.body == BodyType::BinaryMime,
-            rcpt_outstanding: count,
+            rcpt_outstanding: round,
+            round,
+            origin,
             envelope,
         });
         self.after_encode(r, Expect::Mail(id), now);
         if pipelining {
-            for index in 0..count {
+            for index in 0..round {
                 self.send_rcpt(id, index, &rcpt, now);
             }
             if !chunked {
@@ -437,7 +493,12 @@ impl Session {
         let Some(tx) = self.running.iter().find(|t| t.id == id) else {
             return;
         };
-        let Some(to) = tx.envelope.recipients.get(index) else {
+        let Some(to) = tx
+            .envelope
+            .recipients
+            .get(index)
+            .filter(|_| index < tx.round)
+        else {
             return;
         };
         let r = command::encode(&Command::Rcpt(to, params), &mut self.transmit);
@@ -509,7 +570,37 @@ impl Session {
         if let Some(tx) = self.running.iter_mut().find(|t| t.id == id) {
             tx.stage = Stage::Body;
         }
+        self.content = crate::transparency::ContentScan::new();
+        self.body_start = self.transmit_end();
         self.refresh_deadline(now);
+    }
+
+    /// Give up the body being sent: see [`Session::body_failed`] and the module docs.
+    pub(super) fn abandon_body(&mut self, error: BodyError, now: Instant) {
+        let Some(tx) = self.running.iter_mut().find(|t| t.stage == Stage::Body) else {
+            return;
+        };
+        let id = tx.id;
+        let chunked = tx.chunked;
+        tx.stage = Stage::Finishing;
+        tx.failed = Some(match error {
+            BodyError::Unreadable(_) => Outcome::Deferred(Failure::Body(error)),
+            _ => Outcome::Rejected(Failure::Body(error)),
+        });
+        self.scratch.clear();
+        self.encoder.reset();
+        if chunked {
+            // RFC 3030 §4: RSET ends a BDAT transaction whose LAST chunk never came.
+            self.reset(id, now);
+            self.advance(now);
+        } else {
+            // Keep what was queued before the body (nothing of it is content), drop the rest.
+            let keep = self.body_start.saturating_sub(self.transmitted) as usize;
+            self.transmit
+                .truncate((self.transmit_start + keep).min(self.transmit.len()));
+            self.complete(id);
+            self.fail(SessionError::Aborted, now, false);
+        }
     }
 
     pub(super) fn body_progress(&mut self, now: Instant) {
@@ -557,17 +648,100 @@ impl Session {
         self.complete(id);
     }
 
-    /// The transaction's outcome is settled: report it and forget it.
+    /// The transaction's outcome is settled: report it and forget it. Recipients left for
+    /// a later transaction (over the limit, or answered 452 while others were accepted)
+    /// go in one, queued first, when this one made progress.
     pub(super) fn complete(&mut self, id: TransactionId) {
         let Some(position) = self.running.iter().position(|t| t.id == id) else {
             return;
         };
-        if let Some(tx) = self.running.remove(position) {
-            let outcomes = settle(tx.recipients, tx.failed, || {
-                Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
-                    Phase::Mail,
-                )))
-            });
+        let Some(mut tx) = self.running.remove(position) else {
+            return;
+        };
+        // Recipients not sent yet go on unless the transaction failed as a whole (MAIL
+        // refused, or what came after an accepted RCPT failed); those answered 452 go on
+        // only when another was accepted, so every part settles someone and the parts end.
+        let accepted = tx
+            .recipients
+            .iter()
+            .any(|r| matches!(r, RecipientState::Accepted));
+        let failed_whole = match &tx.failed {
+            None | Some(Outcome::Delivered(_)) => false,
+            Some(Outcome::Deferred(Failure::SenderRefused(_)))
+            | Some(Outcome::Rejected(Failure::SenderRefused(_))) => true,
+            Some(_) => accepted,
+        };
+        let mut later = Vec::new();
+        for (index, state) in tx.recipients.iter_mut().enumerate() {
+            match state {
+                RecipientState::Later if failed_whole => *state = RecipientState::Pending,
+                RecipientState::Later => later.push(index),
+                RecipientState::TooMany(_) if accepted && !failed_whole => {
+                    *state = RecipientState::Later;
+                    later.push(index);
+                }
+                _ => {}
+            }
+        }
+        if !later.is_empty() {
+            let origin: Vec<usize> = match &tx.origin {
+                Some(origin) => later
+                    .iter()
+                    .filter_map(|&i| origin.get(i).copied())
+                    .collect(),
+                None => later.clone(),
+            };
+            let mut envelope = tx.envelope.clone();
+            envelope.recipients = later
+                .iter()
+                .filter_map(|&i| tx.envelope.recipients.get(i).cloned())
+                .collect();
+            self.continuations.push_front((id, envelope, origin));
+            // The caller's outcome waits for the last part: make sure it is collected.
+            if tx.origin.is_none() && !self.splits.iter().any(|s| s.id == id) {
+                self.splits.push(Split {
+                    id,
+                    outcomes: alloc::vec![None; tx.recipients.len()],
+                });
+            }
+        }
+        let outcomes = settle(tx.recipients, tx.failed, || {
+            Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
+                Phase::Mail,
+            )))
+        });
+        self.report(id, tx.origin.as_deref(), outcomes);
+    }
+
+    /// Outcomes settled for transaction `id`: to the caller at once, or, for a transaction
+    /// that went out in parts, into its [`Split`] (`origin` maps positions to the caller's
+    /// recipient indices), which is reported once every recipient has its outcome. A
+    /// recipient left for a later part has no outcome here yet (`None` from [`settle`]).
+    fn report(
+        &mut self,
+        id: TransactionId,
+        origin: Option<&[usize]>,
+        outcomes: Vec<Option<Outcome>>,
+    ) {
+        let Some(at) = self.splits.iter().position(|s| s.id == id) else {
+            let outcomes = outcomes.into_iter().flatten().collect();
+            self.events.push_back(Event::TransactionDone(id, outcomes));
+            return;
+        };
+        let Some(split) = self.splits.get_mut(at) else {
+            return;
+        };
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let index = origin.map_or(Some(i), |o| o.get(i).copied());
+            if let (Some(outcome), Some(slot)) =
+                (outcome, index.and_then(|x| split.outcomes.get_mut(x)))
+            {
+                *slot = Some(outcome);
+            }
+        }
+        if split.outcomes.iter().all(Option::is_some) {
+            let split = self.splits.swap_remove(at);
+            let outcomes = split.outcomes.into_iter().flatten().collect();
             self.events.push_back(Event::TransactionDone(id, outcomes));
         }
     }
@@ -610,21 +784,34 @@ impl Session {
                 _ => false,
             });
             let failure = Failure::Session(error.clone());
-            let outcomes = settle(tx.recipients, tx.failed, || {
+            let mut recipients = tx.recipients;
+            for state in &mut recipients {
+                if let RecipientState::Later = state {
+                    *state = RecipientState::Done(session_outcome(&error));
+                }
+            }
+            let outcomes = settle(recipients, tx.failed, || {
                 if end_sent {
                     Outcome::Ambiguous(failure.clone())
                 } else {
-                    Outcome::Deferred(failure.clone())
+                    session_outcome(&error)
                 }
             });
-            self.events
-                .push_back(Event::TransactionDone(tx.id, outcomes));
+            self.report(tx.id, tx.origin.as_deref(), outcomes);
+        }
+        while let Some((id, envelope, origin)) = self.continuations.pop_front() {
+            let outcomes = envelope
+                .recipients
+                .iter()
+                .map(|_| Some(session_outcome(&error)))
+                .collect();
+            self.report(id, Some(&origin), outcomes);
         }
         while let Some((id, envelope)) = self.queued.pop_front() {
             let outcomes = envelope
                 .recipients
                 .iter()
-                .map(|_| Outcome::Deferred(Failure::Session(error.clone())))
+                .map(|_| session_outcome(&error))
                 .collect();
             self.events.push_back(Event::TransactionDone(id, outcomes));
         }
@@ -641,6 +828,7 @@ impl Session {
         }
         self.state = State::Closed;
         self.expect.clear();
+        self.expect_after.clear();
         self.deadline = None;
         self.events.push_back(Event::Closed(error));
     }
@@ -656,6 +844,7 @@ impl Session {
 
     pub(super) fn expect_reply(&mut self, expect: Expect, now: Instant) {
         self.expect.push_back(expect);
+        self.expect_after.push_back(self.transmit_end());
         if self.expect.len() == 1 {
             self.refresh_deadline(now);
         }
@@ -743,24 +932,54 @@ pub(super) fn negative(reply: ReplyRef<'_>) -> Outcome {
     }
 }
 
+/// Whether a transaction may still go on in another one (recipients over the limit, or
+/// answered 452): QUIT waits for it.
+fn has_later_part(tx: &Transaction) -> bool {
+    tx.recipients
+        .iter()
+        .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
+}
+
+/// 4yz to MAIL defers, 5yz rejects: an answer about the whole transaction.
+fn sender_refused(reply: ReplyRef<'_>) -> Outcome {
+    let reply = reply.to_reply();
+    if reply.code().is_transient() {
+        Outcome::Deferred(Failure::SenderRefused(reply))
+    } else {
+        Outcome::Rejected(Failure::SenderRefused(reply))
+    }
+}
+
+/// The outcome a session failure gives a recipient it settles: one rule,
+/// [`SessionError::is_permanent`].
+fn session_outcome(error: &SessionError) -> Outcome {
+    if error.is_permanent() {
+        Outcome::Rejected(Failure::Session(error.clone()))
+    } else {
+        Outcome::Deferred(Failure::Session(error.clone()))
+    }
+}
+
 /// One outcome per recipient: decided ones keep theirs; the rest take the transaction's
-/// failure (or delivery), or else `fallback`.
+/// failure (or delivery), or else `fallback`. A recipient left for a later transaction
+/// ([`RecipientState::Later`]) gets none yet.
 fn settle(
     recipients: Vec<RecipientState>,
     failed: Option<Outcome>,
     fallback: impl Fn() -> Outcome,
-) -> Vec<Outcome> {
+) -> Vec<Option<Outcome>> {
     // The last undecided recipient takes `failed` itself; only the others need a clone
     // (with one recipient, the final reply is moved, not copied).
     let mut undecided = recipients
         .iter()
-        .filter(|r| !matches!(r, RecipientState::Done(_)))
+        .filter(|r| matches!(r, RecipientState::Pending | RecipientState::Accepted))
         .count();
     let mut failed = failed;
     recipients
         .into_iter()
         .map(|r| match r {
-            RecipientState::Done(outcome) => outcome,
+            RecipientState::Done(outcome) | RecipientState::TooMany(outcome) => Some(outcome),
+            RecipientState::Later => None,
             RecipientState::Pending | RecipientState::Accepted => {
                 undecided -= 1;
                 let outcome = if undecided == 0 {
@@ -768,15 +987,19 @@ fn settle(
                 } else {
                     failed.clone()
                 };
-                outcome.unwrap_or_else(&fallback)
+                Some(outcome.unwrap_or_else(&fallback))
             }
         })
         .collect()
 }
 
 fn needs_smtputf8(envelope: &Envelope) -> bool {
-    envelope.utf8_headers
-        || matches!(&envelope.from, crate::address::ReversePath::Mailbox(m) if m.needs_smtputf8())
+    envelope.utf8_headers || address_needs_smtputf8(envelope)
+}
+
+/// An address with a non-ASCII local part (or domain) cannot be sent without SMTPUTF8.
+fn address_needs_smtputf8(envelope: &Envelope) -> bool {
+    matches!(&envelope.from, crate::address::ReversePath::Mailbox(m) if m.needs_smtputf8())
         || envelope.recipients.iter().any(|r| r.needs_smtputf8())
 }
 
