@@ -212,3 +212,40 @@ fn bad_dkim_flags_stop_before_any_connection() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("DKIM key"));
     tripwire.assert_untouched();
 }
+
+#[test]
+fn a_queued_message_is_signed_when_the_queue_delivers_it() {
+    let home = scratch();
+    let ed = keygen(home.path(), home.path(), "q1", "ed25519");
+    let dns = Dnsmasq::start_with_txt(&[ed]);
+    let postfix = Postfix::start(PostfixOptions::default());
+    let config = file(
+        home.path(),
+        "config.toml",
+        format!(
+            "default = \"relay\"\n[accounts.relay]\nserver = \"{}\"\ntls = \"none\"\n\
+             [[accounts.relay.dkim]]\nkey = \"{}\"\nselector = \"q1\"\n",
+            postfix.smtp_addr(),
+            home.path().join("q1.private").display(),
+        )
+        .as_bytes(),
+    );
+    // -odq: into the queue without an attempt, so the queue's own run is what signs it.
+    mxsend(home.path())
+        .args(["sendmail", "-odq", "-t", "-i", "-C"])
+        .arg(&config)
+        .write_stdin(
+            "From: Alice <alice@example.test>\nTo: bob@example.test\nSubject: later\n\nqueued  \n",
+        )
+        .assert()
+        .code(0);
+    assert!(postfix.messages("bob@example.test").is_empty());
+    mxsend(home.path())
+        .args(["queue", "run", "--config"])
+        .arg(&config)
+        .assert()
+        .code(0);
+    let stored = postfix.wait_for_message("bob@example.test", STORED);
+    let path = file(home.path(), "stored.eml", &stored);
+    assert_verifies(&path, dns.addr(), &["q1"]);
+}

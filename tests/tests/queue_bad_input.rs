@@ -180,7 +180,8 @@ fn a_full_disk_gives_exit_75_leaves_no_partial_entry_and_the_queue_runs_once_the
         let chunk = vec![0u8; 4096];
         while f.write_all(&chunk).is_ok() {}
     }
-    let big_body = "x".repeat(64 * 1024);
+    // 64 KiB in lines of 76 octets (a line over 998 would be refused before queueing).
+    let big_body = format!("{}\n", "x".repeat(76)).repeat(850);
     let out = spool.submit(
         &["-t", "-i"],
         &format!(

@@ -1460,6 +1460,9 @@ pub fn scram_forged_server_signature_sends_nothing_but_cancel_and_quit(adapter: 
         // The client-final message, with the proof.
         Step::ReadLine,
         Step::Send(forged),
+        // The client cancels (`*`, RFC 4954 §4) and waits for the answer to it.
+        Step::ReadLine,
+        Step::Send(b"501 5.7.0 Authentication cancelled\r\n".to_vec()),
         // Whatever the client sends now, to the end of the connection.
         Step::ReadBytes(64 * 1024),
     ];

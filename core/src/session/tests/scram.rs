@@ -44,6 +44,14 @@ fn scram_session() -> Script {
     s
 }
 
+/// After a challenge it refuses, the client cancels the exchange (`*`, RFC 4954 §4), reads
+/// the server's 501 and quits, and sends nothing else: above all no MAIL.
+fn cancel_then_quit(s: &mut Script) {
+    assert_eq!(s.sent(), "*\r\n");
+    s.server("501 5.7.0 Authentication cancelled\r\n");
+    assert_only_cancel_and_quit(&s.sent());
+}
+
 /// After a refusal, the client may cancel the exchange (`*`, RFC 4954 §4) and quit, and
 /// nothing else: above all no MAIL.
 fn assert_only_cancel_and_quit(sent: &str) {
@@ -70,8 +78,7 @@ fn a_forged_server_signature_ends_the_session_before_any_mail() {
         "334 {}\r\n",
         b64(b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
     ));
-    let sent = s.sent();
-    assert_only_cancel_and_quit(&sent);
+    cancel_then_quit(&mut s);
     let events = s.events();
     assert!(matches!(
         closed(&events),
@@ -99,7 +106,7 @@ fn a_235_before_the_server_proved_itself_is_refused() {
 fn a_server_error_in_the_final_message_ends_the_session() {
     let mut s = scram_session();
     s.server(&format!("334 {}\r\n", b64(b"e=invalid-proof")));
-    assert_only_cancel_and_quit(&s.sent());
+    cancel_then_quit(&mut s);
     assert!(matches!(
         closed(&s.events()),
         Some(Some(SessionError::Sasl(SaslError::Scram(ScramError::ServerError(e))))) if e == "invalid-proof"
