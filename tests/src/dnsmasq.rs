@@ -131,6 +131,14 @@ impl Dnsmasq {
         fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()
     }
 
+    /// Whether the pid file holds this child's process id.
+    fn pid_file_names_the_child(&self) -> bool {
+        fs::read_to_string(self.dir.join("dnsmasq.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            == Some(self.child.id())
+    }
+
     fn wait_until_listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
@@ -141,7 +149,13 @@ impl Dnsmasq {
                 }
                 return Err(format!("dnsmasq exited with {status}: {}", stderr.trim()));
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok() {
+            // The port answering is not enough: when another test's dnsmasq took the same free
+            // port, ours exits on its failed bind while the other one answers. Ours is the
+            // one listening once its pid file (written after its sockets are bound) names it.
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok()
+                && self.pid_file_names_the_child()
+                && matches!(self.child.try_wait(), Ok(None))
+            {
                 return Ok(());
             }
             thread::sleep(Duration::from_millis(20));
