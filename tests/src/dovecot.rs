@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::maildir;
-use crate::net::{free_port, is_listening};
+use crate::net::{free_port, is_listening_under};
 use crate::process::{
     peer_tempdir, peers_dir, read_log, require_program, wait_or_kill, STOP_TIMEOUT,
 };
@@ -201,7 +201,7 @@ fn wait_until_listening(master: &mut Child, dir: &Path, lmtp: SocketAddr) -> Res
         if let Ok(Some(status)) = master.try_wait() {
             return Err(format!("dovecot exited ({status})"));
         }
-        if is_listening(lmtp) && socket.exists() && auth.exists() {
+        if is_listening_under(master.id(), lmtp) && socket.exists() && auth.exists() {
             return Ok(());
         }
         if Instant::now() >= deadline {

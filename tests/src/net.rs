@@ -49,22 +49,87 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> bool {
 
 /// Whether some socket on this machine is listening on `addr` (read from `/proc/net/tcp{,6}`).
 pub fn is_listening(addr: SocketAddr) -> bool {
+    !listening_inodes(addr).is_empty()
+}
+
+/// Whether the socket listening on `addr` belongs to process `root` or one of its descendants.
+///
+/// A peer started on a port from [`free_port`] may lose that port to another test's listener; "something
+/// listens there" would then be true while the peer has failed to bind. Asking who holds the socket
+/// tells the two apart.
+pub fn is_listening_under(root: u32, addr: SocketAddr) -> bool {
+    let inodes = listening_inodes(addr);
+    if inodes.is_empty() {
+        return false;
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return false;
+    };
+    procs
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| descends_from(pid, root))
+        .any(|pid| holds_any(pid, &wanted))
+}
+
+/// The inodes of the sockets in state LISTEN on exactly `addr`.
+fn listening_inodes(addr: SocketAddr) -> Vec<u64> {
     let table = match addr.ip() {
         IpAddr::V4(_) => "/proc/net/tcp",
         IpAddr::V6(_) => "/proc/net/tcp6",
     };
     let Ok(text) = fs::read_to_string(table) else {
-        return false;
+        return Vec::new();
     };
-    // Lines: "sl local_address rem_address st ...", addresses as HEXIP:HEXPORT, state 0A = LISTEN.
-    text.lines().skip(1).any(|line| {
-        let mut fields = line.split_whitespace();
-        let (Some(_), Some(local), Some(_), Some(state)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
+    // Lines: "sl local_address rem_address st tx:rx tr:tm retrnsmt uid timeout inode ...", addresses
+    // as HEXIP:HEXPORT, state 0A = LISTEN.
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            (*state == "0A" && parse_proc_addr(local) == Some(addr))
+                .then(|| inode.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Whether `pid` is `root` or a descendant of it (following `PPid:` in `/proc/PID/status`).
+fn descends_from(mut pid: u32, root: u32) -> bool {
+    for _ in 0..64 {
+        if pid == root {
+            return true;
+        }
+        if pid <= 1 {
+            return false;
+        }
+        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        let Some(parent) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse().ok())
         else {
             return false;
         };
-        state == "0A" && parse_proc_addr(local) == Some(addr)
+        pid = parent;
+    }
+    false
+}
+
+/// Whether one of `pid`'s open descriptors is one of the `wanted` links (`socket:[INODE]`).
+fn holds_any(pid: u32, wanted: &[String]) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok).any(|fd| {
+        fs::read_link(fd.path())
+            .ok()
+            .and_then(|target| target.to_str().map(|t| wanted.iter().any(|w| w == t)))
+            .unwrap_or(false)
     })
 }
 
@@ -117,6 +182,19 @@ mod tests {
             thread::sleep(POLL_INTERVAL);
         }
         assert!(!is_listening(addr));
+    }
+
+    #[test]
+    fn tells_whose_listener_it_is() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert!(is_listening_under(std::process::id(), addr));
+        // Process 1 is no descendant of this test; this test is none of a child's.
+        let child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(!is_listening_under(child.id(), addr));
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::maildir;
-use crate::net::{free_port, is_listening};
+use crate::net::{free_port, is_listening, is_listening_under};
 use crate::pki::{CertPair, TestPki};
 use crate::process::{
     peer_tempdir, peers_dir, read_log, require_program, wait_or_kill, STOP_TIMEOUT,
@@ -277,8 +277,9 @@ fn wait_until_listening(
             return Err(format!("the master exited ({status})"));
         }
         // The master opens its listeners, then logs "daemon started" once it can spawn daemons.
-        if is_listening(smtp)
-            && smtps.is_none_or(is_listening)
+        let ours = |addr| is_listening_under(master.id(), addr);
+        if ours(smtp)
+            && smtps.is_none_or(ours)
             && read_log(&log).contains("daemon started")
         {
             return Ok(());

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::maildir;
-use crate::net::{free_port, is_listening};
+use crate::net::{free_port, is_listening_under};
 use crate::process::{kill_and_reap, peer_tempdir, read_log, require_program};
 
 /// How long smtp-sink gets to open its listener.
@@ -96,7 +96,7 @@ impl SmtpSink {
                 if let Ok(Some(status)) = child.try_wait() {
                     break format!("smtp-sink exited ({status})");
                 }
-                if is_listening(listen) {
+                if is_listening_under(child.id(), listen) {
                     return SmtpSink {
                         addr: listen,
                         dump_dir,
