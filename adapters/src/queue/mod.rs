@@ -46,7 +46,7 @@ pub use record::{
     EntryKind, EntryRecord, QueuedRoute, RecipientRecord, RecipientState, RecordError, RouteKind,
 };
 pub use runner::{AttemptOutcome, AttemptReport, QueueEvent, RunMode, RunSummary};
-pub use store::{DirLock, DirStore, Listed, Store};
+pub use store::{DirLock, DirStore, Listed, StateVersion, Store};
 pub use wakeup::Wakeup;
 
 /// Why a queue operation failed.

@@ -12,8 +12,8 @@ use mxsend_core::session::{Failure, Outcome};
 use super::notice::{self, format_time, NoticeContext, NoticeKind};
 use super::record::{EntryKind, EntryRecord, RecipientState};
 use super::{
-    unix_now, Delivered, EntryBody, Pending, Queue, QueueError, QueuedRoute, Store, Transport,
-    TransportError,
+    unix_now, Delivered, EntryBody, Pending, Queue, QueueError, QueuedRoute, StateVersion, Store,
+    Transport, TransportError,
 };
 use crate::delivery::{RecipientReport, Report, Unreached};
 use crate::message::Message;
@@ -156,7 +156,7 @@ where
         let mut tried: HashSet<String> = HashSet::new();
         loop {
             let now = unix_now();
-            let mut due: Vec<EntryRecord> = Vec::new();
+            let mut due: Vec<(EntryRecord, Option<StateVersion>)> = Vec::new();
             summary.next_due = None;
             for listed in self.store.list()? {
                 match listed.record {
@@ -164,7 +164,7 @@ where
                         summary.next_due = earliest(summary.next_due, record.next_attempt);
                     }
                     Ok(record) if mode == RunMode::All || record.next_attempt <= now => {
-                        due.push(record);
+                        due.push((record, listed.version));
                     }
                     Ok(record) => {
                         summary.next_due = earliest(summary.next_due, record.next_attempt);
@@ -185,22 +185,25 @@ where
             if due.is_empty() {
                 return Ok(summary);
             }
-            due.sort_by(|a, b| (a.next_attempt, &a.id).cmp(&(b.next_attempt, &b.id)));
+            due.sort_by(|(a, _), (b, _)| (a.next_attempt, &a.id).cmp(&(b.next_attempt, &b.id)));
             // Batches of entries with the same route, in due order.
             let mut routes: Vec<QueuedRoute> = Vec::new();
-            for r in &due {
+            for (r, _) in &due {
                 if !routes.contains(&r.route) {
                     routes.push(r.route.clone());
                 }
             }
             for route in routes {
-                let same: Vec<&EntryRecord> = due.iter().filter(|r| r.route == route).collect();
-                for chunk in same.chunks(self.options.batch.max(1)) {
-                    let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
-                    for id in &ids {
-                        tried.insert((*id).to_string());
+                let (same, rest): (Vec<_>, Vec<_>) =
+                    due.into_iter().partition(|(r, _)| r.route == route);
+                due = rest;
+                let mut same = same.into_iter().peekable();
+                while same.peek().is_some() {
+                    let chunk: Vec<_> = same.by_ref().take(self.options.batch.max(1)).collect();
+                    for (r, _) in &chunk {
+                        tried.insert(r.id.clone());
                     }
-                    self.run_batch(transport, &route, &ids, mode, &mut summary, on_event);
+                    self.run_batch(transport, &route, chunk, mode, &mut summary, on_event);
                 }
             }
         }
@@ -248,14 +251,20 @@ where
         &self,
         transport: &mut dyn Transport,
         route: &QueuedRoute,
-        ids: &[&str],
+        listed: Vec<(EntryRecord, Option<StateVersion>)>,
         mode: RunMode,
         summary: &mut RunSummary,
         on_event: &mut dyn FnMut(QueueEvent<'_>),
     ) {
         let now = unix_now();
+        let first_id = listed
+            .first()
+            .map(|(r, _)| r.id.clone())
+            .unwrap_or_default();
         let mut taken: Vec<Taken<S::Lock>> = Vec::new();
-        for &id in ids {
+        for (listed, version) in listed {
+            let id_owned = listed.id.clone();
+            let id = id_owned.as_str();
             let lock = match self.store.try_lock(id) {
                 Ok(Some(lock)) => lock,
                 Ok(None) => {
@@ -268,13 +277,17 @@ where
                     continue;
                 }
             };
-            // Read again under the lock: another runner may have sent it meanwhile.
-            let record = match self.store.read(id) {
-                Ok(record) => record,
-                Err(error) => {
-                    self.skip(id, error, summary, on_event);
-                    continue;
-                }
+            // Read again under the lock, unless the saved record is still the one listed:
+            // another runner may have sent it meanwhile.
+            let record = match version {
+                Some(version) if self.store.unchanged(&lock, version) => listed,
+                _ => match self.store.read(id) {
+                    Ok(record) => record,
+                    Err(error) => {
+                        self.skip(id, error, summary, on_event);
+                        continue;
+                    }
+                },
             };
             if mode == RunMode::Due && record.next_attempt > now {
                 continue;
@@ -452,7 +465,7 @@ where
             if let Err(error) = self.store.sync() {
                 summary.errors += 1;
                 on_event(QueueEvent::Error {
-                    id: ids.first().copied().unwrap_or(""),
+                    id: &first_id,
                     error: &error,
                 });
             }

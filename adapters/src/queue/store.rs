@@ -27,10 +27,11 @@
 //! crons) never send the same entry at once: the second one skips it. The kernel drops the
 //! lock when the process dies, so a killed runner leaves no stale lock.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::record::{valid_id, EntryRecord};
@@ -50,6 +51,33 @@ pub struct Listed {
     pub id: String,
     /// The record, or why it is damaged.
     pub record: Result<EntryRecord, QueueError>,
+    /// Which saved state the record was read from, when the store can tell
+    /// ([`Store::unchanged`]).
+    pub version: Option<StateVersion>,
+}
+
+/// Which saved state record was read: a runner that locks a listed entry and finds the same
+/// version need not read it again.
+///
+/// For [`DirStore`], the state file's inode, change time and length: every save writes a new
+/// file and renames it into place, so another runner's save (which it makes under the lock)
+/// changes the inode and the change time, even when a freed inode number is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateVersion {
+    inode: u64,
+    changed_ns: i128,
+    len: u64,
+}
+
+impl StateVersion {
+    fn of(meta: &fs::Metadata) -> StateVersion {
+        use std::os::unix::fs::MetadataExt;
+        StateVersion {
+            inode: meta.ino(),
+            changed_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            len: meta.len(),
+        }
+    }
 }
 
 /// The storage of a queue (module docs).
@@ -71,6 +99,13 @@ pub trait Store {
 
     /// Read the entry's record.
     fn read(&self, id: &str) -> Result<EntryRecord, QueueError>;
+
+    /// Whether the locked entry's saved record is still the `version` listed, so that
+    /// record can be used without reading it again. `false` when unsure.
+    fn unchanged(&self, lock: &Self::Lock, version: StateVersion) -> bool {
+        let _ = (lock, version);
+        false
+    }
 
     /// Open the entry's message, checking its length against the record.
     fn open_message(&self, record: &EntryRecord) -> Result<File, QueueError>;
@@ -110,9 +145,78 @@ const PROBE_SIZE: usize = 16 * 1024;
 #[derive(Clone, Debug)]
 pub struct DirStore {
     root: PathBuf,
-    /// Finished entries renamed under `tmp/`, deleted at the next [`Store::sync`] (deleting
-    /// files is slow on some file systems; it waits until the batch is sent).
+    /// Finished entries renamed under `tmp/`, handed to the [`Reaper`] at the next
+    /// [`Store::sync`].
     done: Arc<Mutex<Vec<PathBuf>>>,
+    reaper: Arc<Reaper>,
+}
+
+/// Deletes finished entries (`tmp/done-ID`) on a thread of its own.
+///
+/// A delivered entry leaves the queue by one rename; deleting its files is only housekeeping,
+/// and on some file systems it is slow: with ext4's `discard` option every freed extent waits
+/// for the device (about 8 ms per entry on the disk BENCHMARKS.md measured), which inline
+/// would cost a batch of 200 more than a second. So the deletions run beside the sending. If
+/// the process exits first, the next listing finds the `done-` directories and hands them over
+/// again; nothing under `entries/` depends on them.
+#[derive(Debug, Default)]
+struct Reaper {
+    /// The worker's queue, started with the first deletion; `None` until then (or when a
+    /// thread could not be started: then deletions happen inline).
+    sender: Mutex<Option<mpsc::Sender<PathBuf>>>,
+    /// Paths handed over and not yet deleted, so a listing does not hand them over twice.
+    pending: Arc<Mutex<HashSet<PathBuf>>>,
+}
+
+impl Reaper {
+    /// Delete `paths` soon, on the worker.
+    fn delete(&self, paths: Vec<PathBuf>) {
+        let Ok(mut sender) = self.sender.lock() else {
+            paths.iter().for_each(|p| remove_done(p));
+            return;
+        };
+        if sender.is_none() {
+            let (tx, rx) = mpsc::channel::<PathBuf>();
+            let pending = Arc::clone(&self.pending);
+            let started = std::thread::Builder::new()
+                .name("mxsend-queue-reaper".into())
+                .spawn(move || {
+                    // Ends when the last clone of the store is dropped (the sender with it).
+                    for path in rx {
+                        remove_done(&path);
+                        if let Ok(mut pending) = pending.lock() {
+                            pending.remove(&path);
+                        }
+                    }
+                });
+            if started.is_ok() {
+                *sender = Some(tx);
+            }
+        }
+        for path in paths {
+            let fresh = self
+                .pending
+                .lock()
+                .map(|mut p| p.insert(path.clone()))
+                .unwrap_or(true);
+            if !fresh {
+                continue;
+            }
+            match sender.as_ref() {
+                Some(tx) => {
+                    if let Err(mpsc::SendError(path)) = tx.send(path) {
+                        remove_done(&path);
+                    }
+                }
+                None => remove_done(&path),
+            }
+        }
+    }
+}
+
+/// Delete a finished entry's directory; a failure leaves it for the next listing.
+fn remove_done(path: &Path) {
+    let _ = fs::remove_dir_all(path);
 }
 
 /// The lock on one entry of a [`DirStore`].
@@ -120,6 +224,8 @@ pub struct DirStore {
 pub struct DirLock {
     id: String,
     dir: File,
+    /// The state record's version when the lock was taken.
+    state: StateVersion,
 }
 
 impl DirStore {
@@ -134,6 +240,7 @@ impl DirStore {
         Ok(DirStore {
             root,
             done: Arc::default(),
+            reaper: Arc::default(),
         })
     }
 
@@ -153,16 +260,51 @@ impl DirStore {
         Ok(self.entries().join(id))
     }
 
+    /// The entry's record and the version of the state file it came from.
+    fn read_versioned(&self, id: &str) -> (Result<EntryRecord, QueueError>, Option<StateVersion>) {
+        let dir = match self.entry_dir(id) {
+            Ok(dir) => dir,
+            Err(e) => return (Err(e), None),
+        };
+        let path = dir.join("state");
+        let read = File::open(&path).and_then(|mut file| {
+            let meta = file.metadata()?;
+            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, StateVersion::of(&meta)))
+        });
+        let (bytes, version) = match read {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let error = match dir.exists() {
+                    true => QueueError::Damaged {
+                        id: id.to_string(),
+                        why: "the entry has no state record".into(),
+                    },
+                    false => QueueError::NoSuchEntry(id.to_string()),
+                };
+                return (Err(error), None);
+            }
+            Err(e) => return (Err(QueueError::io("read", &path, e)), None),
+        };
+        let record = EntryRecord::decode(id, &bytes).map_err(|e| QueueError::Damaged {
+            id: id.to_string(),
+            why: e.to_string(),
+        });
+        (record, Some(version))
+    }
+
     /// Temporary entries left by processes that died while queueing, moved aside.
     fn sweep_stale_tmp(&self) {
         let Ok(dir) = fs::read_dir(self.root.join("tmp")) else {
             return;
         };
+        let mut done = Vec::new();
         for item in dir.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
             if name.starts_with(DONE_PREFIX) {
-                // A finished entry whose deletion was interrupted.
-                let _ = fs::remove_dir_all(item.path());
+                // A finished entry whose deletion is under way or was interrupted.
+                done.push(item.path());
                 continue;
             }
             let old = item
@@ -181,6 +323,7 @@ impl DirStore {
                 }
             }
         }
+        self.reaper.delete(done);
     }
 }
 
@@ -226,15 +369,20 @@ impl Store for DirStore {
                         why: "not a queue entry (bad name)".into(),
                     }),
                     id,
+                    version: None,
                 });
                 continue;
             }
-            let record = self.read(&id);
+            let (record, version) = self.read_versioned(&id);
             // Removed by another runner between read_dir and now: not an entry any more.
             if matches!(record, Err(QueueError::NoSuchEntry(_))) {
                 continue;
             }
-            listed.push(Listed { id, record });
+            listed.push(Listed {
+                id,
+                record,
+                version,
+            });
         }
         listed.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(listed)
@@ -253,34 +401,22 @@ impl Store for DirStore {
             Err(fs::TryLockError::Error(e)) => return Err(QueueError::io("lock", &path, e)),
         }
         // Removed by the runner that held the lock before us.
-        if !path.join("state").exists() {
+        let Ok(state) = fs::metadata(path.join("state")) else {
             return Ok(None);
-        }
+        };
         Ok(Some(DirLock {
             id: id.to_string(),
             dir,
+            state: StateVersion::of(&state),
         }))
     }
 
     fn read(&self, id: &str) -> Result<EntryRecord, QueueError> {
-        let path = self.entry_dir(id)?.join("state");
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return match self.entry_dir(id)?.exists() {
-                    true => Err(QueueError::Damaged {
-                        id: id.to_string(),
-                        why: "the entry has no state record".into(),
-                    }),
-                    false => Err(QueueError::NoSuchEntry(id.to_string())),
-                }
-            }
-            Err(e) => return Err(QueueError::io("read", &path, e)),
-        };
-        EntryRecord::decode(id, &bytes).map_err(|e| QueueError::Damaged {
-            id: id.to_string(),
-            why: e.to_string(),
-        })
+        self.read_versioned(id).0
+    }
+
+    fn unchanged(&self, lock: &DirLock, version: StateVersion) -> bool {
+        lock.state == version
     }
 
     fn open_message(&self, record: &EntryRecord) -> Result<File, QueueError> {
@@ -352,9 +488,7 @@ impl Store for DirStore {
         drop(lock);
         match self.done.lock() {
             Ok(mut list) => list.push(done),
-            Err(_) => {
-                let _ = fs::remove_dir_all(&done);
-            }
+            Err(_) => remove_done(&done),
         }
         Ok(())
     }
@@ -362,9 +496,7 @@ impl Store for DirStore {
     fn sync(&self) -> Result<(), QueueError> {
         sync_dir(&self.entries())?;
         let done = self.done.lock().map(|mut l| std::mem::take(&mut *l));
-        for path in done.unwrap_or_default() {
-            let _ = fs::remove_dir_all(path);
-        }
+        self.reaper.delete(done.unwrap_or_default());
         Ok(())
     }
 

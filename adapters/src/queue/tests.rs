@@ -148,6 +148,15 @@ fn an_entry_is_stored_whole_and_sent_once() {
     assert_eq!(t.sent.borrow().len(), 1);
     assert!(t.sent.borrow()[0].2.ends_with(b"hello\r\n"));
     assert!(q.store().read(&record.id).is_err());
+    // Its files are deleted beside the sending, soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(dir.path().join("tmp")).unwrap().count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tmp/ was never emptied"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     // Nothing left: a second pass sends nothing.
     run(&q, &t, RunMode::All);
     assert_eq!(t.sent.borrow().len(), 1);
