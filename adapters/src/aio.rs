@@ -49,9 +49,9 @@ use mxsend_core::address::Domain;
 use rustls_pki_types::ServerName;
 
 use crate::attempt::{
-    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, relay_candidates, relay_delivery,
-    relay_route, resolver, validate, Clock, HookSink, Negotiated, Next, RelayRoute, SessionRun,
-    Tap, BODY_CHUNK, QUIT_COURTESY,
+    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, refuse_unsendable,
+    relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
+    Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
 };
 use crate::config::{MxDelivery, Relay, Settings};
 use crate::delivery::{Attempt, AttemptResult, Candidate, Delivery, GroupId, Report, Task};
@@ -294,6 +294,10 @@ async fn relay_all<R: Runtime, B: AsyncBodySource>(
         }
     };
     let mut delivery = relay_delivery(relay, candidates, envelopes());
+    refuse_unsendable(
+        &mut delivery,
+        messages.iter().map(|m| m.body.content_problem()),
+    );
     let context = Shared {
         settings: relay.settings(),
         connector,
@@ -327,6 +331,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
+    refuse_unsendable(&mut delivery, [message.body.content_problem()]);
     let context = Shared {
         settings: mx.settings(),
         connector,

@@ -21,8 +21,11 @@ use std::sync::PoisonError;
 use std::time::{Duration, Instant as StdInstant};
 
 use mxsend_core::address::Domain;
-use mxsend_core::session::{Envelope, Event, Session, SessionConfig, TransactionId, UsageError};
+use mxsend_core::session::{
+    BodyError, Envelope, Event, Failure, Outcome, Session, SessionConfig, TransactionId, UsageError,
+};
 use mxsend_core::time::Instant;
+use mxsend_core::transparency::ContentError;
 
 use crate::config::{MxDelivery, Relay, Settings, TransactionEnd, TransactionHook, TranscriptHook};
 use crate::delivery::{
@@ -185,6 +188,21 @@ pub(crate) fn relay_delivery<'a>(
         .map(|e| e.recipients.clone())
         .collect();
     Delivery::relay(candidates, recipients, relay.tls)
+}
+
+/// Refuse, before any connection, each message whose content cannot go out as text
+/// ([`crate::BodySource::content_problem`]): its recipients are rejected with the problem,
+/// it never reaches a server, and the others go on.
+pub(crate) fn refuse_unsendable(
+    delivery: &mut Delivery,
+    problems: impl IntoIterator<Item = Option<ContentError>>,
+) {
+    for (m, problem) in problems.into_iter().enumerate() {
+        if let Some(problem) = problem {
+            let outcome = Outcome::Rejected(Failure::Body(BodyError::Content(problem)));
+            delivery.settle_message(m, &outcome);
+        }
+    }
 }
 
 /// The resolver MX delivery asks: the configured one, or the system's.

@@ -55,9 +55,9 @@ use std::time::{Duration, Instant};
 use mxsend_core::address::Domain;
 
 use crate::attempt::{
-    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, relay_candidates, relay_delivery,
-    relay_route, resolver, validate, Clock, HookSink, Negotiated, Next, RelayRoute, SessionRun,
-    Tap, BODY_CHUNK, QUIT_COURTESY,
+    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, refuse_unsendable,
+    relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
+    Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
 };
 use crate::config::{MxDelivery, Relay, Settings};
 use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Report};
@@ -105,6 +105,10 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
         RelayRoute::Lookup(name) => relay_candidates(relay, lookup_host(&name, relay.port))?,
     };
     let mut delivery = relay_delivery(relay, candidates, envelopes());
+    refuse_unsendable(
+        &mut delivery,
+        messages.iter().map(|m| m.body.content_problem()),
+    );
     drive(
         &mut delivery,
         &relay.settings(),
@@ -137,6 +141,7 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
     let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
+    refuse_unsendable(&mut delivery, [message.body.content_problem()]);
     drive(
         &mut delivery,
         &mx.settings(),

@@ -1067,11 +1067,14 @@ impl RawMessageBody {
         let mut filter = body.filter.clone();
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut out = Vec::new();
-        // What goes on the wire is checked here, before any connection: no NUL, no line
-        // over 998 octets, counted in the input so the line number is the caller's (the
-        // filter only adds short header lines); and SIZE= is the output's length with CRLF
-        // line ends (RFC 1870).
-        let mut check = ContentScan::new();
+        // What goes on the wire is checked here, before any connection: the filter refuses a
+        // NUL or a line over 998 octets, counted in the input so the line number is the
+        // caller's (it only adds short header lines); and SIZE= is the output's length with
+        // CRLF line ends (RFC 1870).
+        let content = |e: MessageError| match e {
+            MessageError::Content(e) => ComposeError::Content(e),
+            e => ComposeError::from(e),
+        };
         let mut scan = ContentScan::new();
         loop {
             out.clear();
@@ -1082,12 +1085,11 @@ impl RawMessageBody {
             };
             let last = match chunk.get(..n) {
                 Some(piece) if n > 0 => {
-                    check.push(piece).map_err(ComposeError::Content)?;
-                    filter.push(piece, &mut out)?;
+                    filter.push(piece, &mut out).map_err(content)?;
                     false
                 }
                 _ => {
-                    filter.finish(&mut out)?;
+                    filter.finish(&mut out).map_err(content)?;
                     true
                 }
             };

@@ -419,6 +419,31 @@ impl Delivery {
         }
     }
 
+    /// Settle every recipient of `message` with `outcome` before any connection (its
+    /// content cannot be sent, say): its jobs leave their groups, and a group left without
+    /// jobs is finished without resolving or connecting. Call before the first
+    /// [`Delivery::poll`] or [`Delivery::start_next`].
+    pub fn settle_message(&mut self, message: usize, outcome: &Outcome) {
+        let count = self.recipients.get(message).map_or(0, Vec::len);
+        for r in 0..count {
+            self.finish(
+                message,
+                r,
+                Pending {
+                    outcome: outcome.clone(),
+                    candidate: None,
+                    unreached: None,
+                },
+            );
+        }
+        for group in &mut self.groups {
+            group.jobs.retain(|&(m, _)| m != message);
+            if group.jobs.is_empty() && matches!(group.stage, Stage::Unresolved) {
+                group.stage = Stage::Finished;
+            }
+        }
+    }
+
     /// What to do next, for a driver that does one thing at a time: the task under way again
     /// until its result is reported, else the next one, else [`Action::Done`].
     pub fn poll(&mut self) -> Action {

@@ -521,6 +521,10 @@ impl<B: BodySource> BodySource for SignedBody<B> {
     fn is_rereadable(&self) -> bool {
         self.body.is_rereadable()
     }
+
+    fn content_problem(&self) -> Option<mxsend_core::transparency::ContentError> {
+        self.body.content_problem()
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -536,6 +540,10 @@ impl<B: crate::message::AsyncBodySource> crate::message::AsyncBodySource for Sig
     fn size_hint(&self) -> Option<u64> {
         crate::message::AsyncBodySource::size_hint(&self.body)
             .map(|size| size + self.headers.len() as u64)
+    }
+
+    fn content_problem(&self) -> Option<mxsend_core::transparency::ContentError> {
+        crate::message::AsyncBodySource::content_problem(&self.body)
     }
 
     fn is_rereadable(&self) -> bool {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::session::Envelope;
-use mxsend_core::transparency::ContentScan;
+use mxsend_core::transparency::{ContentError, ContentScan};
 
 #[cfg(feature = "aio")]
 use futures_lite::AsyncRead;
@@ -59,6 +59,46 @@ pub trait BodySource {
     fn is_rereadable(&self) -> bool {
         true
     }
+
+    /// What makes the content unsendable as text, when that can be known without sending it:
+    /// a NUL (RFC 5322 §2.3) or a line over 998 octets (§2.1.1). Asked before connecting; a
+    /// message with a problem is refused then ([`BodyError::Content`]) and never reaches a
+    /// server, while the others go on. In-memory content and regular files are scanned;
+    /// `None` (the default) means none found or none knowable in advance: content is
+    /// checked again as it streams, and a problem found then stops the transaction before
+    /// the offending octets go out ([`ReaderBody`] is checked only that way).
+    ///
+    /// [`BodyError::Content`]: mxsend_core::session::BodyError::Content
+    fn content_problem(&self) -> Option<ContentError> {
+        None
+    }
+}
+
+/// The first problem [`BodySource::content_problem`] names in `reader`'s content, read once.
+fn content_problem_in(mut reader: impl Read) -> Option<ContentError> {
+    let mut scan = ContentScan::new();
+    let mut chunk = vec![0u8; crate::attempt::BODY_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Unreadable now: the attempt reports that when it opens the content.
+            Err(_) => return None,
+        };
+        if let Err(problem) = scan.push(chunk.get(..n).unwrap_or_default()) {
+            return Some(problem);
+        }
+    }
+}
+
+/// A regular file's [`BodySource::content_problem`] (a FIFO is not read ahead).
+fn file_content_problem(path: &Path) -> Option<ContentError> {
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    content_problem_in(io::BufReader::new(file))
 }
 
 impl BodySource for [u8] {
@@ -68,6 +108,10 @@ impl BodySource for [u8] {
 
     fn size_hint(&self) -> Option<u64> {
         Some(ContentScan::canonical_len_of(self))
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        ContentScan::new().push(self).err()
     }
 }
 
@@ -94,6 +138,10 @@ impl BodySource for Vec<u8> {
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(self.as_slice())
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(self.as_slice())
+    }
 }
 
 impl BodySource for str {
@@ -104,6 +152,10 @@ impl BodySource for str {
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(self.as_bytes())
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(self.as_bytes())
+    }
 }
 
 impl BodySource for String {
@@ -113,6 +165,10 @@ impl BodySource for String {
 
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(self.as_bytes())
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(self.as_bytes())
     }
 }
 
@@ -134,6 +190,10 @@ impl BodySource for Path {
         }
         canonical_len(file).ok()
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        file_content_problem(self)
+    }
 }
 
 impl BodySource for PathBuf {
@@ -147,6 +207,10 @@ impl BodySource for PathBuf {
 
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(self.as_path())
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(self.as_path())
     }
 }
 
@@ -166,6 +230,10 @@ impl<T: BodySource + ?Sized> BodySource for &T {
     fn is_rereadable(&self) -> bool {
         BodySource::is_rereadable(&**self)
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(&**self)
+    }
 }
 
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
@@ -183,6 +251,10 @@ impl<T: BodySource + ?Sized> BodySource for Box<T> {
 
     fn is_rereadable(&self) -> bool {
         BodySource::is_rereadable(&**self)
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(&**self)
     }
 }
 
@@ -322,6 +394,11 @@ pub trait AsyncBodySource: Sync {
     fn is_rereadable(&self) -> bool {
         true
     }
+
+    /// As [`BodySource::content_problem`].
+    fn content_problem(&self) -> Option<ContentError> {
+        None
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -332,6 +409,10 @@ impl AsyncBodySource for [u8] {
 
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(self)
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(self)
     }
 }
 
@@ -344,6 +425,10 @@ impl AsyncBodySource for Vec<u8> {
     fn size_hint(&self) -> Option<u64> {
         AsyncBodySource::size_hint(self.as_slice())
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        AsyncBodySource::content_problem(self.as_slice())
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -355,6 +440,10 @@ impl AsyncBodySource for str {
     fn size_hint(&self) -> Option<u64> {
         AsyncBodySource::size_hint(self.as_bytes())
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        AsyncBodySource::content_problem(self.as_bytes())
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -365,6 +454,10 @@ impl AsyncBodySource for String {
 
     fn size_hint(&self) -> Option<u64> {
         AsyncBodySource::size_hint(self.as_bytes())
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        AsyncBodySource::content_problem(self.as_bytes())
     }
 }
 
@@ -382,6 +475,10 @@ impl AsyncBodySource for Path {
     fn size_hint(&self) -> Option<u64> {
         BodySource::size_hint(self)
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        BodySource::content_problem(self)
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -392,6 +489,10 @@ impl AsyncBodySource for PathBuf {
 
     fn size_hint(&self) -> Option<u64> {
         AsyncBodySource::size_hint(self.as_path())
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        AsyncBodySource::content_problem(self.as_path())
     }
 }
 
@@ -408,6 +509,10 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for &T {
     fn is_rereadable(&self) -> bool {
         AsyncBodySource::is_rereadable(&**self)
     }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        AsyncBodySource::content_problem(&**self)
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -422,6 +527,10 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for Box<T> {
 
     fn is_rereadable(&self) -> bool {
         AsyncBodySource::is_rereadable(&**self)
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        AsyncBodySource::content_problem(&**self)
     }
 }
 
@@ -513,5 +622,31 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), b"x\ny\n").unwrap();
         assert_eq!(BodySource::size_hint(file.path()), Some(6));
+    }
+
+    #[test]
+    fn content_problems_are_found_in_memory_and_in_files_but_not_in_one_pass_readers() {
+        let nul = b"Subject: x\n\na\0b\n";
+        assert_eq!(
+            BodySource::content_problem(&nul[..]),
+            Some(ContentError::Nul { offset: 13 })
+        );
+        assert_eq!(
+            BodySource::content_problem(&b"Subject: x\n\nfine\n"[..]),
+            None
+        );
+        let mut long = b"Subject: x\n\n".to_vec();
+        long.extend(std::iter::repeat_n(b'z', 999));
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &long).unwrap();
+        assert_eq!(
+            BodySource::content_problem(file.path()),
+            Some(ContentError::LineTooLong { line: 3 })
+        );
+        // A reader cannot be read ahead: checked as it streams instead.
+        assert_eq!(
+            BodySource::content_problem(&ReaderBody::new(&nul[..])),
+            None
+        );
     }
 }

@@ -610,7 +610,12 @@ fn ready_message(
     };
     let domain = message_id_domain(&sender);
     let raw = RawSource::new(stored, None, date, &domain)?;
-    Ok((MessageSource::Raw(raw), sender, recipients, Some(header)))
+    Ok((
+        MessageSource::Raw(Box::new(raw)),
+        sender,
+        recipients,
+        Some(header),
+    ))
 }
 
 fn read_header_block(stored: &Stored) -> Result<HeaderBlock, CliError> {
@@ -983,7 +988,7 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
     let body_offset = header.raw.len() as u64;
     let domain = message_id_domain(&sender);
     let raw = RawSource::new(stored, Some((block, body_offset)), compose::now(), &domain)?;
-    let message = MessageSource::Raw(raw);
+    let message = MessageSource::Raw(Box::new(raw));
     let dsn = dsn_options(&args)?;
     let envelope = envelope(sender, recipients, &message, dsn);
     let credentials = credentials(connection.user.as_deref(), None, &account)?;

@@ -165,7 +165,7 @@ pub enum MessageSource {
     /// Composed from flags (the library's message, its envelope included).
     Composed(Box<Message<ComposedBody>>),
     /// A ready message.
-    Raw(RawSource),
+    Raw(Box<RawSource>),
 }
 
 impl MessageSource {
@@ -286,8 +286,9 @@ mod tests {
     #[test]
     fn raw_message_gets_date_and_message_id_and_its_size_is_exact() {
         let stored = spooled(b"From: a@example.com\nSubject: x\n\nhello\n");
-        let source =
-            MessageSource::Raw(RawSource::new(stored, None, date(), "example.com").unwrap());
+        let source = MessageSource::Raw(Box::new(
+            RawSource::new(stored, None, date(), "example.com").unwrap(),
+        ));
         let bytes = read_all(&source);
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.contains("Date: "), "{text}");
@@ -305,8 +306,9 @@ mod tests {
     #[test]
     fn raw_message_reads_the_same_twice() {
         let stored = spooled(b"Subject: x\n\nhello\n");
-        let source =
-            MessageSource::Raw(RawSource::new(stored, None, date(), "example.com").unwrap());
+        let source = MessageSource::Raw(Box::new(
+            RawSource::new(stored, None, date(), "example.com").unwrap(),
+        ));
         assert_eq!(read_all(&source), read_all(&source));
     }
 
@@ -316,9 +318,9 @@ mod tests {
         let stored = spooled(original);
         let header = b"Subject: x\n\n".to_vec();
         let body_offset = (original.len() - b"body\n".len()) as u64;
-        let source = MessageSource::Raw(
+        let source = MessageSource::Raw(Box::new(
             RawSource::new(stored, Some((header, body_offset)), date(), "example.com").unwrap(),
-        );
+        ));
         let text = String::from_utf8(read_all(&source)).unwrap();
         assert!(!text.contains("hidden"), "{text}");
         assert!(text.ends_with("Subject: x\n\nbody\n"), "{text}");
@@ -327,8 +329,9 @@ mod tests {
     #[test]
     fn eight_bit_body_is_noticed() {
         let stored = spooled("Subject: x\n\ngrüße\n".as_bytes());
-        let source =
-            MessageSource::Raw(RawSource::new(stored, None, date(), "example.com").unwrap());
+        let source = MessageSource::Raw(Box::new(
+            RawSource::new(stored, None, date(), "example.com").unwrap(),
+        ));
         assert!(source.eight_bit());
         assert!(!source.utf8_headers());
     }
@@ -363,7 +366,7 @@ mod tests {
         let stored = spooled(b"Subject: x\n\nhello\n");
         let raw = RawSource::new(stored, None, date(), "example.com").unwrap();
         let id = raw.added_message_id().unwrap().to_string();
-        let text = String::from_utf8(read_all(&MessageSource::Raw(raw))).unwrap();
+        let text = String::from_utf8(read_all(&MessageSource::Raw(Box::new(raw)))).unwrap();
         assert!(text.contains(&format!("Message-ID: {id}\r\n")), "{text}");
     }
 

@@ -173,6 +173,7 @@ fn send_all_bodies(
     match adapter.name() {
         "blocking" => mxsend::blocking::send_all(relay, messages),
         "smol" => smol::block_on(mxsend::smol::send_all(relay, messages)),
+        "tokio" => crate::scenarios::Tokio::block_on(mxsend::tokio::send_all(relay, messages)),
         _ => async_std::task::block_on(mxsend::async_std::send_all(relay, messages)),
     }
 }
@@ -418,10 +419,19 @@ pub fn a_354_to_mail_closes_without_another_byte(adapter: &dyn Adapter) {
     assert!(lines[1].starts_with("MAIL FROM:"), "{lines:?}");
 }
 
+/// Content that cannot go out as text, two ways: in memory, where it is refused before any
+/// connection (the server never sees one) while the message after it is delivered; and
+/// streamed (content known only as it is read), where it is refused as it streams and never
+/// reaches the wire.
 fn content_case(adapter: &dyn Adapter, body: &[u8], expected: fn(&ContentError) -> bool) {
-    let mut script = up_to_data(EHLO_REPLY, b"250 2.1.5 ok\r\n");
-    script.push(Step::ReadUntilDot);
-    let server = HostileServer::start(script);
+    let refused = |report: &Report| {
+        matches!(
+            outcome(report),
+            Outcome::Rejected(Failure::Body(BodyError::Content(e))) if expected(e)
+        )
+    };
+    // In memory: nothing connects for it.
+    let server = HostileServer::start(to_the_end(up_to_data(EHLO_REPLY, b"250 2.1.5 ok\r\n")));
     let captured = Captured::default();
     let report = send_bytes(
         adapter,
@@ -429,14 +439,45 @@ fn content_case(adapter: &dyn Adapter, body: &[u8], expected: fn(&ContentError) 
         "a@example.com",
         body,
     );
-    assert!(
-        matches!(
-            outcome(&report),
-            Outcome::Rejected(Failure::Body(BodyError::Content(e))) if expected(e)
+    assert!(refused(&report), "{}: {report:?}", adapter.name());
+    assert_eq!(server.accepted(), 0, "{}: it connected", adapter.name());
+    // ... and in send_all the next message goes on without it.
+    let messages = [
+        Message::new(envelope(&["a@example.com"]), body.to_vec()),
+        Message::new(
+            envelope(&["b@example.com"]),
+            b"Subject: ok\r\n\r\nfine\r\n".to_vec(),
         ),
-        "{}: {report:?}",
+    ];
+    let reports = adapter
+        .send_all(&relay_to(&server, &captured), &messages)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    assert!(refused(&reports[0]), "{}: {reports:?}", adapter.name());
+    assert!(
+        matches!(outcome(&reports[1]), Outcome::Delivered(_)),
+        "{}: {reports:?}",
         adapter.name()
     );
+    let record = server.only_record();
+    assert_eq!(
+        record.commands("RCPT TO:"),
+        ["RCPT TO:<b@example.com>".to_string()],
+        "{}",
+        adapter.name()
+    );
+    assert!(!record.received.contains(&0), "{}", adapter.name());
+
+    // Streamed: refused as it goes.
+    let mut script = up_to_data(EHLO_REPLY, b"250 2.1.5 ok\r\n");
+    script.push(Step::ReadUntilDot);
+    let server = HostileServer::start(script);
+    let messages = [test_message(
+        "a@example.com",
+        TestBody::Bytes(body.to_vec()),
+    )];
+    let reports = send_all_bodies(adapter, &relay_to(&server, &captured), &messages)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    assert!(refused(&reports[0]), "{}: {reports:?}", adapter.name());
     let record = server.only_record();
     assert!(
         !record.received.contains(&0),

@@ -99,7 +99,7 @@ impl Adapter for AsyncStd {
 pub struct Tokio;
 
 impl Tokio {
-    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -446,6 +446,45 @@ fn relay_sends_only_unsettled_messages_to_the_next_address() {
     assert_eq!(reports[1].recipients[1].addr, Some(candidate("x", 2).addr));
 }
 
+#[test]
+fn a_message_settled_before_sending_is_left_out_of_every_attempt() {
+    let messages = vec![
+        vec![mailbox("a@example.test")],
+        vec![mailbox("b@example.test"), mailbox("c@example.test")],
+    ];
+    let mut delivery = Delivery::relay(
+        vec![candidate("smtp.example.test", 1)],
+        messages,
+        TlsMode::None,
+    );
+    let nul = mxsend_core::transparency::ContentError::Nul { offset: 3 };
+    let refused = Outcome::Rejected(Failure::Body(mxsend_core::session::BodyError::Content(nul)));
+    delivery.settle_message(0, &refused);
+    let attempt = expect_attempt(&mut delivery);
+    assert_eq!(attempt.transactions, vec![(1, vec![0, 1])]);
+    delivery.attempt_done(ran(&delivery, vec![vec![delivered(), delivered()]]));
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = delivery.into_reports();
+    assert_eq!(reports[0].recipients[0].outcome, refused);
+    assert_eq!(reports[0].recipients[0].host, None);
+    assert!(reports[1].all_delivered());
+}
+
+#[test]
+fn settling_every_message_before_sending_connects_nowhere_and_resolves_nothing() {
+    let mut delivery = Delivery::mx(
+        &[mailbox("a@one.test"), mailbox("b@two.test")],
+        TlsMode::None,
+    );
+    let refused = Outcome::Rejected(Failure::Body(mxsend_core::session::BodyError::Content(
+        mxsend_core::transparency::ContentError::LineTooLong { line: 2 },
+    )));
+    delivery.settle_message(0, &refused);
+    assert_eq!(delivery.poll(), Action::Done);
+    let reports = delivery.into_reports();
+    assert!(reports[0].recipients.iter().all(|r| r.outcome == refused));
+}
+
 /// Any attempt result the runtime could report.
 fn any_result(recipients: usize) -> impl Strategy<Value = AttemptResultSpec> {
     prop_oneof![

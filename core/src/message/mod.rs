@@ -231,6 +231,9 @@ pub enum MessageError {
     NotExpectingContent,
     /// A raw message's header block exceeds [`raw::MAX_HEADER_BLOCK`] octets.
     HeaderBlockTooLarge,
+    /// A raw message's content cannot go out as text (a NUL, a line over 998 octets), found
+    /// by [`RawMessage`] in its input.
+    Content(crate::transparency::ContentError),
 }
 
 impl fmt::Display for MessageError {
@@ -288,6 +291,7 @@ impl fmt::Display for MessageError {
                 "raw message: header block longer than {} octets",
                 raw::MAX_HEADER_BLOCK
             ),
+            MessageError::Content(e) => write!(f, "raw message: {e}"),
         }
     }
 }

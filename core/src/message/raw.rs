@@ -9,7 +9,9 @@
 //! space and are never taken for names; white space before the colon, RFC 5322 §4.5.3
 //! obsolete syntax, is allowed), writes the missing ones first, then passes everything else
 //! through untouched. It also notes 8-bit octets: in the header block (a hint that SMTPUTF8
-//! is needed, RFC 6532) and in the body seen so far (8BITMIME, RFC 6152).
+//! is needed, RFC 6532) and in the body seen so far (8BITMIME, RFC 6152). And it checks
+//! what it is given can go out as text ([`ContentScan`]): a NUL or a line over 998 octets is
+//! [`MessageError::Content`], with the offset or the line number in the caller's input.
 //!
 //! Deviation: an mbox `From ` line at the start is not recognised; it would end up in the
 //! header block as a line without a colon, passed through as is.
@@ -19,6 +21,7 @@ use alloc::vec::Vec;
 
 use super::writer::message_id;
 use super::{DateTime, MessageError};
+use crate::transparency::ContentScan;
 
 /// Largest header block buffered, in octets. RFC 5322 sets no limit; 1 MiB is far above any
 /// real header block (even long Received chains) while bounding memory.
@@ -36,6 +39,8 @@ pub struct RawMessage {
     eight_bit_body: bool,
     /// The header block lacked a Message-ID and `message_id` was written.
     added_message_id: bool,
+    /// The input so far, checked for what cannot go out as text.
+    check: ContentScan,
 }
 
 /// The end of the header block: the index just past the empty line, if there is one.
@@ -104,11 +109,13 @@ impl RawMessage {
             eight_bit_headers: false,
             eight_bit_body: false,
             added_message_id: false,
+            check: ContentScan::new(),
         })
     }
 
     /// Filter the next chunk of the message, appending what can go on to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), MessageError> {
+        self.check.push(input).map_err(MessageError::Content)?;
         let Some(header) = &mut self.header else {
             self.eight_bit_body |= !input.is_ascii();
             out.extend_from_slice(input);
@@ -207,6 +214,36 @@ mod tests {
         b"Date: Thu, 1 Jan 1970 00:00:00 +0000\r\nMessage-ID: <00000000000000ab.0@example.com>\r\n";
 
     #[test]
+    fn a_nul_in_the_input_is_refused_with_its_offset() {
+        let mut raw = RawMessage::new(DATE, 0xab, "example.com").unwrap();
+        let mut out = Vec::new();
+        raw.push(b"Subject: x\n\nok", &mut out).unwrap();
+        assert_eq!(
+            raw.push(b"\0.", &mut out),
+            Err(MessageError::Content(
+                crate::transparency::ContentError::Nul { offset: 14 }
+            ))
+        );
+    }
+
+    #[test]
+    fn a_line_over_998_octets_is_refused_naming_the_callers_line() {
+        let mut raw = RawMessage::new(DATE, 0xab, "example.com").unwrap();
+        let mut out = Vec::new();
+        let mut input = b"Subject: x\n\nfirst\n".to_vec();
+        input.extend(core::iter::repeat_n(b'y', 999));
+        input.push(b'\n');
+        let result = input.chunks(100).try_for_each(|c| raw.push(c, &mut out));
+        // Line 4 of the input; the Date and Message-ID the filter adds do not count.
+        assert_eq!(
+            result,
+            Err(MessageError::Content(
+                crate::transparency::ContentError::LineTooLong { line: 4 }
+            ))
+        );
+    }
+
+    #[test]
     fn adds_date_and_message_id_when_missing() {
         let input = b"From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n";
         let (out, _) = filter(input, 1000);
@@ -269,7 +306,9 @@ mod tests {
     fn refuses_a_header_block_over_the_limit() {
         let mut raw = RawMessage::new(DATE, 1, "example.com").unwrap();
         let mut out = Vec::new();
-        let line = [b'X'; 1000];
+        let mut line = [b'X'; 1000];
+        line[998] = b'\r';
+        line[999] = b'\n';
         let mut result = Ok(());
         for _ in 0..(MAX_HEADER_BLOCK / 1000 + 2) {
             result = raw.push(&line, &mut out);
@@ -301,9 +340,24 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_nul_anywhere_is_refused_whatever_the_chunking(
+            before in proptest::collection::vec(1u8..=255, 0..200),
+            after in proptest::collection::vec(any::<u8>(), 0..50),
+            chunk in 1usize..50,
+        ) {
+            let input = [before.as_slice(), b"\0", after.as_slice()].concat();
+            let mut raw = RawMessage::new(DATE, 0xab, "example.com").unwrap();
+            let mut out = Vec::new();
+            let result = input.chunks(chunk).try_for_each(|c| raw.push(c, &mut out));
+            prop_assert!(matches!(result, Err(MessageError::Content(_))), "{:?}", result);
+            // Nothing from the NUL on was passed through.
+            prop_assert!(!out.contains(&0));
+        }
+
+        #[test]
         fn raw_output_is_the_same_for_any_chunking(
             input in proptest::collection::vec(prop_oneof![
-                Just(b'\r'), Just(b'\n'), Just(b':'), Just(b'D'), Just(b' '), any::<u8>()
+                Just(b'\r'), Just(b'\n'), Just(b':'), Just(b'D'), Just(b' '), 1u8..=255
             ], 0..300),
             chunk in 1usize..50,
         ) {
