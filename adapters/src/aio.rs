@@ -58,6 +58,7 @@ use crate::delivery::{Attempt, AttemptResult, Candidate, Delivery, GroupId, Repo
 use crate::dns::{Resolver, RouteError};
 use crate::error::{Error, HostLookupError};
 use crate::message::{AsyncBodySource, Message};
+use crate::spool::SpoolWriter;
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
 /// What the async driver needs from a runtime: TCP connections, a TLS handshake over them,
@@ -271,9 +272,37 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
+    read_ahead::<R, B>(messages, relay.timeouts.data_block).await;
     match crate::dkim::sign_messages_async(&relay.dkim, messages).await? {
         Some(signed) => relay_all::<R, _>(relay, &signed).await,
         None => relay_all::<R, B>(relay, messages).await,
+    }
+}
+
+/// Spool the content that wants it ([`AsyncBodySource::wants_read_ahead`]) before
+/// connecting, each read raced against `stall` on the runtime's timer; a failure is kept by
+/// the body and reported when it is opened (its message deferred, the others sent). The
+/// spool file is written in place: page-cache writes of one chunk at a time.
+async fn read_ahead<R: Runtime, B: AsyncBodySource>(
+    messages: &[Message<B>],
+    stall: std::time::Duration,
+) {
+    for message in messages.iter().filter(|m| m.body.wants_read_ahead()) {
+        let result = async {
+            let mut spool = SpoolWriter::new()?;
+            let mut reader = AsyncBodySource::open(&message.body)?;
+            let mut chunk = vec![0u8; BODY_CHUNK];
+            loop {
+                let deadline = Instant::now() + stall;
+                let n = timeout_at::<R, _>(deadline, reader.read(&mut chunk)).await?;
+                match chunk.get(..n) {
+                    Some(piece) if n > 0 && spool.push(piece)? => {}
+                    _ => return spool.finish(),
+                }
+            }
+        }
+        .await;
+        message.body.spooled(result);
     }
 }
 
@@ -314,6 +343,7 @@ pub async fn deliver<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {
+    read_ahead::<R, B>(std::slice::from_ref(message), mx.timeouts.data_block).await;
     let signed = crate::dkim::sign_messages_async(&mx.dkim, std::slice::from_ref(message)).await?;
     match signed.and_then(|signed| signed.into_iter().next()) {
         Some(signed) => deliver_one::<R, _>(mx, &signed).await,

@@ -64,6 +64,7 @@ use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Repor
 use crate::dns::RouteError;
 use crate::error::Error;
 use crate::message::{BodySource, Message};
+use crate::spool::{SpoolWriter, Spooled};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
 /// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
@@ -89,6 +90,7 @@ pub fn send_all<B: BodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
+    read_ahead(messages, relay.timeouts.data_block);
     match crate::dkim::sign_messages(&relay.dkim, messages)? {
         Some(signed) => relay_all(relay, &signed),
         None => relay_all(relay, messages),
@@ -127,6 +129,7 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
 
 /// Deliver one message to each recipient domain's MX hosts, one domain after the other.
 pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
+    read_ahead(std::slice::from_ref(message), mx.timeouts.data_block);
     let signed = crate::dkim::sign_messages(&mx.dkim, std::slice::from_ref(message))?;
     match signed.and_then(|signed| signed.into_iter().next()) {
         Some(signed) => deliver_one(mx, &signed),
@@ -157,6 +160,27 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
     Ok(delivery.into_reports().pop().unwrap_or(Report {
         recipients: Vec::new(),
     }))
+}
+
+/// Spool the content that wants it ([`BodySource::wants_read_ahead`]) before connecting,
+/// each chunk awaited no longer than `stall`; a failure is kept by the body and reported
+/// when it is opened (its message deferred, the others sent).
+fn read_ahead<B: BodySource>(messages: &[Message<B>], stall: Duration) {
+    for message in messages.iter().filter(|m| m.body.wants_read_ahead()) {
+        let spool = || -> io::Result<Spooled> {
+            let mut spool = SpoolWriter::new()?;
+            let mut reader = open_body(&message.body)?;
+            let mut chunk = Vec::new();
+            loop {
+                let piece = reader.read(&mut chunk, Instant::now() + stall)?;
+                if piece.is_empty() || !spool.push(piece)? {
+                    return spool.finish();
+                }
+            }
+        };
+        let result = spool();
+        message.body.spooled(result);
+    }
 }
 
 /// Run the delivery machine to the end with blocking I/O.

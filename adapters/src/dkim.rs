@@ -117,7 +117,8 @@ impl fmt::Display for DkimError {
             }
             DkimError::OneShotBody => f.write_str(
                 "DKIM signing reads the message twice (body hash first), but its content \
-                 comes from a reader that can be read only once; spool it to a file",
+                 comes from a reader that can be read only once (ReaderBody::streamed); use \
+                 ReaderBody::new, which spools it, or a file",
             ),
             DkimError::Read(error) => write!(f, "reading the message to sign it: {error}"),
             DkimError::NoFromDomain => {
@@ -763,7 +764,7 @@ mod tests {
 
     #[test]
     fn one_pass_reader_body_is_refused_before_reading() {
-        let body = crate::ReaderBody::new(&b"From: a@example.test\r\n\r\nx\r\n"[..]);
+        let body = crate::ReaderBody::streamed(&b"From: a@example.test\r\n\r\nx\r\n"[..]);
         let signers = [DkimSigner::new(key("ed25519.pem"), "ed")];
         assert!(matches!(
             sign(&signers, &body, SystemTime::now()),

@@ -174,6 +174,7 @@ pub mod queue;
 pub mod scram;
 #[cfg(feature = "smol")]
 pub mod smol;
+pub mod spool;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;

@@ -14,6 +14,8 @@ use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::session::Envelope;
 use mxsend_core::transparency::{ContentError, ContentScan};
 
+use crate::spool::{SpoolFailure, Spooled};
+
 #[cfg(feature = "aio")]
 use futures_lite::AsyncRead;
 
@@ -71,6 +73,19 @@ pub trait BodySource {
     /// [`BodyError::Content`]: mxsend_core::session::BodyError::Content
     fn content_problem(&self) -> Option<ContentError> {
         None
+    }
+
+    /// Whether the content must be read ahead before connecting ([`ReaderBody::new`]): the
+    /// driver then reads it through [`BodySource::open_owned`] (or `open`), each chunk within
+    /// the session's body deadline, and hands the result back with [`BodySource::spooled`].
+    fn wants_read_ahead(&self) -> bool {
+        false
+    }
+
+    /// The content read ahead (or why it could not be), after
+    /// [`BodySource::wants_read_ahead`].
+    fn spooled(&self, result: io::Result<Spooled>) {
+        let _ = result;
     }
 }
 
@@ -234,6 +249,14 @@ impl<T: BodySource + ?Sized> BodySource for &T {
     fn content_problem(&self) -> Option<ContentError> {
         BodySource::content_problem(&**self)
     }
+
+    fn wants_read_ahead(&self) -> bool {
+        BodySource::wants_read_ahead(&**self)
+    }
+
+    fn spooled(&self, result: io::Result<Spooled>) {
+        BodySource::spooled(&**self, result);
+    }
 }
 
 impl<T: BodySource + ?Sized> BodySource for Box<T> {
@@ -256,22 +279,37 @@ impl<T: BodySource + ?Sized> BodySource for Box<T> {
     fn content_problem(&self) -> Option<ContentError> {
         BodySource::content_problem(&**self)
     }
+
+    fn wants_read_ahead(&self) -> bool {
+        BodySource::wants_read_ahead(&**self)
+    }
+
+    fn spooled(&self, result: io::Result<Spooled>) {
+        BodySource::spooled(&**self, result);
+    }
 }
 
-/// Content from any reader (standard input, a pipe, a socket, a decompressor), read once as
-/// it streams: nothing is buffered, so memory stays flat whatever the size.
+/// Content from any reader (standard input, a pipe, a socket, a decompressor).
 ///
-/// A reader cannot be rewound, so the content can be opened only once: enough for a relay,
-/// or MX delivery to a single domain. When a second opening is needed (a second recipient
-/// domain, or a retry at the next address after the body had started) it fails with an
-/// error that says so, and the recipients concerned are reported with it; spool the content
-/// to a file (a `PathBuf` is re-readable) to deliver it more than once.
+/// [`ReaderBody::new`] reads it ahead before connecting, into an anonymous temporary file
+/// ([`crate::spool`]), as sendmail does with its standard input: so a NUL or a line over 998
+/// octets is refused before any server sees the message ([`BodySource::content_problem`]),
+/// SIZE= declares the exact size, and the content can be sent as often as needed (a second
+/// recipient domain, the relay's next address). Memory stays flat whatever the size. Each
+/// chunk is awaited no longer than the session's body deadline (`data_block`), so a reader
+/// that stalls defers its message instead of hanging the send.
+///
+/// [`ReaderBody::streamed`] reads it only as it is sent: nothing on disk, but the content is
+/// checked as it streams (a problem stops the transaction before the offending octets go
+/// out), SIZE= is declared only when given ([`ReaderBody::with_size`]), and it can be opened
+/// once: a second opening fails with an error that says so, and the recipients concerned are
+/// reported with it.
 ///
 /// ```
 /// use mxsend::message::{BodySource, ReaderBody};
 /// use std::io::Read;
 ///
-/// let body = ReaderBody::new(&b"Subject: hi\n\nhello\n"[..]);
+/// let body = ReaderBody::streamed(&b"Subject: hi\n\nhello\n"[..]);
 /// let mut text = String::new();
 /// body.open()?.read_to_string(&mut text)?;
 /// assert_eq!(text, "Subject: hi\n\nhello\n");
@@ -282,22 +320,36 @@ impl<T: BodySource + ?Sized> BodySource for Box<T> {
 pub struct ReaderBody<R> {
     reader: std::sync::Mutex<Option<R>>,
     size: Option<u64>,
+    /// Read ahead before connecting ([`ReaderBody::new`]).
+    read_ahead: bool,
+    /// The content read ahead, or why it could not be.
+    spool: std::sync::OnceLock<Result<Spooled, SpoolFailure>>,
 }
 
 impl<R> ReaderBody<R> {
-    /// Content read from `reader`, once.
+    /// Content read from `reader`, ahead of connecting, into a spool file (type docs).
     pub fn new(reader: R) -> ReaderBody<R> {
         ReaderBody {
-            reader: std::sync::Mutex::new(Some(reader)),
-            size: None,
+            read_ahead: true,
+            ..ReaderBody::streamed(reader)
         }
     }
 
-    /// The same, with the content's length known in advance (for SIZE=).
+    /// Content read from `reader` only as it is sent, once (type docs).
+    pub fn streamed(reader: R) -> ReaderBody<R> {
+        ReaderBody {
+            reader: std::sync::Mutex::new(Some(reader)),
+            size: None,
+            read_ahead: false,
+            spool: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Streamed, with the content's length known in advance (for SIZE=).
     pub fn with_size(reader: R, size: u64) -> ReaderBody<R> {
         ReaderBody {
             size: Some(size),
-            ..ReaderBody::new(reader)
+            ..ReaderBody::streamed(reader)
         }
     }
 
@@ -313,16 +365,56 @@ impl<R> ReaderBody<R> {
                 )
             })
     }
+
+    /// The content read ahead, or the error that reading it ahead ended with.
+    fn spooled_content(&self) -> Option<io::Result<&Spooled>> {
+        self.spool
+            .get()
+            .map(|spool| spool.as_ref().map_err(SpoolFailure::to_error))
+    }
+
+    fn wants(&self) -> bool {
+        self.read_ahead && self.spool.get().is_none()
+    }
+
+    fn keep(&self, result: io::Result<Spooled>) {
+        let _ = self.spool.set(result.map_err(|e| SpoolFailure::new(&e)));
+    }
+
+    fn spooled_size(&self) -> Option<u64> {
+        match self.spooled_content() {
+            Some(Ok(spooled)) => Some(spooled.size()),
+            _ => self.size,
+        }
+    }
+
+    fn spooled_problem(&self) -> Option<ContentError> {
+        match self.spooled_content() {
+            Some(Ok(spooled)) => spooled.problem(),
+            _ => None,
+        }
+    }
+
+    fn is_spooled(&self) -> bool {
+        matches!(self.spool.get(), Some(Ok(_)))
+    }
 }
 
-/// Read on a thread of its own by the blocking adapter, so a reader that stalls (a pipe
-/// nobody writes to) defers its message at the session's deadline.
+/// Read on a thread of its own by the blocking adapter (when read ahead, and when streamed),
+/// so a reader that stalls (a pipe nobody writes to) defers its message at the session's
+/// deadline; once spooled, read from the spool file in place.
 impl<R: Read + Send + 'static> BodySource for ReaderBody<R> {
     fn open(&self) -> io::Result<Box<dyn Read + '_>> {
-        Ok(Box::new(self.take()?))
+        match self.spooled_content() {
+            Some(spooled) => Ok(Box::new(spooled?.reader())),
+            None => Ok(Box::new(self.take()?)),
+        }
     }
 
     fn open_owned(&self) -> Option<io::Result<Box<dyn Read + Send>>> {
+        if self.spool.get().is_some() {
+            return None;
+        }
         Some(
             self.take()
                 .map(|reader| Box::new(reader) as Box<dyn Read + Send>),
@@ -330,29 +422,57 @@ impl<R: Read + Send + 'static> BodySource for ReaderBody<R> {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.size
+        self.spooled_size()
     }
 
     fn is_rereadable(&self) -> bool {
-        false
+        self.is_spooled()
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        self.spooled_problem()
+    }
+
+    fn wants_read_ahead(&self) -> bool {
+        self.wants()
+    }
+
+    fn spooled(&self, result: io::Result<Spooled>) {
+        self.keep(result);
     }
 }
 
 #[cfg(feature = "aio")]
 impl<R: Read + Send + 'static> AsyncBodySource for ReaderBody<R> {
     fn open(&self) -> io::Result<Box<dyn AsyncRead + Unpin + Send + '_>> {
+        let reader: Box<dyn Read + Send> = match self.spooled_content() {
+            Some(spooled) => Box::new(spooled?.reader()),
+            None => Box::new(self.take()?),
+        };
         Ok(Box::new(blocking::Unblock::with_capacity(
             crate::attempt::BODY_CHUNK,
-            self.take()?,
+            reader,
         )))
     }
 
     fn size_hint(&self) -> Option<u64> {
-        self.size
+        self.spooled_size()
     }
 
     fn is_rereadable(&self) -> bool {
-        false
+        self.is_spooled()
+    }
+
+    fn content_problem(&self) -> Option<ContentError> {
+        self.spooled_problem()
+    }
+
+    fn wants_read_ahead(&self) -> bool {
+        self.wants()
+    }
+
+    fn spooled(&self, result: io::Result<Spooled>) {
+        self.keep(result);
     }
 }
 
@@ -398,6 +518,16 @@ pub trait AsyncBodySource: Sync {
     /// As [`BodySource::content_problem`].
     fn content_problem(&self) -> Option<ContentError> {
         None
+    }
+
+    /// As [`BodySource::wants_read_ahead`]; the driver reads through `open`.
+    fn wants_read_ahead(&self) -> bool {
+        false
+    }
+
+    /// As [`BodySource::spooled`].
+    fn spooled(&self, result: io::Result<Spooled>) {
+        let _ = result;
     }
 }
 
@@ -513,6 +643,14 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for &T {
     fn content_problem(&self) -> Option<ContentError> {
         AsyncBodySource::content_problem(&**self)
     }
+
+    fn wants_read_ahead(&self) -> bool {
+        AsyncBodySource::wants_read_ahead(&**self)
+    }
+
+    fn spooled(&self, result: io::Result<Spooled>) {
+        AsyncBodySource::spooled(&**self, result);
+    }
 }
 
 #[cfg(feature = "aio")]
@@ -531,6 +669,14 @@ impl<T: AsyncBodySource + ?Sized> AsyncBodySource for Box<T> {
 
     fn content_problem(&self) -> Option<ContentError> {
         AsyncBodySource::content_problem(&**self)
+    }
+
+    fn wants_read_ahead(&self) -> bool {
+        AsyncBodySource::wants_read_ahead(&**self)
+    }
+
+    fn spooled(&self, result: io::Result<Spooled>) {
+        AsyncBodySource::spooled(&**self, result);
     }
 }
 
@@ -625,7 +771,7 @@ mod tests {
     }
 
     #[test]
-    fn content_problems_are_found_in_memory_and_in_files_but_not_in_one_pass_readers() {
+    fn content_problems_are_found_in_memory_and_in_files_but_not_in_streamed_readers() {
         let nul = b"Subject: x\n\na\0b\n";
         assert_eq!(
             BodySource::content_problem(&nul[..]),
@@ -643,10 +789,36 @@ mod tests {
             BodySource::content_problem(file.path()),
             Some(ContentError::LineTooLong { line: 3 })
         );
-        // A reader cannot be read ahead: checked as it streams instead.
+        // A streamed reader is not read ahead: checked as it streams instead.
         assert_eq!(
-            BodySource::content_problem(&ReaderBody::new(&nul[..])),
+            BodySource::content_problem(&ReaderBody::streamed(&nul[..])),
             None
         );
+        // One read ahead is known before connecting, once its driver has spooled it.
+        let body = ReaderBody::new(&nul[..]);
+        assert!(BodySource::wants_read_ahead(&body));
+        let mut writer = crate::spool::SpoolWriter::new().unwrap();
+        let mut reader = body.open_owned().unwrap().unwrap();
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all).unwrap();
+        writer.push(&all).unwrap();
+        BodySource::spooled(&body, writer.finish());
+        assert!(!BodySource::wants_read_ahead(&body));
+        assert_eq!(
+            BodySource::content_problem(&body),
+            Some(ContentError::Nul { offset: 13 })
+        );
+        // Spooled content is measured for SIZE= (line ends as CRLF) and can be read again.
+        let body = ReaderBody::new(&b"a\nb\n"[..]);
+        let mut writer = crate::spool::SpoolWriter::new().unwrap();
+        writer.push(b"a\nb\n").unwrap();
+        BodySource::spooled(&body, writer.finish());
+        assert_eq!(BodySource::size_hint(&body), Some(6));
+        assert!(BodySource::is_rereadable(&body));
+        for _ in 0..2 {
+            let mut text = String::new();
+            BodySource::open(&body).unwrap().read_to_string(&mut text).unwrap();
+            assert_eq!(text, "a\nb\n");
+        }
     }
 }
