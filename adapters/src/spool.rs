@@ -11,7 +11,7 @@
 //!
 //! The drivers do the reading (each chunk within the session's body deadline, so a reader
 //! that stalls is reported, not waited on forever) and hand the result to the body; the
-//! pieces here are what they share: [`SpoolWriter`] builds a [`Spooled`] as chunks arrive,
+//! pieces here are what they share: `SpoolWriter` builds a [`Spooled`] as chunks arrive,
 //! and [`SpoolReader`] reads it back from the start, as many times as needed.
 
 use std::fs::File;
