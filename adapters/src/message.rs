@@ -817,7 +817,10 @@ mod tests {
         assert!(BodySource::is_rereadable(&body));
         for _ in 0..2 {
             let mut text = String::new();
-            BodySource::open(&body).unwrap().read_to_string(&mut text).unwrap();
+            BodySource::open(&body)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
             assert_eq!(text, "a\nb\n");
         }
     }

@@ -117,3 +117,53 @@ fn sendmail_q_runs_the_queue() {
     assert_eq!(count_marker(&messages, "dash-q"), 1);
     assert!(spool.list().is_empty());
 }
+
+/// The delivery log holds a line for every attempt: sendmail's own first try (deferred, the
+/// server is down), a queue run's retry while it is still down, and the run that delivers,
+/// each naming the queue entry, the attempt's number, the outcome and the reply or host.
+#[test]
+fn every_attempt_of_a_queued_message_leaves_a_log_line() {
+    let addr = free_loopback_addr();
+    let spool = Spool::new(addr, "min_backoff = \"1h\"");
+    let log = spool.home.path().join("delivery.log");
+    spool.prepend_config(&format!("log = \"{}\"", log.display()));
+    let out = spool.submit(
+        &["-t", "-i"],
+        &message("ann@example.test", "bob@example.test", "logged"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let id = spool.list()[0]["id"].as_str().unwrap().to_string();
+    // Still down: flush makes it due, and the run defers it again.
+    let out = spool.queue(&["flush", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(spool.list().len(), 1);
+    let server = Aiosmtpd::start(AiosmtpdOptions {
+        addr: Some(addr),
+        ..AiosmtpdOptions::default()
+    });
+    let out = spool.queue(&["flush", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    server.wait_for_messages(1, Duration::from_secs(10));
+    assert!(spool.list().is_empty());
+
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .expect("the delivery log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].contains("to=<bob@example.test> outcome=deferred"),
+        "{lines:#?}"
+    );
+    let retry = format!(
+        "queue={id} attempt=2 from=<ann@example.test> to=<bob@example.test> outcome=deferred"
+    );
+    assert!(lines[1].contains(&retry), "{lines:#?}");
+    assert!(lines[1].contains("refused"), "{lines:#?}");
+    let delivered = format!(
+        "queue={id} attempt=3 from=<ann@example.test> to=<bob@example.test> outcome=delivered"
+    );
+    assert!(lines[2].contains(&delivered), "{lines:#?}");
+    assert!(lines[2].contains("reply=\"250"), "{lines:#?}");
+}

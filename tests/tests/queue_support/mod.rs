@@ -50,6 +50,13 @@ impl Spool {
         Spool { home, queue, relay }
     }
 
+    /// Put `line` (a top-level key, such as `log = "..."`) first in the configuration.
+    pub fn prepend_config(&self, line: &str) {
+        let path = self.home.path().join(".config/mxsend/config.toml");
+        let config = std::fs::read_to_string(&path).expect("read the configuration");
+        std::fs::write(&path, format!("{line}\n{config}")).expect("write the configuration");
+    }
+
     /// `mxsend` for this user and queue.
     pub fn mxsend(&self) -> assert_cmd::Command {
         let mut command = cli_support::mxsend(self.home.path());
