@@ -324,7 +324,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
 ) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
     validate([&message.envelope], &mx.settings())?;
-    let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
+    let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
     let context = Shared {
@@ -471,27 +471,43 @@ enum Routes<'a> {
     },
 }
 
+/// A domain's candidates, with the TLS policy that applies to them.
+type SecuredRoute = (
+    Result<Vec<Candidate>, RouteError>,
+    Option<crate::security::SecurityPlan>,
+);
+
 /// A domain's candidates, found through the resolver on some [`UdpRuntime`].
 type PlanRoute = for<'s> fn(
     &'s MxDelivery,
     &'s Resolver,
     Domain,
-) -> Pin<
-    Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>,
->;
+) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>>;
 
 /// [`PlanRoute`] on runtime `R`.
 fn plan_route<'s, R: UdpRuntime>(
     mx: &'s MxDelivery,
     resolver: &'s Resolver,
     domain: Domain,
-) -> Pin<Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>> {
+) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>> {
     Box::pin(async move {
         let limit = mx.address_limit();
         let route = resolver
             .plan_up_to_async::<R>(&domain, mx_shuffle, limit)
             .await;
-        mx_candidates(mx, route)
+        let route = mx_candidates(mx, route);
+        let plan = match (&route, &mx.mta_sts) {
+            // MTA-STS asks DNS and HTTPS with blocking I/O: on the blocking pool.
+            (Ok(candidates), Some(_)) => {
+                let (mx, resolver, candidates) = (mx.clone(), resolver.clone(), candidates.clone());
+                blocking::unblock(move || {
+                    crate::security::plan_for(&mx, &resolver, &domain, &candidates)
+                })
+                .await
+            }
+            _ => None,
+        };
+        (route, plan)
     })
 }
 
@@ -505,7 +521,7 @@ struct Shared<'a, B> {
 
 /// A finished task.
 enum Finished {
-    Route(GroupId, Result<Vec<Candidate>, RouteError>),
+    Route(GroupId, SecuredRoute),
     Attempt(GroupId, Result<AttemptResult, Error>),
 }
 
@@ -536,7 +552,7 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
             return Ok(());
         }
         match first_finished(&mut running).await {
-            Finished::Route(id, route) => delivery.route_found_for(id, route),
+            Finished::Route(id, (route, plan)) => delivery.route_secured_for(id, route, plan),
             Finished::Attempt(id, result) => delivery.attempt_done_for(id, result?),
         }
     }
@@ -565,13 +581,16 @@ async fn first_finished(running: &mut Vec<TaskFuture<'_>>) -> Finished {
 }
 
 /// A domain's candidates.
-async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> Result<Vec<Candidate>, RouteError> {
+async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
     match &shared.routes {
         Routes::Mx { mx, resolver, plan } => plan(mx, resolver, domain).await,
-        Routes::Relay => Err(RouteError {
-            reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-            dns: None,
-        }),
+        Routes::Relay => {
+            let none = Err(RouteError {
+                reason: mxsend_core::mx::NoRoute::NoUsableExchange,
+                dns: None,
+            });
+            (none, None)
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use mxsend_core::session::{Protocol, SessionConfig, Timeouts};
 
 use crate::dkim::DkimSigner;
 use crate::dns::Resolver;
+use crate::mta_sts::MtaSts;
 use crate::tls::{
     ClientCertificate, Fingerprint, Roots, TlsConfigError, TlsConnector, TlsMode, TlsOptions,
 };
@@ -417,6 +418,8 @@ pub struct MxDelivery {
     pub on_transaction: Option<TransactionHook>,
     /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
     pub dkim: Vec<DkimSigner>,
+    /// Consult each recipient domain's MTA-STS policy ([`crate::mta_sts`]); `None`: not.
+    pub mta_sts: Option<MtaSts>,
 }
 
 impl Default for MxDelivery {
@@ -444,6 +447,24 @@ impl MxDelivery {
             transcript: None,
             on_transaction: None,
             dkim: Vec::new(),
+            mta_sts: None,
+        }
+    }
+
+    /// Consult each recipient domain's MTA-STS policy (RFC 8461) before connecting: under
+    /// `enforce`, only MX hosts the policy names, over TLS verified for the MX name against
+    /// this delivery's trust anchors ([`MxDelivery::ca_file`] adds to Mozilla's roots).
+    pub fn mta_sts(mut self, settings: MtaSts) -> MxDelivery {
+        self.mta_sts = Some(settings);
+        self
+    }
+
+    /// The mode the TLS connector is built for: one that verifies whenever a policy may
+    /// demand verified TLS of some exchange.
+    pub(crate) fn connector_mode(&self) -> TlsMode {
+        match (self.tls, &self.mta_sts) {
+            (TlsMode::Opportunistic | TlsMode::None, Some(_)) => TlsMode::Required,
+            (mode, _) => mode,
         }
     }
 

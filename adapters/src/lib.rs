@@ -25,6 +25,8 @@
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
+//! | [`mta_sts`] | MTA-STS (RFC 8461): the `_mta-sts` record, the policy fetched over HTTPS, its disk cache |
+//! | [`security`] | the per-domain TLS policy of an MX delivery (MTA-STS) and how it is reported |
 //! | [`dkim`] | DKIM signing of each message as it streams: [`DkimKey`], [`DkimSigner`] |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
 //! | [`queue`] | the durable queue: spool directory, retries on a schedule, delivery status notifications |
@@ -170,8 +172,10 @@ pub mod dkim;
 pub mod dns;
 mod error;
 pub mod message;
+pub mod mta_sts;
 pub mod queue;
 pub mod scram;
+pub mod security;
 #[cfg(feature = "smol")]
 pub mod smol;
 pub mod tls;

@@ -59,6 +59,7 @@ pub mod dnsmasq;
 pub mod dovecot;
 pub mod hostile;
 pub mod maildir;
+pub mod mta_sts;
 pub mod net;
 pub mod outcomes;
 pub mod pki;

@@ -9,9 +9,9 @@ use mxsend_core::address::Domain;
 use mxsend_core::mx::{self, MxRecord, Target};
 
 use super::{
-    exchanges, merge_families, mx_records, settles_both_families, Action, AddressLimit, Answer,
-    DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route, RouteError, Transmit,
-    Transport,
+    exchanges, merge_families, mx_records, settles_both_families, txt_records, Action,
+    AddressLimit, Answer, DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route,
+    RouteError, Transmit, Transport,
 };
 
 /// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
@@ -124,6 +124,11 @@ impl Resolver {
 
     fn mx_seeded(&self, domain: &str, seed: u64) -> Result<Vec<MxRecord>, DnsError> {
         run(self.lookup(domain, QueryType::Mx, seed)?).map(mx_records)
+    }
+
+    /// The TXT records at `name`, each record's strings joined (empty: NODATA).
+    pub fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        run(self.lookup(name, QueryType::Txt, fastrand::u64(..))?).map(txt_records)
     }
 
     /// The addresses of `host`: AAAA records, then A records.

@@ -40,6 +40,7 @@ fn record_type(qtype: QueryType) -> RecordType {
         QueryType::Mx => RecordType::MX,
         QueryType::A => RecordType::A,
         QueryType::Aaaa => RecordType::AAAA,
+        QueryType::Txt => RecordType::TXT,
     }
 }
 
@@ -132,6 +133,19 @@ fn follow_chain(message: &Message, name: &Name, qtype: QueryType) -> Result<Answ
                             preference: mx.preference,
                             exchange: mx.exchange.to_ascii(),
                         }),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            QueryType::Txt => Answer::Txt(
+                owned()
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(txt) => Some(
+                            txt.txt_data
+                                .iter()
+                                .map(|piece| String::from_utf8_lossy(piece))
+                                .collect(),
+                        ),
                         _ => None,
                     })
                     .collect(),

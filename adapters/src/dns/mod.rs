@@ -32,7 +32,8 @@ mod message;
 
 #[cfg(feature = "aio")]
 mod aio;
-#[cfg(feature = "blocking")]
+// Also with the async runtimes alone: MTA-STS fetches run on their blocking pool.
+#[cfg(any(feature = "blocking", feature = "aio"))]
 mod blocking;
 
 use std::fmt;
@@ -71,6 +72,8 @@ pub enum QueryType {
     A,
     /// IPv6 addresses (RFC 3596 §2).
     Aaaa,
+    /// Text records (RFC 1035 §3.3.14): MTA-STS's `_mta-sts` record (RFC 8461 §3.1).
+    Txt,
 }
 
 /// A successful answer: the records of the asked type at the end of the CNAME chain. Empty is
@@ -81,6 +84,9 @@ pub enum Answer {
     Mx(Vec<MxRecord>),
     /// For [`QueryType::A`] or [`QueryType::Aaaa`], in the server's order.
     Addresses(Vec<IpAddr>),
+    /// For [`QueryType::Txt`]: each record's character-strings joined (RFC 7208 §3.3 and
+    /// RFC 8461 §3.1 read a record so), in the server's order.
+    Txt(Vec<String>),
 }
 
 impl Answer {
@@ -89,6 +95,7 @@ impl Answer {
         match self {
             Answer::Mx(records) => records.is_empty(),
             Answer::Addresses(addresses) => addresses.is_empty(),
+            Answer::Txt(texts) => texts.is_empty(),
         }
     }
 }
@@ -338,11 +345,19 @@ pub fn connection_plan(
     )
 }
 
+/// The texts in an answer (any other answer, which a TXT question never gets, has none).
+pub(crate) fn txt_records(answer: Answer) -> Vec<String> {
+    match answer {
+        Answer::Txt(texts) => texts,
+        Answer::Mx(_) | Answer::Addresses(_) => Vec::new(),
+    }
+}
+
 /// The MX records in an answer (an address answer, which an MX question never gets, has none).
 pub(crate) fn mx_records(answer: Answer) -> Vec<MxRecord> {
     match answer {
         Answer::Mx(records) => records,
-        Answer::Addresses(_) => Vec::new(),
+        Answer::Addresses(_) | Answer::Txt(_) => Vec::new(),
     }
 }
 
@@ -365,7 +380,7 @@ pub(crate) fn merge_families(
 ) -> Result<Vec<IpAddr>, DnsError> {
     let addresses = |answer: Answer| match answer {
         Answer::Addresses(addresses) => addresses,
-        Answer::Mx(_) => Vec::new(),
+        Answer::Mx(_) | Answer::Txt(_) => Vec::new(),
     };
     match (v6, v4) {
         (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),

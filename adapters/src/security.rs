@@ -1,0 +1,139 @@
+//! The per-domain TLS policy of an MX delivery: which exchanges may be tried and with what TLS,
+//! decided once per recipient domain before any connection, and carried into each
+//! recipient's report ([`crate::RecipientReport::policy`]).
+//!
+//! Today's sources: MTA-STS ([`crate::mta_sts`], RFC 8461). Without a policy, the delivery's
+//! own [`TlsMode`] applies (opportunistic by default, RFC 7435).
+//!
+//! The runtimes call [`plan_for`] with a domain's candidates and hand the [`SecurityPlan`] to
+//! [`crate::delivery::Delivery::route_secured`], which keeps only the candidates the plan
+//! allows, each with its TLS mode; when the plan allows none, the domain's recipients are
+//! deferred with [`crate::delivery::Unreached::Policy`] and nothing connects.
+
+use std::fmt;
+
+use mxsend_core::address::Domain;
+use mxsend_core::mx::{self, Target};
+
+use crate::delivery::Candidate;
+use crate::dns::Resolver;
+use crate::mta_sts::{Mode, StsStatus};
+use crate::tls::TlsMode;
+use crate::MxDelivery;
+
+/// Which policy governed delivery to a recipient's domain, as reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryPolicy {
+    /// MTA-STS was consulted (RFC 8461).
+    MtaSts {
+        /// What it said: no policy, unavailable, or the policy and where it came from.
+        status: StsStatus,
+        /// The exchanges that do not match the policy's `mx` patterns: never tried under
+        /// `enforce`, reported (and tried) under `testing`.
+        unmatched: Vec<String>,
+    },
+}
+
+impl DeliveryPolicy {
+    /// The policy in force, if it demands verified TLS (MTA-STS `enforce`).
+    pub fn enforced(&self) -> bool {
+        match self {
+            DeliveryPolicy::MtaSts { status, .. } => matches!(
+                status,
+                StsStatus::Policy { policy, .. } if policy.mode == Mode::Enforce
+            ),
+        }
+    }
+
+    /// A short name for what applied: `mta-sts enforce`, `mta-sts testing`, `mta-sts none`,
+    /// `opportunistic (no mta-sts policy)`...
+    pub fn summary(&self) -> String {
+        match self {
+            DeliveryPolicy::MtaSts { status, .. } => match status {
+                StsStatus::Policy { policy, .. } => format!("mta-sts {}", policy.mode),
+                StsStatus::NoPolicy => "no mta-sts policy".into(),
+                StsStatus::Unavailable(_) => "mta-sts policy unavailable".into(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeliveryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeliveryPolicy::MtaSts { status, unmatched } => {
+                write!(f, "{status}")?;
+                if !unmatched.is_empty() {
+                    let verdict = if self.enforced() {
+                        "not tried"
+                    } else {
+                        "tried anyway (testing)"
+                    };
+                    write!(
+                        f,
+                        "; MX hosts outside the policy, {verdict}: {}",
+                        unmatched.join(", ")
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What a policy allows for one domain's candidates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityPlan {
+    /// What is reported.
+    pub policy: DeliveryPolicy,
+}
+
+impl SecurityPlan {
+    /// The TLS mode for a connection to the exchange `host`, or `None` when the policy
+    /// forbids trying it. `default` is the delivery's own mode.
+    pub fn tls_for(&self, host: &str, default: TlsMode) -> Option<TlsMode> {
+        match &self.policy {
+            DeliveryPolicy::MtaSts {
+                status: StsStatus::Policy { policy, .. },
+                ..
+            } if policy.mode == Mode::Enforce => {
+                // §5: only matching hosts, and only over TLS verified for the MX name.
+                policy.matches(host).then_some(match default {
+                    TlsMode::Implicit => TlsMode::Implicit,
+                    _ => TlsMode::Required,
+                })
+            }
+            _ => Some(default),
+        }
+    }
+}
+
+/// The plan for `domain` with these candidates, when the delivery consults a policy
+/// (blocking: DNS and HTTPS).
+pub fn plan_for(
+    mx: &MxDelivery,
+    resolver: &Resolver,
+    domain: &Domain,
+    candidates: &[Candidate],
+) -> Option<SecurityPlan> {
+    let sts = mx.mta_sts.as_ref()?;
+    // An address literal names no domain to publish a policy.
+    let Target::Mx(name) = mx::target(domain) else {
+        return None;
+    };
+    let status = sts.discover(name, resolver);
+    let mut unmatched: Vec<String> = Vec::new();
+    if let StsStatus::Policy { policy, .. } = &status {
+        if policy.mode != Mode::None {
+            for c in candidates {
+                if !policy.matches(&c.host) && !unmatched.contains(&c.host) {
+                    unmatched.push(c.host.clone());
+                }
+            }
+        }
+    }
+    Some(SecurityPlan {
+        policy: DeliveryPolicy::MtaSts { status, unmatched },
+    })
+}
