@@ -326,7 +326,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     validate([&message.envelope], &mx.settings())?;
     let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
-    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
+    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
     let context = Shared {
         settings: mx.settings(),
         connector,
@@ -335,6 +335,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
             mx,
             resolver,
             plan: plan_route::<R>,
+            tls_optional: crate::requiretls::tls_optional_async(mx, &message.body).await,
         },
     };
     drive::<R, B>(&mut delivery, &context, mx.concurrency.max(1)).await?;
@@ -468,6 +469,8 @@ enum Routes<'a> {
         mx: &'a MxDelivery,
         resolver: Resolver,
         plan: PlanRoute,
+        /// The message says `TLS-Required: No` ([`crate::requiretls`]).
+        tls_optional: bool,
     },
 }
 
@@ -482,6 +485,7 @@ type PlanRoute = for<'s> fn(
     &'s MxDelivery,
     &'s Resolver,
     Domain,
+    bool,
 ) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>>;
 
 /// [`PlanRoute`] on runtime `R`.
@@ -489,6 +493,7 @@ fn plan_route<'s, R: UdpRuntime>(
     mx: &'s MxDelivery,
     resolver: &'s Resolver,
     domain: Domain,
+    tls_optional: bool,
 ) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>> {
     Box::pin(async move {
         let limit = mx.address_limit();
@@ -501,7 +506,7 @@ fn plan_route<'s, R: UdpRuntime>(
             (Ok(candidates), Some(_)) => {
                 let (mx, resolver, candidates) = (mx.clone(), resolver.clone(), candidates.clone());
                 blocking::unblock(move || {
-                    crate::security::plan_for(&mx, &resolver, &domain, &candidates)
+                    crate::security::plan_for(&mx, &resolver, &domain, &candidates, tls_optional)
                 })
                 .await
             }
@@ -583,7 +588,12 @@ async fn first_finished(running: &mut Vec<TaskFuture<'_>>) -> Finished {
 /// A domain's candidates.
 async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
     match &shared.routes {
-        Routes::Mx { mx, resolver, plan } => plan(mx, resolver, domain).await,
+        Routes::Mx {
+            mx,
+            resolver,
+            plan,
+            tls_optional,
+        } => plan(mx, resolver, domain, *tls_optional).await,
         Routes::Relay => {
             let none = Err(RouteError {
                 reason: mxsend_core::mx::NoRoute::NoUsableExchange,

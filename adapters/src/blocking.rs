@@ -137,7 +137,8 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
     validate([&message.envelope], &mx.settings())?;
     let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
-    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
+    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
+    let tls_optional = crate::requiretls::tls_optional(mx, &message.body);
     drive(
         &mut delivery,
         &mx.settings(),
@@ -149,7 +150,9 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
                 resolver.plan_up_to(domain, mx_shuffle, mx.address_limit()),
             );
             let plan = match &route {
-                Ok(candidates) => crate::security::plan_for(mx, &resolver, domain, candidates),
+                Ok(candidates) => {
+                    crate::security::plan_for(mx, &resolver, domain, candidates, tls_optional)
+                }
                 Err(_) => None,
             };
             (route, plan)

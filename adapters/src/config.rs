@@ -160,6 +160,8 @@ pub(crate) struct Settings {
     pub transcript: Option<TranscriptHook>,
     pub protocol: Protocol,
     pub on_transaction: Option<TransactionHook>,
+    /// REQUIRETLS on every transaction (RFC 8689).
+    pub require_tls: bool,
 }
 
 impl Settings {
@@ -173,6 +175,7 @@ impl Settings {
         config.chunking = self.chunking;
         config.timeouts = self.timeouts;
         config.protocol = self.protocol;
+        config.require_tls = self.require_tls;
         // A fresh nonce for each connection's SCRAM exchange (preferred over PLAIN).
         if self.credentials.is_some() {
             config.scram = crate::scram::setup();
@@ -232,6 +235,9 @@ pub struct Relay {
     pub on_transaction: Option<TransactionHook>,
     /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
     pub dkim: Vec<DkimSigner>,
+    /// Send every message with REQUIRETLS (RFC 8689): only over TLS this relay's certificate
+    /// verified on, to a server offering REQUIRETLS; otherwise the message is not sent.
+    pub require_tls: bool,
 }
 
 /// The prefix of a relay host that names a Unix domain socket.
@@ -265,7 +271,14 @@ impl Relay {
             protocol: Protocol::Smtp,
             on_transaction: None,
             dkim: Vec::new(),
+            require_tls: false,
         }
+    }
+
+    /// Send every message with REQUIRETLS (RFC 8689 §4.2.1): see [`Relay::require_tls`].
+    pub fn require_tls(mut self, on: bool) -> Relay {
+        self.require_tls = on;
+        self
     }
 
     /// Also sign every message with this DKIM signer (call again for more signatures, for
@@ -353,6 +366,7 @@ impl Relay {
             transcript: self.transcript.clone(),
             protocol: self.protocol,
             on_transaction: self.on_transaction.clone(),
+            require_tls: self.require_tls,
         }
     }
 
@@ -420,6 +434,11 @@ pub struct MxDelivery {
     pub dkim: Vec<DkimSigner>,
     /// Consult each recipient domain's MTA-STS policy ([`crate::mta_sts`]); `None`: not.
     pub mta_sts: Option<MtaSts>,
+    /// Send with REQUIRETLS (RFC 8689 §4.2.1): each exchange only over TLS verified for its
+    /// name (as the domain's policy says, else WebPKI), and only when it offers REQUIRETLS;
+    /// otherwise the message is not sent to it and the next one is tried. A message's
+    /// `TLS-Required: No` header is then ignored (§5).
+    pub require_tls: bool,
 }
 
 impl Default for MxDelivery {
@@ -448,6 +467,22 @@ impl MxDelivery {
             on_transaction: None,
             dkim: Vec::new(),
             mta_sts: None,
+            require_tls: false,
+        }
+    }
+
+    /// Send with REQUIRETLS: see [`MxDelivery::require_tls`].
+    pub fn require_tls(mut self, on: bool) -> MxDelivery {
+        self.require_tls = on;
+        self
+    }
+
+    /// The TLS mode for exchanges no policy speaks about: the delivery's own, or a
+    /// verifying one under REQUIRETLS.
+    pub(crate) fn exchange_mode(&self) -> TlsMode {
+        match (self.tls, self.require_tls) {
+            (TlsMode::Opportunistic | TlsMode::None, true) => TlsMode::Required,
+            (mode, _) => mode,
         }
     }
 
@@ -462,7 +497,7 @@ impl MxDelivery {
     /// The mode the TLS connector is built for: one that verifies whenever a policy may
     /// demand verified TLS of some exchange.
     pub(crate) fn connector_mode(&self) -> TlsMode {
-        match (self.tls, &self.mta_sts) {
+        match (self.exchange_mode(), &self.mta_sts) {
             (TlsMode::Opportunistic | TlsMode::None, Some(_)) => TlsMode::Required,
             (mode, _) => mode,
         }
@@ -543,6 +578,7 @@ impl MxDelivery {
             transcript: self.transcript.clone(),
             protocol: Protocol::Smtp,
             on_transaction: self.on_transaction.clone(),
+            require_tls: self.require_tls,
         }
     }
 }

@@ -342,6 +342,8 @@ fn retryable(outcome: &Outcome) -> bool {
         Outcome::Deferred(Failure::Session(_)) => true,
         // A session-level refusal (554 greeting, 5xx EHLO): another server may serve.
         Outcome::Rejected(Failure::Session(e)) => !e.is_credentials_problem(),
+        // REQUIRETLS not possible at this server (RFC 8689 §4.2.1): try the next MX host.
+        Outcome::Rejected(Failure::RequireTlsUnavailable { .. }) => true,
         // 4xx to MAIL: about the server's state, not the recipient (Postfix moves on too).
         Outcome::Deferred(Failure::SenderRefused(_)) => true,
         Outcome::Deferred(Failure::Reply(reply)) => reply.code().get() == 421,

@@ -26,6 +26,7 @@
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
 //! | [`mta_sts`] | MTA-STS (RFC 8461): the `_mta-sts` record, the policy fetched over HTTPS, its disk cache |
+//! | [`requiretls`] | RFC 8689's `TLS-Required: No` header, found in a message's header block |
 //! | [`security`] | the per-domain TLS policy of an MX delivery (MTA-STS) and how it is reported |
 //! | [`dkim`] | DKIM signing of each message as it streams: [`DkimKey`], [`DkimSigner`] |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
@@ -174,6 +175,7 @@ mod error;
 pub mod message;
 pub mod mta_sts;
 pub mod queue;
+pub mod requiretls;
 pub mod scram;
 pub mod security;
 #[cfg(feature = "smol")]

@@ -32,6 +32,8 @@ pub enum DeliveryPolicy {
         /// The exchanges that do not match the policy's `mx` patterns: never tried under
         /// `enforce`, reported (and tried) under `testing`.
         unmatched: Vec<String>,
+        /// The message said `TLS-Required: No` (RFC 8689 §5): the policy was not enforced.
+        set_aside: bool,
     },
 }
 
@@ -39,10 +41,15 @@ impl DeliveryPolicy {
     /// The policy in force, if it demands verified TLS (MTA-STS `enforce`).
     pub fn enforced(&self) -> bool {
         match self {
-            DeliveryPolicy::MtaSts { status, .. } => matches!(
-                status,
-                StsStatus::Policy { policy, .. } if policy.mode == Mode::Enforce
-            ),
+            DeliveryPolicy::MtaSts {
+                status, set_aside, ..
+            } => {
+                !set_aside
+                    && matches!(
+                        status,
+                        StsStatus::Policy { policy, .. } if policy.mode == Mode::Enforce
+                    )
+            }
         }
     }
 
@@ -62,8 +69,15 @@ impl DeliveryPolicy {
 impl fmt::Display for DeliveryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeliveryPolicy::MtaSts { status, unmatched } => {
+            DeliveryPolicy::MtaSts {
+                status,
+                unmatched,
+                set_aside,
+            } => {
                 write!(f, "{status}")?;
+                if *set_aside {
+                    f.write_str("; not enforced: the message says TLS-Required: No")?;
+                }
                 if !unmatched.is_empty() {
                     let verdict = if self.enforced() {
                         "not tried"
@@ -96,6 +110,7 @@ impl SecurityPlan {
         match &self.policy {
             DeliveryPolicy::MtaSts {
                 status: StsStatus::Policy { policy, .. },
+                set_aside: false,
                 ..
             } if policy.mode == Mode::Enforce => {
                 // §5: only matching hosts, and only over TLS verified for the MX name.
@@ -110,12 +125,14 @@ impl SecurityPlan {
 }
 
 /// The plan for `domain` with these candidates, when the delivery consults a policy
-/// (blocking: DNS and HTTPS).
+/// (blocking: DNS and HTTPS). `tls_optional`: the message says `TLS-Required: No` (and
+/// REQUIRETLS is not asked), so the policy is reported but not enforced.
 pub fn plan_for(
     mx: &MxDelivery,
     resolver: &Resolver,
     domain: &Domain,
     candidates: &[Candidate],
+    tls_optional: bool,
 ) -> Option<SecurityPlan> {
     let sts = mx.mta_sts.as_ref()?;
     // An address literal names no domain to publish a policy.
@@ -134,6 +151,10 @@ pub fn plan_for(
         }
     }
     Some(SecurityPlan {
-        policy: DeliveryPolicy::MtaSts { status, unmatched },
+        policy: DeliveryPolicy::MtaSts {
+            status,
+            unmatched,
+            set_aside: tls_optional,
+        },
     })
 }

@@ -89,7 +89,9 @@ fn only(report: &Report) -> &RecipientReport {
 /// The MTA-STS status the recipient's report carries.
 fn sts_status(r: &RecipientReport) -> (&StsStatus, &[String]) {
     match &r.policy {
-        Some(DeliveryPolicy::MtaSts { status, unmatched }) => (status, unmatched),
+        Some(DeliveryPolicy::MtaSts {
+            status, unmatched, ..
+        }) => (status, unmatched),
         other => panic!("no MTA-STS policy in the report: {other:?}"),
     }
 }
@@ -332,4 +334,69 @@ fn an_oversized_policy_is_refused() {
         StsStatus::Unavailable(why) => assert!(why.contains("65536"), "{why}"),
         other => panic!("{other}"),
     }
+}
+
+#[test]
+fn the_async_runtimes_apply_the_policy_too() {
+    let pki = TestPki::generate();
+    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
+    let server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
+    let cache = tempfile::tempdir().unwrap();
+    let captured = Captured::default();
+    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
+    let message = mxsend_tests::scenarios::message(&[RECIPIENT]);
+    let report = smol::block_on(mxsend::smol::deliver(&mx_delivery, &message)).expect("deliver");
+    let r = only(&report);
+    assert_deferred_unsent(r, &mx, &captured);
+    assert!(matches!(&r.unreached, Some(Unreached::Policy(_))), "{r:?}");
+
+    server.set_policy(&policy("enforce", "mx-sts.example.test"));
+    let cache = tempfile::tempdir().unwrap();
+    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime
+        .block_on(mxsend::tokio::deliver(&mx_delivery, &message))
+        .expect("deliver");
+    let r = only(&report);
+    assert_delivered(r, &captured);
+    assert_eq!(applied(r).0, Mode::Enforce);
+    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+}
+
+#[test]
+fn tls_required_no_sets_an_enforced_policy_aside() {
+    let pki = TestPki::generate();
+    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
+    let server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
+    let cache = tempfile::tempdir().unwrap();
+    let captured = Captured::default();
+    let message = mxsend_tests::scenarios::message_with_body(
+        &[RECIPIENT],
+        b"From: alice@example.org\r\nTLS-Required: No\r\nSubject: test\r\n\r\nHello.\r\n".to_vec(),
+    );
+    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
+    let report = mxsend::blocking::deliver(&mx_delivery, &message).expect("deliver");
+    let r = only(&report);
+    assert_delivered(r, &captured);
+    assert!(
+        matches!(
+            r.policy,
+            Some(DeliveryPolicy::MtaSts {
+                set_aside: true,
+                ..
+            })
+        ),
+        "{:?}",
+        r.policy
+    );
+    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+
+    // With REQUIRETLS asked, the header is ignored (RFC 8689 §5): the policy holds.
+    let report =
+        mxsend::blocking::deliver(&mx_delivery.require_tls(true), &message).expect("deliver");
+    let r = only(&report);
+    assert!(matches!(r.unreached, Some(Unreached::Policy(_))), "{r:?}");
 }

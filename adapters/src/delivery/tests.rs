@@ -812,6 +812,7 @@ fn sts_plan(text: &str, unmatched: &[&str]) -> SecurityPlan {
                 source: crate::mta_sts::PolicySource::Cache,
             },
             unmatched: unmatched.iter().map(|h| h.to_string()).collect(),
+            set_aside: false,
         },
     }
 }
