@@ -229,6 +229,13 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
             "the message is binary and the server does not offer BINARYMIME".into(),
         ),
         (None, Ok(Failure::Body(why))) => Cause::Unsendable(why.to_string()),
+        (None, Ok(Failure::RequireTlsUnavailable { verified_tls, .. })) => {
+            Cause::Unsendable(if *verified_tls {
+                "REQUIRETLS: the server does not offer REQUIRETLS (RFC 8689); not sent".into()
+            } else {
+                "REQUIRETLS: no TLS verified for the server's name (RFC 8689); not sent".into()
+            })
+        }
         (None, Ok(other)) => Cause::Unsendable(format!("{other:?}")),
     };
     RecipientOutcome {
@@ -237,6 +244,18 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         cause,
         host: r.host.clone(),
         address: r.addr,
+        policy: r.policy.as_ref().and_then(shown_policy),
+    }
+}
+
+/// The policy as the report shows it: only when the domain has one.
+fn shown_policy(policy: &mxsend::security::DeliveryPolicy) -> Option<String> {
+    match policy {
+        mxsend::security::DeliveryPolicy::MtaSts {
+            status: mxsend::mta_sts::StsStatus::NoPolicy,
+            ..
+        } => None,
+        other => Some(other.to_string()),
     }
 }
 

@@ -459,12 +459,21 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         key: args.tls_key.as_deref(),
         name: args.tls_name.as_deref(),
     };
-    let tls_settings = crate::tls::settings(
+    let mut tls_settings = crate::tls::settings(
         tls_flags,
         &account,
         connection.tls,
         matches!(connection.route, Route::Relay { .. }),
     )?;
+    tls_settings.require_tls = args.require_tls;
+    if matches!(connection.route, Route::Mx { .. }) {
+        tls_settings.mta_sts = crate::secure::mta_sts(crate::secure::SecureFlags {
+            no_mta_sts: args.no_mta_sts,
+            cache: args.mta_sts_cache.as_deref(),
+            port: args.mta_sts_port,
+            ca_file: args.ca_file.as_deref(),
+        })?;
+    }
     let local = local_names(&loaded.config)?;
     let from = args
         .from
@@ -839,13 +848,38 @@ fn mx(args: MxArgs) -> Result<Exit, CliError> {
     })?;
     let resolver = resolver(args.dns.as_deref())?;
     let plan = plan::plan_domain(&resolver, &domain, args.port);
+    let sts = crate::secure::mta_sts(crate::secure::SecureFlags {
+        no_mta_sts: args.no_mta_sts,
+        cache: args.mta_sts_cache.as_deref(),
+        port: args.mta_sts_port,
+        ca_file: args.ca_file.as_deref(),
+    })?;
+    // An address literal has no domain to publish a policy.
+    let sts_status = match (&sts, mxsend_core::mx::target(&domain)) {
+        (Some(sts), mxsend_core::mx::Target::Mx(name)) => Some(sts.discover(name, &resolver)),
+        _ => None,
+    };
     let mut out = io::stdout().lock();
     let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &JsonPlan::from(&plan))
+        #[derive(serde::Serialize)]
+        struct WithPolicy {
+            #[serde(flatten)]
+            plan: JsonPlan,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            mta_sts: Option<crate::secure::JsonMtaSts>,
+        }
+        let document = WithPolicy {
+            plan: JsonPlan::from(&plan),
+            mta_sts: sts_status.as_ref().map(crate::secure::JsonMtaSts::from),
+        };
+        serde_json::to_writer_pretty(&mut out, &document)
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        plan::write_plan(&plan, &mut out)
+        plan::write_plan(&plan, &mut out).and_then(|()| match &sts_status {
+            Some(status) => crate::secure::write_mta_sts(status, &mut out),
+            None => Ok(()),
+        })
     };
     written.map_err(|e| CliError::io("writing to standard output", &e))?;
     Ok(plan.exit())

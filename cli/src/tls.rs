@@ -24,6 +24,10 @@ pub struct TlsSettings {
     pub client: Option<(PathBuf, PathBuf)>,
     /// The name to verify a relay's certificate against (and send as SNI).
     pub name: Option<String>,
+    /// REQUIRETLS (`--require-tls`).
+    pub require_tls: bool,
+    /// MX delivery's MTA-STS settings (`None`: not consulted).
+    pub mta_sts: Option<mxsend::mta_sts::MtaSts>,
 }
 
 /// The flags, as given.
@@ -109,6 +113,7 @@ pub fn settings(
         fingerprints,
         client,
         name,
+        ..TlsSettings::default()
     })
 }
 
@@ -124,7 +129,7 @@ impl TlsSettings {
         if let Some(name) = &self.name {
             relay = relay.tls_name(name.clone());
         }
-        relay
+        relay.require_tls(self.require_tls)
     }
 
     /// `mx` with these options (no TLS name: each exchange is verified by its own).
@@ -135,7 +140,10 @@ impl TlsSettings {
         if let Some((cert, key)) = &self.client {
             mx = mx.client_certificate(ClientCertificate::from_files(cert, key));
         }
-        mx
+        if let Some(sts) = &self.mta_sts {
+            mx = mx.mta_sts(sts.clone());
+        }
+        mx.require_tls(self.require_tls)
     }
 }
 
