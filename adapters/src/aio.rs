@@ -501,9 +501,10 @@ fn plan_route<'s, R: UdpRuntime>(
             .plan_up_to_async::<R>(&domain, mx_shuffle, limit)
             .await;
         let route = mx_candidates(mx, route);
-        let plan = match (&route, &mx.mta_sts) {
-            // MTA-STS asks DNS and HTTPS with blocking I/O: on the blocking pool.
-            (Ok(candidates), Some(_)) => {
+        let policy = mx.mta_sts.is_some() || mx.dane.is_some();
+        let plan = match &route {
+            // MTA-STS and DANE ask DNS (and HTTPS) with blocking I/O: on the blocking pool.
+            Ok(candidates) if policy => {
                 let (mx, resolver, candidates) = (mx.clone(), resolver.clone(), candidates.clone());
                 blocking::unblock(move || {
                     crate::security::plan_for(&mx, &resolver, &domain, &candidates, tls_optional)
@@ -593,7 +594,13 @@ async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
             resolver,
             plan,
             tls_optional,
-        } => plan(mx, resolver, domain, *tls_optional).await,
+        } => {
+            let (route, plan) = plan(mx, resolver, domain, *tls_optional).await;
+            for (host, records) in plan.iter().flat_map(|p| p.dane_records()) {
+                shared.connector.use_dane(host, records);
+            }
+            (route, plan)
+        }
         Routes::Relay => {
             let none = Err(RouteError {
                 reason: mxsend_core::mx::NoRoute::NoUsableExchange,
@@ -710,7 +717,7 @@ async fn handshake<R: Runtime>(
     host: &str,
     deadline: Instant,
 ) -> Result<(Stream<R>, Negotiated), TlsError> {
-    let Some(config) = connector.config(mode) else {
+    let Some(config) = connector.config_for(mode, host) else {
         return Err(TlsError::no_configuration(mode));
     };
     let name = connector

@@ -155,6 +155,9 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
                 }
                 Err(_) => None,
             };
+            for (host, records) in plan.iter().flat_map(|p| p.dane_records()) {
+                connector.use_dane(host, records);
+            }
             (route, plan)
         },
     )?;

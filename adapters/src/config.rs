@@ -434,6 +434,9 @@ pub struct MxDelivery {
     pub dkim: Vec<DkimSigner>,
     /// Consult each recipient domain's MTA-STS policy ([`crate::mta_sts`]); `None`: not.
     pub mta_sts: Option<MtaSts>,
+    /// Authenticate exchanges by their DNSSEC-secure TLSA records ([`crate::dane`]); `None`:
+    /// not.
+    pub dane: Option<crate::dane::Dane>,
     /// Send with REQUIRETLS (RFC 8689 §4.2.1): each exchange only over TLS verified for its
     /// name (as the domain's policy says, else WebPKI), and only when it offers REQUIRETLS;
     /// otherwise the message is not sent to it and the next one is tried. A message's
@@ -467,8 +470,16 @@ impl MxDelivery {
             on_transaction: None,
             dkim: Vec::new(),
             mta_sts: None,
+            dane: None,
             require_tls: false,
         }
+    }
+
+    /// Use DANE (RFC 7672): an exchange with DNSSEC-secure TLSA records gets TLS
+    /// authenticated by them alone, and nothing without; DANE wins over MTA-STS.
+    pub fn dane(mut self, settings: crate::dane::Dane) -> MxDelivery {
+        self.dane = Some(settings);
+        self
     }
 
     /// Send with REQUIRETLS: see [`MxDelivery::require_tls`].
@@ -497,9 +508,10 @@ impl MxDelivery {
     /// The mode the TLS connector is built for: one that verifies whenever a policy may
     /// demand verified TLS of some exchange.
     pub(crate) fn connector_mode(&self) -> TlsMode {
-        match (self.exchange_mode(), &self.mta_sts) {
-            (TlsMode::Opportunistic | TlsMode::None, Some(_)) => TlsMode::Required,
-            (mode, _) => mode,
+        let policy = self.mta_sts.is_some() || self.dane.is_some();
+        match self.exchange_mode() {
+            TlsMode::Opportunistic | TlsMode::None if policy => TlsMode::Required,
+            mode => mode,
         }
     }
 

@@ -15,6 +15,7 @@ use std::fmt;
 use mxsend_core::address::Domain;
 use mxsend_core::mx::{self, Target};
 
+use crate::dane::DaneStatus;
 use crate::delivery::Candidate;
 use crate::dns::Resolver;
 use crate::mta_sts::{Mode, StsStatus};
@@ -35,12 +36,32 @@ pub enum DeliveryPolicy {
         /// The message said `TLS-Required: No` (RFC 8689 §5): the policy was not enforced.
         set_aside: bool,
     },
+    /// DANE was consulted (RFC 7672): each exchange's status; where it applies it wins over
+    /// MTA-STS (RFC 8461 §2), elsewhere `mta_sts` (when consulted) decides.
+    Dane {
+        /// Per exchange name, its DANE status.
+        exchanges: Vec<(String, DaneStatus)>,
+        /// The MTA-STS part, for exchanges DANE does not apply to.
+        mta_sts: Option<Box<DeliveryPolicy>>,
+        /// The message said `TLS-Required: No` (RFC 8689 §5): nothing was enforced.
+        set_aside: bool,
+    },
 }
 
 impl DeliveryPolicy {
-    /// The policy in force, if it demands verified TLS (MTA-STS `enforce`).
+    /// The policy in force, if it demands verified TLS (MTA-STS `enforce`, or DANE for
+    /// some exchange).
     pub fn enforced(&self) -> bool {
         match self {
+            DeliveryPolicy::Dane {
+                exchanges,
+                mta_sts,
+                set_aside,
+            } => {
+                !set_aside
+                    && (exchanges.iter().any(|(_, s)| s.applies())
+                        || mta_sts.as_ref().is_some_and(|p| p.enforced()))
+            }
             DeliveryPolicy::MtaSts {
                 status, set_aside, ..
             } => {
@@ -57,6 +78,17 @@ impl DeliveryPolicy {
     /// `opportunistic (no mta-sts policy)`...
     pub fn summary(&self) -> String {
         match self {
+            DeliveryPolicy::Dane {
+                exchanges, mta_sts, ..
+            } => {
+                if exchanges.iter().any(|(_, s)| s.applies()) {
+                    "dane".into()
+                } else {
+                    mta_sts
+                        .as_ref()
+                        .map_or_else(|| "no dane".into(), |p| p.summary())
+                }
+            }
             DeliveryPolicy::MtaSts { status, .. } => match status {
                 StsStatus::Policy { policy, .. } => format!("mta-sts {}", policy.mode),
                 StsStatus::NoPolicy => "no mta-sts policy".into(),
@@ -69,6 +101,23 @@ impl DeliveryPolicy {
 impl fmt::Display for DeliveryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            DeliveryPolicy::Dane {
+                exchanges,
+                mta_sts,
+                set_aside,
+            } => {
+                for (i, (host, status)) in exchanges.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "; " };
+                    write!(f, "{sep}{host}: {status}")?;
+                }
+                if *set_aside {
+                    f.write_str("; not enforced: the message says TLS-Required: No")?;
+                }
+                match mta_sts {
+                    Some(policy) => write!(f, "; {policy}"),
+                    None => Ok(()),
+                }
+            }
             DeliveryPolicy::MtaSts {
                 status,
                 unmatched,
@@ -107,20 +156,61 @@ impl SecurityPlan {
     /// The TLS mode for a connection to the exchange `host`, or `None` when the policy
     /// forbids trying it. `default` is the delivery's own mode.
     pub fn tls_for(&self, host: &str, default: TlsMode) -> Option<TlsMode> {
+        tls_for(&self.policy, host, default)
+    }
+
+    /// The exchanges DANE authenticates, with their records, for the TLS connector.
+    pub fn dane_records(&self) -> Vec<(&str, &[crate::dns::TlsaRecord])> {
         match &self.policy {
-            DeliveryPolicy::MtaSts {
-                status: StsStatus::Policy { policy, .. },
+            DeliveryPolicy::Dane {
+                exchanges,
                 set_aside: false,
                 ..
-            } if policy.mode == Mode::Enforce => {
-                // §5: only matching hosts, and only over TLS verified for the MX name.
-                policy.matches(host).then_some(match default {
+            } => exchanges
+                .iter()
+                .filter_map(|(host, status)| status.records().map(|r| (host.as_str(), r)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// [`SecurityPlan::tls_for`] under `policy`.
+fn tls_for(policy: &DeliveryPolicy, host: &str, default: TlsMode) -> Option<TlsMode> {
+    match policy {
+        DeliveryPolicy::Dane {
+            exchanges,
+            mta_sts,
+            set_aside,
+        } => {
+            let status = exchanges.iter().find(|(h, _)| h == host).map(|(_, s)| s);
+            match status {
+                _ if *set_aside => Some(default),
+                // RFC 7672 §2.2: TLS mandatory, authenticated by TLSA alone (the
+                // connector holds the records); DANE wins over MTA-STS.
+                Some(s) if s.applies() => Some(match default {
                     TlsMode::Implicit => TlsMode::Implicit,
                     _ => TlsMode::Required,
-                })
+                }),
+                Some(DaneStatus::Failed(_)) => None,
+                _ => match mta_sts {
+                    Some(policy) => tls_for(policy, host, default),
+                    None => Some(default),
+                },
             }
-            _ => Some(default),
         }
+        DeliveryPolicy::MtaSts {
+            status: StsStatus::Policy { policy, .. },
+            set_aside: false,
+            ..
+        } if policy.mode == Mode::Enforce => {
+            // §5: only matching hosts, and only over TLS verified for the MX name.
+            policy.matches(host).then_some(match default {
+                TlsMode::Implicit => TlsMode::Implicit,
+                _ => TlsMode::Required,
+            })
+        }
+        _ => Some(default),
     }
 }
 
@@ -134,27 +224,44 @@ pub fn plan_for(
     candidates: &[Candidate],
     tls_optional: bool,
 ) -> Option<SecurityPlan> {
-    let sts = mx.mta_sts.as_ref()?;
+    if mx.mta_sts.is_none() && mx.dane.is_none() {
+        return None;
+    }
     // An address literal names no domain to publish a policy.
     let Target::Mx(name) = mx::target(domain) else {
         return None;
     };
-    let status = sts.discover(name, resolver);
-    let mut unmatched: Vec<String> = Vec::new();
-    if let StsStatus::Policy { policy, .. } = &status {
-        if policy.mode != Mode::None {
-            for c in candidates {
-                if !policy.matches(&c.host) && !unmatched.contains(&c.host) {
-                    unmatched.push(c.host.clone());
-                }
-            }
+    let mut hosts: Vec<String> = Vec::new();
+    for c in candidates {
+        if !hosts.contains(&c.host) {
+            hosts.push(c.host.clone());
         }
     }
-    Some(SecurityPlan {
-        policy: DeliveryPolicy::MtaSts {
+    let sts = mx.mta_sts.as_ref().map(|sts| {
+        let status = sts.discover(name, resolver);
+        let mut unmatched: Vec<String> = Vec::new();
+        if let StsStatus::Policy { policy, .. } = &status {
+            if policy.mode != Mode::None {
+                unmatched = hosts
+                    .iter()
+                    .filter(|h| !policy.matches(h))
+                    .cloned()
+                    .collect();
+            }
+        }
+        DeliveryPolicy::MtaSts {
             status,
             unmatched,
             set_aside: tls_optional,
+        }
+    });
+    let policy = match &mx.dane {
+        Some(dane) => DeliveryPolicy::Dane {
+            exchanges: dane.discover(resolver, name, &hosts),
+            mta_sts: sts.map(Box::new),
+            set_aside: tls_optional,
         },
-    })
+        None => sts?,
+    };
+    Some(SecurityPlan { policy })
 }

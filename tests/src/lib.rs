@@ -56,6 +56,7 @@
 pub mod aiosmtpd;
 pub mod dkim;
 pub mod dnsmasq;
+pub mod dnssec;
 pub mod dovecot;
 pub mod hostile;
 pub mod maildir;

@@ -78,6 +78,11 @@ fn remaining(deadline: Instant) -> io::Result<std::time::Duration> {
 
 /// Run `lookup` to completion with blocking sockets.
 pub(crate) fn run(mut lookup: Lookup) -> Result<Answer, DnsError> {
+    run_in_place(&mut lookup)
+}
+
+/// [`run`], keeping the lookup (for [`Lookup::answered_by`]).
+pub(crate) fn run_in_place(lookup: &mut Lookup) -> Result<Answer, DnsError> {
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut current: Option<(Connection, Instant)> = None;
     let mut action = lookup.start();
@@ -124,6 +129,21 @@ impl Resolver {
 
     fn mx_seeded(&self, domain: &str, seed: u64) -> Result<Vec<MxRecord>, DnsError> {
         run(self.lookup(domain, QueryType::Mx, seed)?).map(mx_records)
+    }
+
+    /// The answer to `name`/`qtype` with the server that gave it and its AD bit
+    /// ([`Lookup::answered_by`]): what DANE needs to tell secure answers from others.
+    pub fn lookup_with_ad(
+        &self,
+        name: &str,
+        qtype: QueryType,
+    ) -> (Result<Answer, DnsError>, Option<(SocketAddr, bool)>) {
+        let mut lookup = match self.lookup(name, qtype, fastrand::u64(..)) {
+            Ok(lookup) => lookup,
+            Err(e) => return (Err(e), None),
+        };
+        let answer = run_in_place(&mut lookup);
+        (answer, lookup.answered_by())
     }
 
     /// The TXT records at `name`, each record's strings joined (empty: NODATA).

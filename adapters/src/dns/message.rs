@@ -41,6 +41,7 @@ fn record_type(qtype: QueryType) -> RecordType {
         QueryType::A => RecordType::A,
         QueryType::Aaaa => RecordType::AAAA,
         QueryType::Txt => RecordType::TXT,
+        QueryType::Tlsa => RecordType::TLSA,
     }
 }
 
@@ -54,6 +55,8 @@ pub(crate) fn encode_query(
 ) -> Result<Vec<u8>, String> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = true;
+    // Ask for the AD bit in the answer (RFC 6840 §5.7): DANE trusts a validating resolver's.
+    message.metadata.authentic_data = true;
     let mut query = Query::query(name.clone(), record_type(qtype));
     query.set_query_class(DNSClass::IN);
     message.add_query(query);
@@ -146,6 +149,19 @@ fn follow_chain(message: &Message, name: &Name, qtype: QueryType) -> Result<Answ
                                 .map(|piece| String::from_utf8_lossy(piece))
                                 .collect(),
                         ),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            QueryType::Tlsa => Answer::Tlsa(
+                owned()
+                    .filter_map(|r| match &r.data {
+                        RData::TLSA(tlsa) => Some(super::TlsaRecord {
+                            usage: u8::from(tlsa.cert_usage),
+                            selector: u8::from(tlsa.selector),
+                            matching: u8::from(tlsa.matching),
+                            data: tlsa.cert_data.to_vec(),
+                        }),
                         _ => None,
                     })
                     .collect(),

@@ -74,6 +74,21 @@ pub enum QueryType {
     Aaaa,
     /// Text records (RFC 1035 §3.3.14): MTA-STS's `_mta-sts` record (RFC 8461 §3.1).
     Txt,
+    /// TLSA records (RFC 6698 §2): DANE for SMTP (RFC 7672).
+    Tlsa,
+}
+
+/// One TLSA record (RFC 6698 §2.1), its fields as numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TlsaRecord {
+    /// Certificate usage: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.
+    pub usage: u8,
+    /// Selector: 0 the full certificate, 1 its SubjectPublicKeyInfo.
+    pub selector: u8,
+    /// Matching type: 0 exact, 1 SHA-256, 2 SHA-512.
+    pub matching: u8,
+    /// The certificate association data.
+    pub data: Vec<u8>,
 }
 
 /// A successful answer: the records of the asked type at the end of the CNAME chain. Empty is
@@ -87,6 +102,8 @@ pub enum Answer {
     /// For [`QueryType::Txt`]: each record's character-strings joined (RFC 7208 §3.3 and
     /// RFC 8461 §3.1 read a record so), in the server's order.
     Txt(Vec<String>),
+    /// For [`QueryType::Tlsa`], in the server's order.
+    Tlsa(Vec<TlsaRecord>),
 }
 
 impl Answer {
@@ -96,6 +113,7 @@ impl Answer {
             Answer::Mx(records) => records.is_empty(),
             Answer::Addresses(addresses) => addresses.is_empty(),
             Answer::Txt(texts) => texts.is_empty(),
+            Answer::Tlsa(records) => records.is_empty(),
         }
     }
 }
@@ -349,7 +367,15 @@ pub fn connection_plan(
 pub(crate) fn txt_records(answer: Answer) -> Vec<String> {
     match answer {
         Answer::Txt(texts) => texts,
-        Answer::Mx(_) | Answer::Addresses(_) => Vec::new(),
+        Answer::Mx(_) | Answer::Addresses(_) | Answer::Tlsa(_) => Vec::new(),
+    }
+}
+
+/// The TLSA records in an answer (none for any other kind).
+pub fn tlsa_records(answer: Answer) -> Vec<TlsaRecord> {
+    match answer {
+        Answer::Tlsa(records) => records,
+        _ => Vec::new(),
     }
 }
 
@@ -357,7 +383,7 @@ pub(crate) fn txt_records(answer: Answer) -> Vec<String> {
 pub(crate) fn mx_records(answer: Answer) -> Vec<MxRecord> {
     match answer {
         Answer::Mx(records) => records,
-        Answer::Addresses(_) | Answer::Txt(_) => Vec::new(),
+        Answer::Addresses(_) | Answer::Txt(_) | Answer::Tlsa(_) => Vec::new(),
     }
 }
 
@@ -380,7 +406,7 @@ pub(crate) fn merge_families(
 ) -> Result<Vec<IpAddr>, DnsError> {
     let addresses = |answer: Answer| match answer {
         Answer::Addresses(addresses) => addresses,
-        Answer::Mx(_) | Answer::Txt(_) => Vec::new(),
+        Answer::Mx(_) | Answer::Txt(_) | Answer::Tlsa(_) => Vec::new(),
     };
     match (v6, v4) {
         (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),
