@@ -248,13 +248,20 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
     }
 }
 
-/// The policy as the report shows it: only when the domain has one.
+/// The policy as the report shows it: only when the domain has one (an MTA-STS policy, or
+/// an exchange DANE applies to).
 fn shown_policy(policy: &mxsend::security::DeliveryPolicy) -> Option<String> {
+    use mxsend::security::DeliveryPolicy;
     match policy {
-        mxsend::security::DeliveryPolicy::MtaSts {
+        DeliveryPolicy::MtaSts {
             status: mxsend::mta_sts::StsStatus::NoPolicy,
             ..
         } => None,
+        DeliveryPolicy::Dane {
+            exchanges, mta_sts, ..
+        } if !exchanges.iter().any(|(_, s)| s.applies()) => {
+            mta_sts.as_deref().and_then(shown_policy)
+        }
         other => Some(other.to_string()),
     }
 }

@@ -197,6 +197,9 @@ pub struct MxArgs {
     /// Do not look up the domain's MTA-STS policy.
     #[arg(long)]
     pub no_mta_sts: bool,
+    /// Do not look up the exchanges' DANE TLSA records.
+    #[arg(long)]
+    pub no_dane: bool,
     /// Cache MTA-STS policies here [default: $XDG_CACHE_HOME/mxsend/mta-sts].
     #[arg(long, value_name = "DIR")]
     pub mta_sts_cache: Option<PathBuf>,
@@ -321,6 +324,9 @@ pub struct SendArgs {
     /// MX delivery: do not consult the recipient domains' MTA-STS policies (RFC 8461).
     #[arg(long, help_heading = "Connection")]
     pub no_mta_sts: bool,
+    /// MX delivery: do not use DANE (RFC 7672: TLSA records the resolver validated).
+    #[arg(long, help_heading = "Connection")]
+    pub no_dane: bool,
     /// Cache MTA-STS policies here [default: $XDG_CACHE_HOME/mxsend/mta-sts].
     #[arg(long, value_name = "DIR", help_heading = "Connection")]
     pub mta_sts_cache: Option<PathBuf>,

@@ -473,6 +473,7 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
             port: args.mta_sts_port,
             ca_file: args.ca_file.as_deref(),
         })?;
+        tls_settings.dane = (!args.no_dane).then(mxsend::dane::Dane::new);
     }
     let local = local_names(&loaded.config)?;
     let from = args
@@ -859,6 +860,12 @@ fn mx(args: MxArgs) -> Result<Exit, CliError> {
         (Some(sts), mxsend_core::mx::Target::Mx(name)) => Some(sts.discover(name, &resolver)),
         _ => None,
     };
+    let dane = match (&plan.exchanges, mxsend_core::mx::target(&domain)) {
+        (Ok(exchanges), mxsend_core::mx::Target::Mx(name)) if !args.no_dane => {
+            crate::secure::dane_statuses(&resolver, name, exchanges)
+        }
+        _ => Vec::new(),
+    };
     let mut out = io::stdout().lock();
     let written = if args.json {
         #[derive(serde::Serialize)]
@@ -867,19 +874,27 @@ fn mx(args: MxArgs) -> Result<Exit, CliError> {
             plan: JsonPlan,
             #[serde(skip_serializing_if = "Option::is_none")]
             mta_sts: Option<crate::secure::JsonMtaSts>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            dane: Vec<crate::secure::JsonDane>,
         }
         let document = WithPolicy {
             plan: JsonPlan::from(&plan),
             mta_sts: sts_status.as_ref().map(crate::secure::JsonMtaSts::from),
+            dane: dane
+                .iter()
+                .map(|(host, status)| crate::secure::JsonDane::new(host, status))
+                .collect(),
         };
         serde_json::to_writer_pretty(&mut out, &document)
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        plan::write_plan(&plan, &mut out).and_then(|()| match &sts_status {
-            Some(status) => crate::secure::write_mta_sts(status, &mut out),
-            None => Ok(()),
-        })
+        plan::write_plan(&plan, &mut out)
+            .and_then(|()| match &sts_status {
+                Some(status) => crate::secure::write_mta_sts(status, &mut out),
+                None => Ok(()),
+            })
+            .and_then(|()| crate::secure::write_dane(&dane, &mut out))
     };
     written.map_err(|e| CliError::io("writing to standard output", &e))?;
     Ok(plan.exit())

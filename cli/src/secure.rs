@@ -1,12 +1,15 @@
 //! The command's secure-delivery flags: MTA-STS for MX delivery (on unless `--no-mta-sts`;
 //! policies cached in `$XDG_CACHE_HOME/mxsend/mta-sts`, else `~/.cache/mxsend/mta-sts`),
-//! `--require-tls` (REQUIRETLS, RFC 8689), and how a policy is shown (`-v`, `mxsend mx`).
+//! DANE (on unless `--no-dane`; the AD bit of a loopback resolver is trusted, see
+//! [`mxsend::dane`]), `--require-tls` (REQUIRETLS, RFC 8689), and how a policy is shown
+//! (the report, `mxsend mx`).
 //!
 //! The policy server is verified against Mozilla's roots, or against `--ca-file` when one is
 //! given (a private deployment, or tests).
 
 use std::path::PathBuf;
 
+use mxsend::dane::{Dane, DaneStatus};
 use mxsend::mta_sts::{MtaSts, PolicySource, StsStatus};
 
 use crate::error::CliError;
@@ -130,4 +133,70 @@ pub fn write_mta_sts(status: &StsStatus, out: &mut dyn std::io::Write) -> std::i
         }
         other => writeln!(out, "MTA-STS: {other}"),
     }
+}
+
+/// The exchanges' DANE status for `mxsend mx` (blocking DNS; empty for an address literal).
+pub fn dane_statuses(
+    resolver: &mxsend::dns::Resolver,
+    name: &str,
+    exchanges: &[mxsend::dns::ResolvedExchange],
+) -> Vec<(String, DaneStatus)> {
+    let hosts: Vec<String> = exchanges.iter().map(|e| e.exchange.name.clone()).collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    Dane::new().discover(resolver, name, &hosts)
+}
+
+/// One exchange's DANE status in `--json`.
+#[derive(Debug, serde::Serialize)]
+pub struct JsonDane {
+    /// The exchange.
+    pub host: String,
+    /// `secure`, `secure-unusable`, `insecure`, `no-tlsa` or `failed`.
+    pub status: &'static str,
+    /// The TLSA records (`usage selector matching hex`), when secure.
+    pub tlsa: Vec<String>,
+    /// Why insecure or failed.
+    pub reason: Option<String>,
+}
+
+impl JsonDane {
+    /// The JSON form of `host`'s `status`.
+    pub fn new(host: &str, status: &DaneStatus) -> JsonDane {
+        let (name, reason) = match status {
+            DaneStatus::Secure(_) => ("secure", None),
+            DaneStatus::SecureUnusable(_) => ("secure-unusable", None),
+            DaneStatus::Insecure(why) => ("insecure", Some(why.clone())),
+            DaneStatus::NoTlsa => ("no-tlsa", None),
+            DaneStatus::Failed(why) => ("failed", Some(why.clone())),
+            _ => ("unknown", None),
+        };
+        JsonDane {
+            host: host.to_string(),
+            status: name,
+            tlsa: status
+                .records()
+                .unwrap_or_default()
+                .iter()
+                .map(mxsend::dane::format_record)
+                .collect(),
+            reason,
+        }
+    }
+}
+
+/// `mxsend mx`'s DANE part as text: one line per exchange.
+pub fn write_dane(
+    statuses: &[(String, DaneStatus)],
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "DANE (RFC 7672):")?;
+    for (host, status) in statuses {
+        writeln!(out, "  {host}: {status}")?;
+    }
+    Ok(())
 }

@@ -28,6 +28,8 @@ pub struct TlsSettings {
     pub require_tls: bool,
     /// MX delivery's MTA-STS settings (`None`: not consulted).
     pub mta_sts: Option<mxsend::mta_sts::MtaSts>,
+    /// MX delivery's DANE settings (`None`: not used).
+    pub dane: Option<mxsend::dane::Dane>,
 }
 
 /// The flags, as given.
@@ -142,6 +144,9 @@ impl TlsSettings {
         }
         if let Some(sts) = &self.mta_sts {
             mx = mx.mta_sts(sts.clone());
+        }
+        if let Some(dane) = &self.dane {
+            mx = mx.dane(dane.clone());
         }
         mx.require_tls(self.require_tls)
     }

@@ -122,3 +122,72 @@ fn a_delivery_reports_the_policy_and_require_tls_is_not_sent_without_requiretls(
         postfix.wait_for_messages("alice@sts.test", 1, std::time::Duration::from_secs(20));
     assert_eq!(arrived.len(), 1);
 }
+
+#[test]
+fn mx_shows_each_exchanges_dane_status_and_a_delivery_reports_it() {
+    use mxsend_tests::dnssec::{spki_sha256, DnssecResolver, Zone};
+    let pki = TestPki::generate();
+    let tlsa = spki_sha256(&pki.server.cert);
+    let zone = |origin: &str, signed| Zone {
+        origin: origin.into(),
+        records: vec![
+            "@ IN MX 10 mx".into(),
+            "mx IN A 127.0.0.1".into(),
+            format!("_25._tcp.mx IN TLSA 3 1 1 {tlsa}"),
+        ],
+        signed,
+    };
+    let dns = DnssecResolver::start(&[zone("dane.test", true), zone("plain.test", false)]);
+    let home = scratch();
+    let mx = |domain: &str| {
+        let output = mxsend(home.path())
+            .env("XDG_CACHE_HOME", home.path().join(".cache"))
+            .args([
+                "mx",
+                domain,
+                "--json",
+                "--no-mta-sts",
+                "--dns",
+                &dns.addr().to_string(),
+            ])
+            .output()
+            .expect("run mxsend");
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {output:?}"));
+        json
+    };
+    let secure = mx("dane.test");
+    assert_eq!(secure["dane"][0]["host"], "mx.dane.test", "{secure}");
+    assert_eq!(secure["dane"][0]["status"], "secure", "{secure}");
+    assert_eq!(secure["dane"][0]["tlsa"][0], format!("3 1 1 {tlsa}"));
+    let insecure = mx("plain.test");
+    assert_eq!(insecure["dane"][0]["status"], "insecure", "{insecure}");
+
+    let postfix = Postfix::start(PostfixOptions {
+        mailboxes: vec!["alice@dane.test".into()],
+        implicit_tls: false,
+        pki: Some(pki.clone()),
+        ..PostfixOptions::default()
+    });
+    let output = mxsend(home.path())
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .args([
+            "--no-account",
+            "--from",
+            "me@example.org",
+            "--to",
+            "alice@dane.test",
+        ])
+        .args(["--subject", "hi", "--body", "hello", "--no-mta-sts"])
+        .args(["--dns", &dns.addr().to_string()])
+        .args(["--port", &postfix.smtp_addr().port().to_string()])
+        .args(["--timeout", "10"])
+        .output()
+        .expect("run mxsend");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text} {output:?}");
+    assert!(
+        text.contains("[mx.dane.test: DANE secure: TLSA 3 1 1"),
+        "{text}"
+    );
+}

@@ -121,3 +121,124 @@ fn chains_to(
     );
     path.is_ok() && ee.verify_is_valid_for_subject_name(server_name).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::pem::PemObject;
+    use std::time::Duration;
+
+    const CA: &[u8] = include_bytes!("testdata/ca.crt");
+    const SERVER: &[u8] = include_bytes!("testdata/server.crt");
+    const UNKNOWN_CA: &[u8] = include_bytes!("testdata/unknown-ca.crt");
+    const WRONG_HOST: &[u8] = include_bytes!("testdata/wrong-host.crt");
+    const SNAKEOIL_EXPIRED: &[u8] = include_bytes!("testdata/snakeoil-expired.crt");
+
+    fn der(pem: &[u8]) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem).unwrap()
+    }
+
+    fn record(usage: u8, selector: u8, matching: u8, cert: &[u8]) -> TlsaRecord {
+        let cert = der(cert);
+        let selected = match selector {
+            0 => cert.as_ref().to_vec(),
+            _ => public_key_info(&cert).unwrap(),
+        };
+        let data = match matching {
+            0 => selected,
+            1 => digest::digest(&digest::SHA256, &selected).as_ref().to_vec(),
+            _ => digest::digest(&digest::SHA512, &selected).as_ref().to_vec(),
+        };
+        TlsaRecord {
+            usage,
+            selector,
+            matching,
+            data,
+        }
+    }
+
+    fn check(
+        records: Vec<TlsaRecord>,
+        leaf: &[u8],
+        chain: &[&[u8]],
+        name: &str,
+    ) -> Result<(), RefusalReason> {
+        let provider = rustls::crypto::ring::default_provider();
+        let chain: Vec<CertificateDer<'static>> = chain.iter().map(|c| der(c)).collect();
+        // A day into the server certificate's validity (after the expired ones' 2020).
+        let info = super::super::certificate::CertificateInfo::parse(&der(SERVER)).unwrap();
+        let now =
+            UnixTime::since_unix_epoch(Duration::from_secs(info.not_before.as_secs() + 86_400));
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        DaneCheck { records }.verify(&der(leaf), &chain, &name, now, &provider)
+    }
+
+    #[test]
+    fn dane_ee_matches_by_key_or_certificate_with_each_matching_type() {
+        for (selector, matching) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)] {
+            let records = vec![record(3, selector, matching, SERVER)];
+            assert!(
+                check(records, SERVER, &[], "mx.example.test").is_ok(),
+                "3 {selector} {matching}"
+            );
+        }
+    }
+
+    #[test]
+    fn dane_ee_ignores_names_and_dates_but_not_the_key() {
+        assert!(check(
+            vec![record(3, 1, 1, SERVER)],
+            SERVER,
+            &[],
+            "elsewhere.invalid"
+        )
+        .is_ok());
+        let expired = vec![record(3, 1, 1, SNAKEOIL_EXPIRED)];
+        assert!(check(expired, SNAKEOIL_EXPIRED, &[], "mx.example.test").is_ok());
+        assert!(matches!(
+            check(
+                vec![record(3, 1, 1, UNKNOWN_CA)],
+                SERVER,
+                &[],
+                "mx.example.test"
+            ),
+            Err(RefusalReason::NoTlsaMatch(1))
+        ));
+    }
+
+    #[test]
+    fn dane_ta_needs_the_anchor_in_the_chain_a_valid_chain_and_the_mx_name() {
+        let ta = || vec![record(2, 0, 1, CA)];
+        assert!(check(ta(), SERVER, &[CA], "mx.example.test").is_ok());
+        assert!(check(vec![record(2, 1, 1, CA)], SERVER, &[CA], "mx.example.test").is_ok());
+        // The anchor must be sent by the server.
+        assert!(check(ta(), SERVER, &[], "mx.example.test").is_err());
+        // The MX host name is the reference identifier (RFC 7672 §3.2.3).
+        assert!(check(ta(), SERVER, &[CA], "other.invalid").is_err());
+        assert!(check(ta(), WRONG_HOST, &[CA], "mx.example.test").is_err());
+        // Another CA's leaf does not chain to this anchor.
+        assert!(check(ta(), UNKNOWN_CA, &[CA], "mx.example.test").is_err());
+    }
+
+    #[test]
+    fn pkix_usages_are_unusable_for_smtp() {
+        assert!(!usable(&record(1, 1, 1, SERVER)));
+        assert!(!usable(&record(0, 0, 1, CA)));
+        assert!(matches!(
+            check(
+                vec![record(1, 1, 1, SERVER)],
+                SERVER,
+                &[],
+                "mx.example.test"
+            ),
+            Err(RefusalReason::NoTlsaMatch(0))
+        ));
+        let odd = TlsaRecord {
+            usage: 3,
+            selector: 1,
+            matching: 9,
+            data: vec![],
+        };
+        assert!(!usable(&odd));
+    }
+}
