@@ -365,6 +365,46 @@ mod tests {
     }
 
     #[test]
+    fn the_ad_bit_is_asked_for_and_kept_with_the_server_that_answered() {
+        let mut lookup = Lookup::new(
+            "example.test",
+            QueryType::A,
+            &config(&["127.0.0.1:53"], 1),
+            7,
+        )
+        .unwrap();
+        let q = query_of(&sent(lookup.start()));
+        assert!(
+            q.metadata.authentic_data,
+            "RFC 6840 §5.7: AD set in the query"
+        );
+        assert_eq!(lookup.answered_by(), None);
+        let bytes = answer(&q, |m| m.metadata.authentic_data = true);
+        assert_eq!(
+            lookup.handle(Input::Response(&bytes)),
+            Action::Done(Ok(addr_answer()))
+        );
+        assert_eq!(
+            lookup.answered_by(),
+            Some(("127.0.0.1:53".parse().unwrap(), true))
+        );
+
+        let mut plain = Lookup::new(
+            "example.test",
+            QueryType::A,
+            &config(&["127.0.0.1:53"], 1),
+            8,
+        )
+        .unwrap();
+        let q = query_of(&sent(plain.start()));
+        plain.handle(Input::Response(&answer(&q, |_| {})));
+        assert_eq!(
+            plain.answered_by(),
+            Some(("127.0.0.1:53".parse().unwrap(), false))
+        );
+    }
+
+    #[test]
     fn query_ids_vary() {
         let cfg = config(&["127.0.0.1:53"], 1);
         let ids: std::collections::BTreeSet<u16> = (0..16)

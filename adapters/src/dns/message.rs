@@ -329,6 +329,60 @@ mod tests {
     }
 
     #[test]
+    fn txt_strings_are_joined_per_record_and_tlsa_fields_kept() {
+        use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+        use hickory_proto::rr::rdata::{TLSA, TXT};
+        let m = response(
+            7,
+            "_mta-sts.example.test.",
+            RecordType::TXT,
+            vec![Record::from_rdata(
+                name("_mta-sts.example.test."),
+                60,
+                RData::TXT(TXT::new(vec!["v=STSv1; ".into(), "id=1;".into()])),
+            )],
+        );
+        assert_eq!(
+            check_response(
+                &bytes(&m),
+                7,
+                &name("_mta-sts.example.test."),
+                QueryType::Txt
+            ),
+            Verdict::Answer(Answer::Txt(vec!["v=STSv1; id=1;".into()]))
+        );
+        let m = response(
+            8,
+            "_25._tcp.mx.example.test.",
+            RecordType::TLSA,
+            vec![Record::from_rdata(
+                name("_25._tcp.mx.example.test."),
+                60,
+                RData::TLSA(TLSA::new(
+                    CertUsage::DaneEe,
+                    Selector::Spki,
+                    Matching::Sha256,
+                    vec![1, 2, 3],
+                )),
+            )],
+        );
+        assert_eq!(
+            check_response(
+                &bytes(&m),
+                8,
+                &name("_25._tcp.mx.example.test."),
+                QueryType::Tlsa
+            ),
+            Verdict::Answer(Answer::Tlsa(vec![super::super::TlsaRecord {
+                usage: 3,
+                selector: 1,
+                matching: 1,
+                data: vec![1, 2, 3],
+            }]))
+        );
+    }
+
+    #[test]
     fn no_records_of_the_type_is_nodata() {
         let m = response(
             7,

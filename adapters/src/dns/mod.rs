@@ -1,4 +1,5 @@
-//! A stub resolver for mail: MX, A and AAAA over UDP and TCP, shared by every runtime.
+//! A stub resolver for mail: MX, A, AAAA, TXT and TLSA over UDP and TCP, shared by every
+//! runtime.
 //!
 //! Why our own: a mail client needs three record types, an answer it can trust to be for its
 //! question, and the difference between "no such domain" (bounce), "no MX" (use the domain
@@ -21,9 +22,14 @@
 //! §3.6.2, §4.3.2), at most [`MAX_CNAME_CHAIN`] links; NXDOMAIN after a CNAME applies to the
 //! chain's end (RFC 6604 §2); internationalised names sent as A-labels (RFC 5891 §4, UTS #46).
 //!
+//! TXT (MTA-STS, RFC 8461 §3.1) and TLSA (DANE, RFC 6698) are asked too. Every query sets
+//! the AD bit (RFC 6840 §5.7) and a lookup keeps the answering server and the answer's AD
+//! bit ([`Lookup::answered_by`]), which [`crate::dane`] believes only from a trusted
+//! (loopback) resolver.
+//!
 //! Deliberate limits: no cache (one delivery asks each question once), no search list or
 //! `ndots` (mail domains are always fully qualified, RFC 5321 §2.3.5), no DNSSEC validation
-//! (that is the recursive server's job; DANE is out of scope for now), `rotate` ignored, and
+//! of its own (that is the recursive server's job), `rotate` ignored, and
 //! IPv6 scope IDs in resolv.conf ignored (link-local servers need an interface index that
 //! resolv.conf names by interface name).
 
