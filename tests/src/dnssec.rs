@@ -29,6 +29,22 @@ pub struct Zone {
     pub signed: bool,
 }
 
+impl Zone {
+    /// A zone whose MX is `mx.ORIGIN` at 127.0.0.1, with `_25._tcp.mx` TLSA `3 1 1 TLSA`
+    /// (DANE-EE, the SHA-256 of a key: see [`spki_sha256`]).
+    pub fn mx_with_tlsa(origin: &str, tlsa: &str, signed: bool) -> Zone {
+        Zone {
+            origin: origin.into(),
+            records: vec![
+                "@ IN MX 10 mx".into(),
+                "mx IN A 127.0.0.1".into(),
+                format!("_25._tcp.mx IN TLSA 3 1 1 {tlsa}"),
+            ],
+            signed,
+        }
+    }
+}
+
 /// A running NSD + unbound pair.
 pub struct DnssecResolver {
     nsd: Child,

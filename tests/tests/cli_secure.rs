@@ -128,16 +128,10 @@ fn mx_shows_each_exchanges_dane_status_and_a_delivery_reports_it() {
     use mxsend_tests::dnssec::{spki_sha256, DnssecResolver, Zone};
     let pki = TestPki::generate();
     let tlsa = spki_sha256(&pki.server.cert);
-    let zone = |origin: &str, signed| Zone {
-        origin: origin.into(),
-        records: vec![
-            "@ IN MX 10 mx".into(),
-            "mx IN A 127.0.0.1".into(),
-            format!("_25._tcp.mx IN TLSA 3 1 1 {tlsa}"),
-        ],
-        signed,
-    };
-    let dns = DnssecResolver::start(&[zone("dane.test", true), zone("plain.test", false)]);
+    let dns = DnssecResolver::start(&[
+        Zone::mx_with_tlsa("dane.test", &tlsa, true),
+        Zone::mx_with_tlsa("plain.test", &tlsa, false),
+    ]);
     let home = scratch();
     let mx = |domain: &str| {
         let output = mxsend(home.path())

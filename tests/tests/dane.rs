@@ -22,24 +22,12 @@ const SECURE: &str = "alice@dane.test";
 const INSECURE: &str = "alice@plain.test";
 const MAILDIR_WAIT: Duration = Duration::from_secs(20);
 
-fn zone(origin: &str, tlsa: &str, signed: bool) -> Zone {
-    Zone {
-        origin: origin.into(),
-        records: vec![
-            "@ IN MX 10 mx".into(),
-            "mx IN A 127.0.0.1".into(),
-            format!("_25._tcp.mx IN TLSA 3 1 1 {tlsa}"),
-        ],
-        signed,
-    }
-}
-
 /// The zones with TLSA records for the PKI's server key.
 fn resolver_for(pki: &TestPki) -> DnssecResolver {
     let tlsa = spki_sha256(&pki.server.cert);
     DnssecResolver::start(&[
-        zone("dane.test", &tlsa, true),
-        zone("plain.test", &tlsa, false),
+        Zone::mx_with_tlsa("dane.test", &tlsa, true),
+        Zone::mx_with_tlsa("plain.test", &tlsa, false),
     ])
 }
 

@@ -6,11 +6,9 @@
 //!
 //! Each test has its own DNS server, policy server, Postfix and cache directory.
 
-use std::path::Path;
 use std::time::Duration;
 
 use mxsend::core::session::Outcome;
-use mxsend::dns::{Resolver, ResolverConfig};
 use mxsend::mta_sts::{Mode, MtaSts, PolicySource, StsStatus};
 use mxsend::security::DeliveryPolicy;
 use mxsend::tls::Roots;
@@ -44,41 +42,57 @@ fn mx_serving(pki: &TestPki, served: Option<CertPair>) -> Postfix {
     })
 }
 
-/// An MX delivery through `dns` to `mx`, trusting only the test CA, consulting MTA-STS with
-/// the cache in `cache`.
-fn delivery(
-    dns: &Dnsmasq,
-    mx: &Postfix,
-    pki: &TestPki,
-    server: &PolicyServer,
-    cache: &Path,
-    captured: &Captured,
-) -> MxDelivery {
-    let resolver = Resolver::new(ResolverConfig {
-        timeout: Duration::from_secs(2),
-        attempts: 1,
-        ..ResolverConfig::with_servers(vec![dns.addr()])
-    });
-    let sts = MtaSts::new(cache)
-        .ca_pem(&pki.ca_cert_pem())
-        .expect("the test CA")
-        .port(server.addr().port())
-        .fetch_timeout(Duration::from_secs(5));
-    let mut mx = MxDelivery::new()
-        .resolver(resolver)
-        .port(mx.smtp_addr().port())
-        .roots(Roots::Empty)
-        .ca_file(&pki.ca_cert)
-        .timeout(Duration::from_secs(10))
-        .transcript(captured.hook())
-        .mta_sts(sts);
-    mx.connect_timeout = Duration::from_secs(5);
-    mx
+/// One test's peers: the DNS server (with the `_mta-sts` record, id 1), the policy server,
+/// the MX, the policy cache, the transcript.
+struct Sts {
+    pki: TestPki,
+    dns: Dnsmasq,
+    server: PolicyServer,
+    mx: Postfix,
+    cache: tempfile::TempDir,
+    captured: Captured,
 }
 
-fn deliver(mx: &MxDelivery) -> Report {
-    let message = mxsend_tests::scenarios::message(&[RECIPIENT]);
-    mxsend::blocking::deliver(mx, &message).expect("deliver")
+impl Sts {
+    /// Serving `policy_text`; the MX serves a certificate of an unknown CA when
+    /// `unverifiable`, else the PKI's server certificate.
+    fn start(policy_text: &str, unverifiable: bool) -> Sts {
+        let pki = TestPki::generate();
+        let served = unverifiable.then(|| pki.unknown_ca.clone());
+        Sts {
+            dns: dns_with_id("1"),
+            server: PolicyServer::start(&pki, policy_text),
+            mx: mx_serving(&pki, served),
+            cache: tempfile::tempdir().unwrap(),
+            captured: Captured::default(),
+            pki,
+        }
+    }
+
+    /// An MX delivery through the DNS server to the MX, trusting only the test CA,
+    /// consulting MTA-STS with the cache.
+    fn delivery(&self) -> MxDelivery {
+        let sts = MtaSts::new(self.cache.path())
+            .ca_pem(&self.pki.ca_cert_pem())
+            .expect("the test CA")
+            .port(self.server.addr().port())
+            .fetch_timeout(Duration::from_secs(5));
+        let mut mx = MxDelivery::new()
+            .resolver(self.dns.resolver())
+            .port(self.mx.smtp_addr().port())
+            .roots(Roots::Empty)
+            .ca_file(&self.pki.ca_cert)
+            .timeout(Duration::from_secs(10))
+            .transcript(self.captured.hook())
+            .mta_sts(sts);
+        mx.connect_timeout = Duration::from_secs(5);
+        mx
+    }
+
+    fn deliver(&self) -> Report {
+        let message = mxsend_tests::scenarios::message(&[RECIPIENT]);
+        mxsend::blocking::deliver(&self.delivery(), &message).expect("deliver")
+    }
 }
 
 fn only(report: &Report) -> &RecipientReport {
@@ -128,14 +142,10 @@ fn assert_deferred_unsent(r: &RecipientReport, mx: &Postfix, captured: &Captured
 
 #[test]
 fn enforce_with_a_matching_mx_delivers_over_verified_tls() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let server = PolicyServer::start(&pki, &policy("enforce", "*.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let report = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    let t = Sts::start(&policy("enforce", "*.example.test"), false);
+    let report = t.deliver();
     let r = only(&report);
-    assert_delivered(r, &captured);
+    assert_delivered(r, &t.captured);
     let (mode, source) = applied(r);
     assert_eq!(mode, Mode::Enforce);
     assert!(
@@ -148,27 +158,23 @@ fn enforce_with_a_matching_mx_delivers_over_verified_tls() {
         ),
         "{source}"
     );
-    let lines = captured.lines().join("\n");
+    let lines = t.captured.lines().join("\n");
     assert!(lines.contains("STARTTLS"), "{lines}");
-    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 }
 
 #[test]
 fn enforce_with_a_non_matching_mx_defers_without_connecting() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let report = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    let t = Sts::start(&policy("enforce", "other.example.test"), false);
+    let report = t.deliver();
     let r = only(&report);
-    assert_deferred_unsent(r, &mx, &captured);
+    assert_deferred_unsent(r, &t.mx, &t.captured);
     assert!(
         matches!(&r.unreached, Some(Unreached::Policy(_))),
         "{:?}",
         r.unreached
     );
-    assert!(captured.lines().is_empty(), "{:?}", captured.lines());
+    assert!(t.captured.lines().is_empty(), "{:?}", t.captured.lines());
     let (_, unmatched) = sts_status(r);
     assert_eq!(unmatched, ["mx-sts.example.test"]);
     let why = r
@@ -181,17 +187,10 @@ fn enforce_with_a_non_matching_mx_defers_without_connecting() {
 
 #[test]
 fn enforce_with_a_certificate_that_does_not_verify_defers() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (
-        dns_with_id("1"),
-        mx_serving(&pki, Some(pki.unknown_ca.clone())),
-    );
-    let server = PolicyServer::start(&pki, &policy("enforce", "mx-sts.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let report = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    let t = Sts::start(&policy("enforce", "mx-sts.example.test"), true);
+    let report = t.deliver();
     let r = only(&report);
-    assert_deferred_unsent(r, &mx, &captured);
+    assert_deferred_unsent(r, &t.mx, &t.captured);
     assert!(
         matches!(&r.unreached, Some(Unreached::Tls(_))),
         "{:?}",
@@ -202,17 +201,10 @@ fn enforce_with_a_certificate_that_does_not_verify_defers() {
 
 #[test]
 fn testing_mode_delivers_and_reports_the_mismatch() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (
-        dns_with_id("1"),
-        mx_serving(&pki, Some(pki.unknown_ca.clone())),
-    );
-    let server = PolicyServer::start(&pki, &policy("testing", "other.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let report = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    let t = Sts::start(&policy("testing", "other.example.test"), true);
+    let report = t.deliver();
     let r = only(&report);
-    assert_delivered(r, &captured);
+    assert_delivered(r, &t.captured);
     assert_eq!(applied(r).0, Mode::Testing);
     let (_, unmatched) = sts_status(r);
     assert_eq!(unmatched, ["mx-sts.example.test"]);
@@ -225,39 +217,32 @@ fn testing_mode_delivers_and_reports_the_mismatch() {
         shown.contains("testing") && shown.contains("mx-sts.example.test"),
         "{shown}"
     );
-    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 }
 
 #[test]
 fn the_cached_policy_applies_while_the_policy_server_is_down() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let mut server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
-    let first = deliver(&mx_delivery);
+    let mut t = Sts::start(&policy("enforce", "other.example.test"), false);
+    let first = t.deliver();
     assert!(matches!(
         applied(only(&first)).1,
         PolicySource::Fetched { .. }
     ));
-    server.stop();
+    t.server.stop();
     // Without the cache the domain would count as having no policy (RFC 8461 §3.3) and the
     // message would go out opportunistically: the deferral is the cached enforce policy.
-    let second = deliver(&mx_delivery);
+    let second = t.deliver();
     let r = only(&second);
-    assert_deferred_unsent(r, &mx, &captured);
+    assert_deferred_unsent(r, &t.mx, &t.captured);
     assert_eq!(applied(r), (Mode::Enforce, &PolicySource::Cache));
-    assert_eq!(server.requests(), 1);
+    assert_eq!(t.server.requests(), 1);
 
     // A new id with the server still down: the fetch fails, and the cached policy stays
     // in force (RFC 8461 §5.1).
-    drop(dns);
-    let dns = dns_with_id("2");
-    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
-    let third = deliver(&mx_delivery);
+    t.dns = dns_with_id("2");
+    let third = t.deliver();
     let r = only(&third);
-    assert_deferred_unsent(r, &mx, &captured);
+    assert_deferred_unsent(r, &t.mx, &t.captured);
     let (mode, source) = applied(r);
     assert_eq!(mode, Mode::Enforce);
     assert!(
@@ -268,31 +253,27 @@ fn the_cached_policy_applies_while_the_policy_server_is_down() {
 
 #[test]
 fn a_changed_id_refetches_the_policy() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let server = PolicyServer::start(&pki, &policy("testing", "other.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let first = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
-    assert_delivered(only(&first), &captured);
+    let mut t = Sts::start(&policy("testing", "other.example.test"), false);
+    let first = t.deliver();
+    assert_delivered(only(&first), &t.captured);
     assert_eq!(applied(only(&first)).0, Mode::Testing);
-    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 
     // The policy changes but the id does not: the cache still answers, nothing is fetched.
-    server.set_policy(&policy("enforce", "other.example.test"));
-    let second = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    t.server
+        .set_policy(&policy("enforce", "other.example.test"));
+    let second = t.deliver();
     assert_eq!(
         applied(only(&second)),
         (Mode::Testing, &PolicySource::Cache)
     );
-    assert_eq!(server.requests(), 1);
+    assert_eq!(t.server.requests(), 1);
 
     // The id changes: the new (enforce) policy is fetched and defers.
-    drop(dns);
-    let dns = dns_with_id("2");
-    let third = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    t.dns = dns_with_id("2");
+    let third = t.deliver();
     let r = only(&third);
-    assert_eq!(server.requests(), 2);
+    assert_eq!(t.server.requests(), 2);
     let (mode, source) = applied(r);
     assert_eq!(mode, Mode::Enforce);
     assert!(matches!(source, PolicySource::Fetched { .. }), "{source}");
@@ -301,35 +282,28 @@ fn a_changed_id_refetches_the_policy() {
 
 #[test]
 fn a_redirect_is_not_followed_and_counts_as_no_policy() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
-    server.redirect_to("https://mta-sts.sts.test/.well-known/mta-sts.txt");
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let report = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    let t = Sts::start(&policy("enforce", "other.example.test"), false);
+    t.server
+        .redirect_to("https://mta-sts.sts.test/.well-known/mta-sts.txt");
+    let report = t.deliver();
     let r = only(&report);
     // Unavailable without a cache: delivery as without a policy (RFC 8461 §3.3).
-    assert_delivered(r, &captured);
+    assert_delivered(r, &t.captured);
     match sts_status(r).0 {
         StsStatus::Unavailable(why) => assert!(why.contains("301"), "{why}"),
         other => panic!("{other}"),
     }
-    assert_eq!(server.requests(), 1);
+    assert_eq!(t.server.requests(), 1);
 }
 
 #[test]
 fn an_oversized_policy_is_refused() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
     let mut text = policy("enforce", "other.example.test");
     text.push_str(&"x-padding: 0123456789abcdef\r\n".repeat(4000));
-    let server = PolicyServer::start(&pki, &text);
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let report = deliver(&delivery(&dns, &mx, &pki, &server, cache.path(), &captured));
+    let t = Sts::start(&text, false);
+    let report = t.deliver();
     let r = only(&report);
-    assert_delivered(r, &captured);
+    assert_delivered(r, &t.captured);
     match sts_status(r).0 {
         StsStatus::Unavailable(why) => assert!(why.contains("65536"), "{why}"),
         other => panic!("{other}"),
@@ -338,21 +312,18 @@ fn an_oversized_policy_is_refused() {
 
 #[test]
 fn the_async_runtimes_apply_the_policy_too() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
-    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
+    let mut t = Sts::start(&policy("enforce", "other.example.test"), false);
+    let mx_delivery = t.delivery();
     let message = mxsend_tests::scenarios::message(&[RECIPIENT]);
     let report = smol::block_on(mxsend::smol::deliver(&mx_delivery, &message)).expect("deliver");
     let r = only(&report);
-    assert_deferred_unsent(r, &mx, &captured);
+    assert_deferred_unsent(r, &t.mx, &t.captured);
     assert!(matches!(&r.unreached, Some(Unreached::Policy(_))), "{r:?}");
 
-    server.set_policy(&policy("enforce", "mx-sts.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
+    t.server
+        .set_policy(&policy("enforce", "mx-sts.example.test"));
+    t.cache = tempfile::tempdir().unwrap();
+    let mx_delivery = t.delivery();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -361,26 +332,22 @@ fn the_async_runtimes_apply_the_policy_too() {
         .block_on(mxsend::tokio::deliver(&mx_delivery, &message))
         .expect("deliver");
     let r = only(&report);
-    assert_delivered(r, &captured);
+    assert_delivered(r, &t.captured);
     assert_eq!(applied(r).0, Mode::Enforce);
-    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 }
 
 #[test]
 fn tls_required_no_sets_an_enforced_policy_aside() {
-    let pki = TestPki::generate();
-    let (dns, mx) = (dns_with_id("1"), mx_serving(&pki, None));
-    let server = PolicyServer::start(&pki, &policy("enforce", "other.example.test"));
-    let cache = tempfile::tempdir().unwrap();
-    let captured = Captured::default();
+    let t = Sts::start(&policy("enforce", "other.example.test"), false);
     let message = mxsend_tests::scenarios::message_with_body(
         &[RECIPIENT],
         b"From: alice@example.org\r\nTLS-Required: No\r\nSubject: test\r\n\r\nHello.\r\n".to_vec(),
     );
-    let mx_delivery = delivery(&dns, &mx, &pki, &server, cache.path(), &captured);
+    let mx_delivery = t.delivery();
     let report = mxsend::blocking::deliver(&mx_delivery, &message).expect("deliver");
     let r = only(&report);
-    assert_delivered(r, &captured);
+    assert_delivered(r, &t.captured);
     assert!(
         matches!(
             r.policy,
@@ -392,7 +359,7 @@ fn tls_required_no_sets_an_enforced_policy_aside() {
         "{:?}",
         r.policy
     );
-    mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 
     // With REQUIRETLS asked, the header is ignored (RFC 8689 §5): the policy holds.
     let report =

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use mxsend::core::session::{Failure, Outcome};
-use mxsend::dns::{Resolver, ResolverConfig};
 use mxsend::tls::Roots;
 use mxsend::{MxDelivery, Report, Unreached};
 use mxsend_tests::aiosmtpd::{Aiosmtpd, AiosmtpdOptions};
@@ -19,13 +18,8 @@ use mxsend_tests::scenarios::Captured;
 const RECIPIENT: &str = "alice@sts.test";
 
 fn delivery(dns: &Dnsmasq, port: u16, pki: &TestPki, captured: &Captured) -> MxDelivery {
-    let resolver = Resolver::new(ResolverConfig {
-        timeout: Duration::from_secs(2),
-        attempts: 1,
-        ..ResolverConfig::with_servers(vec![dns.addr()])
-    });
     let mut mx = MxDelivery::new()
-        .resolver(resolver)
+        .resolver(dns.resolver())
         .port(port)
         .roots(Roots::Empty)
         .ca_file(&pki.ca_cert)
