@@ -358,9 +358,9 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
 ) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
     validate([&message.envelope], &mx.settings())?;
-    let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
+    let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
-    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
+    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
     refuse_unsendable(&mut delivery, [message.body.content_problem()]);
     let context = Shared {
         settings: mx.settings(),
@@ -370,6 +370,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
             mx,
             resolver,
             plan: plan_route::<R>,
+            tls_optional: crate::requiretls::tls_optional_async(mx, &message.body).await,
         },
     };
     drive::<R, B>(&mut delivery, &context, mx.concurrency.max(1)).await?;
@@ -503,30 +504,51 @@ enum Routes<'a> {
         mx: &'a MxDelivery,
         resolver: Resolver,
         plan: PlanRoute,
+        /// The message says `TLS-Required: No` ([`crate::requiretls`]).
+        tls_optional: bool,
     },
 }
+
+/// A domain's candidates, with the TLS policy that applies to them.
+type SecuredRoute = (
+    Result<Vec<Candidate>, RouteError>,
+    Option<crate::security::SecurityPlan>,
+);
 
 /// A domain's candidates, found through the resolver on some [`UdpRuntime`].
 type PlanRoute = for<'s> fn(
     &'s MxDelivery,
     &'s Resolver,
     Domain,
-) -> Pin<
-    Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>,
->;
+    bool,
+) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>>;
 
 /// [`PlanRoute`] on runtime `R`.
 fn plan_route<'s, R: UdpRuntime>(
     mx: &'s MxDelivery,
     resolver: &'s Resolver,
     domain: Domain,
-) -> Pin<Box<dyn Future<Output = Result<Vec<Candidate>, RouteError>> + Send + 's>> {
+    tls_optional: bool,
+) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>> {
     Box::pin(async move {
         let limit = mx.address_limit();
         let route = resolver
             .plan_up_to_async::<R>(&domain, mx_shuffle, limit)
             .await;
-        mx_candidates(mx, route)
+        let route = mx_candidates(mx, route);
+        let policy = mx.mta_sts.is_some() || mx.dane.is_some();
+        let plan = match &route {
+            // MTA-STS and DANE ask DNS (and HTTPS) with blocking I/O: on the blocking pool.
+            Ok(candidates) if policy => {
+                let (mx, resolver, candidates) = (mx.clone(), resolver.clone(), candidates.clone());
+                blocking::unblock(move || {
+                    crate::security::plan_for(&mx, &resolver, &domain, &candidates, tls_optional)
+                })
+                .await
+            }
+            _ => None,
+        };
+        (route, plan)
     })
 }
 
@@ -540,7 +562,7 @@ struct Shared<'a, B> {
 
 /// A finished task.
 enum Finished {
-    Route(GroupId, Result<Vec<Candidate>, RouteError>),
+    Route(GroupId, SecuredRoute),
     Attempt(GroupId, Result<AttemptResult, Error>),
 }
 
@@ -571,7 +593,7 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
             return Ok(());
         }
         match first_finished(&mut running).await {
-            Finished::Route(id, route) => delivery.route_found_for(id, route),
+            Finished::Route(id, (route, plan)) => delivery.route_secured_for(id, route, plan),
             Finished::Attempt(id, result) => delivery.attempt_done_for(id, result?),
         }
     }
@@ -600,13 +622,27 @@ async fn first_finished(running: &mut Vec<TaskFuture<'_>>) -> Finished {
 }
 
 /// A domain's candidates.
-async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> Result<Vec<Candidate>, RouteError> {
+async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
     match &shared.routes {
-        Routes::Mx { mx, resolver, plan } => plan(mx, resolver, domain).await,
-        Routes::Relay => Err(RouteError {
-            reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-            dns: None,
-        }),
+        Routes::Mx {
+            mx,
+            resolver,
+            plan,
+            tls_optional,
+        } => {
+            let (route, plan) = plan(mx, resolver, domain, *tls_optional).await;
+            for (host, records) in plan.iter().flat_map(|p| p.dane_records()) {
+                shared.connector.use_dane(host, records);
+            }
+            (route, plan)
+        }
+        Routes::Relay => {
+            let none = Err(RouteError {
+                reason: mxsend_core::mx::NoRoute::NoUsableExchange,
+                dns: None,
+            });
+            (none, None)
+        }
     }
 }
 
@@ -716,7 +752,7 @@ async fn handshake<R: Runtime>(
     host: &str,
     deadline: Instant,
 ) -> Result<(Stream<R>, Negotiated), TlsError> {
-    let Some(config) = connector.config(mode) else {
+    let Some(config) = connector.config_for(mode, host) else {
         return Err(TlsError::no_configuration(mode));
     };
     let name = connector

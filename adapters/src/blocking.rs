@@ -118,10 +118,11 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
         messages,
         |_| {
             // A relay has no domain to resolve; the machine never asks.
-            Err(RouteError {
+            let none = Err(RouteError {
                 reason: mxsend_core::mx::NoRoute::NoUsableExchange,
                 dns: None,
-            })
+            });
+            (none, None)
         },
     )?;
     Ok(delivery.into_reports())
@@ -141,20 +142,31 @@ pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
 fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
     let messages = std::slice::from_ref(message);
     validate([&message.envelope], &mx.settings())?;
-    let connector = TlsConnector::new(&mx.tls_options, mx.tls)?;
+    let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
-    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.tls);
+    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
     refuse_unsendable(&mut delivery, [message.body.content_problem()]);
+    let tls_optional = crate::requiretls::tls_optional(mx, &message.body);
     drive(
         &mut delivery,
         &mx.settings(),
         &connector,
         messages,
         |domain| {
-            mx_candidates(
+            let route = mx_candidates(
                 mx,
                 resolver.plan_up_to(domain, mx_shuffle, mx.address_limit()),
-            )
+            );
+            let plan = match &route {
+                Ok(candidates) => {
+                    crate::security::plan_for(mx, &resolver, domain, candidates, tls_optional)
+                }
+                Err(_) => None,
+            };
+            for (host, records) in plan.iter().flat_map(|p| p.dane_records()) {
+                connector.use_dane(host, records);
+            }
+            (route, plan)
         },
     )?;
     Ok(delivery.into_reports().pop().unwrap_or(Report {
@@ -183,20 +195,26 @@ fn read_ahead<B: BodySource>(messages: &[Message<B>], stall: Duration) {
     }
 }
 
+/// A domain's candidates, with the TLS policy that applies to them.
+type SecuredRoute = (
+    Result<Vec<Candidate>, RouteError>,
+    Option<crate::security::SecurityPlan>,
+);
+
 /// Run the delivery machine to the end with blocking I/O.
 fn drive<B: BodySource>(
     delivery: &mut Delivery,
     settings: &Settings,
     connector: &TlsConnector,
     messages: &[Message<B>],
-    mut resolve: impl FnMut(&Domain) -> Result<Vec<Candidate>, RouteError>,
+    mut resolve: impl FnMut(&Domain) -> SecuredRoute,
 ) -> Result<(), Error> {
     loop {
         match delivery.poll() {
             Action::Done => return Ok(()),
             Action::Resolve(domain) => {
-                let route = resolve(&domain);
-                delivery.route_found(route);
+                let (route, plan) = resolve(&domain);
+                delivery.route_secured(route, plan);
             }
             Action::Attempt(attempt) => {
                 let mut sink = HookSink(settings.transcript.as_ref());

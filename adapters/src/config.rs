@@ -14,6 +14,7 @@ use mxsend_core::session::{Protocol, SessionConfig, Timeouts};
 
 use crate::dkim::DkimSigner;
 use crate::dns::Resolver;
+use crate::mta_sts::MtaSts;
 use crate::tls::{
     ClientCertificate, Fingerprint, Roots, TlsConfigError, TlsConnector, TlsMode, TlsOptions,
 };
@@ -159,6 +160,8 @@ pub(crate) struct Settings {
     pub transcript: Option<TranscriptHook>,
     pub protocol: Protocol,
     pub on_transaction: Option<TransactionHook>,
+    /// REQUIRETLS on every transaction (RFC 8689).
+    pub require_tls: bool,
 }
 
 impl Settings {
@@ -172,6 +175,7 @@ impl Settings {
         config.chunking = self.chunking;
         config.timeouts = self.timeouts;
         config.protocol = self.protocol;
+        config.require_tls = self.require_tls;
         // A fresh nonce for each connection's SCRAM exchange (preferred over PLAIN).
         if self.credentials.is_some() {
             config.scram = crate::scram::setup();
@@ -231,6 +235,9 @@ pub struct Relay {
     pub on_transaction: Option<TransactionHook>,
     /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
     pub dkim: Vec<DkimSigner>,
+    /// Send every message with REQUIRETLS (RFC 8689): only over TLS this relay's certificate
+    /// verified on, to a server offering REQUIRETLS; otherwise the message is not sent.
+    pub require_tls: bool,
 }
 
 /// The prefix of a relay host that names a Unix domain socket.
@@ -264,7 +271,14 @@ impl Relay {
             protocol: Protocol::Smtp,
             on_transaction: None,
             dkim: Vec::new(),
+            require_tls: false,
         }
+    }
+
+    /// Send every message with REQUIRETLS (RFC 8689 §4.2.1): see [`Relay::require_tls`].
+    pub fn require_tls(mut self, on: bool) -> Relay {
+        self.require_tls = on;
+        self
     }
 
     /// Also sign every message with this DKIM signer (call again for more signatures, for
@@ -352,6 +366,7 @@ impl Relay {
             transcript: self.transcript.clone(),
             protocol: self.protocol,
             on_transaction: self.on_transaction.clone(),
+            require_tls: self.require_tls,
         }
     }
 
@@ -417,6 +432,16 @@ pub struct MxDelivery {
     pub on_transaction: Option<TransactionHook>,
     /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
     pub dkim: Vec<DkimSigner>,
+    /// Consult each recipient domain's MTA-STS policy ([`crate::mta_sts`]); `None`: not.
+    pub mta_sts: Option<MtaSts>,
+    /// Authenticate exchanges by their DNSSEC-secure TLSA records ([`crate::dane`]); `None`:
+    /// not.
+    pub dane: Option<crate::dane::Dane>,
+    /// Send with REQUIRETLS (RFC 8689 §4.2.1): each exchange only over TLS verified for its
+    /// name (as the domain's policy says, else WebPKI), and only when it offers REQUIRETLS;
+    /// otherwise the message is not sent to it and the next one is tried. A message's
+    /// `TLS-Required: No` header is then ignored (§5).
+    pub require_tls: bool,
 }
 
 impl Default for MxDelivery {
@@ -444,6 +469,49 @@ impl MxDelivery {
             transcript: None,
             on_transaction: None,
             dkim: Vec::new(),
+            mta_sts: None,
+            dane: None,
+            require_tls: false,
+        }
+    }
+
+    /// Use DANE (RFC 7672): an exchange with DNSSEC-secure TLSA records gets TLS
+    /// authenticated by them alone, and nothing without; DANE wins over MTA-STS.
+    pub fn dane(mut self, settings: crate::dane::Dane) -> MxDelivery {
+        self.dane = Some(settings);
+        self
+    }
+
+    /// Send with REQUIRETLS: see [`MxDelivery::require_tls`].
+    pub fn require_tls(mut self, on: bool) -> MxDelivery {
+        self.require_tls = on;
+        self
+    }
+
+    /// The TLS mode for exchanges no policy speaks about: the delivery's own, or a
+    /// verifying one under REQUIRETLS.
+    pub(crate) fn exchange_mode(&self) -> TlsMode {
+        match (self.tls, self.require_tls) {
+            (TlsMode::Opportunistic | TlsMode::None, true) => TlsMode::Required,
+            (mode, _) => mode,
+        }
+    }
+
+    /// Consult each recipient domain's MTA-STS policy (RFC 8461) before connecting: under
+    /// `enforce`, only MX hosts the policy names, over TLS verified for the MX name against
+    /// this delivery's trust anchors ([`MxDelivery::ca_file`] adds to Mozilla's roots).
+    pub fn mta_sts(mut self, settings: MtaSts) -> MxDelivery {
+        self.mta_sts = Some(settings);
+        self
+    }
+
+    /// The mode the TLS connector is built for: one that verifies whenever a policy may
+    /// demand verified TLS of some exchange.
+    pub(crate) fn connector_mode(&self) -> TlsMode {
+        let policy = self.mta_sts.is_some() || self.dane.is_some();
+        match self.exchange_mode() {
+            TlsMode::Opportunistic | TlsMode::None if policy => TlsMode::Required,
+            mode => mode,
         }
     }
 
@@ -522,6 +590,7 @@ impl MxDelivery {
             transcript: self.transcript.clone(),
             protocol: Protocol::Smtp,
             on_transaction: self.on_transaction.clone(),
+            require_tls: self.require_tls,
         }
     }
 }

@@ -75,6 +75,7 @@ use mxsend_core::mx::{self, FamilyOrder, NoRoute};
 use mxsend_core::session::{Failure, Outcome, SessionError};
 
 use crate::dns::{Route, RouteError};
+use crate::security::{DeliveryPolicy, SecurityPlan};
 use crate::tls::{TlsError, TlsMode};
 
 /// Where to connect, and the name that goes with it (for TLS, transcripts and reports).
@@ -195,6 +196,9 @@ pub enum Unreached {
     Connect(Arc<io::Error>),
     /// The last TLS handshake failed.
     Tls(TlsError),
+    /// The domain's TLS policy allows none of its exchanges (MTA-STS `enforce` with no MX
+    /// host matching the policy): nothing was tried.
+    Policy(DeliveryPolicy),
 }
 
 impl std::fmt::Display for Unreached {
@@ -203,6 +207,7 @@ impl std::fmt::Display for Unreached {
             Unreached::Route(e) => write!(f, "{e}"),
             Unreached::Connect(e) => write!(f, "connection failed: {e}"),
             Unreached::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            Unreached::Policy(p) => write!(f, "no MX host allowed by the TLS policy: {p}"),
         }
     }
 }
@@ -222,6 +227,9 @@ pub struct RecipientReport {
     pub addr: Option<SocketAddr>,
     /// Set when no server answered for this recipient in the end: why.
     pub unreached: Option<Unreached>,
+    /// The TLS policy that governed its domain (MX delivery with a policy source, such as
+    /// MTA-STS, configured); `None` otherwise.
+    pub policy: Option<DeliveryPolicy>,
 }
 
 /// One message's result: one entry per recipient, in envelope order.
@@ -315,6 +323,8 @@ pub struct Delivery {
     tls: TlsMode,
     /// Candidates for groups whose route is known up front (relay).
     known: Vec<Candidate>,
+    /// The TLS policy of each (message, recipient) job whose domain has one.
+    policies: HashMap<(usize, usize), DeliveryPolicy>,
 }
 
 /// The outcome for recipients of a domain with no route: no server replied.
@@ -332,6 +342,8 @@ fn retryable(outcome: &Outcome) -> bool {
         Outcome::Deferred(Failure::Session(_)) => true,
         // A session-level refusal (554 greeting, 5xx EHLO): another server may serve.
         Outcome::Rejected(Failure::Session(e)) => !e.is_credentials_problem(),
+        // REQUIRETLS not possible at this server (RFC 8689 §4.2.1): try the next MX host.
+        Outcome::Rejected(Failure::RequireTlsUnavailable { .. }) => true,
         // 4xx to MAIL: about the server's state, not the recipient (Postfix moves on too).
         Outcome::Deferred(Failure::SenderRefused(_)) => true,
         Outcome::Deferred(Failure::Reply(reply)) => reply.code().get() == 421,
@@ -416,6 +428,7 @@ impl Delivery {
             groups,
             tls,
             known,
+            policies: HashMap::new(),
         }
     }
 
@@ -584,6 +597,74 @@ impl Delivery {
         self.no_route(&jobs, error);
     }
 
+    /// [`Delivery::route_found`] with the domain's TLS policy: only the candidates the plan
+    /// allows are tried, each with the TLS mode it says; none allowed defers the domain's
+    /// recipients ([`Unreached::Policy`]). `None` is [`Delivery::route_found`].
+    pub fn route_secured(
+        &mut self,
+        route: Result<Vec<Candidate>, RouteError>,
+        plan: Option<SecurityPlan>,
+    ) {
+        let resolving = self
+            .groups
+            .iter()
+            .position(|g| matches!(g.stage, Stage::Resolving));
+        if let Some(i) = resolving {
+            self.route_secured_for(GroupId(i), route, plan);
+        }
+    }
+
+    /// [`Delivery::route_secured`] for the group of a [`Task::Resolve`].
+    pub fn route_secured_for(
+        &mut self,
+        group: GroupId,
+        route: Result<Vec<Candidate>, RouteError>,
+        plan: Option<SecurityPlan>,
+    ) {
+        let Some(plan) = plan else {
+            return self.route_found_for(group, route);
+        };
+        let tls = self.tls;
+        let Some(g) = self.groups.get_mut(group.0) else {
+            return;
+        };
+        if !matches!(g.stage, Stage::Unresolved | Stage::Resolving) {
+            return;
+        }
+        for job in &g.jobs {
+            self.policies.insert(*job, plan.policy.clone());
+        }
+        let candidates = match route {
+            Ok(candidates) if !candidates.is_empty() => candidates,
+            other => return self.route_found_for(group, other),
+        };
+        let allowed: VecDeque<(Candidate, TlsMode)> = candidates
+            .into_iter()
+            .filter_map(|c| plan.tls_for(&c.host, tls).map(|mode| (c, mode)))
+            .collect();
+        if !allowed.is_empty() {
+            g.stage = Stage::Routed(Current {
+                candidates: allowed,
+                attempt: None,
+                retried_plain: Vec::new(),
+            });
+            return;
+        }
+        g.stage = Stage::Finished;
+        let jobs = std::mem::take(&mut g.jobs);
+        for (m, r) in jobs {
+            self.finish(
+                m,
+                r,
+                Pending {
+                    outcome: Outcome::Deferred(Failure::Unreached),
+                    candidate: None,
+                    unreached: Some(Unreached::Policy(plan.policy.clone())),
+                },
+            );
+        }
+    }
+
     fn no_route(&mut self, jobs: &[(usize, usize)], error: RouteError) {
         let outcome = no_route_outcome(&error);
         for &(m, r) in jobs {
@@ -749,6 +830,7 @@ impl Delivery {
             host: word.candidate.as_ref().map(|c| c.host.clone()),
             addr: word.candidate.as_ref().and_then(Candidate::tcp_addr),
             unreached: word.unreached,
+            policy: self.policies.get(&(m, r)).cloned(),
         };
         if let Some(slot) = self.done.get_mut(m).and_then(|d| d.get_mut(r)) {
             if slot.is_none() {

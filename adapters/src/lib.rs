@@ -25,6 +25,10 @@
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`dns`] | the stub resolver |
+//! | [`mta_sts`] | MTA-STS (RFC 8461): the `_mta-sts` record, the policy fetched over HTTPS, its disk cache |
+//! | [`requiretls`] | RFC 8689's `TLS-Required: No` header, found in a message's header block |
+//! | [`dane`] | DANE (RFC 7672): secure TLSA records per MX host, the AD bit of a trusted resolver |
+//! | [`security`] | the per-domain TLS policy of an MX delivery (MTA-STS) and how it is reported |
 //! | [`dkim`] | DKIM signing of each message as it streams: [`DkimKey`], [`DkimSigner`] |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
 //! | [`queue`] | the durable queue: spool directory, retries on a schedule, delivery status notifications |
@@ -165,13 +169,17 @@ mod attempt;
 pub mod blocking;
 pub mod compose;
 pub mod config;
+pub mod dane;
 pub mod delivery;
 pub mod dkim;
 pub mod dns;
 mod error;
 pub mod message;
+pub mod mta_sts;
 pub mod queue;
+pub mod requiretls;
 pub mod scram;
+pub mod security;
 #[cfg(feature = "smol")]
 pub mod smol;
 pub mod spool;

@@ -48,6 +48,7 @@
 //! `smtp_tls_security_level = may`.
 
 pub mod certificate;
+pub mod dane;
 mod error;
 pub mod pin;
 mod verify;
@@ -417,6 +418,10 @@ pub struct TlsConnector {
     opportunistic: Arc<ClientConfig>,
     /// The name to verify and send as SNI instead of the host connected to.
     server_name: Option<ServerName<'static>>,
+    /// Per exchange name, the configuration that authenticates it by its secure TLSA
+    /// records (DANE, RFC 7672): used instead of `verifying` for that host, registered by
+    /// the MX delivery once the records are known ([`TlsConnector::use_dane`]).
+    dane: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<ClientConfig>>>>,
 }
 
 impl TlsConnector {
@@ -429,6 +434,7 @@ impl TlsConnector {
                 verifying: config.clone(),
                 opportunistic: config.clone(),
                 server_name: None,
+                dane: Default::default(),
             });
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -459,6 +465,7 @@ impl TlsConnector {
             )?),
             opportunistic: Arc::new(client_config(&provider, any, identity)?),
             server_name: None,
+            dane: Default::default(),
         })
     }
 
@@ -479,6 +486,52 @@ impl TlsConnector {
             TlsMode::Opportunistic => Some(self.opportunistic.clone()),
             TlsMode::Required | TlsMode::Implicit => Some(self.verifying.clone()),
         }
+    }
+
+    /// Authenticate `host` by these TLSA records from now on (DANE, RFC 7672 §3): its
+    /// verifying connections check the certificate against them alone. Records with no
+    /// usable entry give mandatory TLS without authentication (RFC 7672 §2.2).
+    pub fn use_dane(&self, host: &str, records: &[crate::dns::TlsaRecord]) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let usable: Vec<_> = records
+            .iter()
+            .filter(|r| dane::usable(r))
+            .cloned()
+            .collect();
+        let policy = if usable.is_empty() {
+            Policy::AcceptAny
+        } else {
+            Policy::Dane(dane::DaneCheck { records: usable })
+        };
+        let verifier = Arc::new(Verifier {
+            policy,
+            provider: provider.clone(),
+        });
+        if let Ok(config) = client_config(&provider, verifier, None) {
+            let key = host.trim_end_matches('.').to_ascii_lowercase();
+            self.dane
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, Arc::new(config));
+        }
+    }
+
+    /// [`TlsConnector::config`] for a connection to `host`: a verifying mode uses the
+    /// host's DANE configuration when one was registered ([`TlsConnector::use_dane`]).
+    pub fn config_for(&self, mode: TlsMode, host: &str) -> Option<Arc<ClientConfig>> {
+        if mode.verifies() {
+            let key = host.trim_end_matches('.').to_ascii_lowercase();
+            let dane = self
+                .dane
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                .cloned();
+            if dane.is_some() {
+                return dane;
+            }
+        }
+        self.config(mode)
     }
 
     /// The TLS server name for a connection to `host`: the configured name if any, else
@@ -504,7 +557,7 @@ impl TlsConnector {
         mode: TlsMode,
         host: &str,
     ) -> Result<Option<rustls::ClientConnection>, TlsConfigError> {
-        let Some(config) = self.config(mode) else {
+        let Some(config) = self.config_for(mode, host) else {
             return Ok(None);
         };
         let name = self.server_name(host)?;

@@ -229,6 +229,13 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
             "the message is binary and the server does not offer BINARYMIME".into(),
         ),
         (None, Ok(Failure::Body(why))) => Cause::Unsendable(why.to_string()),
+        (None, Ok(Failure::RequireTlsUnavailable { verified_tls, .. })) => {
+            Cause::Unsendable(if *verified_tls {
+                "REQUIRETLS: the server does not offer REQUIRETLS (RFC 8689); not sent".into()
+            } else {
+                "REQUIRETLS: no TLS verified for the server's name (RFC 8689); not sent".into()
+            })
+        }
         (None, Ok(other)) => Cause::Unsendable(format!("{other:?}")),
     };
     RecipientOutcome {
@@ -237,6 +244,25 @@ fn recipient(r: &RecipientReport) -> RecipientOutcome {
         cause,
         host: r.host.clone(),
         address: r.addr,
+        policy: r.policy.as_ref().and_then(shown_policy),
+    }
+}
+
+/// The policy as the report shows it: only when the domain has one (an MTA-STS policy, or
+/// an exchange DANE applies to).
+fn shown_policy(policy: &mxsend::security::DeliveryPolicy) -> Option<String> {
+    use mxsend::security::DeliveryPolicy;
+    match policy {
+        DeliveryPolicy::MtaSts {
+            status: mxsend::mta_sts::StsStatus::NoPolicy,
+            ..
+        } => None,
+        DeliveryPolicy::Dane {
+            exchanges, mta_sts, ..
+        } if !exchanges.iter().any(|(_, s)| s.applies()) => {
+            mta_sts.as_deref().and_then(shown_policy)
+        }
+        other => Some(other.to_string()),
     }
 }
 

@@ -62,6 +62,7 @@ mod tests {
                 cause,
                 host: None,
                 address: None,
+                policy: None,
             }],
         }
     }

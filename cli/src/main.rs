@@ -24,6 +24,7 @@ mod progress;
 mod queue;
 mod report;
 mod run;
+mod secure;
 mod sendmail;
 mod source;
 mod tls;
@@ -193,6 +194,21 @@ pub struct MxArgs {
     /// One JSON document on standard output.
     #[arg(long)]
     pub json: bool,
+    /// Do not look up the domain's MTA-STS policy.
+    #[arg(long)]
+    pub no_mta_sts: bool,
+    /// Do not look up the exchanges' DANE TLSA records.
+    #[arg(long)]
+    pub no_dane: bool,
+    /// Cache MTA-STS policies here [default: $XDG_CACHE_HOME/mxsend/mta-sts].
+    #[arg(long, value_name = "DIR")]
+    pub mta_sts_cache: Option<PathBuf>,
+    /// Verify the MTA-STS policy server against the CA certificates in this PEM file.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+    /// Fetch MTA-STS policies from this port instead of 443 (tests).
+    #[arg(long, value_name = "N", hide = true)]
+    pub mta_sts_port: Option<u16>,
 }
 
 /// `mxsend sendmail ARGS...`: sendmail's own option syntax, parsed by [`sendmail`].
@@ -301,6 +317,22 @@ pub struct SendArgs {
     /// host given to --server: a relay reached by address.
     #[arg(long, value_name = "NAME", help_heading = "Connection")]
     pub tls_name: Option<String>,
+    /// Send with REQUIRETLS (RFC 8689): only to servers offering it over TLS verified for
+    /// their name (DANE, MTA-STS or WebPKI); otherwise the message is not sent to that host.
+    #[arg(long, help_heading = "Connection")]
+    pub require_tls: bool,
+    /// MX delivery: do not consult the recipient domains' MTA-STS policies (RFC 8461).
+    #[arg(long, help_heading = "Connection")]
+    pub no_mta_sts: bool,
+    /// MX delivery: do not use DANE (RFC 7672: TLSA records the resolver validated).
+    #[arg(long, help_heading = "Connection")]
+    pub no_dane: bool,
+    /// Cache MTA-STS policies here [default: $XDG_CACHE_HOME/mxsend/mta-sts].
+    #[arg(long, value_name = "DIR", help_heading = "Connection")]
+    pub mta_sts_cache: Option<PathBuf>,
+    /// Fetch MTA-STS policies from this port instead of 443 (tests).
+    #[arg(long, value_name = "N", hide = true)]
+    pub mta_sts_port: Option<u16>,
     /// The name to give in EHLO [default: this host's name if fully qualified, else its address literal].
     #[arg(long, value_name = "NAME", help_heading = "Connection")]
     pub ehlo: Option<String>,

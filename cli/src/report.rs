@@ -32,6 +32,8 @@
 //! reply that decided it (multi-line text joined with `\n`, the enhanced code taken out of the
 //! text), or `null` when none did (no route, no connection), and then `error` says what
 //! happened instead. `host` and `address` are the server that answered, `null` when none did.
+//! `policy`, present only when the recipient's domain has a TLS policy (MTA-STS), says which
+//! applied and how (`MTA-STS enforce (id ..., max_age ..., mx ...), fetched from ...`).
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -54,6 +56,8 @@ pub struct RecipientOutcome {
     pub host: Option<String>,
     /// Its address.
     pub address: Option<SocketAddr>,
+    /// The TLS policy that governed its domain (MTA-STS), when the domain has one.
+    pub policy: Option<String>,
 }
 
 impl RecipientOutcome {
@@ -115,6 +119,7 @@ impl Report {
                     host: r.host.as_deref(),
                     address: r.address.map(|a| a.to_string()),
                     error: r.error(),
+                    policy: r.policy.as_deref(),
                 })
                 .collect(),
         }
@@ -159,6 +164,9 @@ impl Report {
                         write!(out, " ({error})")?;
                     }
                 }
+            }
+            if let Some(policy) = &r.policy {
+                write!(out, " [{policy}]")?;
             }
             writeln!(out)?;
         }
@@ -249,6 +257,10 @@ pub struct JsonRecipient<'a> {
     pub address: Option<String>,
     /// What happened when no reply decided it.
     pub error: Option<String>,
+    /// The TLS policy that applied (MTA-STS mode, id, max_age, mx patterns, fetched or
+    /// cached); absent when the domain has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<&'a str>,
 }
 
 /// A reply in `--json`.
@@ -293,6 +305,7 @@ pub(crate) mod tests {
                     cause: Cause::Reply(reply(250, "2.0.0 Ok: queued as 4Tq2")),
                     host: Some("mx.example.net".into()),
                     address: Some("127.0.0.2:25".parse().unwrap()),
+                    policy: None,
                 },
                 RecipientOutcome {
                     recipient: "x@null.example".into(),
@@ -300,6 +313,7 @@ pub(crate) mod tests {
                     cause: Cause::NoRoute(NoRoute::NullMx),
                     host: None,
                     address: None,
+                    policy: None,
                 },
             ],
         }

@@ -459,12 +459,22 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         key: args.tls_key.as_deref(),
         name: args.tls_name.as_deref(),
     };
-    let tls_settings = crate::tls::settings(
+    let mut tls_settings = crate::tls::settings(
         tls_flags,
         &account,
         connection.tls,
         matches!(connection.route, Route::Relay { .. }),
     )?;
+    tls_settings.require_tls = args.require_tls;
+    if matches!(connection.route, Route::Mx { .. }) {
+        tls_settings.mta_sts = crate::secure::mta_sts(crate::secure::SecureFlags {
+            no_mta_sts: args.no_mta_sts,
+            cache: args.mta_sts_cache.as_deref(),
+            port: args.mta_sts_port,
+            ca_file: args.ca_file.as_deref(),
+        })?;
+        tls_settings.dane = (!args.no_dane).then(mxsend::dane::Dane::new);
+    }
     let local = local_names(&loaded.config)?;
     let from = args
         .from
@@ -844,13 +854,52 @@ fn mx(args: MxArgs) -> Result<Exit, CliError> {
     })?;
     let resolver = resolver(args.dns.as_deref())?;
     let plan = plan::plan_domain(&resolver, &domain, args.port);
+    let sts = crate::secure::mta_sts(crate::secure::SecureFlags {
+        no_mta_sts: args.no_mta_sts,
+        cache: args.mta_sts_cache.as_deref(),
+        port: args.mta_sts_port,
+        ca_file: args.ca_file.as_deref(),
+    })?;
+    // An address literal has no domain to publish a policy.
+    let sts_status = match (&sts, mxsend_core::mx::target(&domain)) {
+        (Some(sts), mxsend_core::mx::Target::Mx(name)) => Some(sts.discover(name, &resolver)),
+        _ => None,
+    };
+    let dane = match (&plan.exchanges, mxsend_core::mx::target(&domain)) {
+        (Ok(exchanges), mxsend_core::mx::Target::Mx(name)) if !args.no_dane => {
+            crate::secure::dane_statuses(&resolver, name, exchanges)
+        }
+        _ => Vec::new(),
+    };
     let mut out = io::stdout().lock();
     let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &JsonPlan::from(&plan))
+        #[derive(serde::Serialize)]
+        struct WithPolicy {
+            #[serde(flatten)]
+            plan: JsonPlan,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            mta_sts: Option<crate::secure::JsonMtaSts>,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            dane: Vec<crate::secure::JsonDane>,
+        }
+        let document = WithPolicy {
+            plan: JsonPlan::from(&plan),
+            mta_sts: sts_status.as_ref().map(crate::secure::JsonMtaSts::from),
+            dane: dane
+                .iter()
+                .map(|(host, status)| crate::secure::JsonDane::new(host, status))
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut out, &document)
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
         plan::write_plan(&plan, &mut out)
+            .and_then(|()| match &sts_status {
+                Some(status) => crate::secure::write_mta_sts(status, &mut out),
+                None => Ok(()),
+            })
+            .and_then(|()| crate::secure::write_dane(&dane, &mut out))
     };
     written.map_err(|e| CliError::io("writing to standard output", &e))?;
     Ok(plan.exit())

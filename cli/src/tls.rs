@@ -24,6 +24,12 @@ pub struct TlsSettings {
     pub client: Option<(PathBuf, PathBuf)>,
     /// The name to verify a relay's certificate against (and send as SNI).
     pub name: Option<String>,
+    /// REQUIRETLS (`--require-tls`).
+    pub require_tls: bool,
+    /// MX delivery's MTA-STS settings (`None`: not consulted).
+    pub mta_sts: Option<mxsend::mta_sts::MtaSts>,
+    /// MX delivery's DANE settings (`None`: not used).
+    pub dane: Option<mxsend::dane::Dane>,
 }
 
 /// The flags, as given.
@@ -109,6 +115,7 @@ pub fn settings(
         fingerprints,
         client,
         name,
+        ..TlsSettings::default()
     })
 }
 
@@ -124,7 +131,7 @@ impl TlsSettings {
         if let Some(name) = &self.name {
             relay = relay.tls_name(name.clone());
         }
-        relay
+        relay.require_tls(self.require_tls)
     }
 
     /// `mx` with these options (no TLS name: each exchange is verified by its own).
@@ -135,7 +142,13 @@ impl TlsSettings {
         if let Some((cert, key)) = &self.client {
             mx = mx.client_certificate(ClientCertificate::from_files(cert, key));
         }
-        mx
+        if let Some(sts) = &self.mta_sts {
+            mx = mx.mta_sts(sts.clone());
+        }
+        if let Some(dane) = &self.dane {
+            mx = mx.dane(dane.clone());
+        }
+        mx.require_tls(self.require_tls)
     }
 }
 

@@ -136,6 +136,8 @@ pub struct MailParams {
     pub ret: Option<Ret>,
     /// `ENVID=`, xtext-encoded on the wire (RFC 3461).
     pub envid: Option<String>,
+    /// `REQUIRETLS` (RFC 8689 §4.1).
+    pub requiretls: bool,
 }
 
 /// Parameters of RCPT TO.
@@ -447,6 +449,9 @@ fn encode_mail(
             return Err(CommandError::EnvidTooLong(len));
         }
     }
+    if params.requiretls {
+        out.extend_from_slice(b" REQUIRETLS");
+    }
     Ok(())
 }
 
@@ -673,10 +678,11 @@ mod tests {
             smtputf8: true,
             ret: Some(Ret::Headers),
             envid: Some("QQ+1 x=y".into()),
+            requiretls: true,
         };
         assert_eq!(
             enc(Command::Mail(&from("a@example.com"), &params)).unwrap(),
-            "MAIL FROM:<a@example.com> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B1+20x+3Dy\r\n"
+            "MAIL FROM:<a@example.com> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ+2B1+20x+3Dy REQUIRETLS\r\n"
         );
     }
 
@@ -1113,8 +1119,9 @@ mod tests {
             any::<bool>(),
             proptest::option::of(ret),
             proptest::option::of(any_text()),
+            any::<bool>(),
         )
-            .prop_map(|(mailbox, size, body, smtputf8, ret, envid)| {
+            .prop_map(|(mailbox, size, body, smtputf8, ret, envid, requiretls)| {
                 let path = mailbox.map_or(ReversePath::Null, ReversePath::Mailbox);
                 Owned::Mail(
                     path,
@@ -1124,6 +1131,7 @@ mod tests {
                         smtputf8,
                         ret,
                         envid,
+                        requiretls,
                     },
                 )
             });

@@ -21,6 +21,7 @@ on stdout, which the Rust harness waits for. Options:
   --dsn                    announce DSN and accept (and log) its parameters: NOTIFY and ORCPT on RCPT, RET and
                            ENVID on MAIL; nothing is ever sent back (aiosmtpd alone refuses every RCPT parameter
                            with 555). Note aiosmtpd upper-cases all parameters before the handler sees them.
+  --requiretls             offer REQUIRETLS after STARTTLS (RFC 8689) and accept it on MAIL
   --hostname NAME          name in the greeting and EHLO reply (default: mx.example.test)
   --greylist SECS          greylisting: answer 451 4.7.1 to RCPT for a (sender, recipient, client address)
                            triple first seen less than SECS seconds ago (the first attempt always)
@@ -56,17 +57,26 @@ DSN_PARAMS = {"NOTIFY", "ORCPT", "RET", "ENVID"}
 class DsnSMTP(SMTP):
     """aiosmtpd's SMTP, but the DSN parameters count as recognized (so MAIL/RCPT do not answer 555)."""
 
+    accepted = DSN_PARAMS
+
     def _getparams(self, params):
         result = super()._getparams(params)
         if result is None:
             return None
-        return {k: v for k, v in result.items() if k not in DSN_PARAMS}
+        return {k: v for k, v in result.items() if k not in self.accepted}
+
+
+class RequireTlsSMTP(DsnSMTP):
+    """Also REQUIRETLS (RFC 8689): offered in the EHLO reply after STARTTLS, accepted on MAIL."""
+
+    accepted = DSN_PARAMS | {"REQUIRETLS"}
 
 
 class TestHandler:
     """Accepts or refuses recipients by local part, stores messages in a Maildir, logs envelopes."""
 
-    def __init__(self, maildir, log_path, dsn=False, greylist=None):
+    def __init__(self, maildir, log_path, dsn=False, greylist=None, requiretls=False):
+        self.requiretls = requiretls
         self.greylist = greylist
         self.first_seen = {}
         self.maildir = maildir
@@ -80,6 +90,8 @@ class TestHandler:
         session.host_name = hostname
         if self.dsn:
             responses.insert(len(responses) - 1, "250-DSN")
+        if self.requiretls and server.session.ssl is not None:
+            responses.insert(len(responses) - 1, "250-REQUIRETLS")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -178,6 +190,7 @@ async def main():
     p.add_argument("--size", type=int)
     p.add_argument("--smtputf8", action="store_true")
     p.add_argument("--dsn", action="store_true")
+    p.add_argument("--requiretls", action="store_true")
     p.add_argument("--hostname", default="mx.example.test")
     p.add_argument("--greylist", type=float)
     a = p.parse_args()
@@ -209,8 +222,8 @@ async def main():
         kwargs["authenticator"] = make_authenticator(user, password)
         kwargs["auth_exclude_mechanism"] = [m.upper() for m in a.auth_exclude]
 
-    handler = TestHandler(a.maildir, a.log, dsn=a.dsn, greylist=a.greylist)
-    smtp_class = DsnSMTP if a.dsn else SMTP
+    handler = TestHandler(a.maildir, a.log, dsn=a.dsn, greylist=a.greylist, requiretls=a.requiretls)
+    smtp_class = RequireTlsSMTP if a.requiretls else DsnSMTP if a.dsn else SMTP
     loop = asyncio.get_running_loop()
     # A plain asyncio server rather than aiosmtpd's Controller: the Controller needs the port up front
     # (it connects to itself to start), while port 0 lets the kernel pick a free one without a race.

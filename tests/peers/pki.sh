@@ -19,6 +19,8 @@
 #   snakeoil-expired.crt/.key      self-signed with CA:TRUE, same SANs, valid only during 2020
 #   ca-as-server.crt/.key          CA:TRUE, same SANs, signed by the test CA (a CA served as a server's own)
 #   client.crt/.key                signed by the test CA for clientAuth, CN=client.example.test
+#   mta-sts.crt/.key               signed by the test CA for the MTA-STS policy hosts of the test
+#                                  domains (DNS:mta-sts.sts.test)
 # The certificates for the right names also carry every mx*.example.test name the MX tests use.
 set -euo pipefail
 
@@ -50,6 +52,7 @@ make_leaf() { # NAME CA SAN CN
 
 make_ca ca "mxsend test CA"
 make_leaf server ca "$san" mx.example.test
+make_leaf mta-sts ca "subjectAltName=DNS:mta-sts.sts.test" mta-sts.sts.test
 make_leaf wrong-host ca "subjectAltName=DNS:wrong-host.example.invalid" wrong-host.example.invalid
 
 key self-signed.key

@@ -56,6 +56,9 @@ pub struct AiosmtpdOptions {
     /// Announce DSN and accept NOTIFY/ORCPT on RCPT and RET/ENVID on MAIL, so the envelope log shows
     /// them (aiosmtpd upper-cases parameters). Without it aiosmtpd answers any RCPT parameter with 555.
     pub dsn: bool,
+    /// Announce REQUIRETLS after STARTTLS and accept it on MAIL (RFC 8689), so the envelope log
+    /// shows it.
+    pub requiretls: bool,
     /// The PKI to use; `None`: generate one if TLS is wanted (see [`Aiosmtpd::pki`]).
     pub pki: Option<TestPki>,
     /// The certificate to serve; `None`: the PKI's `server` pair.
@@ -79,6 +82,7 @@ impl Default for AiosmtpdOptions {
             size: None,
             smtputf8: false,
             dsn: false,
+            requiretls: false,
             pki: None,
             served_cert: None,
             greylist: None,
@@ -204,6 +208,9 @@ impl Aiosmtpd {
         }
         if opts.smtputf8 {
             cmd.arg("--smtputf8");
+        }
+        if opts.requiretls {
+            cmd.arg("--requiretls");
         }
         if opts.dsn {
             cmd.arg("--dsn");

@@ -126,6 +126,15 @@ impl Dnsmasq {
         self.addr
     }
 
+    /// A resolver asking only this instance, one try of 2 s (loopback answers at once).
+    pub fn resolver(&self) -> mxsend::dns::Resolver {
+        mxsend::dns::Resolver::new(mxsend::dns::ResolverConfig {
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+            ..mxsend::dns::ResolverConfig::with_servers(vec![self.addr])
+        })
+    }
+
     /// Its query log so far, for failure messages.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()

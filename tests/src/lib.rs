@@ -56,9 +56,11 @@
 pub mod aiosmtpd;
 pub mod dkim;
 pub mod dnsmasq;
+pub mod dnssec;
 pub mod dovecot;
 pub mod hostile;
 pub mod maildir;
+pub mod mta_sts;
 pub mod net;
 pub mod outcomes;
 pub mod pki;

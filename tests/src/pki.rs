@@ -52,6 +52,8 @@ pub struct TestPki {
     pub ca_as_server: CertPair,
     /// A client certificate (clientAuth) issued by the test CA, CN=client.example.test.
     pub client: CertPair,
+    /// Signed by the test CA for the MTA-STS policy host `mta-sts.sts.test`.
+    pub mta_sts: CertPair,
 }
 
 impl TestPki {
@@ -93,6 +95,7 @@ impl TestPki {
             snakeoil_expired: pair("snakeoil-expired"),
             ca_as_server: pair("ca-as-server"),
             client: pair("client"),
+            mta_sts: pair("mta-sts"),
             dir: Arc::new(dir),
         }
     }

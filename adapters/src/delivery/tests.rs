@@ -839,3 +839,81 @@ fn outcomes_are_attributed_by_their_indices_not_by_position() {
     assert_eq!(reports[1].recipients[0].outcome, rejected);
     assert_ne!(reports[0].recipients[0].outcome, rejected);
 }
+
+/// An MTA-STS plan with this policy text.
+fn sts_plan(text: &str, unmatched: &[&str]) -> SecurityPlan {
+    let policy = crate::mta_sts::parse_policy(text).unwrap();
+    SecurityPlan {
+        policy: DeliveryPolicy::MtaSts {
+            status: crate::mta_sts::StsStatus::Policy {
+                id: "1".into(),
+                policy,
+                source: crate::mta_sts::PolicySource::Cache,
+            },
+            unmatched: unmatched.iter().map(|h| h.to_string()).collect(),
+            set_aside: false,
+        },
+    }
+}
+
+#[test]
+fn an_enforced_policy_tries_only_matching_exchanges_with_verified_tls() {
+    let mut d = Delivery::mx(&[mailbox("a@example.test")], TlsMode::Opportunistic);
+    assert!(matches!(d.poll(), Action::Resolve(_)));
+    let plan = sts_plan(
+        "version: STSv1\nmode: enforce\nmx: mx2.example.test\nmax_age: 60\n",
+        &["mx1.example.test"],
+    );
+    d.route_secured(
+        Ok(vec![
+            candidate("mx1.example.test", 1),
+            candidate("mx2.example.test", 2),
+        ]),
+        Some(plan.clone()),
+    );
+    let Action::Attempt(attempt) = d.poll() else {
+        panic!("no attempt");
+    };
+    assert_eq!(attempt.candidate.host, "mx2.example.test");
+    assert_eq!(attempt.tls, TlsMode::Required);
+    d.attempt_done(refused());
+    assert_eq!(d.poll(), Action::Done);
+    let report = d.into_reports().pop().unwrap();
+    assert_eq!(report.recipients[0].policy, Some(plan.policy));
+    assert!(matches!(
+        report.recipients[0].unreached,
+        Some(Unreached::Connect(_))
+    ));
+}
+
+#[test]
+fn an_enforced_policy_matching_no_exchange_defers_without_an_attempt() {
+    let mut d = Delivery::mx(&[mailbox("a@example.test")], TlsMode::Opportunistic);
+    assert!(matches!(d.poll(), Action::Resolve(_)));
+    let plan = sts_plan(
+        "version: STSv1\nmode: enforce\nmx: other.test\nmax_age: 60\n",
+        &["mx1.example.test"],
+    );
+    d.route_secured(Ok(vec![candidate("mx1.example.test", 1)]), Some(plan));
+    assert_eq!(d.poll(), Action::Done);
+    let report = d.into_reports().pop().unwrap();
+    let r = &report.recipients[0];
+    assert_eq!(r.outcome, Outcome::Deferred(Failure::Unreached));
+    assert!(matches!(r.unreached, Some(Unreached::Policy(_))));
+    assert_eq!(r.host, None);
+}
+
+#[test]
+fn a_testing_policy_keeps_every_exchange_and_the_delivery_mode() {
+    let mut d = Delivery::mx(&[mailbox("a@example.test")], TlsMode::Opportunistic);
+    assert!(matches!(d.poll(), Action::Resolve(_)));
+    let plan = sts_plan(
+        "version: STSv1\nmode: testing\nmx: other.test\nmax_age: 60\n",
+        &["mx1.example.test"],
+    );
+    d.route_secured(Ok(vec![candidate("mx1.example.test", 1)]), Some(plan));
+    let Action::Attempt(attempt) = d.poll() else {
+        panic!("no attempt");
+    };
+    assert_eq!(attempt.tls, TlsMode::Opportunistic);
+}

@@ -9,9 +9,9 @@ use mxsend_core::address::Domain;
 use mxsend_core::mx::{self, MxRecord, Target};
 
 use super::{
-    exchanges, merge_families, mx_records, settles_both_families, Action, AddressLimit, Answer,
-    DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route, RouteError, Transmit,
-    Transport,
+    exchanges, merge_families, mx_records, settles_both_families, txt_records, Action,
+    AddressLimit, Answer, DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route,
+    RouteError, Transmit, Transport,
 };
 
 /// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
@@ -78,6 +78,11 @@ fn remaining(deadline: Instant) -> io::Result<std::time::Duration> {
 
 /// Run `lookup` to completion with blocking sockets.
 pub(crate) fn run(mut lookup: Lookup) -> Result<Answer, DnsError> {
+    run_in_place(&mut lookup)
+}
+
+/// [`run`], keeping the lookup (for [`Lookup::answered_by`]).
+pub(crate) fn run_in_place(lookup: &mut Lookup) -> Result<Answer, DnsError> {
     let mut buf = vec![0u8; MAX_MESSAGE];
     let mut current: Option<(Connection, Instant)> = None;
     let mut action = lookup.start();
@@ -124,6 +129,26 @@ impl Resolver {
 
     fn mx_seeded(&self, domain: &str, seed: u64) -> Result<Vec<MxRecord>, DnsError> {
         run(self.lookup(domain, QueryType::Mx, seed)?).map(mx_records)
+    }
+
+    /// The answer to `name`/`qtype` with the server that gave it and its AD bit
+    /// ([`Lookup::answered_by`]): what DANE needs to tell secure answers from others.
+    pub fn lookup_with_ad(
+        &self,
+        name: &str,
+        qtype: QueryType,
+    ) -> (Result<Answer, DnsError>, Option<(SocketAddr, bool)>) {
+        let mut lookup = match self.lookup(name, qtype, fastrand::u64(..)) {
+            Ok(lookup) => lookup,
+            Err(e) => return (Err(e), None),
+        };
+        let answer = run_in_place(&mut lookup);
+        (answer, lookup.answered_by())
+    }
+
+    /// The TXT records at `name`, each record's strings joined (empty: NODATA).
+    pub fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        run(self.lookup(name, QueryType::Txt, fastrand::u64(..))?).map(txt_records)
     }
 
     /// The addresses of `host`: AAAA records, then A records.

@@ -103,6 +103,8 @@ pub struct Lookup {
     failures: Vec<(SocketAddr, TryFailure)>,
     /// Where message IDs come from: the caller's seed, so a lookup replays exactly.
     ids: QueryIds,
+    /// The server whose answer ended the lookup, and whether it set the AD bit.
+    answered: Option<(SocketAddr, bool)>,
 }
 
 /// Message IDs from a caller's seed (splitmix64): the lookup itself draws no randomness, as
@@ -148,12 +150,20 @@ impl Lookup {
             in_flight: None,
             failures: Vec::new(),
             ids: QueryIds(seed),
+            answered: None,
         })
     }
 
     /// The name as it goes on the wire (A-labels, fully qualified).
     pub fn name(&self) -> String {
         self.name.to_ascii()
+    }
+
+    /// Once done with an answer (NXDOMAIN included): the server that gave it, and whether
+    /// it set the AD bit (RFC 4035 §3.2.3: the data was DNSSEC-validated by that server).
+    /// Only a validating resolver the caller trusts makes that bit mean anything.
+    pub fn answered_by(&self) -> Option<(SocketAddr, bool)> {
+        self.answered
     }
 
     /// The first message to send.
@@ -170,9 +180,15 @@ impl Lookup {
             Input::Timeout => TryFailure::Timeout,
             Input::Io(kind) => TryFailure::Io(kind),
             Input::Response(bytes) => {
+                // The AD bit: octet 3, 0x20 (RFC 4035 §3.2.3; RFC 1035 §4.1.1 header).
+                let authentic = bytes.get(3).is_some_and(|b| b & 0x20 != 0);
                 match check_response(bytes, flight.id, &self.name, self.qtype) {
-                    Verdict::Answer(answer) => return Action::Done(Ok(answer)),
+                    Verdict::Answer(answer) => {
+                        self.answered = Some((flight.server, authentic));
+                        return Action::Done(Ok(answer));
+                    }
                     Verdict::NoSuchDomain => {
+                        self.answered = Some((flight.server, authentic));
                         return Action::Done(Err(DnsError::NoSuchDomain { name: self.name() }));
                     }
                     Verdict::Truncated if flight.transport == Transport::Udp => {
@@ -346,6 +362,46 @@ mod tests {
         let q = query_of(&t);
         assert_eq!(q.queries[0].name().to_ascii(), "example.test.");
         assert_eq!(q.queries[0].query_type(), RecordType::A);
+    }
+
+    #[test]
+    fn the_ad_bit_is_asked_for_and_kept_with_the_server_that_answered() {
+        let mut lookup = Lookup::new(
+            "example.test",
+            QueryType::A,
+            &config(&["127.0.0.1:53"], 1),
+            7,
+        )
+        .unwrap();
+        let q = query_of(&sent(lookup.start()));
+        assert!(
+            q.metadata.authentic_data,
+            "RFC 6840 §5.7: AD set in the query"
+        );
+        assert_eq!(lookup.answered_by(), None);
+        let bytes = answer(&q, |m| m.metadata.authentic_data = true);
+        assert_eq!(
+            lookup.handle(Input::Response(&bytes)),
+            Action::Done(Ok(addr_answer()))
+        );
+        assert_eq!(
+            lookup.answered_by(),
+            Some(("127.0.0.1:53".parse().unwrap(), true))
+        );
+
+        let mut plain = Lookup::new(
+            "example.test",
+            QueryType::A,
+            &config(&["127.0.0.1:53"], 1),
+            8,
+        )
+        .unwrap();
+        let q = query_of(&sent(plain.start()));
+        plain.handle(Input::Response(&answer(&q, |_| {})));
+        assert_eq!(
+            plain.answered_by(),
+            Some(("127.0.0.1:53".parse().unwrap(), false))
+        );
     }
 
     #[test]

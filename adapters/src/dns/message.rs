@@ -40,6 +40,8 @@ fn record_type(qtype: QueryType) -> RecordType {
         QueryType::Mx => RecordType::MX,
         QueryType::A => RecordType::A,
         QueryType::Aaaa => RecordType::AAAA,
+        QueryType::Txt => RecordType::TXT,
+        QueryType::Tlsa => RecordType::TLSA,
     }
 }
 
@@ -53,6 +55,8 @@ pub(crate) fn encode_query(
 ) -> Result<Vec<u8>, String> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = true;
+    // Ask for the AD bit in the answer (RFC 6840 §5.7): DANE trusts a validating resolver's.
+    message.metadata.authentic_data = true;
     let mut query = Query::query(name.clone(), record_type(qtype));
     query.set_query_class(DNSClass::IN);
     message.add_query(query);
@@ -131,6 +135,32 @@ fn follow_chain(message: &Message, name: &Name, qtype: QueryType) -> Result<Answ
                         RData::MX(mx) => Some(MxRecord {
                             preference: mx.preference,
                             exchange: mx.exchange.to_ascii(),
+                        }),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            QueryType::Txt => Answer::Txt(
+                owned()
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(txt) => Some(
+                            txt.txt_data
+                                .iter()
+                                .map(|piece| String::from_utf8_lossy(piece))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            QueryType::Tlsa => Answer::Tlsa(
+                owned()
+                    .filter_map(|r| match &r.data {
+                        RData::TLSA(tlsa) => Some(super::TlsaRecord {
+                            usage: u8::from(tlsa.cert_usage),
+                            selector: u8::from(tlsa.selector),
+                            matching: u8::from(tlsa.matching),
+                            data: tlsa.cert_data.to_vec(),
                         }),
                         _ => None,
                     })
@@ -295,6 +325,60 @@ mod tests {
         assert_eq!(
             check_response(&bytes(&m), 7, &name("nx.test."), QueryType::Mx),
             Verdict::ServerError(2)
+        );
+    }
+
+    #[test]
+    fn txt_strings_are_joined_per_record_and_tlsa_fields_kept() {
+        use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+        use hickory_proto::rr::rdata::{TLSA, TXT};
+        let m = response(
+            7,
+            "_mta-sts.example.test.",
+            RecordType::TXT,
+            vec![Record::from_rdata(
+                name("_mta-sts.example.test."),
+                60,
+                RData::TXT(TXT::new(vec!["v=STSv1; ".into(), "id=1;".into()])),
+            )],
+        );
+        assert_eq!(
+            check_response(
+                &bytes(&m),
+                7,
+                &name("_mta-sts.example.test."),
+                QueryType::Txt
+            ),
+            Verdict::Answer(Answer::Txt(vec!["v=STSv1; id=1;".into()]))
+        );
+        let m = response(
+            8,
+            "_25._tcp.mx.example.test.",
+            RecordType::TLSA,
+            vec![Record::from_rdata(
+                name("_25._tcp.mx.example.test."),
+                60,
+                RData::TLSA(TLSA::new(
+                    CertUsage::DaneEe,
+                    Selector::Spki,
+                    Matching::Sha256,
+                    vec![1, 2, 3],
+                )),
+            )],
+        );
+        assert_eq!(
+            check_response(
+                &bytes(&m),
+                8,
+                &name("_25._tcp.mx.example.test."),
+                QueryType::Tlsa
+            ),
+            Verdict::Answer(Answer::Tlsa(vec![super::super::TlsaRecord {
+                usage: 3,
+                selector: 1,
+                matching: 1,
+                data: vec![1, 2, 3],
+            }]))
         );
     }
 

@@ -1,4 +1,5 @@
-//! A stub resolver for mail: MX, A and AAAA over UDP and TCP, shared by every runtime.
+//! A stub resolver for mail: MX, A, AAAA, TXT and TLSA over UDP and TCP, shared by every
+//! runtime.
 //!
 //! Why our own: a mail client needs three record types, an answer it can trust to be for its
 //! question, and the difference between "no such domain" (bounce), "no MX" (use the domain
@@ -21,9 +22,14 @@
 //! §3.6.2, §4.3.2), at most [`MAX_CNAME_CHAIN`] links; NXDOMAIN after a CNAME applies to the
 //! chain's end (RFC 6604 §2); internationalised names sent as A-labels (RFC 5891 §4, UTS #46).
 //!
+//! TXT (MTA-STS, RFC 8461 §3.1) and TLSA (DANE, RFC 6698) are asked too. Every query sets
+//! the AD bit (RFC 6840 §5.7) and a lookup keeps the answering server and the answer's AD
+//! bit ([`Lookup::answered_by`]), which [`crate::dane`] believes only from a trusted
+//! (loopback) resolver.
+//!
 //! Deliberate limits: no cache (one delivery asks each question once), no search list or
 //! `ndots` (mail domains are always fully qualified, RFC 5321 §2.3.5), no DNSSEC validation
-//! (that is the recursive server's job; DANE is out of scope for now), `rotate` ignored, and
+//! of its own (that is the recursive server's job), `rotate` ignored, and
 //! IPv6 scope IDs in resolv.conf ignored (link-local servers need an interface index that
 //! resolv.conf names by interface name).
 
@@ -32,7 +38,8 @@ mod message;
 
 #[cfg(feature = "aio")]
 mod aio;
-#[cfg(feature = "blocking")]
+// Also with the async runtimes alone: MTA-STS fetches run on their blocking pool.
+#[cfg(any(feature = "blocking", feature = "aio"))]
 mod blocking;
 
 use std::fmt;
@@ -71,6 +78,23 @@ pub enum QueryType {
     A,
     /// IPv6 addresses (RFC 3596 §2).
     Aaaa,
+    /// Text records (RFC 1035 §3.3.14): MTA-STS's `_mta-sts` record (RFC 8461 §3.1).
+    Txt,
+    /// TLSA records (RFC 6698 §2): DANE for SMTP (RFC 7672).
+    Tlsa,
+}
+
+/// One TLSA record (RFC 6698 §2.1), its fields as numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TlsaRecord {
+    /// Certificate usage: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.
+    pub usage: u8,
+    /// Selector: 0 the full certificate, 1 its SubjectPublicKeyInfo.
+    pub selector: u8,
+    /// Matching type: 0 exact, 1 SHA-256, 2 SHA-512.
+    pub matching: u8,
+    /// The certificate association data.
+    pub data: Vec<u8>,
 }
 
 /// A successful answer: the records of the asked type at the end of the CNAME chain. Empty is
@@ -81,6 +105,11 @@ pub enum Answer {
     Mx(Vec<MxRecord>),
     /// For [`QueryType::A`] or [`QueryType::Aaaa`], in the server's order.
     Addresses(Vec<IpAddr>),
+    /// For [`QueryType::Txt`]: each record's character-strings joined (RFC 7208 §3.3 and
+    /// RFC 8461 §3.1 read a record so), in the server's order.
+    Txt(Vec<String>),
+    /// For [`QueryType::Tlsa`], in the server's order.
+    Tlsa(Vec<TlsaRecord>),
 }
 
 impl Answer {
@@ -89,6 +118,8 @@ impl Answer {
         match self {
             Answer::Mx(records) => records.is_empty(),
             Answer::Addresses(addresses) => addresses.is_empty(),
+            Answer::Txt(texts) => texts.is_empty(),
+            Answer::Tlsa(records) => records.is_empty(),
         }
     }
 }
@@ -338,11 +369,27 @@ pub fn connection_plan(
     )
 }
 
+/// The texts in an answer (any other answer, which a TXT question never gets, has none).
+pub(crate) fn txt_records(answer: Answer) -> Vec<String> {
+    match answer {
+        Answer::Txt(texts) => texts,
+        Answer::Mx(_) | Answer::Addresses(_) | Answer::Tlsa(_) => Vec::new(),
+    }
+}
+
+/// The TLSA records in an answer (none for any other kind).
+pub fn tlsa_records(answer: Answer) -> Vec<TlsaRecord> {
+    match answer {
+        Answer::Tlsa(records) => records,
+        _ => Vec::new(),
+    }
+}
+
 /// The MX records in an answer (an address answer, which an MX question never gets, has none).
 pub(crate) fn mx_records(answer: Answer) -> Vec<MxRecord> {
     match answer {
         Answer::Mx(records) => records,
-        Answer::Addresses(_) => Vec::new(),
+        Answer::Addresses(_) | Answer::Txt(_) | Answer::Tlsa(_) => Vec::new(),
     }
 }
 
@@ -365,7 +412,7 @@ pub(crate) fn merge_families(
 ) -> Result<Vec<IpAddr>, DnsError> {
     let addresses = |answer: Answer| match answer {
         Answer::Addresses(addresses) => addresses,
-        Answer::Mx(_) => Vec::new(),
+        Answer::Mx(_) | Answer::Txt(_) | Answer::Tlsa(_) => Vec::new(),
     };
     match (v6, v4) {
         (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),

@@ -809,6 +809,7 @@ fn describe(r: &RecipientReport) -> String {
             Unreached::Route(e) => e.to_string(),
             Unreached::Connect(e) => format!("connection failed: {e}"),
             Unreached::Tls(e) => format!("TLS handshake failed: {e}"),
+            policy @ Unreached::Policy(_) => policy.to_string(),
         };
     }
     let text = match &r.outcome {

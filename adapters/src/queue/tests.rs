@@ -98,6 +98,7 @@ impl Transport for &Scripted {
                             host: Some("mx.example.test".into()),
                             addr: None,
                             unreached: None,
+                            policy: None,
                         }
                     })
                     .collect::<Vec<RecipientReport>>();

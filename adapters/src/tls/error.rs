@@ -57,6 +57,9 @@ pub enum RefusalReason {
     Invalid(CertificateError),
     /// Fingerprints were configured and it matches none of them.
     NotPinned(Vec<Fingerprint>),
+    /// DANE (RFC 7672): it matches none of the exchange's secure TLSA records (this many),
+    /// or a DANE-TA match did not chain to the end-entity certificate for the MX name.
+    NoTlsaMatch(usize),
 }
 
 /// What went wrong with a certificate or handshake, in the terms of its fix.
@@ -211,6 +214,7 @@ impl CertificateRefusal {
                     fingerprint: info.map(|i| i.fingerprint),
                 }
             }
+            RefusalReason::NoTlsaMatch(_) => return Problem::Other,
             RefusalReason::Invalid(error) => error,
         };
         match error {
@@ -319,6 +323,9 @@ impl CertificateRefusal {
                 let why = match &self.reason {
                     RefusalReason::Invalid(error) => describe_certificate_error(error),
                     RefusalReason::NotPinned(_) => "it matches no pin".to_string(),
+                    RefusalReason::NoTlsaMatch(count) => format!(
+                        "it matches none of the {count} DANE TLSA record(s) published for it (RFC 7672)"
+                    ),
                 };
                 format!("the certificate of {reached}{subject} was refused: {why}")
             }

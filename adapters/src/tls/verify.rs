@@ -47,6 +47,8 @@ pub(crate) enum Policy {
     RefuseAll,
     /// The verifying modes; see the module documentation.
     Verify(Verifying),
+    /// DANE: the exchange's secure TLSA records alone decide ([`super::dane`]).
+    Dane(super::dane::DaneCheck),
 }
 
 /// The checks of the verifying modes.
@@ -112,6 +114,9 @@ impl ServerCertVerifier for Verifier {
             Policy::RefuseAll => Err(RefusalReason::Invalid(CertificateError::UnknownIssuer)),
             Policy::Verify(verifying) => {
                 verifying.verify(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            Policy::Dane(check) => {
+                check.verify(end_entity, intermediates, server_name, now, &self.provider)
             }
         };
         match verdict {

@@ -135,6 +135,11 @@ pub struct SessionConfig {
     /// Hash functions and a nonce for SCRAM-SHA-256 (preferred over PLAIN when offered);
     /// without them SCRAM is never chosen.
     pub scram: Option<ScramSetup>,
+    /// REQUIRETLS (RFC 8689 §4.2.1): every transaction carries the `REQUIRETLS` MAIL
+    /// parameter, and goes out only when the session is on TLS whose certificate the caller
+    /// verified ([`TlsPolicy::Required`] or [`TlsPolicy::Implicit`]) and the server offers
+    /// REQUIRETLS there; otherwise it ends in [`Failure::RequireTlsUnavailable`] before MAIL.
+    pub require_tls: bool,
 }
 
 /// DSN options for one transaction (RFC 3461), sent only when the server offers DSN.
@@ -227,6 +232,15 @@ pub enum Failure {
     Utf8Unsupported,
     /// The body is BINARYMIME and the server does not offer BINARYMIME with CHUNKING.
     BinaryUnsupported,
+    /// REQUIRETLS was asked ([`SessionConfig::require_tls`]) and this server does not offer
+    /// it over verified TLS: the message was not sent to it (RFC 8689 §4.2.1). Another MX
+    /// host may do; when none does, the message is undeliverable (5.7.30).
+    RequireTlsUnavailable {
+        /// The session was on TLS with a certificate the caller verified.
+        verified_tls: bool,
+        /// The server offered REQUIRETLS.
+        offered: bool,
+    },
 }
 
 /// Why a message's content did not go out.
@@ -291,6 +305,7 @@ impl SessionConfig {
             timeouts: Timeouts::default(),
             protocol: Protocol::Smtp,
             scram: None,
+            require_tls: false,
         }
     }
 }

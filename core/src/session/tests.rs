@@ -1143,4 +1143,5 @@ fn transcript_display_of_errors_is_one_line() {
 
 mod lmtp;
 mod outcomes;
+mod requiretls;
 mod scram;

@@ -409,6 +409,18 @@ impl Session {
         }
     }
 
+    /// On TLS whose certificate the caller verified: the policy says it verifies, and the
+    /// handshake is done (RFC 8689 §4.2.1 asks for DANE or PKIX validation).
+    fn verified_tls(&self) -> bool {
+        self.secure && matches!(self.config.tls, TlsPolicy::Required | TlsPolicy::Implicit)
+    }
+
+    /// May a REQUIRETLS transaction go to this server: verified TLS, and REQUIRETLS offered
+    /// in the EHLO after it (RFC 8689 §4.2.1).
+    fn requiretls_possible(&self, capabilities: &Capabilities) -> bool {
+        self.verified_tls() && capabilities.requiretls
+    }
+
     fn start_transaction(
         &mut self,
         id: TransactionId,
@@ -435,11 +447,18 @@ impl Session {
             _ if address_needs_smtputf8(&envelope) && !capabilities.smtputf8 => {
                 Some(Failure::Utf8Unsupported)
             }
+            _ if self.config.require_tls && !self.requiretls_possible(capabilities) => {
+                Some(Failure::RequireTlsUnavailable {
+                    verified_tls: self.verified_tls(),
+                    offered: capabilities.requiretls,
+                })
+            }
             _ => None,
         };
         let chunked = envelope.body == BodyType::BinaryMime
             || (self.config.chunking && capabilities.chunking);
-        let (mail, rcpt) = parameters(&envelope, capabilities);
+        let (mut mail, rcpt) = parameters(&envelope, capabilities);
+        mail.requiretls = self.config.require_tls;
         let round = envelope
             .recipients
             .len()
@@ -1019,6 +1038,7 @@ pub(super) fn parameters(
         smtputf8: capabilities.smtputf8 && needs_smtputf8(envelope),
         ret: envelope.dsn.ret.filter(|_| dsn),
         envid: envelope.dsn.envid.clone().filter(|_| dsn),
+        requiretls: false,
     };
     let rcpt = RcptParams {
         notify: envelope.dsn.notify.filter(|_| dsn),
