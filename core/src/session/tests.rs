@@ -1144,3 +1144,4 @@ fn transcript_display_of_errors_is_one_line() {
 mod lmtp;
 mod outcomes;
 mod scram;
+mod streaming;

@@ -134,6 +134,8 @@ impl Session {
                     self.fail_transaction(id, sender_refused(reply));
                     if !self.pipelining() {
                         self.complete(id);
+                    } else if self.in_streamed_body(id) {
+                        self.stop_streamed_body(id, now);
                     }
                 }
                 _ => self.unexpected(Phase::Mail, reply, now),
@@ -398,6 +400,9 @@ impl Session {
         if !self.pipelining() && !self.expect.is_empty() {
             return;
         }
+        if self.may_stream() && !self.window_admits() {
+            return;
+        }
         if let Some((id, envelope, origin)) = self.continuations.pop_front() {
             self.start_transaction(id, envelope, Some(origin), now);
         } else if let Some((id, envelope)) = self.queued.pop_front() {
@@ -407,6 +412,33 @@ impl Session {
             self.state = State::Quitting;
             self.after_encode(r, Expect::Quit, now);
         }
+    }
+
+    /// Whether transactions can stream on this connection at all ([`super::TransactionWindow`]):
+    /// SMTP, a window over one, and the server offers PIPELINING and CHUNKING.
+    fn may_stream(&self) -> bool {
+        self.config.window.streams()
+            && self.config.protocol == Protocol::Smtp
+            && self.pipelining()
+            && self.capabilities.as_ref().is_some_and(|c| c.chunking)
+    }
+
+    /// Whether the window has room for one more transaction.
+    fn window_admits(&self) -> bool {
+        let in_flight = self
+            .running
+            .front()
+            .map_or(0, |oldest| self.transmit_end().saturating_sub(oldest.start));
+        self.config.window.admits(self.running.len(), in_flight)
+    }
+
+    /// Whether this envelope's transaction streams: it may, and its size is known to fit
+    /// the window.
+    fn streams(&self, envelope: &Envelope) -> bool {
+        self.may_stream()
+            && envelope
+                .size
+                .is_some_and(|size| size <= self.config.window.bytes)
     }
 
     fn start_transaction(
@@ -437,8 +469,10 @@ impl Session {
             }
             _ => None,
         };
+        let streamed = self.streams(&envelope);
         let chunked = envelope.body == BodyType::BinaryMime
-            || (self.config.chunking && capabilities.chunking);
+            || (self.config.chunking && capabilities.chunking)
+            || streamed;
         let (mail, rcpt) = parameters(&envelope, capabilities);
         let round = envelope
             .recipients
@@ -455,6 +489,13 @@ impl Session {
             return;
         }
         self.scratch.clear();
+        let start = self.transmit_end();
+        if streamed && self.running.iter().any(|t| t.streamed) {
+            // The transaction in flight may have been refused at BDAT LAST with its MAIL
+            // left open: start from a clean state (see the window's module docs).
+            let r = command::encode(&Command::Rset, &mut self.transmit);
+            self.after_encode(r, Expect::Rset, now);
+        }
         let r = command::encode(&Command::Mail(&envelope.from, &mail), &mut self.transmit);
         let pipelining = self.pipelining();
         let count = envelope.recipients.len();
@@ -473,6 +514,8 @@ impl Session {
             chunked,
             binary: envelope.body == BodyType::BinaryMime,
             rcpt_outstanding: round,
+            streamed,
+            start,
             round,
             origin,
             envelope,
@@ -485,6 +528,9 @@ impl Session {
             if !chunked {
                 let r = command::encode(&Command::Data, &mut self.transmit);
                 self.after_encode(r, Expect::Data(id), now);
+            } else if streamed {
+                // RFC 3030 §5: BDAT may follow the RCPTs before their replies.
+                self.begin_body(id, now);
             }
         }
     }
@@ -545,6 +591,14 @@ impl Session {
                 .recipients
                 .iter()
                 .any(|r| matches!(r, RecipientState::Accepted));
+        if tx.streamed {
+            // The content is already on its way: the reply to BDAT settles the transaction,
+            // unless nobody was accepted while the content is still being handed over.
+            if !accepted && tx.stage == Stage::Body {
+                self.stop_streamed_body(id, now);
+            }
+            return;
+        }
         match (accepted, chunked, pipelining) {
             (true, true, _) => self.begin_body(id, now),
             (true, false, false) => {
@@ -555,6 +609,23 @@ impl Session {
             (_, false, true) => {}
             (false, _, _) => self.reset(id, now),
         }
+    }
+
+    /// Whether `id` is streamed and its content is still being handed over.
+    fn in_streamed_body(&self, id: TransactionId) -> bool {
+        self.running
+            .iter()
+            .any(|t| t.id == id && t.streamed && t.stage == Stage::Body)
+    }
+
+    /// A streamed transaction failed as a whole (MAIL refused, every RCPT refused) while its
+    /// content was still being handed over: no more of it goes out, BDAT LAST never does,
+    /// and RSET clears the chunks already sent (RFC 3030 §2). Their replies, and the
+    /// RCPTs', are read and find the transaction settled.
+    fn stop_streamed_body(&mut self, id: TransactionId, now: Instant) {
+        self.scratch.clear();
+        self.encoder.reset();
+        self.reset(id, now);
     }
 
     fn has_accepted(&self, id: TransactionId) -> bool {
@@ -935,9 +1006,12 @@ pub(super) fn negative(reply: ReplyRef<'_>) -> Outcome {
 /// Whether a transaction may still go on in another one (recipients over the limit, or
 /// answered 452): QUIT waits for it.
 fn has_later_part(tx: &Transaction) -> bool {
-    tx.recipients
-        .iter()
-        .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
+    // A streamed transaction's RCPT replies may still turn out 452.
+    tx.rcpt_outstanding > 0
+        || tx
+            .recipients
+            .iter()
+            .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
 }
 
 /// 4yz to MAIL defers, 5yz rejects: an answer about the whole transaction.
