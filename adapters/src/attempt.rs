@@ -86,6 +86,7 @@ pub(crate) fn validate<'a>(
     };
     let mut config = SessionConfig::new(name);
     config.chunking = chunking;
+    config.window = settings.window;
     let mut session = Session::new(config, Instant::ZERO);
     for (m, envelope) in envelopes.into_iter().enumerate() {
         session

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mxsend::core::command::BodyType;
 use mxsend::core::session::{Failure, Outcome, SessionError, Timeouts};
 use mxsend::{Message, Relay, Report, TlsMode, TransactionWindow};
 
@@ -34,6 +35,8 @@ macro_rules! streaming_scenarios {
             hostile_421_mid_window_settles_every_transaction,
             hostile_hang_up_mid_window_settles_every_transaction,
             hostile_window_of_one_goes_back_to_data,
+            hostile_binarymime_body_goes_untouched_in_bdat,
+            postfix_without_binarymime_refuses_a_binary_body_before_mail,
         );
     };
 }
@@ -564,4 +567,81 @@ pub fn hostile_window_of_one_goes_back_to_data(adapter: &dyn Adapter) {
     let record = server.only_record();
     assert!(record.completed, "{:?}", record.script_error);
     assert!(record.commands("BDAT").is_empty());
+}
+
+/// A binary body (a NUL, bare CR and LF, a line of 2000 octets), declared BINARYMIME, to a
+/// server that offers it: `BODY=BINARYMIME` and one BDAT whose chunk is the content octet for
+/// octet, without the chunking option set (the default window uses BDAT).
+pub fn hostile_binarymime_body_goes_untouched_in_bdat(adapter: &dyn Adapter) {
+    let mut body = b"Content-Type: application/octet-stream\r\n\r\n\0\x01bare\nCR\r".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 2000));
+    let mut script = vec![
+        Step::Send(GREETING.to_vec()),
+        Step::Expect("EHLO "),
+        Step::Send(
+            b"250-hostile.example\r\n250-PIPELINING\r\n250-BINARYMIME\r\n250 CHUNKING\r\n".to_vec(),
+        ),
+        Step::Expect("MAIL FROM:<alice@example.org> BODY=BINARYMIME"),
+        Step::Expect("RCPT TO:<"),
+        Step::ReadBdat,
+    ];
+    script.push(Step::Send([MAIL_OK, RCPT_OK, QUEUED].concat().into_bytes()));
+    script.push(Step::Expect("QUIT"));
+    script.push(Step::Send(b"221 bye\r\n".to_vec()));
+    let server = HostileServer::start(script);
+    let captured = Captured::default();
+    let mut message = message_with_body(&["a@example.com"], body.clone());
+    message.envelope.body = BodyType::BinaryMime;
+    let report = adapter
+        .send(&relay(server.addr(), &captured), &message)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    assert!(
+        matches!(outcome_of(&report), Outcome::Delivered(_)),
+        "{report:?}\n{:#?}",
+        captured.lines()
+    );
+    let record = server.only_record();
+    assert!(record.completed, "{:?}", record.script_error);
+    let head = format!("BDAT {} LAST\r\n", body.len()).into_bytes();
+    let at = record
+        .received
+        .windows(head.len())
+        .position(|w| w == head.as_slice())
+        .expect("one BDAT LAST of the body's size");
+    let chunk = &record.received[at + head.len()..at + head.len() + body.len()];
+    assert_eq!(chunk, body.as_slice());
+}
+
+/// Postfix offers CHUNKING but not BINARYMIME: a binary body is refused for that reason, and
+/// its MAIL never goes out; the text message after it is delivered.
+pub fn postfix_without_binarymime_refuses_a_binary_body_before_mail(adapter: &dyn Adapter) {
+    let postfix = Postfix::start(PostfixOptions {
+        implicit_tls: false,
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let mut binary = message_with_body(&["bob@example.test"], b"\0binary\r\n".to_vec());
+    binary.envelope.body = BodyType::BinaryMime;
+    let text = content(0, "text", 2);
+    let messages = [
+        binary,
+        message_with_body(&["bob@example.test"], text.clone()),
+    ];
+    let reports = adapter
+        .send_all(&relay(postfix.smtp_addr(), &captured), &messages)
+        .unwrap_or_else(|e| panic!("{}: {e}", adapter.name()));
+    assert!(
+        matches!(
+            outcome_of(&reports[0]),
+            Outcome::Rejected(Failure::BinaryUnsupported)
+        ),
+        "{reports:#?}"
+    );
+    assert!(
+        matches!(outcome_of(&reports[1]), Outcome::Delivered(_)),
+        "{reports:#?}"
+    );
+    assert_eq!(captured.starting_with("-> MAIL FROM:").len(), 1);
+    let stored = postfix.wait_for_messages("bob@example.test", 1, MAILDIR_WAIT);
+    assert_stored_intact(&stored[0], &text);
 }

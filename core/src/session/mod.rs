@@ -690,7 +690,12 @@ impl Session {
         if envelope.recipients.is_empty() {
             return Err(UsageError::NoRecipients);
         }
-        if envelope.body == BodyType::BinaryMime && !self.config.chunking {
+        // BINARYMIME goes only with BDAT: allowed when chunking is on, or when the window
+        // streams (BDAT is then used wherever the server offers it with PIPELINING).
+        if envelope.body == BodyType::BinaryMime
+            && !self.config.chunking
+            && !self.config.window.streams()
+        {
             return Err(UsageError::BinaryNeedsChunking);
         }
         // Encode once with every parameter the server could ask for, so that no command

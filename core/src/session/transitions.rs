@@ -469,10 +469,14 @@ impl Session {
             }
             _ => None,
         };
+        // BDAT wherever it helps: BINARYMIME needs it; with PIPELINING it saves DATA's
+        // round trip and dot-stuffing, for a message of any size (one too large to stream
+        // waits for its RCPT replies first). Without PIPELINING each chunk would wait for
+        // its reply, so DATA stays unless chunking is asked for.
         let streamed = self.streams(&envelope);
         let chunked = envelope.body == BodyType::BinaryMime
             || (self.config.chunking && capabilities.chunking)
-            || streamed;
+            || self.may_stream();
         let (mail, rcpt) = parameters(&envelope, capabilities);
         let round = envelope
             .recipients

@@ -13,6 +13,10 @@
 //! octets they took on the wire. It is also the bound on how many transactions a lost
 //! connection can leave ambiguous (their BDAT LAST went out, no reply came: RFC 1047).
 //!
+//! Where streaming is possible, BDAT is used for every message, streamed or not: it saves
+//! DATA's round trip for the 354 and the dot-stuffing, and carries BINARYMIME. Without
+//! PIPELINING each BDAT chunk would wait for its reply, so DATA stays there.
+//!
 //! What streams: an SMTP transaction (LMTP answers BDAT LAST once per recipient accepted at
 //! RCPT, which streaming would not know yet) whose size is known and fits in
 //! [`TransactionWindow::bytes`]. A larger message, or one of unknown size, waits for its

@@ -342,20 +342,66 @@ fn a_window_of_one_waits_for_the_rcpt_replies_as_before() {
 }
 
 #[test]
-fn a_message_larger_than_the_window_waits_for_its_rcpt_replies() {
+fn a_message_larger_than_the_window_goes_with_bdat_after_its_rcpt_replies() {
     let mut s = streaming(TransactionWindow::new(32, 10));
     s.open(EHLO_STREAMING);
     s.send_sized(0, &["a@example.test"]);
+    s.send_sized(1, &["a@example.test"]);
     s.feed_bodies();
-    s.expect("MAIL FROM:<s0@example.org>\r\nRCPT TO:<a@example.test>\r\nDATA\r\n");
+    s.expect("MAIL FROM:<s0@example.org>\r\nRCPT TO:<a@example.test>\r\n");
+    s.server("250 ok\r\n250 ok\r\n");
+    s.feed_bodies();
+    // The next one waits behind it: the window's octets are taken.
+    s.expect(&format!("BDAT 24 LAST\r\n{}", message(0)));
+    s.server("250 queued\r\n");
+    s.expect("MAIL FROM:<s1@example.org>\r\nRCPT TO:<a@example.test>\r\n");
 }
 
 #[test]
-fn a_message_of_unknown_size_is_not_streamed() {
+fn a_message_of_unknown_size_is_not_streamed_but_goes_with_bdat() {
     let mut s = streaming(TransactionWindow::DEFAULT);
     s.open(EHLO_STREAMING);
     s.send(&["a@example.test"]);
-    s.expect("MAIL FROM:<alice@example.org>\r\nRCPT TO:<a@example.test>\r\nDATA\r\n");
+    s.expect("MAIL FROM:<alice@example.org>\r\nRCPT TO:<a@example.test>\r\n");
+    s.server("250 ok\r\n250 ok\r\n");
+    s.body("hi");
+    s.expect("BDAT 4 LAST\r\nhi\r\n");
+}
+
+#[test]
+fn binarymime_needs_no_chunking_option_while_the_window_streams() {
+    let ehlo = "250-mx.example.test\r\n250-PIPELINING\r\n250-BINARYMIME\r\n250 CHUNKING\r\n";
+    let mut s = streaming(TransactionWindow::DEFAULT);
+    s.open(ehlo);
+    let mut e = sized(0, &["a@example.test"]);
+    e.body = BodyType::BinaryMime;
+    e.size = Some(5);
+    s.session.send_mail(e, s.now).unwrap();
+    s.session.send_body(b"\0a\nb\r", s.now).unwrap();
+    s.session.finish_body(s.now).unwrap();
+    // Untouched: the NUL, the bare LF and CR, no line end added.
+    s.expect("MAIL FROM:<s0@example.org> BODY=BINARYMIME\r\nRCPT TO:<a@example.test>\r\nBDAT 5 LAST\r\n\0a\nb\r");
+    let mut off = streaming(TransactionWindow::OFF);
+    let mut e = sized(0, &["a@example.test"]);
+    e.body = BodyType::BinaryMime;
+    assert_eq!(
+        off.session.send_mail(e, off.now),
+        Err(UsageError::BinaryNeedsChunking)
+    );
+}
+
+#[test]
+fn binarymime_to_a_server_without_it_is_refused_naming_the_cause() {
+    let mut s = streaming(TransactionWindow::DEFAULT);
+    s.open(EHLO_STREAMING);
+    let mut e = sized(0, &["a@example.test"]);
+    e.body = BodyType::BinaryMime;
+    s.session.send_mail(e, s.now).unwrap();
+    assert_eq!(s.sent(), "");
+    assert!(matches!(
+        &done(&s.events())[0].1[0],
+        Outcome::Rejected(Failure::BinaryUnsupported)
+    ));
 }
 
 #[test]
@@ -425,6 +471,7 @@ fn quit_waits_for_the_rcpt_replies_of_a_streamed_transaction() {
 #[test]
 fn lmtp_is_not_streamed() {
     let mut c = config(TlsPolicy::Disabled);
+    c.window = TransactionWindow::DEFAULT;
     c.protocol = Protocol::Lmtp;
     let mut s = Script::new(c);
     s.server(GREETING);
