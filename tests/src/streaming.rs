@@ -489,6 +489,8 @@ pub fn hostile_421_mid_window_settles_every_transaction(adapter: &dyn Adapter) {
             .concat()
             .into_bytes(),
     ));
+    // QUIT followed the last BDAT LAST: read it, so the close is a FIN, not a reset.
+    script.push(Step::Expect("QUIT"));
     script.push(Step::Close);
     let server = HostileServer::start(script);
     let (reports, captured) = send_three(adapter, &server);
@@ -515,6 +517,7 @@ pub fn hostile_421_mid_window_settles_every_transaction(adapter: &dyn Adapter) {
 pub fn hostile_hang_up_mid_window_settles_every_transaction(adapter: &dyn Adapter) {
     let mut script = read_window(3);
     script.push(Step::Send([MAIL_OK, RCPT_OK, QUEUED].concat().into_bytes()));
+    script.push(Step::Expect("QUIT"));
     script.push(Step::Close);
     let server = HostileServer::start(script);
     let (reports, captured) = send_three(adapter, &server);

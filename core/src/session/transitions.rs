@@ -746,12 +746,17 @@ impl Session {
             | Some(Outcome::Rejected(Failure::SenderRefused(_))) => true,
             Some(_) => accepted,
         };
+        // After QUIT (pipelined behind a streamed transaction) there is no later part: a
+        // recipient answered 452 keeps that deferral.
+        let quitting = matches!(self.state, State::Quitting);
         let mut later = Vec::new();
         for (index, state) in tx.recipients.iter_mut().enumerate() {
             match state {
-                RecipientState::Later if failed_whole => *state = RecipientState::Pending,
+                RecipientState::Later if failed_whole || quitting => {
+                    *state = RecipientState::Pending
+                }
                 RecipientState::Later => later.push(index),
-                RecipientState::TooMany(_) if accepted && !failed_whole => {
+                RecipientState::TooMany(_) if accepted && !failed_whole && !quitting => {
                     *state = RecipientState::Later;
                     later.push(index);
                 }
@@ -1010,12 +1015,12 @@ pub(super) fn negative(reply: ReplyRef<'_>) -> Outcome {
 /// Whether a transaction may still go on in another one (recipients over the limit, or
 /// answered 452): QUIT waits for it.
 fn has_later_part(tx: &Transaction) -> bool {
-    // A streamed transaction's RCPT replies may still turn out 452.
-    tx.rcpt_outstanding > 0
-        || tx
-            .recipients
-            .iter()
-            .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
+    // RCPT replies still outstanding (a streamed transaction) do not hold QUIT back: a 452
+    // among them then settles its recipient as deferred (see `complete`), which costs a
+    // retry instead of every session's last round trip.
+    tx.recipients
+        .iter()
+        .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
 }
 
 /// 4yz to MAIL defers, 5yz rejects: an answer about the whole transaction.

@@ -78,6 +78,7 @@ fn three_transactions_stream_in_one_write_without_waiting_for_any_reply() {
         streamed(0, &["a@example.test"], false),
         streamed(1, &["a@example.test"], true),
         streamed(2, &["a@example.test"], true),
+        "QUIT\r\n".to_string(),
     ]
     .concat();
     s.expect(&expected);
@@ -85,7 +86,7 @@ fn three_transactions_stream_in_one_write_without_waiting_for_any_reply() {
     s.server("250 ok\r\n250 ok\r\n250 queued 0\r\n");
     s.server("250 reset\r\n250 ok\r\n250 ok\r\n250 queued 1\r\n");
     s.server("250 reset\r\n250 ok\r\n250 ok\r\n250 queued 2\r\n");
-    s.expect("QUIT\r\n");
+    s.expect("");
     s.server("221 bye\r\n");
     let events = s.events();
     assert_eq!(
@@ -445,22 +446,48 @@ fn refused_mail_stops_a_streamed_body_still_being_handed_over() {
 }
 
 #[test]
-fn quit_waits_for_the_rcpt_replies_of_a_streamed_transaction() {
-    // A 452 may still send some recipients again in a later transaction.
+fn quit_follows_the_last_streamed_transaction_at_once() {
+    // One message on a new connection: MAIL, RCPT, BDAT LAST and QUIT in one write, so the
+    // session costs greeting, EHLO and one round trip.
     let mut s = streaming(TransactionWindow::DEFAULT);
     s.open(EHLO_STREAMING);
     s.send_sized(0, &["a@example.test", "b@example.test"]);
     s.session.quit(s.now);
     s.feed_bodies();
-    s.expect(&streamed(0, &["a@example.test", "b@example.test"], false));
-    s.server("250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n");
-    s.expect("");
-    s.server("250 queued\r\n");
+    s.expect(&format!(
+        "{}QUIT\r\n",
+        streamed(0, &["a@example.test", "b@example.test"], false)
+    ));
+    // A 452 that comes after QUIT went out cannot go in a further transaction: deferred
+    // with its reply, never lost.
+    s.server("250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n250 queued\r\n221 bye\r\n");
+    let events = s.events();
+    assert_eq!(
+        outcome_codes(&events),
+        vec![(0, vec![Some(250), Some(452)])]
+    );
+    assert!(matches!(
+        &done(&events)[0].1[1],
+        Outcome::Deferred(Failure::Reply(_))
+    ));
+    assert_eq!(closed(&events), Some(None));
+}
+
+#[test]
+fn recipients_over_the_limit_hold_quit_back_for_their_further_transaction() {
+    let mut s = streaming(TransactionWindow::DEFAULT);
+    s.open("250-mx.example.test\r\n250-PIPELINING\r\n250-LIMITS RCPTMAX=1\r\n250 CHUNKING\r\n");
+    s.send_sized(0, &["a@example.test", "b@example.test"]);
+    s.session.quit(s.now);
     s.feed_bodies();
-    // Only b again, with the body again; then QUIT once its replies are in.
-    s.expect(&streamed(0, &["b@example.test"], false));
+    s.expect(&streamed(0, &["a@example.test"], false));
     s.server("250 ok\r\n250 ok\r\n250 queued\r\n");
-    s.expect("QUIT\r\n");
+    s.feed_bodies();
+    s.expect(&format!(
+        "{}QUIT\r\n",
+        streamed(0, &["b@example.test"], false)
+    ));
+    s.server("250 ok\r\n250 ok\r\n250 queued\r\n221 bye\r\n");
     let events = s.events();
     assert_eq!(
         outcome_codes(&events),
