@@ -406,78 +406,55 @@ fn assert_middle_only(reports: &[Report], captured: &Captured, middle: impl Fn(&
     );
 }
 
+/// The window read in full; the first and last transactions answered well, the middle one's
+/// MAIL, RCPT and BDAT with `middle`: the first and last delivered, the middle as `check` says.
+fn middle_answered(adapter: &dyn Adapter, middle: [&str; 3], check: impl Fn(&Outcome) -> bool) {
+    let good = [MAIL_OK, RCPT_OK, QUEUED];
+    let replies = [&good[..], &[RESET], &middle[..], &[RESET], &good[..]].concat();
+    let server = answered(&replies);
+    let (reports, captured) = send_three(adapter, &server);
+    assert_middle_only(&reports, &captured, check);
+    assert!(server.only_record().completed);
+}
+
 /// The middle transaction's MAIL is refused (its RCPT and BDAT then out of sequence):
 /// rejected with the MAIL reply; the others delivered.
 pub fn hostile_middle_mail_refused_affects_only_its_transaction(adapter: &dyn Adapter) {
-    let server = answered(&[
-        MAIL_OK,
-        RCPT_OK,
-        QUEUED,
-        RESET,
+    let middle = [
         "550 5.7.1 sender refused\r\n",
         "503 5.5.1 need MAIL\r\n",
         "503 5.5.1 need RCPT\r\n",
-        RESET,
-        MAIL_OK,
-        RCPT_OK,
-        QUEUED,
-    ]);
-    let (reports, captured) = send_three(adapter, &server);
-    assert_middle_only(
-        &reports,
-        &captured,
+    ];
+    middle_answered(
+        adapter,
+        middle,
         |o| matches!(o, Outcome::Rejected(Failure::SenderRefused(r)) if r.code().get() == 550),
     );
-    assert!(server.only_record().completed);
 }
 
 /// The middle transaction's only recipient is refused (BDAT then answered 554): rejected
 /// with the RCPT reply; the others delivered.
 pub fn hostile_middle_rcpt_refused_affects_only_its_transaction(adapter: &dyn Adapter) {
-    let server = answered(&[
-        MAIL_OK,
-        RCPT_OK,
-        QUEUED,
-        RESET,
+    let middle = [
         MAIL_OK,
         "550 5.1.1 no such user\r\n",
         "554 5.5.1 no valid recipients\r\n",
-        RESET,
-        MAIL_OK,
-        RCPT_OK,
-        QUEUED,
-    ]);
-    let (reports, captured) = send_three(adapter, &server);
-    assert_middle_only(
-        &reports,
-        &captured,
+    ];
+    middle_answered(
+        adapter,
+        middle,
         |o| matches!(o, Outcome::Rejected(Failure::Reply(r)) if r.code().get() == 550),
     );
-    assert!(server.only_record().completed);
 }
 
 /// The middle transaction's BDAT LAST is refused (451: deferred); the others delivered.
 pub fn hostile_middle_bdat_refused_affects_only_its_transaction(adapter: &dyn Adapter) {
-    let server = answered(&[
-        MAIL_OK,
-        RCPT_OK,
-        QUEUED,
-        RESET,
-        MAIL_OK,
-        RCPT_OK,
-        "451 4.3.0 try again later\r\n",
-        RESET,
-        MAIL_OK,
-        RCPT_OK,
-        QUEUED,
-    ]);
-    let (reports, captured) = send_three(adapter, &server);
-    assert_middle_only(
-        &reports,
-        &captured,
+    let middle = [MAIL_OK, RCPT_OK, "451 4.3.0 try again later\r\n"];
+    middle_answered(
+        adapter,
+        middle,
         |o| matches!(o, Outcome::Deferred(Failure::Reply(r)) if r.code().get() == 451),
     );
-    assert!(server.only_record().completed);
 }
 
 /// After the first transaction's replies the server says 421 and closes: the first is

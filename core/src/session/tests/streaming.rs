@@ -285,9 +285,9 @@ fn a_421_answering_a_transactions_own_command_defers_it_with_that_reply() {
     assert!(matches!(&outcomes[1].1[0], Outcome::Ambiguous(_)));
 }
 
-#[test]
-fn the_window_bounds_transactions_in_flight() {
-    let mut s = streaming(TransactionWindow::from(2));
+/// Three messages queued under `window`, which lets the first two go out at once.
+fn three_with_two_in_flight(window: TransactionWindow) -> Script {
+    let mut s = streaming(window);
     s.open(EHLO_STREAMING);
     for i in 0..3 {
         s.send_sized(i, &["a@example.test"]);
@@ -300,6 +300,12 @@ fn the_window_bounds_transactions_in_flight() {
         ]
         .concat(),
     );
+    s
+}
+
+#[test]
+fn the_window_bounds_transactions_in_flight() {
+    let mut s = three_with_two_in_flight(TransactionWindow::from(2));
     s.server("250 ok\r\n250 ok\r\n");
     s.feed_bodies();
     s.expect("");
@@ -313,19 +319,7 @@ fn the_window_bounds_octets_in_flight() {
     let one = streamed(0, &["a@example.test"], false).len() as u64;
     // The first alone is under the bound, the first two not, the second alone (with its
     // RSET) again under it.
-    let mut s = streaming(TransactionWindow::new(32, one + 7));
-    s.open(EHLO_STREAMING);
-    for i in 0..3 {
-        s.send_sized(i, &["a@example.test"]);
-    }
-    s.feed_bodies();
-    s.expect(
-        &[
-            streamed(0, &["a@example.test"], false),
-            streamed(1, &["a@example.test"], true),
-        ]
-        .concat(),
-    );
+    let mut s = three_with_two_in_flight(TransactionWindow::new(32, one + 7));
     s.server("250 ok\r\n250 ok\r\n250 queued\r\n");
     s.feed_bodies();
     s.expect(&streamed(2, &["a@example.test"], true));
