@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use mxsend::core::command::BodyType;
 use mxsend::core::session::{Failure, Outcome, SessionError, Timeouts};
-use mxsend::{Message, Relay, Report, TlsMode, TransactionWindow};
+use mxsend::{Message, Relay, Report, TlsMode};
 
 use crate::hostile::{HostileServer, Record, Script, Step};
 use crate::postfix::{Postfix, PostfixOptions};
