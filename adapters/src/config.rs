@@ -292,7 +292,7 @@ impl Relay {
     /// without waiting for a reply, so a message costs no round trip of its own. A number
     /// bounds the transactions (within the default 1 MiB in flight); `1` turns streaming
     /// off (one round trip per message, as with DATA). See
-    /// [`TransactionWindow`](mxsend_core::session::TransactionWindow).
+    /// [`TransactionWindow`].
     ///
     /// ```
     /// use mxsend::{Relay, TransactionWindow};
