@@ -746,8 +746,9 @@ impl Session {
             | Some(Outcome::Rejected(Failure::SenderRefused(_))) => true,
             Some(_) => accepted,
         };
-        // After QUIT (pipelined behind a streamed transaction) there is no later part: a
-        // recipient answered 452 keeps that deferral.
+        // After QUIT there is no later part: a recipient answered 452 keeps that deferral
+        // (QUIT waits for the RCPT replies where a later part could follow, so this is
+        // only a guard).
         let quitting = matches!(self.state, State::Quitting);
         let mut later = Vec::new();
         for (index, state) in tx.recipients.iter_mut().enumerate() {
@@ -1015,12 +1016,15 @@ pub(super) fn negative(reply: ReplyRef<'_>) -> Outcome {
 /// Whether a transaction may still go on in another one (recipients over the limit, or
 /// answered 452): QUIT waits for it.
 fn has_later_part(tx: &Transaction) -> bool {
-    // RCPT replies still outstanding (a streamed transaction) do not hold QUIT back: a 452
-    // among them then settles its recipient as deferred (see `complete`), which costs a
-    // retry instead of every session's last round trip.
-    tx.recipients
-        .iter()
-        .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
+    // A streamed transaction's RCPT replies may still hold a 452 that sends recipients
+    // again in a further transaction, but only when another recipient of it can be
+    // accepted: with one recipient, QUIT leaves with its BDAT LAST (a 452 then defers it,
+    // as it would anyway), which saves every such session its last round trip.
+    (tx.rcpt_outstanding > 0 && tx.round > 1)
+        || tx
+            .recipients
+            .iter()
+            .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
 }
 
 /// 4yz to MAIL defers, 5yz rejects: an answer about the whole transaction.
