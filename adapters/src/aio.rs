@@ -296,7 +296,7 @@ async fn read_ahead<R: Runtime, B: AsyncBodySource>(
                 let deadline = Instant::now() + stall;
                 let n = timeout_at::<R, _>(deadline, reader.read(&mut chunk)).await?;
                 match chunk.get(..n) {
-                    Some(piece) if n > 0 && spool.push(piece)? => {}
+                    Some(piece) if n > 0 => spool.push(piece)?,
                     _ => return spool.finish(),
                 }
             }
@@ -325,7 +325,9 @@ async fn relay_all<R: Runtime, B: AsyncBodySource>(
     let mut delivery = relay_delivery(relay, candidates, envelopes());
     refuse_unsendable(
         &mut delivery,
-        messages.iter().map(|m| m.body.content_problem()),
+        messages
+            .iter()
+            .map(|m| (&m.envelope, m.body.content_problem())),
     );
     let context = Shared {
         settings: relay.settings(),
@@ -361,7 +363,10 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-    refuse_unsendable(&mut delivery, [message.body.content_problem()]);
+    refuse_unsendable(
+        &mut delivery,
+        [(&message.envelope, message.body.content_problem())],
+    );
     let context = Shared {
         settings: mx.settings(),
         connector,

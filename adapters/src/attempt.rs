@@ -21,6 +21,7 @@ use std::sync::PoisonError;
 use std::time::{Duration, Instant as StdInstant};
 
 use mxsend_core::address::Domain;
+use mxsend_core::command::BodyType;
 use mxsend_core::session::{
     BodyError, Envelope, Event, Failure, Outcome, Session, SessionConfig, TransactionId, UsageError,
 };
@@ -89,6 +90,7 @@ pub(crate) fn validate<'a>(
     };
     let mut config = SessionConfig::new(name);
     config.chunking = chunking;
+    config.window = settings.window;
     let mut session = Session::new(config, Instant::ZERO);
     for (m, envelope) in envelopes.into_iter().enumerate() {
         session
@@ -192,16 +194,19 @@ pub(crate) fn relay_delivery<'a>(
 
 /// Refuse, before any connection, each message whose content cannot go out as text
 /// ([`crate::BodySource::content_problem`]): its recipients are rejected with the problem,
-/// it never reaches a server, and the others go on.
-pub(crate) fn refuse_unsendable(
+/// it never reaches a server, and the others go on. A BINARYMIME body (RFC 3030) is not
+/// text: NULs and long lines are its right, so it is never refused here.
+pub(crate) fn refuse_unsendable<'a>(
     delivery: &mut Delivery,
-    problems: impl IntoIterator<Item = Option<ContentError>>,
+    messages: impl IntoIterator<Item = (&'a Envelope, Option<ContentError>)>,
 ) {
-    for (m, problem) in problems.into_iter().enumerate() {
-        if let Some(problem) = problem {
-            let outcome = Outcome::Rejected(Failure::Body(BodyError::Content(problem)));
-            delivery.settle_message(m, &outcome);
+    for (m, (envelope, problem)) in messages.into_iter().enumerate() {
+        let Some(problem) = problem else { continue };
+        if envelope.body == BodyType::BinaryMime {
+            continue;
         }
+        let outcome = Outcome::Rejected(Failure::Body(BodyError::Content(problem)));
+        delivery.settle_message(m, &outcome);
     }
 }
 

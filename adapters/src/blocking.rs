@@ -109,7 +109,9 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
     let mut delivery = relay_delivery(relay, candidates, envelopes());
     refuse_unsendable(
         &mut delivery,
-        messages.iter().map(|m| m.body.content_problem()),
+        messages
+            .iter()
+            .map(|m| (&m.envelope, m.body.content_problem())),
     );
     drive(
         &mut delivery,
@@ -145,7 +147,10 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
     let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-    refuse_unsendable(&mut delivery, [message.body.content_problem()]);
+    refuse_unsendable(
+        &mut delivery,
+        [(&message.envelope, message.body.content_problem())],
+    );
     let tls_optional = crate::requiretls::tls_optional(mx, &message.body);
     drive(
         &mut delivery,
@@ -185,9 +190,10 @@ fn read_ahead<B: BodySource>(messages: &[Message<B>], stall: Duration) {
             let mut chunk = Vec::new();
             loop {
                 let piece = reader.read(&mut chunk, Instant::now() + stall)?;
-                if piece.is_empty() || !spool.push(piece)? {
+                if piece.is_empty() {
                     return spool.finish();
                 }
+                spool.push(piece)?;
             }
         };
         let result = spool();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mxsend_core::address::{AddressLiteral, Domain};
 use mxsend_core::mx::{FamilyOrder, MAX_ADDRESSES};
 use mxsend_core::sasl::{Credentials, Secret};
-use mxsend_core::session::{Protocol, SessionConfig, Timeouts};
+use mxsend_core::session::{Protocol, SessionConfig, Timeouts, TransactionWindow};
 
 use crate::dkim::DkimSigner;
 use crate::dns::Resolver;
@@ -155,6 +155,7 @@ pub(crate) struct Settings {
     pub allow_plaintext_auth: bool,
     pub pipelining: bool,
     pub chunking: bool,
+    pub window: TransactionWindow,
     pub timeouts: Timeouts,
     pub connect_timeout: Duration,
     pub transcript: Option<TranscriptHook>,
@@ -173,6 +174,7 @@ impl Settings {
         config.allow_plaintext_auth = self.allow_plaintext_auth;
         config.pipelining = self.pipelining;
         config.chunking = self.chunking;
+        config.window = self.window;
         config.timeouts = self.timeouts;
         config.protocol = self.protocol;
         config.require_tls = self.require_tls;
@@ -221,8 +223,12 @@ pub struct Relay {
     pub ehlo: EhloName,
     /// Use PIPELINING when offered (on by default).
     pub pipelining: bool,
-    /// Use BDAT when CHUNKING is offered (off by default).
+    /// Use BDAT for every message when CHUNKING is offered (off by default; streamed
+    /// transactions use it anyway).
     pub chunking: bool,
+    /// How many transactions [`crate::blocking::send_all`] (and the async runtimes') keep
+    /// in flight when the server offers CHUNKING and PIPELINING ([`Relay::window`]).
+    pub window: TransactionWindow,
     /// Per-phase deadlines (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
     /// How long to wait for each TCP connection.
@@ -265,6 +271,7 @@ impl Relay {
             ehlo: EhloName::Auto,
             pipelining: true,
             chunking: false,
+            window: TransactionWindow::DEFAULT,
             timeouts: Timeouts::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             transcript: None,
@@ -291,6 +298,26 @@ impl Relay {
     /// With this TLS mode.
     pub fn tls(mut self, mode: TlsMode) -> Relay {
         self.tls = mode;
+        self
+    }
+
+    /// Keep up to this many transactions in flight when the server offers CHUNKING and
+    /// PIPELINING: each message's MAIL, RCPT and BDAT LAST follow the previous one's
+    /// without waiting for a reply, so a message costs no round trip of its own. A number
+    /// bounds the transactions (within the default 1 MiB in flight); `1` turns streaming
+    /// off (one round trip per message, as with DATA). See
+    /// [`TransactionWindow`].
+    ///
+    /// ```
+    /// use mxsend::{Relay, TransactionWindow};
+    ///
+    /// let relay = Relay::new("smtp.example.com", 587).window(64);
+    /// assert_eq!(relay.window.transactions, 64);
+    /// let lock_step = Relay::new("smtp.example.com", 587).window(TransactionWindow::OFF);
+    /// assert!(!lock_step.window.streams());
+    /// ```
+    pub fn window(mut self, window: impl Into<TransactionWindow>) -> Relay {
+        self.window = window.into();
         self
     }
 
@@ -361,6 +388,7 @@ impl Relay {
             allow_plaintext_auth: self.allow_plaintext_auth,
             pipelining: self.pipelining,
             chunking: self.chunking,
+            window: self.window,
             timeouts: self.timeouts,
             connect_timeout: self.connect_timeout,
             transcript: self.transcript.clone(),
@@ -409,8 +437,12 @@ pub struct MxDelivery {
     pub ehlo: EhloName,
     /// Use PIPELINING when offered.
     pub pipelining: bool,
-    /// Use BDAT when CHUNKING is offered.
+    /// Use BDAT for every message when CHUNKING is offered (streamed transactions use it
+    /// anyway).
     pub chunking: bool,
+    /// How many transactions stay in flight when the exchange offers CHUNKING and
+    /// PIPELINING ([`MxDelivery::window`]).
+    pub window: TransactionWindow,
     /// Per-phase deadlines.
     pub timeouts: Timeouts,
     /// How long to wait for each TCP connection.
@@ -461,6 +493,7 @@ impl MxDelivery {
             ehlo: EhloName::Auto,
             pipelining: true,
             chunking: false,
+            window: TransactionWindow::DEFAULT,
             timeouts: Timeouts::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             address_limit: MAX_ADDRESSES,
@@ -518,6 +551,13 @@ impl MxDelivery {
     /// Also sign every message with this DKIM signer (call again for more signatures).
     pub fn dkim(mut self, signer: DkimSigner) -> MxDelivery {
         self.dkim.push(signer);
+        self
+    }
+
+    /// Keep up to this many transactions in flight on a connection whose exchange offers
+    /// CHUNKING and PIPELINING (see [`Relay::window`]).
+    pub fn window(mut self, window: impl Into<TransactionWindow>) -> MxDelivery {
+        self.window = window.into();
         self
     }
 
@@ -585,6 +625,7 @@ impl MxDelivery {
             allow_plaintext_auth: false,
             pipelining: self.pipelining,
             chunking: self.chunking,
+            window: self.window,
             timeouts: self.timeouts,
             connect_timeout: self.connect_timeout,
             transcript: self.transcript.clone(),

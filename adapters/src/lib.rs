@@ -196,6 +196,7 @@ pub use error::{Error, HostLookupError};
 #[cfg(feature = "aio")]
 pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};
+pub use mxsend_core::session::TransactionWindow;
 pub use tls::TlsMode;
 
 /// The rustls this crate is built with, for callers who hand in their own

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use mxsend_core::transparency::{ContentError, ContentScan};
 
 /// Content read ahead: the spool file, its size once line ends are CRLF, and the first
-/// octets that could not go out as text, if any (reading stopped there).
+/// problem that keeps it from going out as text, if any.
 #[derive(Debug)]
 pub struct Spooled {
     file: Arc<File>,
@@ -69,14 +69,12 @@ impl SpoolWriter {
         })
     }
 
-    /// Append the next chunk. `Ok(false)` once the content has a problem: the message will be
-    /// refused, so the rest need not be read.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> io::Result<bool> {
-        if self.scan.push(chunk).is_err() {
-            return Ok(false);
-        }
-        self.out.write_all(chunk)?;
-        Ok(true)
+    /// Append the next chunk. The whole content is kept even after a problem is found: a
+    /// BINARYMIME message (RFC 3030) may hold NULs and long lines, and only its envelope,
+    /// which the spool does not see, says so.
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let _ = self.scan.push(chunk);
+        self.out.write_all(chunk)
     }
 
     /// The content as read, flushed to the file.
@@ -144,8 +142,8 @@ mod tests {
     #[test]
     fn spooled_content_reads_back_whole_any_number_of_times() {
         let mut writer = SpoolWriter::new().unwrap();
-        assert!(writer.push(b"Subject: x\n\n").unwrap());
-        assert!(writer.push(b"hello\n").unwrap());
+        writer.push(b"Subject: x\n\n").unwrap();
+        writer.push(b"hello\n").unwrap();
         let spooled = writer.finish().unwrap();
         assert_eq!(spooled.size(), 21);
         assert_eq!(spooled.problem(), None);
@@ -157,11 +155,15 @@ mod tests {
     }
 
     #[test]
-    fn a_nul_stops_the_spool_and_is_named() {
+    fn a_nul_is_named_and_the_content_kept_whole() {
         let mut writer = SpoolWriter::new().unwrap();
-        assert!(writer.push(b"Subject: x\n\nok").unwrap());
-        assert!(!writer.push(b"\0 and more").unwrap());
+        writer.push(b"Subject: x\n\nok").unwrap();
+        writer.push(b"\0 and more").unwrap();
         let spooled = writer.finish().unwrap();
         assert_eq!(spooled.problem(), Some(ContentError::Nul { offset: 14 }));
+        // Kept whole: a BINARYMIME envelope sends it as it is.
+        let mut all = Vec::new();
+        spooled.reader().read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"Subject: x\n\nok\0 and more");
     }
 }

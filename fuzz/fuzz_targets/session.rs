@@ -11,7 +11,9 @@
 //!   octet per `send_body` call.
 //! - byte 2, the protocol: bit 0 LMTP (RFC 2033) instead of SMTP; bit 1 SCRAM-SHA-256 set
 //!   up (a fixed nonce, and a cheap stand-in for the hash functions: this target checks the
-//!   session, not the cryptography, so the server's `v=` only ever matches by accident).
+//!   session, not the cryptography, so the server's `v=` only ever matches by accident);
+//!   bit 2 the transaction window off (no streaming); bit 3 the first envelope's size
+//!   known (so it may stream too).
 //! - the rest, the script: server bytes, with `0xFF` escapes for what else happens:
 //!   `0xFF c n` advances the clock `4n` seconds, `0xFF d` jumps to the session's deadline,
 //!   `0xFF e` is end of stream, `0xFF t` reports TLS up, `0xFF w n` lets each write of the
@@ -41,7 +43,7 @@ use mxsend_core::sasl::{Credentials, ScramSetup, Secret};
 use mxsend_core::scram::{ScramCrypto, DIGEST_LEN};
 use mxsend_core::session::{
     DsnOptions, Envelope, Event, Protocol, Session, SessionConfig, SessionError, TlsPolicy,
-    TransactionId, UsageError,
+    TransactionId, TransactionWindow, UsageError,
 };
 use mxsend_core::time::{Duration, Instant};
 use mxsend_fuzz::{first_bare_cr_or_lf, show};
@@ -125,6 +127,9 @@ fn protocol(config: &mut SessionConfig, byte: u8) {
     if byte & 1 != 0 {
         config.protocol = Protocol::Lmtp;
     }
+    if byte & 4 != 0 {
+        config.window = TransactionWindow::OFF;
+    }
     if byte & 2 != 0 {
         config.scram = Some(ScramSetup {
             crypto: std::sync::Arc::new(StandInHashes),
@@ -133,11 +138,11 @@ fn protocol(config: &mut SessionConfig, byte: u8) {
     }
 }
 
-fn envelopes(byte: u8) -> [Envelope; 2] {
+fn envelopes(byte: u8, protocol_byte: u8) -> [Envelope; 2] {
     let first = Envelope {
         from: ReversePath::Mailbox(mailbox("alice@example.org")),
         recipients: vec![mailbox("bob@example.test"), mailbox("carol@example.test")],
-        size: None,
+        size: (protocol_byte & 8 != 0).then(|| BODY.iter().map(|p| p.len() as u64).sum()),
         body: BodyType::SevenBit,
         utf8_headers: false,
         dsn: DsnOptions::default(),
@@ -410,7 +415,7 @@ fuzz_target!(|data: &[u8]| {
     if harness.session.is_secure() {
         harness.secure_from = Some(0);
     }
-    let [first, second] = envelopes(*config_byte);
+    let [first, second] = envelopes(*config_byte, *protocol_byte);
     harness.send_mail(first);
     if piece_byte & 64 != 0 {
         harness.deferred = Some(second);

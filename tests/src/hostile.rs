@@ -47,6 +47,9 @@ pub enum Step {
     ReadUntilDot,
     /// Read about this many octets (or to the end of the stream), then go on.
     ReadBytes(usize),
+    /// Read one `BDAT n [LAST]` command and exactly the `n` octets of its chunk (RFC 3030):
+    /// a size that does not match what follows shows as the next step's mismatch.
+    ReadBdat,
     /// Write these bytes one octet at a time, sleeping this long before each.
     Trickle(Vec<u8>, Duration),
     /// Write `unit` again and again, up to `total` octets or until the client stops reading
@@ -347,6 +350,26 @@ impl Player<'_> {
         Ok(())
     }
 
+    fn read_bdat(&mut self) -> Result<(), String> {
+        let line = self.read_line()?;
+        let text = String::from_utf8_lossy(&line);
+        let size = text
+            .trim_end()
+            .strip_prefix("BDAT ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|size| size.parse::<usize>().ok())
+            .ok_or_else(|| format!("expected \"BDAT n\", got {text:?}"))?;
+        while self.pending.len() < size {
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => return Err(format!("the client closed within a {size}-octet chunk")),
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+        }
+        self.pending.drain(..size);
+        Ok(())
+    }
+
     fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.stream
             .write_all(bytes)
@@ -410,6 +433,7 @@ impl Player<'_> {
             }
             Step::ReadUntilDot => self.read_until_dot()?,
             Step::ReadBytes(count) => self.read_bytes(count)?,
+            Step::ReadBdat => self.read_bdat()?,
             Step::Trickle(bytes, interval) => {
                 for byte in bytes {
                     thread::sleep(interval);

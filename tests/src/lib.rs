@@ -69,5 +69,6 @@ pub mod process;
 pub mod raw;
 pub mod scenarios;
 pub mod smtp_sink;
+pub mod streaming;
 
 pub use net::{free_loopback_addr, free_port, wait_for_port};

@@ -1,8 +1,12 @@
 //! mxsend's side of the end-to-end throughput benchmark (scripts/bench-e2e).
 //!
 //! ```text
-//! mxsend-bench MODE HOST:PORT MESSAGE_FILE COUNT SESSIONS
+//! mxsend-bench MODE HOST:PORT MESSAGE_FILE COUNT SESSIONS [WINDOW] [RCPT]
 //! ```
+//!
+//! WINDOW: the transactions in flight when the server offers CHUNKING and PIPELINING
+//! (`Relay::window`; 1 is one round trip per message, DATA unless BDAT is needed; default:
+//! the library's). RCPT: the recipient (default `rcpt@example.test`).
 //!
 //! Sends the same message COUNT times to the relay at HOST:PORT (plaintext, PIPELINING as
 //! the server offers it), spread over SESSIONS connections:
@@ -37,20 +41,26 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 fn run() -> Result<(), Failure> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [mode, server, file, count, sessions] = args.as_slice() else {
+    let (args, options) = args.split_at(args.len().min(5));
+    let [mode, server, file, count, sessions] = args else {
         return Err(
-            "usage: mxsend-bench blocking|smol HOST:PORT MESSAGE_FILE COUNT SESSIONS".into(),
+            "usage: mxsend-bench blocking|smol HOST:PORT MESSAGE_FILE COUNT SESSIONS [WINDOW] [RCPT]"
+                .into(),
         );
     };
     let (host, port) = server.rsplit_once(':').ok_or("the server is HOST:PORT")?;
-    let relay = Relay::new(host, port.parse()?).tls(TlsMode::None);
+    let mut relay = Relay::new(host, port.parse()?).tls(TlsMode::None);
+    if let Some(window) = options.first() {
+        relay = relay.window(window.parse::<usize>()?);
+    }
+    let rcpt = options.get(1).map_or("rcpt@example.test", String::as_str);
     let content = std::fs::read(file)?;
     let count: usize = count.parse()?;
     let sessions: usize = sessions.parse::<usize>()?.max(1);
 
     let envelope = Envelope {
         from: ReversePath::parse("sender@example.test")?,
-        recipients: vec![Mailbox::parse("rcpt@example.test")?],
+        recipients: vec![Mailbox::parse(rcpt)?],
         size: None,
         body: BodyType::SevenBit,
         utf8_headers: false,

@@ -272,7 +272,8 @@ pub enum UsageError {
     NoRecipients,
     /// The envelope cannot be encoded as commands.
     InvalidEnvelope(CommandError),
-    /// A BINARYMIME body needs BDAT: enable chunking in the config.
+    /// A BINARYMIME body needs BDAT: enable chunking in the config (or leave the
+    /// transaction window on).
     BinaryNeedsChunking,
     /// Body data offered while the session is not asking for it (see `wants_body`).
     BodyNotWanted,

@@ -17,7 +17,10 @@
 //! pipelined batch (MAIL, every RCPT, DATA in one write, RFC 2920 §3.1) is checked reply by
 //! reply exactly like a lock-step one. The end of one message and the next MAIL/RCPT/DATA
 //! share a write under PIPELINING (message content may be the first "command" of a group),
-//! so a message can cost one round trip.
+//! so a message can cost one round trip. When the server also offers CHUNKING, whole
+//! transactions stream (MAIL, RCPT, BDAT LAST and the content, then the next one at once)
+//! up to [`SessionConfig::window`], so a message costs no round trip of its own
+//! ([`TransactionWindow`]).
 //!
 //! Security stance (RFC 3207 §4.2, §5):
 //! - after STARTTLS's 220, any byte already received is a protocol error
@@ -64,9 +67,11 @@
 mod error;
 mod lmtp;
 mod transitions;
+mod window;
 
 pub use error::{Phase, SessionError, UsageError};
 pub use lmtp::Protocol;
+pub use window::TransactionWindow;
 
 use crate::transparency::{ContentError, ContentScan};
 
@@ -126,8 +131,13 @@ pub struct SessionConfig {
     pub allow_plaintext_auth: bool,
     /// Use PIPELINING when offered (on by default).
     pub pipelining: bool,
-    /// Use BDAT when CHUNKING is offered (off by default).
+    /// Use BDAT for every message when CHUNKING is offered (off by default; streamed
+    /// transactions and BINARYMIME bodies use it anyway).
     pub chunking: bool,
+    /// How many transactions may be in flight when the server offers CHUNKING and
+    /// PIPELINING ([`TransactionWindow::DEFAULT`]; [`TransactionWindow::OFF`] for one round
+    /// trip per message).
+    pub window: TransactionWindow,
     /// Deadlines.
     pub timeouts: Timeouts,
     /// SMTP, or LMTP (RFC 2033) to a delivery agent.
@@ -293,7 +303,7 @@ impl Default for Timeouts {
 
 impl SessionConfig {
     /// A configuration with the defaults: opportunistic TLS, no AUTH, PIPELINING used,
-    /// CHUNKING not used, RFC 5321 timeouts.
+    /// transactions streamed when CHUNKING is offered too, RFC 5321 timeouts.
     pub fn new(client_id: Domain) -> SessionConfig {
         SessionConfig {
             client_id,
@@ -302,6 +312,7 @@ impl SessionConfig {
             allow_plaintext_auth: false,
             pipelining: true,
             chunking: false,
+            window: TransactionWindow::DEFAULT,
             timeouts: Timeouts::default(),
             protocol: Protocol::Smtp,
             scram: None,
@@ -416,8 +427,15 @@ struct Transaction {
     chunked: bool,
     /// BINARYMIME: the body goes out untouched.
     binary: bool,
-    /// RCPT replies still awaited (BDAT waits for all of them before the first chunk).
+    /// RCPT replies still awaited (BDAT waits for all of them before the first chunk, unless
+    /// the transaction is streamed).
     rcpt_outstanding: usize,
+    /// Streamed ([`TransactionWindow`]): the content went out without waiting for the RCPT
+    /// replies; the reply to BDAT decides a transaction whose recipients were all refused.
+    streamed: bool,
+    /// The transmit offset where the transaction's first command starts (for the window's
+    /// octets in flight).
+    start: u64,
     /// How many recipients, from the first, go in this SMTP transaction.
     round: usize,
     /// For a later transaction of a split one: each recipient's index in the caller's
@@ -687,7 +705,12 @@ impl Session {
         if envelope.recipients.is_empty() {
             return Err(UsageError::NoRecipients);
         }
-        if envelope.body == BodyType::BinaryMime && !self.config.chunking {
+        // BINARYMIME goes only with BDAT: allowed when chunking is on, or when the window
+        // streams (BDAT is then used wherever the server offers it with PIPELINING).
+        if envelope.body == BodyType::BinaryMime
+            && !self.config.chunking
+            && !self.config.window.streams()
+        {
             return Err(UsageError::BinaryNeedsChunking);
         }
         // Encode once with every parameter the server could ask for, so that no command

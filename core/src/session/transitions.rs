@@ -134,6 +134,8 @@ impl Session {
                     self.fail_transaction(id, sender_refused(reply));
                     if !self.pipelining() {
                         self.complete(id);
+                    } else if self.in_streamed_body(id) {
+                        self.stop_streamed_body(id, now);
                     }
                 }
                 _ => self.unexpected(Phase::Mail, reply, now),
@@ -398,6 +400,9 @@ impl Session {
         if !self.pipelining() && !self.expect.is_empty() {
             return;
         }
+        if self.may_stream() && !self.window_admits() {
+            return;
+        }
         if let Some((id, envelope, origin)) = self.continuations.pop_front() {
             self.start_transaction(id, envelope, Some(origin), now);
         } else if let Some((id, envelope)) = self.queued.pop_front() {
@@ -419,6 +424,33 @@ impl Session {
     /// in the EHLO after it (RFC 8689 §4.2.1).
     fn requiretls_possible(&self, capabilities: &Capabilities) -> bool {
         self.verified_tls() && capabilities.requiretls
+    }
+
+    /// Whether transactions can stream on this connection at all ([`super::TransactionWindow`]):
+    /// SMTP, a window over one, and the server offers PIPELINING and CHUNKING.
+    fn may_stream(&self) -> bool {
+        self.config.window.streams()
+            && self.config.protocol == Protocol::Smtp
+            && self.pipelining()
+            && self.capabilities.as_ref().is_some_and(|c| c.chunking)
+    }
+
+    /// Whether the window has room for one more transaction.
+    fn window_admits(&self) -> bool {
+        let in_flight = self
+            .running
+            .front()
+            .map_or(0, |oldest| self.transmit_end().saturating_sub(oldest.start));
+        self.config.window.admits(self.running.len(), in_flight)
+    }
+
+    /// Whether this envelope's transaction streams: it may, and its size is known to fit
+    /// the window.
+    fn streams(&self, envelope: &Envelope) -> bool {
+        self.may_stream()
+            && envelope
+                .size
+                .is_some_and(|size| size <= self.config.window.bytes)
     }
 
     fn start_transaction(
@@ -455,8 +487,14 @@ impl Session {
             }
             _ => None,
         };
+        // BDAT wherever it helps: BINARYMIME needs it; with PIPELINING it saves DATA's
+        // round trip and dot-stuffing, for a message of any size (one too large to stream
+        // waits for its RCPT replies first). Without PIPELINING each chunk would wait for
+        // its reply, so DATA stays unless chunking is asked for.
+        let streamed = self.streams(&envelope);
         let chunked = envelope.body == BodyType::BinaryMime
-            || (self.config.chunking && capabilities.chunking);
+            || (self.config.chunking && capabilities.chunking)
+            || self.may_stream();
         let (mut mail, rcpt) = parameters(&envelope, capabilities);
         mail.requiretls = self.config.require_tls;
         let round = envelope
@@ -474,6 +512,13 @@ impl Session {
             return;
         }
         self.scratch.clear();
+        let start = self.transmit_end();
+        if streamed && self.running.iter().any(|t| t.streamed) {
+            // The transaction in flight may have been refused at BDAT LAST with its MAIL
+            // left open: start from a clean state (see the window's module docs).
+            let r = command::encode(&Command::Rset, &mut self.transmit);
+            self.after_encode(r, Expect::Rset, now);
+        }
         let r = command::encode(&Command::Mail(&envelope.from, &mail), &mut self.transmit);
         let pipelining = self.pipelining();
         let count = envelope.recipients.len();
@@ -492,6 +537,8 @@ impl Session {
             chunked,
             binary: envelope.body == BodyType::BinaryMime,
             rcpt_outstanding: round,
+            streamed,
+            start,
             round,
             origin,
             envelope,
@@ -504,6 +551,9 @@ impl Session {
             if !chunked {
                 let r = command::encode(&Command::Data, &mut self.transmit);
                 self.after_encode(r, Expect::Data(id), now);
+            } else if streamed {
+                // RFC 3030 §5: BDAT may follow the RCPTs before their replies.
+                self.begin_body(id, now);
             }
         }
     }
@@ -564,6 +614,14 @@ impl Session {
                 .recipients
                 .iter()
                 .any(|r| matches!(r, RecipientState::Accepted));
+        if tx.streamed {
+            // The content is already on its way: the reply to BDAT settles the transaction,
+            // unless nobody was accepted while the content is still being handed over.
+            if !accepted && tx.stage == Stage::Body {
+                self.stop_streamed_body(id, now);
+            }
+            return;
+        }
         match (accepted, chunked, pipelining) {
             (true, true, _) => self.begin_body(id, now),
             (true, false, false) => {
@@ -574,6 +632,23 @@ impl Session {
             (_, false, true) => {}
             (false, _, _) => self.reset(id, now),
         }
+    }
+
+    /// Whether `id` is streamed and its content is still being handed over.
+    fn in_streamed_body(&self, id: TransactionId) -> bool {
+        self.running
+            .iter()
+            .any(|t| t.id == id && t.streamed && t.stage == Stage::Body)
+    }
+
+    /// A streamed transaction failed as a whole (MAIL refused, every RCPT refused) while its
+    /// content was still being handed over: no more of it goes out, BDAT LAST never does,
+    /// and RSET clears the chunks already sent (RFC 3030 §2). Their replies, and the
+    /// RCPTs', are read and find the transaction settled.
+    fn stop_streamed_body(&mut self, id: TransactionId, now: Instant) {
+        self.scratch.clear();
+        self.encoder.reset();
+        self.reset(id, now);
     }
 
     fn has_accepted(&self, id: TransactionId) -> bool {
@@ -690,12 +765,18 @@ impl Session {
             | Some(Outcome::Rejected(Failure::SenderRefused(_))) => true,
             Some(_) => accepted,
         };
+        // After QUIT there is no later part: a recipient answered 452 keeps that deferral
+        // (QUIT waits for the RCPT replies where a later part could follow, so this is
+        // only a guard).
+        let quitting = matches!(self.state, State::Quitting);
         let mut later = Vec::new();
         for (index, state) in tx.recipients.iter_mut().enumerate() {
             match state {
-                RecipientState::Later if failed_whole => *state = RecipientState::Pending,
+                RecipientState::Later if failed_whole || quitting => {
+                    *state = RecipientState::Pending
+                }
                 RecipientState::Later => later.push(index),
-                RecipientState::TooMany(_) if accepted && !failed_whole => {
+                RecipientState::TooMany(_) if accepted && !failed_whole && !quitting => {
                     *state = RecipientState::Later;
                     later.push(index);
                 }
@@ -954,9 +1035,15 @@ pub(super) fn negative(reply: ReplyRef<'_>) -> Outcome {
 /// Whether a transaction may still go on in another one (recipients over the limit, or
 /// answered 452): QUIT waits for it.
 fn has_later_part(tx: &Transaction) -> bool {
-    tx.recipients
-        .iter()
-        .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
+    // A streamed transaction's RCPT replies may still hold a 452 that sends recipients
+    // again in a further transaction, but only when another recipient of it can be
+    // accepted: with one recipient, QUIT leaves with its BDAT LAST (a 452 then defers it,
+    // as it would anyway), which saves every such session its last round trip.
+    (tx.rcpt_outstanding > 0 && tx.round > 1)
+        || tx
+            .recipients
+            .iter()
+            .any(|r| matches!(r, RecipientState::Later | RecipientState::TooMany(_)))
 }
 
 /// 4yz to MAIL defers, 5yz rejects: an answer about the whole transaction.
