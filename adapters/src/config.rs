@@ -17,7 +17,7 @@ use crate::dns::Resolver;
 use crate::tls::{
     ClientCertificate, Fingerprint, Roots, TlsConfigError, TlsConnector, TlsMode, TlsOptions,
 };
-use crate::transcript::Transcript;
+use crate::transcript::{Transcript, TranscriptEvent};
 
 /// The SMTP port (RFC 5321 §4.5.4.1 via IANA): MX delivery.
 pub const SMTP_PORT: u16 = 25;
@@ -323,8 +323,29 @@ impl Relay {
         self
     }
 
-    /// Send this transcript every line.
-    pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> Relay {
+    /// Call `f` with every transcript event: each line sent and received (AUTH secrets
+    /// redacted), connections, TLS. The closure's argument type is inferred:
+    ///
+    /// ```
+    /// use mxsend::{Relay, TranscriptEvent};
+    ///
+    /// let config = Relay::new("127.0.0.1", 2525).transcript(|event| {
+    ///     if let TranscriptEvent::Sent(line) = event {
+    ///         eprintln!("-> {}", String::from_utf8_lossy(line));
+    ///     }
+    /// });
+    /// ```
+    ///
+    /// A [`Transcript`] that is not a closure (the swaks-style [`crate::transcript::Printer`])
+    /// goes to [`Relay::transcript_to`].
+    pub fn transcript(mut self, f: impl FnMut(TranscriptEvent<'_>) + Send + 'static) -> Relay {
+        self.transcript = Some(TranscriptHook::new(f));
+        self
+    }
+
+    /// Send every transcript event to `transcript` (a [`crate::transcript::Printer`], or a
+    /// type of the caller's own).
+    pub fn transcript_to(mut self, transcript: impl Transcript + Send + 'static) -> Relay {
         self.transcript = Some(TranscriptHook::new(transcript));
         self
     }
@@ -486,8 +507,29 @@ impl MxDelivery {
         self
     }
 
-    /// Send this transcript every line.
-    pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> MxDelivery {
+    /// Call `f` with every transcript event: each line sent and received (AUTH secrets
+    /// redacted), connections, TLS. The closure's argument type is inferred:
+    ///
+    /// ```
+    /// use mxsend::{MxDelivery, TranscriptEvent};
+    ///
+    /// let config = MxDelivery::new().transcript(|event| {
+    ///     if let TranscriptEvent::Sent(line) = event {
+    ///         eprintln!("-> {}", String::from_utf8_lossy(line));
+    ///     }
+    /// });
+    /// ```
+    ///
+    /// A [`Transcript`] that is not a closure (the swaks-style [`crate::transcript::Printer`])
+    /// goes to [`MxDelivery::transcript_to`].
+    pub fn transcript(mut self, f: impl FnMut(TranscriptEvent<'_>) + Send + 'static) -> MxDelivery {
+        self.transcript = Some(TranscriptHook::new(f));
+        self
+    }
+
+    /// Send every transcript event to `transcript` (a [`crate::transcript::Printer`], or a
+    /// type of the caller's own).
+    pub fn transcript_to(mut self, transcript: impl Transcript + Send + 'static) -> MxDelivery {
         self.transcript = Some(TranscriptHook::new(transcript));
         self
     }

@@ -10,8 +10,8 @@
 //!   and addresses in order until one accepts the session.
 //!
 //! Either way the result is a [`Report`] per message: one [`RecipientReport`] per recipient,
-//! with its [`Outcome`](mxsend_core::session::Outcome) (delivered, rejected, deferred,
-//! ambiguous, with the reply) and the host and address that answered. An [`Error`] is kept
+//! with its [`Outcome`] (delivered, rejected, deferred, ambiguous, with the [`Reply`] or the
+//! [`Failure`]; each prints itself, `Display`) and the host and address that answered. An [`Error`] is kept
 //! for what stops everything (a bad message, an unreadable CA file or body).
 //!
 //! | module | what |
@@ -52,33 +52,34 @@
 //!   favour of smol; the feature is kept for existing users and is a thin layer over the
 //!   shared driver. Prefer smol in new code: switching is a change of module path.
 //!
-//! With the blocking adapter:
+//! With the blocking adapter, compose a message, send it, and print what happened to each
+//! recipient (every name here is at the crate root):
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
-//! use mxsend::{Message, MxDelivery, Relay};
+//! use mxsend::{MessageBuilder, MxDelivery, Relay};
 //!
-//! let envelope = Envelope {
-//!     from: ReversePath::parse("alice@example.org")?,
-//!     recipients: vec![Mailbox::parse("bob@example.com")?],
-//!     size: None,
-//!     body: BodyType::SevenBit,
-//!     utf8_headers: false,
-//!     dsn: DsnOptions::default(),
-//! };
-//! let message = Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec());
+//! let message = MessageBuilder::new()
+//!     .from("alice@example.org")
+//!     .to("bob@example.com")
+//!     .to("carol@example.net")
+//!     .subject("hello")
+//!     .text("Hi both.")
+//!     .build()?;
 //!
 //! // Through a submission server (STARTTLS required on 587, AUTH)...
 //! let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
 //! let report = mxsend::blocking::send(&relay, &message)?;
+//! for recipient in &report {
+//!     // "bob@example.com: delivered: 250 2.0.0 Ok (smtp.example.org [192.0.2.1]:587)"
+//!     println!("{recipient}");
+//! }
 //! // ...or straight to each recipient domain's MX hosts.
 //! let report = mxsend::blocking::deliver(&MxDelivery::new(), &message)?;
-//! for recipient in &report.recipients {
-//!     println!("{}: {:?} via {:?}", recipient.mailbox, recipient.outcome, recipient.host);
+//! for recipient in report.failed() {
+//!     let permanent = recipient.is_permanent();
+//!     println!("{}: {} (permanent: {permanent})", recipient.mailbox, recipient.outcome);
 //! }
 //! # Ok(())
 //! # }
@@ -86,23 +87,31 @@
 //! # fn main() {}
 //! ```
 //!
+//! A message made elsewhere goes with its envelope ([`Envelope::new`]):
+//!
+//! ```
+//! use mxsend::{Envelope, Mailbox, Message, ReversePath};
+//!
+//! let content = b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec();
+//! let envelope = Envelope::new(
+//!     ReversePath::parse("alice@example.org")?,
+//!     [Mailbox::parse("bob@example.com")?],
+//! )
+//! .with_size_of(&content);
+//! let message = Message::new(envelope, content);
+//! # Ok::<(), mxsend::AddressError>(())
+//! ```
+//!
 //! With smol (feature `smol`), the same calls awaited:
 //!
 //! ```no_run
 //! # #[cfg(feature = "smol")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # use mxsend::core::address::{Mailbox, ReversePath};
-//! # use mxsend::core::command::BodyType;
-//! # use mxsend::core::session::{DsnOptions, Envelope};
-//! use mxsend::{Message, MxDelivery, Relay};
-//! # let envelope = Envelope {
-//! #     from: ReversePath::parse("alice@example.org")?,
-//! #     recipients: vec![Mailbox::parse("bob@example.com")?],
-//! #     size: None,
-//! #     body: BodyType::SevenBit,
-//! #     utf8_headers: false,
-//! #     dsn: DsnOptions::default(),
-//! # };
+//! use mxsend::{Envelope, Mailbox, Message, MxDelivery, Relay, ReversePath};
+//! # let envelope = Envelope::new(
+//! #     ReversePath::parse("alice@example.org")?,
+//! #     [Mailbox::parse("bob@example.com")?],
+//! # );
 //!
 //! let message = Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec());
 //! smol::block_on(async {
@@ -124,18 +133,11 @@
 //! ```no_run
 //! # #[cfg(feature = "async-std")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # use mxsend::core::address::{Mailbox, ReversePath};
-//! # use mxsend::core::command::BodyType;
-//! # use mxsend::core::session::{DsnOptions, Envelope};
-//! use mxsend::{Message, Relay};
-//! # let envelope = Envelope {
-//! #     from: ReversePath::parse("alice@example.org")?,
-//! #     recipients: vec![Mailbox::parse("bob@example.com")?],
-//! #     size: None,
-//! #     body: BodyType::SevenBit,
-//! #     utf8_headers: false,
-//! #     dsn: DsnOptions::default(),
-//! # };
+//! use mxsend::{Envelope, Mailbox, Message, Relay, ReversePath};
+//! # let envelope = Envelope::new(
+//! #     ReversePath::parse("alice@example.org")?,
+//! #     [Mailbox::parse("bob@example.com")?],
+//! # );
 //!
 //! let messages = vec![Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec())];
 //! let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
@@ -188,6 +190,15 @@ pub use error::{Error, HostLookupError};
 pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};
 pub use tls::TlsMode;
+pub use transcript::{Transcript, TranscriptEvent};
+
+// The core's types every caller meets, here so that no caller needs a submodule path for
+// them: the envelope and its addresses, the outcomes and the replies inside them.
+pub use mxsend_core::address::{AddressError, Mailbox, ReversePath};
+pub use mxsend_core::reply::{EnhancedCode, Reply, ReplyCode};
+pub use mxsend_core::session::{
+    encoded_size, BodyError, DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts,
+};
 
 /// The rustls this crate is built with, for callers who hand in their own
 /// `ClientConfig` ([`Relay::tls_config`], [`MxDelivery::tls_config`]) or match its errors.

@@ -150,7 +150,7 @@ pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
         Route::Relay { host, port } => {
             let mut relay = relay(job, host, *port);
             if verbose {
-                relay = relay.transcript(transcript_hook());
+                relay = relay.transcript_to(transcript_hook());
             }
             mxsend::queue::Connection::Relay(relay)
         }
@@ -169,7 +169,7 @@ pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
                 mx = mx.timeout(timeout);
             }
             if verbose {
-                mx = mx.transcript(transcript_hook());
+                mx = mx.transcript_to(transcript_hook());
             }
             mxsend::queue::Connection::Mx(mx)
         }

@@ -190,7 +190,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         assert!(is_listening_under(std::process::id(), addr));
         // Process 1 is no descendant of this test; this test is none of a child's.
-        let child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         assert!(!is_listening_under(child.id(), addr));
         let mut child = child;
         let _ = child.kill();

@@ -278,10 +278,7 @@ fn wait_until_listening(
         }
         // The master opens its listeners, then logs "daemon started" once it can spawn daemons.
         let ours = |addr| is_listening_under(master.id(), addr);
-        if ours(smtp)
-            && smtps.is_none_or(ours)
-            && read_log(&log).contains("daemon started")
-        {
+        if ours(smtp) && smtps.is_none_or(ours) && read_log(&log).contains("daemon started") {
             return Ok(());
         }
         if Instant::now() >= deadline {

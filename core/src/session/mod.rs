@@ -61,10 +61,13 @@
 //! Deliberate deviations: VRFY, EXPN, ETRN, TURN and SEND/SOML/SAML are not spoken; a 2yz
 //! reply to the end of data other than 250 is reported as ambiguous rather than delivered.
 
+mod envelope;
 mod error;
 mod lmtp;
+mod outcome;
 mod transitions;
 
+pub use envelope::encoded_size;
 pub use error::{Phase, SessionError, UsageError};
 pub use lmtp::Protocol;
 
