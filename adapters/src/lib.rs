@@ -24,6 +24,7 @@
 //! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
+//! | [`transport`] | the [`Transport`] trait (relay, MX delivery, queue routes), [`StubTransport`] and [`RecordingTransport`] for tests |
 //! | [`dns`] | the stub resolver |
 //! | [`dkim`] | DKIM signing of each message as it streams: [`DkimKey`], [`DkimSigner`] |
 //! | [`message`] | [`Message`], [`BodySource`] and its async flavour `AsyncBodySource` |
@@ -180,6 +181,7 @@ pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod transcript;
+pub mod transport;
 
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
@@ -191,6 +193,7 @@ pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};
 pub use tls::TlsMode;
 pub use transcript::{Transcript, TranscriptEvent};
+pub use transport::{RecordingTransport, SentMessage, StubTransport, Transport};
 
 // The core's types every caller meets, here so that no caller needs a submodule path for
 // them: the envelope and its addresses, the outcomes and the replies inside them.

@@ -64,3 +64,49 @@ fn the_documented_program_reports_each_recipient_with_display() {
         ["bob@example.com", "dave@example.com"]
     );
 }
+
+/// Application code written against the `Transport` trait: the same function runs over a
+/// real relay and over the stub, with the same outcomes.
+fn notify_all(
+    mail: &impl mxsend::Transport,
+    to: &[&str],
+) -> Result<Vec<&'static str>, Box<dyn std::error::Error>> {
+    let mut builder = mxsend::MessageBuilder::new().from("app@example.org");
+    for address in to {
+        builder = builder.to(*address);
+    }
+    let message = builder
+        .subject("notice")
+        .text("Something happened.")
+        .build()?;
+    let report = mail.send(&message)?;
+    Ok(report.recipients.iter().map(|r| r.outcome.name()).collect())
+}
+
+#[test]
+fn the_transport_trait_gives_the_same_outcomes_from_a_real_relay_and_the_stub() {
+    let server = Aiosmtpd::start(AiosmtpdOptions::default());
+    let addr = server.addr();
+    let relay = mxsend::Relay::new(addr.ip().to_string(), addr.port())
+        .tls(mxsend::TlsMode::None)
+        .timeout(std::time::Duration::from_secs(20));
+    let to = ["bob@example.com", "reject-eve@example.com"];
+    let real = notify_all(&relay, &to).unwrap();
+    let stub =
+        mxsend::StubTransport::new().reject("reject-eve@example.com", 550, "5.1.1 no such user");
+    let scripted = notify_all(&stub, &to).unwrap();
+    assert_eq!(real, ["delivered", "rejected"]);
+    assert_eq!(real, scripted);
+    // The recorder keeps a copy of what went out through the real relay.
+    let outbox = mxsend::RecordingTransport::wrap(relay);
+    notify_all(&outbox, &["carol@example.com"]).unwrap();
+    let sent = outbox.messages();
+    assert!(sent[0].report.all_delivered());
+    assert!(sent[0].text().contains("Subject: notice"));
+    assert_eq!(
+        server
+            .wait_for_envelopes(2, std::time::Duration::from_secs(10))
+            .len(),
+        2
+    );
+}
