@@ -797,6 +797,8 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                     return Some(error);
                 }
             }
+            // A long-lived connection with nothing to do: it is kept as it is.
+            Next::Idle => return None,
             Next::Closed => {
                 // A QUIT the session queued when it gave up: a courtesy, errors ignored.
                 let pending = run.session.pending_transmit();

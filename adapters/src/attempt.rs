@@ -347,6 +347,9 @@ pub(crate) enum Next {
     Transmit,
     /// Read from the server, then [`SessionRun::received`].
     Receive,
+    /// The session is established and has nothing to do (a long-lived connection between
+    /// batches, never a run that asked for QUIT): stop pumping and keep the connection.
+    Idle,
 }
 
 /// One session carrying an attempt's transactions.
@@ -402,6 +405,56 @@ impl SessionRun {
         })
     }
 
+    /// A session with no transaction and no QUIT: a long-lived connection, established
+    /// once the pump reaches [`Next::Idle`].
+    pub fn open(config: SessionConfig, clock: &Clock) -> SessionRun {
+        let command_timeout = config.timeouts.command;
+        SessionRun {
+            session: Session::new(config, clock.now()),
+            transactions: HashMap::new(),
+            outcomes: Vec::new(),
+            hook: None,
+            body_open: None,
+            closed: false,
+            command_timeout,
+        }
+    }
+
+    /// Queue an attempt's transactions on an idle session (see [`SessionRun::start`] for
+    /// `envelope`), told to `hook` as each ends; the outcomes of earlier ones are dropped.
+    pub fn add(
+        &mut self,
+        clock: &Clock,
+        attempt: &Attempt,
+        hook: Option<TransactionHook>,
+        envelope: impl Fn(usize, &[usize]) -> Option<Envelope>,
+    ) -> Result<(), Error> {
+        let now = clock.now();
+        self.outcomes.clear();
+        self.hook = hook;
+        for (m, rcpts) in &attempt.transactions {
+            let Some(envelope) = envelope(*m, rcpts) else {
+                continue;
+            };
+            let id = self
+                .session
+                .send_mail(envelope, now)
+                .map_err(|error| Error::InvalidMessage { message: *m, error })?;
+            self.transactions.insert(id, (*m, rcpts.clone()));
+        }
+        Ok(())
+    }
+
+    /// True once the session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The outcomes reported since the last [`SessionRun::add`], as an attempt's result.
+    pub fn take_result(&mut self) -> AttemptResult {
+        AttemptResult::Ran(std::mem::take(&mut self.outcomes))
+    }
+
     /// Tell `hook` as each transaction ends.
     pub fn with_hook(mut self, hook: Option<TransactionHook>) -> SessionRun {
         self.hook = hook;
@@ -452,7 +505,9 @@ impl SessionRun {
                 return Next::Body { message, open };
             }
         }
-        if self.session.pending_transmit().is_empty() {
+        if self.transactions.is_empty() && self.session.is_idle() {
+            Next::Idle
+        } else if self.session.pending_transmit().is_empty() {
             Next::Receive
         } else {
             Next::Transmit

@@ -66,6 +66,9 @@ use crate::error::Error;
 use crate::message::{BodySource, Message};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
+mod client;
+pub use client::Client;
+
 /// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
 /// deadline already past gives one millisecond, after which the timeout fires.
 fn time_left(deadline: Instant) -> Duration {
@@ -369,21 +372,19 @@ fn handshake(
     ))
 }
 
-/// One connection and session: connect, TLS as the mode says, the pump loop, close.
-fn run_attempt<B: BodySource>(
+/// Connect to the attempt's candidate and, for implicit TLS, run the handshake: the stream
+/// and our local address, or the attempt's result when that failed.
+fn connect(
     attempt: &Attempt,
     settings: &Settings,
     connector: &TlsConnector,
-    messages: &[Message<B>],
     tap: &mut Tap<'_>,
-) -> Result<AttemptResult, Error> {
-    let clock = Clock::start();
+) -> Result<(Stream, std::net::SocketAddr), AttemptResult> {
     let candidate = &attempt.candidate;
-    let host = &candidate.host;
     tap.connecting(candidate);
     let tcp = match Socket::connect(candidate, settings.connect_timeout) {
         Ok(socket) => socket,
-        Err(error) => return Ok(tap.connect_failed(candidate, error)),
+        Err(error) => return Err(tap.connect_failed(candidate, error)),
     };
     let local = match &tcp {
         Socket::Tcp(tcp) => {
@@ -394,24 +395,36 @@ fn run_attempt<B: BodySource>(
         #[cfg(unix)]
         Socket::Unix(_) => local_or_unspecified(Err(io::ErrorKind::Unsupported.into())),
     };
-
-    let mut stream = if attempt.tls == TlsMode::Implicit {
-        let deadline = Instant::now() + settings.timeouts.greeting;
-        match handshake(tcp, connector, attempt.tls, host, deadline) {
-            Ok((stream, negotiated)) => {
-                tap.tls_started(&negotiated, attempt.tls);
-                stream
-            }
-            Err(error) => {
-                tap.tls_failed(&error);
-                tap.closed();
-                return Ok(AttemptResult::TlsFailed(error));
-            }
+    if attempt.tls != TlsMode::Implicit {
+        return Ok((Stream::Plain(tcp), local));
+    }
+    let deadline = Instant::now() + settings.timeouts.greeting;
+    match handshake(tcp, connector, attempt.tls, &candidate.host, deadline) {
+        Ok((stream, negotiated)) => {
+            tap.tls_started(&negotiated, attempt.tls);
+            Ok((stream, local))
         }
-    } else {
-        Stream::Plain(tcp)
-    };
+        Err(error) => {
+            tap.tls_failed(&error);
+            tap.closed();
+            Err(AttemptResult::TlsFailed(error))
+        }
+    }
+}
 
+/// One connection and session: connect, TLS as the mode says, the pump loop, close.
+fn run_attempt<B: BodySource>(
+    attempt: &Attempt,
+    settings: &Settings,
+    connector: &TlsConnector,
+    messages: &[Message<B>],
+    tap: &mut Tap<'_>,
+) -> Result<AttemptResult, Error> {
+    let clock = Clock::start();
+    let (mut stream, local) = match connect(attempt, settings, connector, tap) {
+        Ok(connected) => connected,
+        Err(result) => return Ok(result),
+    };
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = messages.get(m)?;
@@ -541,6 +554,8 @@ fn pump<B: BodySource>(
                     return Some(error);
                 }
             }
+            // A long-lived connection with nothing to do: it is kept as it is.
+            Next::Idle => return None,
             Next::Closed => {
                 // A QUIT the session queued when it gave up: a courtesy, errors ignored.
                 let pending = run.session.pending_transmit();

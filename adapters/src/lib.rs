@@ -166,6 +166,8 @@ pub mod async_std;
 mod attempt;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+#[cfg(any(feature = "blocking", feature = "aio"))]
+pub mod client;
 pub mod compose;
 pub mod config;
 pub mod delivery;
@@ -183,6 +185,7 @@ pub mod tokio;
 pub mod transcript;
 pub mod transport;
 
+pub use client::ClientStats;
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};

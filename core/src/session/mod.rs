@@ -63,6 +63,7 @@
 
 mod envelope;
 mod error;
+mod idle;
 mod lmtp;
 mod outcome;
 mod transitions;
