@@ -60,6 +60,9 @@ use crate::error::{Error, HostLookupError};
 use crate::message::{AsyncBodySource, Message};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
+mod client;
+pub use client::{Client, Pool};
+
 /// What the async driver needs from a runtime: TCP connections, a TLS handshake over them,
 /// and timers. Everything else (the session, TLS configuration, fallback, bodies, reports)
 /// is written once over these; implement it to run [`send`] and [`send_all`] on any
@@ -372,6 +375,13 @@ macro_rules! entry_points {
         ) -> Result<$crate::Report, $crate::Error> {
             $crate::aio::deliver::<$runtime, B>(mx, message).await
         }
+
+        /// A long-lived client for one relay on this runtime ([`crate::aio::Client`]).
+        pub type Client = $crate::aio::Client<$runtime>;
+
+        /// Long-lived clients for one relay, at most so many connections at once
+        /// ([`crate::aio::Pool`]).
+        pub type Pool = $crate::aio::Pool<$runtime>;
     };
 }
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
@@ -707,6 +717,47 @@ async fn handshake<R: Runtime>(
     Ok((tls, negotiated))
 }
 
+/// Connect to the attempt's candidate and, for implicit TLS, run the handshake: the stream
+/// and our local address, or the attempt's result when that failed.
+async fn open_stream<R: Runtime>(
+    attempt: &Attempt,
+    settings: &Settings,
+    connector: &TlsConnector,
+    tap: &mut Tap<'_>,
+) -> Result<(Stream<R>, SocketAddr), AttemptResult> {
+    let candidate = &attempt.candidate;
+    tap.connecting(candidate);
+    let deadline = Instant::now() + settings.connect_timeout;
+    let (tcp, local) = match connect::<R>(candidate, deadline).await {
+        Ok(connected) => connected,
+        Err(error) => return Err(tap.connect_failed(candidate, error)),
+    };
+    if let Some(local) = local {
+        tap.connected(local, candidate.addr);
+    }
+    let local =
+        local.unwrap_or_else(|| local_or_unspecified(Err(io::ErrorKind::Unsupported.into())));
+    if attempt.tls != TlsMode::Implicit {
+        let stream = match tcp {
+            Socket::Tcp(tcp) => Stream::Plain(tcp),
+            Socket::Unix(unix) => Stream::Unix(unix),
+        };
+        return Ok((stream, local));
+    }
+    let deadline = Instant::now() + settings.timeouts.greeting;
+    match handshake::<R>(tcp, connector, attempt.tls, &candidate.host, deadline).await {
+        Ok((stream, negotiated)) => {
+            tap.tls_started(&negotiated, attempt.tls);
+            Ok((stream, local))
+        }
+        Err(error) => {
+            tap.tls_failed(&error);
+            tap.closed();
+            Err(AttemptResult::TlsFailed(error))
+        }
+    }
+}
+
 /// One connection and session: connect, TLS as the mode says, the pump loop, close.
 async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     attempt: &Attempt,
@@ -716,40 +767,11 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let mut sink = HookSink(settings.transcript.as_ref());
     let mut tap = Tap::new(&mut sink);
     let clock = Clock::start();
-    let candidate = &attempt.candidate;
-    let host = &candidate.host;
-    tap.connecting(candidate);
-    let deadline = Instant::now() + settings.connect_timeout;
-    let (tcp, local) = match connect::<R>(candidate, deadline).await {
-        Ok(connected) => connected,
-        Err(error) => return Ok(tap.connect_failed(candidate, error)),
-    };
-    if let Some(local) = local {
-        tap.connected(local, candidate.addr);
-    }
-    let local =
-        local.unwrap_or_else(|| local_or_unspecified(Err(io::ErrorKind::Unsupported.into())));
-
-    let mut stream = if attempt.tls == TlsMode::Implicit {
-        let deadline = Instant::now() + settings.timeouts.greeting;
-        match handshake::<R>(tcp, &shared.connector, attempt.tls, host, deadline).await {
-            Ok((stream, negotiated)) => {
-                tap.tls_started(&negotiated, attempt.tls);
-                stream
-            }
-            Err(error) => {
-                tap.tls_failed(&error);
-                tap.closed();
-                return Ok(AttemptResult::TlsFailed(error));
-            }
-        }
-    } else {
-        match tcp {
-            Socket::Tcp(tcp) => Stream::Plain(tcp),
-            Socket::Unix(unix) => Stream::Unix(unix),
-        }
-    };
-
+    let (mut stream, local) =
+        match open_stream::<R>(attempt, settings, &shared.connector, &mut tap).await {
+            Ok(connected) => connected,
+            Err(result) => return Ok(result),
+        };
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = shared.messages.get(m)?;
@@ -877,6 +899,13 @@ mod tests {
                 std::path::PathBuf::from("/dev/null"),
             ),
         ));
+        // The long-lived client and the pool, so a service can spawn its sends.
+        let mut client = crate::smol::Client::new(relay.clone()).unwrap();
+        assert_send(&client.send_all(&messages));
+        let pool = crate::smol::Pool::new(relay, 2).unwrap();
+        assert_send(&pool.send_all(&messages));
+        fn assert_sync<T: Sync>(_: &T) {}
+        assert_sync(&pool);
     }
 
     #[test]

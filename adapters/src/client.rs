@@ -18,7 +18,7 @@ use crate::message::Message;
 use crate::tls::{TlsConnector, TlsMode};
 
 /// A client's fixed parts and its relay's addresses, once looked up.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ClientSetup {
     pub relay: Relay,
     pub settings: Settings,
