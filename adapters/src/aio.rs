@@ -727,7 +727,7 @@ async fn open_stream<R: Runtime>(
 ) -> Result<(Stream<R>, SocketAddr), AttemptResult> {
     let candidate = &attempt.candidate;
     tap.connecting(candidate);
-    let deadline = Instant::now() + settings.connect_timeout;
+    let deadline = Instant::now() + settings.connect_limit();
     let (tcp, local) = match connect::<R>(candidate, deadline).await {
         Ok(connected) => connected,
         Err(error) => return Err(tap.connect_failed(candidate, error)),
@@ -744,7 +744,7 @@ async fn open_stream<R: Runtime>(
         };
         return Ok((stream, local));
     }
-    let deadline = Instant::now() + settings.timeouts.greeting;
+    let deadline = settings.bound(Instant::now() + settings.timeouts.greeting);
     match handshake::<R>(tcp, connector, attempt.tls, &candidate.host, deadline).await {
         Ok((stream, negotiated)) => {
             tap.tls_started(&negotiated, attempt.tls);
@@ -777,7 +777,8 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
         let message = shared.messages.get(m)?;
         message.envelope_for(rcpts, message.body.size_hint())
     })?
-    .with_hook(settings.on_transaction.clone());
+    .with_hook(settings.on_transaction.clone())
+    .with_deadline(settings.deadline);
     let result = pump::<R, B>(&mut stream, &mut run, &clock, &mut tap, shared, attempt).await;
     let courtesy = Instant::now() + QUIT_COURTESY;
     let _ = timeout_at::<R, _>(courtesy, stream.close()).await;

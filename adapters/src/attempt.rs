@@ -369,6 +369,9 @@ pub(crate) struct SessionRun {
     closed: bool,
     /// The fallback deadline for steps the session set none for.
     command_timeout: Duration,
+    /// The call's overall deadline ([`crate::Relay::deadline`]), if any: every wait ends by
+    /// then, and the session is abandoned when it passes.
+    overall: Option<StdInstant>,
 }
 
 impl SessionRun {
@@ -402,6 +405,7 @@ impl SessionRun {
             body_open: None,
             closed: false,
             command_timeout,
+            overall: None,
         })
     }
 
@@ -417,6 +421,30 @@ impl SessionRun {
             body_open: None,
             closed: false,
             command_timeout,
+            overall: None,
+        }
+    }
+
+    /// Bound every wait by the call's overall deadline (`None`: no bound).
+    pub fn with_deadline(mut self, overall: Option<StdInstant>) -> SessionRun {
+        self.overall = overall;
+        self
+    }
+
+    /// As [`SessionRun::with_deadline`], for a long-lived session's next batch.
+    pub fn set_deadline(&mut self, overall: Option<StdInstant>) {
+        self.overall = overall;
+    }
+
+    /// When the overall deadline has passed: abandon the session (each open transaction
+    /// deferred, or ambiguous past its end of data) and say so.
+    fn overall_passed(&mut self, clock: &Clock) -> bool {
+        match self.overall {
+            Some(deadline) if StdInstant::now() >= deadline => {
+                self.session.abort(clock.now());
+                true
+            }
+            _ => false,
         }
     }
 
@@ -517,9 +545,13 @@ impl SessionRun {
     /// When the current step must be over: the session's deadline, or the command timeout
     /// from now when it has none.
     pub fn deadline(&self, clock: &Clock) -> StdInstant {
-        match self.session.poll_timeout() {
+        let step = match self.session.poll_timeout() {
             Some(deadline) => clock.std_instant(deadline),
             None => StdInstant::now() + self.command_timeout,
+        };
+        match self.overall {
+            Some(overall) => step.min(overall),
+            None => step,
         }
     }
 
@@ -542,6 +574,7 @@ impl SessionRun {
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) if self.overall_passed(clock) => self.body_open = None,
             Err(error) => {
                 let why = match error.kind() {
                     io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
@@ -586,7 +619,9 @@ impl SessionRun {
         match error.kind() {
             io::ErrorKind::Interrupted => {}
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                self.session.handle_timeout(clock.now())
+                if !self.overall_passed(clock) {
+                    self.session.handle_timeout(clock.now())
+                }
             }
             _ => self.session.handle_eof(clock.now()),
         }

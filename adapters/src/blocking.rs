@@ -198,6 +198,8 @@ impl Socket {
             Some(path) => UnixStream::connect(path).map(Socket::Unix),
             #[cfg(not(unix))]
             Some(_) => Err(io::ErrorKind::Unsupported.into()),
+            // The overall deadline has passed (std refuses a zero timeout).
+            None if timeout.is_zero() => Err(io::ErrorKind::TimedOut.into()),
             None => {
                 let tcp = TcpStream::connect_timeout(&candidate.addr, timeout)?;
                 // Nagle's algorithm only delays our already coalesced writes.
@@ -382,7 +384,7 @@ fn connect(
 ) -> Result<(Stream, std::net::SocketAddr), AttemptResult> {
     let candidate = &attempt.candidate;
     tap.connecting(candidate);
-    let tcp = match Socket::connect(candidate, settings.connect_timeout) {
+    let tcp = match Socket::connect(candidate, settings.connect_limit()) {
         Ok(socket) => socket,
         Err(error) => return Err(tap.connect_failed(candidate, error)),
     };
@@ -398,7 +400,7 @@ fn connect(
     if attempt.tls != TlsMode::Implicit {
         return Ok((Stream::Plain(tcp), local));
     }
-    let deadline = Instant::now() + settings.timeouts.greeting;
+    let deadline = settings.bound(Instant::now() + settings.timeouts.greeting);
     match handshake(tcp, connector, attempt.tls, &candidate.host, deadline) {
         Ok((stream, negotiated)) => {
             tap.tls_started(&negotiated, attempt.tls);
@@ -430,7 +432,8 @@ fn run_attempt<B: BodySource>(
         let message = messages.get(m)?;
         message.envelope_for(rcpts, message.body.size_hint())
     })?
-    .with_hook(settings.on_transaction.clone());
+    .with_hook(settings.on_transaction.clone())
+    .with_deadline(settings.deadline);
     let result = pump(
         &mut stream,
         &mut run,

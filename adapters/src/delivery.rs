@@ -253,6 +253,9 @@ impl std::fmt::Display for RecipientReport {
             }
             _ => write!(f, "{}: {}", self.mailbox, self.outcome)?,
         }
+        if let Some(hint) = self.outcome.failure().and_then(tls_required_hint) {
+            write!(f, " ({hint})")?;
+        }
         match (&self.host, self.addr) {
             (Some(host), Some(addr)) if addr.port() != 0 => {
                 write!(f, " ({host} [{}]:{})", addr.ip(), addr.port())
@@ -260,6 +263,20 @@ impl std::fmt::Display for RecipientReport {
             (Some(host), _) => write!(f, " ({host})"),
             (None, _) => Ok(()),
         }
+    }
+}
+
+/// What to say when a session ended because TLS was required and the server would not
+/// start it: required STARTTLS is what a relay does by default on any port but 465.
+fn tls_required_hint(failure: &Failure) -> Option<&'static str> {
+    match failure.session_error()? {
+        SessionError::StartTlsUnavailable
+        | SessionError::StartTlsRefused(_)
+        | SessionError::EhloRequiredForTls(_) => Some(
+            "STARTTLS is required: the default for a relay on any port but 465; \
+             Relay::tls(TlsMode::Opportunistic) or TlsMode::None allows plaintext",
+        ),
+        _ => None,
     }
 }
 

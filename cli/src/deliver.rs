@@ -160,11 +160,11 @@ pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
                 mx = mx.tls(tls_mode(tls));
             }
             if let Some(path) = &job.ca_file {
-                mx.tls_options.ca_files.push(path.clone());
+                mx = mx.ca_file(path.clone());
             }
             mx = job.tls_settings.mx(mx);
-            mx.ehlo = ehlo_name(&job.ehlo);
-            mx.dkim = job.dkim.clone();
+            mx = mx.ehlo(ehlo_name(&job.ehlo));
+            mx = mx.dkim_signers(job.dkim.clone());
             if let Some(timeout) = job.timeout {
                 mx = mx.timeout(timeout);
             }
@@ -185,11 +185,11 @@ fn relay(job: &Job, host: &str, port: u16) -> Relay {
     if let Some(path) = &job.ca_file {
         relay = relay.ca_file(path.clone());
     }
-    relay.credentials = job.credentials.clone();
-    relay.allow_plaintext_auth = job.allow_plaintext_auth;
+    relay = relay.auth(job.credentials.clone());
+    relay = relay.allow_plaintext_auth(job.allow_plaintext_auth);
     relay = relay.lmtp(job.lmtp);
-    relay.ehlo = ehlo_name(&job.ehlo);
-    relay.dkim = job.dkim.clone();
+    relay = relay.ehlo(ehlo_name(&job.ehlo));
+    relay = relay.dkim_signers(job.dkim.clone());
     relay = job.tls_settings.relay(relay);
     relay.timeout(job.timeout.unwrap_or(RELAY_TIMEOUT))
 }
@@ -307,15 +307,15 @@ mod tests {
     #[test]
     fn a_relay_waits_sixty_seconds_at_each_step_by_default() {
         let relay = relay(&job(None), "smtp.example.com", 587);
-        assert_eq!(relay.connect_timeout, RELAY_TIMEOUT);
-        assert_eq!(relay.timeouts.greeting, RELAY_TIMEOUT);
-        assert_eq!(relay.timeouts.data_termination, RELAY_TIMEOUT);
+        assert_eq!(relay.connect_limit(), RELAY_TIMEOUT);
+        assert_eq!(relay.phase_timeouts().greeting, RELAY_TIMEOUT);
+        assert_eq!(relay.phase_timeouts().data_termination, RELAY_TIMEOUT);
     }
 
     #[test]
     fn the_timeout_setting_replaces_every_relay_deadline() {
         let relay = relay(&job(Some(Duration::from_secs(5))), "smtp.example.com", 587);
-        assert_eq!(relay.connect_timeout, Duration::from_secs(5));
-        assert_eq!(relay.timeouts.rcpt, Duration::from_secs(5));
+        assert_eq!(relay.connect_limit(), Duration::from_secs(5));
+        assert_eq!(relay.phase_timeouts().rcpt, Duration::from_secs(5));
     }
 }

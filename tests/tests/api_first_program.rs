@@ -110,3 +110,63 @@ fn the_transport_trait_gives_the_same_outcomes_from_a_real_relay_and_the_stub() 
         2
     );
 }
+
+#[test]
+fn a_relay_without_starttls_fails_by_default_and_the_report_says_why() {
+    // aiosmtpd without TLS: a relay on a non-465 port requires STARTTLS unless told not to.
+    let server = Aiosmtpd::start(AiosmtpdOptions::default());
+    let addr = server.addr();
+    let relay = mxsend::Relay::new(addr.ip().to_string(), addr.port())
+        .timeout(std::time::Duration::from_secs(20));
+    assert_eq!(relay.tls_mode(), mxsend::TlsMode::Required);
+    let lines = notify_all(&relay, &["bob@example.com"]).unwrap();
+    assert_eq!(lines, ["deferred"]);
+    let report = mxsend::blocking::send(
+        &relay,
+        &mxsend::MessageBuilder::new()
+            .from("app@example.org")
+            .to("bob@example.com")
+            .text("hi")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let line = report.recipients[0].to_string();
+    assert!(
+        line.contains("TLS is required but the server does not offer STARTTLS"),
+        "{line}"
+    );
+    assert!(
+        line.contains("the default for a relay on any port but 465"),
+        "{line}"
+    );
+    assert!(
+        server.envelopes().is_empty(),
+        "nothing was sent in plaintext"
+    );
+}
+
+#[test]
+fn the_overall_deadline_ends_a_send_that_the_phase_timeouts_would_allow() {
+    // smtp-sink answers DATA only after 30 s; each phase may take 60 s, the call 1 s.
+    let sink = mxsend_tests::smtp_sink::SmtpSink::start(&["-w", "30"], None);
+    let relay = mxsend::Relay::new(sink.addr.ip().to_string(), sink.addr.port())
+        .tls(mxsend::TlsMode::None)
+        .timeout(std::time::Duration::from_secs(60))
+        .deadline(std::time::Duration::from_secs(1));
+    let message = mxsend::MessageBuilder::new()
+        .from("app@example.org")
+        .to("bob@example.com")
+        .text("hi")
+        .build()
+        .unwrap();
+    let report = mxsend::blocking::send(&relay, &message).unwrap();
+    let outcome = &report.recipients[0].outcome;
+    assert!(matches!(outcome, mxsend::Outcome::Deferred(_)), "{outcome}");
+    // Abandoned by the deadline, not timed out by a phase.
+    assert_eq!(
+        outcome.failure().and_then(|f| f.session_error()),
+        Some(&mxsend::SessionError::Aborted),
+        "{outcome}"
+    );
+}

@@ -105,7 +105,7 @@ fn a_connection_the_server_closed_while_idle_is_reopened_transparently() {
         .ca_file(&postfix.pki().ca_cert)
         .timeout(Duration::from_secs(20))
         .transcript(hook);
-    assert_eq!(relay.tls, TlsMode::Required);
+    assert_eq!(relay.tls_mode(), TlsMode::Required);
     let mut client = Client::new(relay).unwrap();
     let first = client.send(&message("alice@example.test", 1)).unwrap();
     assert!(first.all_delivered(), "{first}");

@@ -268,7 +268,7 @@ fn ready_messages_with_traps_still_verify_as_postfix_stored_them() {
             relay = relay.dkim(signer);
         }
         // DATA (dot-stuffed) for one run, BDAT for the other: the same signed octets.
-        relay.chunking = canonicalization == Canonicalization::Simple;
+        relay = relay.chunking(canonicalization == Canonicalization::Simple);
         let messages: Vec<Message<Vec<u8>>> = traps
             .iter()
             .map(|(_, body, eight_bit)| Message::new(envelope(to, *eight_bit), body.clone()))

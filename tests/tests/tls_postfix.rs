@@ -27,7 +27,7 @@ fn relay(addr: SocketAddr, tls: TlsMode, captured: &Captured) -> Relay {
         .tls(tls)
         .roots(Roots::Empty)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
+    relay = relay.connect_timeout(Duration::from_secs(5));
     relay
 }
 

@@ -144,6 +144,9 @@ impl<R: Runtime> Client<R> {
                 self.setup.looked_up(answer)?
             }
         };
+        self.setup
+            .settings
+            .restart_deadline(self.setup.relay.deadline);
         let mut delivery = self.setup.delivery(candidates, messages);
         let shared = Shared {
             settings: self.setup.settings.clone(),
@@ -184,6 +187,7 @@ impl<R: Runtime> Client<R> {
         let mut tap = Tap::new(&mut sink);
         if let Some(mut live) = self.live.take() {
             if live.serves.fits(attempt) {
+                live.run.set_deadline(shared.settings.deadline);
                 let now = live.clock.now();
                 if live.run.session.check_idle(now).is_ok() {
                     let error = pump::<R, B>(
@@ -232,6 +236,7 @@ impl<R: Runtime> Client<R> {
         shared: &Shared<'_, B>,
         tap: &mut Tap<'_>,
     ) -> AttemptResult {
+        live.run.set_deadline(shared.settings.deadline);
         let hook = shared.settings.on_transaction.clone();
         let added = live.run.add(&live.clock, attempt, hook, |m, rcpts| {
             let message = shared.messages.get(m)?;

@@ -169,6 +169,9 @@ impl Client {
                 self.setup.looked_up(answer)?
             }
         };
+        self.setup
+            .settings
+            .restart_deadline(self.setup.relay.deadline);
         let mut delivery = self.setup.delivery(candidates, messages);
         let mut reached = false;
         loop {
@@ -209,6 +212,7 @@ impl Client {
         let mut tap = Tap::new(&mut sink);
         if let Some(mut live) = slot.take() {
             if live.serves.fits(attempt) {
+                live.run.set_deadline(setup.settings.deadline);
                 let now = live.clock.now();
                 if live.run.session.check_idle(now).is_ok() {
                     let error = pump(
@@ -257,6 +261,7 @@ fn run_on<B: BodySource>(
     messages: &[Message<B>],
     tap: &mut Tap<'_>,
 ) -> AttemptResult {
+    live.run.set_deadline(setup.settings.deadline);
     let hook = setup.settings.on_transaction.clone();
     let added = live.run.add(&live.clock, attempt, hook, |m, rcpts| {
         let message = messages.get(m)?;

@@ -66,6 +66,7 @@ mod error;
 mod idle;
 mod lmtp;
 mod outcome;
+mod timeouts;
 mod transitions;
 
 pub use envelope::encoded_size;

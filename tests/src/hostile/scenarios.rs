@@ -217,7 +217,7 @@ fn transaction_steps() -> Vec<Step> {
 /// A plaintext relay to the hostile server with every deadline at `timeout`.
 fn relay(server: &HostileServer, captured: &Captured, timeout: Duration) -> Relay {
     let mut relay = plain_relay(server.addr(), captured);
-    relay.timeouts = all_timeouts(timeout);
+    relay = relay.timeouts(all_timeouts(timeout));
     relay
 }
 
@@ -641,12 +641,11 @@ pub fn trickled_end_of_data_reply_is_ambiguous_at_the_deadline(adapter: &dyn Ada
 // STARTTLS under `required`, with credentials: no AUTH, no MAIL ever leaves the client
 
 fn required_tls_relay(server: &HostileServer, captured: &Captured) -> Relay {
-    let mut relay = relay(server, captured, Duration::from_secs(5))
+    relay(server, captured, Duration::from_secs(5))
         .tls(TlsMode::Required)
-        .credentials("alice", PASSWORD);
-    relay.tls_options.roots = Roots::Empty;
-    relay.tls_options.ca_files = vec![Pki::get().ca_file.clone()];
-    relay
+        .credentials("alice", PASSWORD)
+        .roots(Roots::Empty)
+        .ca_file(Pki::get().ca_file.clone())
 }
 
 /// Nothing in `record` carries credentials or a transaction.
@@ -802,7 +801,7 @@ fn tls_script(mode: TlsMode, cert: ServerCert) -> Script {
 
 fn tls_relay(server: &HostileServer, captured: &Captured, mode: TlsMode) -> Relay {
     let mut relay = required_tls_relay(server, captured).tls(mode);
-    relay.tls = mode;
+    relay = relay.tls(mode);
     relay
 }
 
@@ -990,7 +989,7 @@ pub fn caller_nul_in_credentials_never_reaches_the_wire(adapter: &dyn Adapter) {
     let captured = Captured::default();
     let mut relay =
         relay(&server, &captured, Duration::from_secs(5)).credentials("alice\0admin", PASSWORD);
-    relay.allow_plaintext_auth = true;
+    relay = relay.allow_plaintext_auth(true);
     let result = adapter.send(&relay, &message(&["a@example.com"]));
     if std::env::var_os("MXSEND_HOSTILE_TRACE").is_some() {
         eprintln!("NUL in credentials: {result:?}");
@@ -1184,8 +1183,8 @@ fn sink_send_captured(
     let sink = SmtpSink::start(flags, None);
     let captured = Captured::default();
     let mut relay = plain_relay(sink.addr, &captured);
-    relay.timeouts = timeouts;
-    relay.pipelining = pipelining;
+    relay = relay.timeouts(timeouts);
+    relay = relay.pipelining(pipelining);
     let message = match body {
         Some(body) => message_with_body(&["a@example.com"], body),
         None => message(&["a@example.com"]),

@@ -60,8 +60,8 @@ fn relay(addr: SocketAddr, tls: TlsMode, captured: &Captured) -> Relay {
     let mut relay = Relay::new(addr.ip().to_string(), addr.port())
         .tls(tls)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
-    relay.timeouts = short_timeouts();
+    relay = relay.connect_timeout(Duration::from_secs(5));
+    relay = relay.timeouts(short_timeouts());
     relay
 }
 
@@ -287,7 +287,7 @@ fn boundary_message(eol: &str) -> Vec<u8> {
 fn boundaries_round_trip(adapter: &dyn Adapter, eol: &str, chunking: bool) {
     let sent = boundary_message(eol);
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.chunking = chunking;
+        *relay = relay.clone().chunking(chunking);
     });
     assert_eq!(
         captured.starting_with("-> BDAT").is_empty(),
@@ -321,7 +321,7 @@ fn unterminated_round_trip(adapter: &dyn Adapter, chunking: bool) {
     let mut sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
     sent.extend_from_slice(b"no line end here");
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.chunking = chunking;
+        *relay = relay.clone().chunking(chunking);
     });
     // The last line is ended before the end of data: stored with a line end of its own.
     let mut expected = sent;
@@ -397,7 +397,7 @@ fn send_all_round_trip(adapter: &dyn Adapter, chunking: bool) {
     });
     let captured = Captured::default();
     let mut relay = relay(postfix.smtp_addr(), TlsMode::None, &captured);
-    relay.chunking = chunking;
+    relay = relay.chunking(chunking);
     let bodies: Vec<Vec<u8>> = (0..3)
         .map(|i| {
             let line = format!("message number {i}");
@@ -596,8 +596,8 @@ pub fn postfix_required_starttls_verifies_the_host_name(adapter: &dyn Adapter) {
         .tls(TlsMode::Required)
         .ca_file(&postfix.pki().ca_cert)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
-    relay.timeouts = short_timeouts();
+    relay = relay.connect_timeout(Duration::from_secs(5));
+    relay = relay.timeouts(short_timeouts());
     let message = Message::new(
         envelope(&["bob@example.test"], BodyType::SevenBit, false),
         content("bob@example.test", "\r\n", &PLAIN_BODY),
@@ -830,7 +830,7 @@ pub fn postfix_smtputf8_recipient_is_delivered_to_his_maildir(adapter: &dyn Adap
 pub fn postfix_chunking_sends_bdat_and_the_message_arrives_intact(adapter: &dyn Adapter) {
     let sent = content("bob@example.test", "\n", &TRICKY_BODY);
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.chunking = true;
+        *relay = relay.clone().chunking(true);
     });
     let lines = captured.lines();
     let bdat = captured.starting_with("-> BDAT");
@@ -1169,7 +1169,7 @@ pub fn aiosmtpd_plaintext_auth_with_the_allow_flag_authenticates(adapter: &dyn A
     let captured = Captured::default();
     let mut relay =
         relay(server.addr(), TlsMode::None, &captured).credentials(AUTH_USER, AUTH_PASSWORD);
-    relay.allow_plaintext_auth = true;
+    relay = relay.allow_plaintext_auth(true);
     let report = send(adapter, &relay, &aiosmtpd_message(&["ok@x.test"]));
     assert_delivered(&report, &captured);
     let envelopes = server.wait_for_envelopes(1, MAILDIR_WAIT);
@@ -1300,7 +1300,7 @@ pub fn mx_delivers_to_postfix_at_the_exchange(adapter: &dyn Adapter) {
     });
     let captured = Captured::default();
     let mut mx = mx_delivery(&dns, smtp.port(), &captured);
-    mx.timeouts = short_timeouts();
+    mx = mx.timeouts(short_timeouts());
     let sent = content("carol@mta.test", "\r\n", &TRICKY_BODY);
     let message = Message::new(
         envelope(&["carol@mta.test"], BodyType::SevenBit, false),
@@ -1344,7 +1344,7 @@ pub fn mx_delivers_to_an_idn_domain_with_smtputf8(adapter: &dyn Adapter) {
     });
     let captured = Captured::default();
     let mut mx = mx_delivery(&dns, smtp.port(), &captured);
-    mx.timeouts = short_timeouts();
+    mx = mx.timeouts(short_timeouts());
     let sent = content("jörg@bücher.test", "\r\n", &PLAIN_BODY);
     let message = Message::new(
         envelope(&["jörg@bücher.test"], BodyType::EightBitMime, true),
