@@ -274,10 +274,14 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
-    match crate::dkim::sign_messages_async(&relay.dkim, messages).await? {
-        Some(signed) => relay_all::<R, _>(relay, &signed).await,
-        None => relay_all::<R, B>(relay, messages).await,
-    }
+    let span = crate::trace::Span::call("mxsend.send", messages.len());
+    span.instrument(async {
+        match crate::dkim::sign_messages_async(&relay.dkim, messages).await? {
+            Some(signed) => relay_all::<R, _>(relay, &signed).await,
+            None => relay_all::<R, B>(relay, messages).await,
+        }
+    })
+    .await
 }
 
 /// [`send_all`] once the messages are signed (or need not be).
@@ -313,11 +317,16 @@ pub async fn deliver<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {
-    let signed = crate::dkim::sign_messages_async(&mx.dkim, std::slice::from_ref(message)).await?;
-    match signed.and_then(|signed| signed.into_iter().next()) {
-        Some(signed) => deliver_one::<R, _>(mx, &signed).await,
-        None => deliver_one::<R, B>(mx, message).await,
-    }
+    let span = crate::trace::Span::call("mxsend.deliver", 1);
+    span.instrument(async {
+        let signed =
+            crate::dkim::sign_messages_async(&mx.dkim, std::slice::from_ref(message)).await?;
+        match signed.and_then(|signed| signed.into_iter().next()) {
+            Some(signed) => deliver_one::<R, _>(mx, &signed).await,
+            None => deliver_one::<R, B>(mx, message).await,
+        }
+    })
+    .await
 }
 
 /// [`deliver`] once the message is signed (or need not be).
@@ -538,7 +547,11 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
                     Box::pin(async move { Finished::Route(id, route(shared, domain).await) })
                 }
                 Task::Attempt(id, attempt) => Box::pin(async move {
-                    Finished::Attempt(id, run_attempt::<R, B>(&attempt, shared).await)
+                    let span = crate::trace::Span::connection(&attempt.candidate);
+                    Finished::Attempt(
+                        id,
+                        span.instrument(run_attempt::<R, B>(&attempt, shared)).await,
+                    )
                 }),
             });
         }

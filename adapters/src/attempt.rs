@@ -223,6 +223,7 @@ pub(crate) struct HookSink<'a>(pub Option<&'a TranscriptHook>);
 
 impl Transcript for HookSink<'_> {
     fn event(&mut self, event: TranscriptEvent<'_>) {
+        crate::trace::event(&event);
         if let Some(hook) = self.0 {
             hook.0
                 .lock()
@@ -260,7 +261,7 @@ pub(crate) struct Tap<'t> {
 
 impl<'t> Tap<'t> {
     pub fn new(sink: &'t mut HookSink<'_>) -> Tap<'t> {
-        let wire = if sink.0.is_some() {
+        let wire = if sink.0.is_some() || crate::trace::wanted() {
             Wiretap::new(sink)
         } else {
             Wiretap::disabled(sink)

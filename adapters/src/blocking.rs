@@ -92,10 +92,12 @@ pub fn send_all<B: BodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
-    match crate::dkim::sign_messages(&relay.dkim, messages)? {
-        Some(signed) => relay_all(relay, &signed),
-        None => relay_all(relay, messages),
-    }
+    crate::trace::Span::call("mxsend.send", messages.len()).in_scope(|| {
+        match crate::dkim::sign_messages(&relay.dkim, messages)? {
+            Some(signed) => relay_all(relay, &signed),
+            None => relay_all(relay, messages),
+        }
+    })
 }
 
 /// [`send_all`] once the messages are signed (or need not be).
@@ -126,11 +128,13 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
 
 /// Deliver one message to each recipient domain's MX hosts, one domain after the other.
 pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
-    let signed = crate::dkim::sign_messages(&mx.dkim, std::slice::from_ref(message))?;
-    match signed.and_then(|signed| signed.into_iter().next()) {
-        Some(signed) => deliver_one(mx, &signed),
-        None => deliver_one(mx, message),
-    }
+    crate::trace::Span::call("mxsend.deliver", 1).in_scope(|| {
+        let signed = crate::dkim::sign_messages(&mx.dkim, std::slice::from_ref(message))?;
+        match signed.and_then(|signed| signed.into_iter().next()) {
+            Some(signed) => deliver_one(mx, &signed),
+            None => deliver_one(mx, message),
+        }
+    })
 }
 
 /// [`deliver`] once the message is signed (or need not be).
@@ -175,7 +179,8 @@ fn drive<B: BodySource>(
             Action::Attempt(attempt) => {
                 let mut sink = HookSink(settings.transcript.as_ref());
                 let mut tap = Tap::new(&mut sink);
-                let result = run_attempt(&attempt, settings, connector, messages, &mut tap)?;
+                let result = crate::trace::Span::connection(&attempt.candidate)
+                    .in_scope(|| run_attempt(&attempt, settings, connector, messages, &mut tap))?;
                 delivery.attempt_done(result);
             }
         }

@@ -862,12 +862,15 @@ impl Delivery {
         for (m, r) in jobs {
             self.finish_pending(m, r);
         }
-        self.done
+        let reports: Vec<Report> = self
+            .done
             .into_iter()
             .map(|reports| Report {
                 recipients: reports.into_iter().flatten().collect(),
             })
-            .collect()
+            .collect();
+        crate::trace::outcomes(reports.iter().flat_map(|r| &r.recipients));
+        reports
     }
 }
 

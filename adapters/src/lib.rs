@@ -182,6 +182,7 @@ pub mod smol;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod trace;
 pub mod transcript;
 pub mod transport;
 

@@ -100,10 +100,14 @@ impl<R: Runtime> Client<R> {
         &mut self,
         messages: &[Message<B>],
     ) -> Result<Vec<Report>, Error> {
-        match crate::dkim::sign_messages_async(&self.setup.relay.dkim, messages).await? {
-            Some(signed) => self.batch(&signed).await,
-            None => self.batch(messages).await,
-        }
+        let span = crate::trace::Span::call("mxsend.send", messages.len());
+        span.instrument(async {
+            match crate::dkim::sign_messages_async(&self.setup.relay.dkim, messages).await? {
+                Some(signed) => self.batch(&signed).await,
+                None => self.batch(messages).await,
+            }
+        })
+        .await
     }
 
     /// Whether a connection is open (idle) right now.
@@ -164,7 +168,8 @@ impl<R: Runtime> Client<R> {
                     dns: None,
                 })),
                 Action::Attempt(attempt) => {
-                    let result = self.attempt(&attempt, &shared).await?;
+                    let span = crate::trace::Span::connection(&attempt.candidate);
+                    let result = span.instrument(self.attempt(&attempt, &shared)).await?;
                     reached |= matches!(result, AttemptResult::Ran(_));
                     delivery.attempt_done(result);
                 }

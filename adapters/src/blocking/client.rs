@@ -93,10 +93,12 @@ impl Client {
         &mut self,
         messages: &[Message<B>],
     ) -> Result<Vec<Report>, Error> {
-        match crate::dkim::sign_messages(&self.setup.relay.dkim, messages)? {
-            Some(signed) => self.batch(&signed),
-            None => self.batch(messages),
-        }
+        crate::trace::Span::call("mxsend.send", messages.len()).in_scope(|| {
+            match crate::dkim::sign_messages(&self.setup.relay.dkim, messages)? {
+                Some(signed) => self.batch(&signed),
+                None => self.batch(messages),
+            }
+        })
     }
 
     /// Keep `message` for the next [`Client::flush`].
@@ -183,7 +185,8 @@ impl Client {
                     dns: None,
                 })),
                 Action::Attempt(attempt) => {
-                    let result = self.attempt(&attempt, messages)?;
+                    let span = crate::trace::Span::connection(&attempt.candidate);
+                    let result = span.in_scope(|| self.attempt(&attempt, messages))?;
                     reached |= matches!(result, AttemptResult::Ran(_));
                     delivery.attempt_done(result);
                 }
