@@ -3,7 +3,7 @@
 //! through the public [`Runtime`] trait.
 //!
 //! Like the blocking adapter, this is only the loop that moves bytes: the session is the
-//! core's, the fallback rules are [`crate::delivery`]'s, and the setup, transcript events and
+//! core's, the fallback rules are [`crate::advanced::Delivery`]'s, and the setup, transcript events and
 //! per-session bookkeeping are shared with the blocking adapter. What a runtime supplies is
 //! the [`Runtime`] trait (after quinn's): connecting a TCP stream, a TLS handshake over it,
 //! and a timer; [`UdpRuntime`] adds the UDP sockets DNS needs, for MX delivery ([`deliver`])

@@ -1,7 +1,7 @@
 //! The blocking adapter: std::net sockets, rustls streams, one thread.
 //!
 //! Everything protocol-shaped lives elsewhere and is shared with the async adapters: the
-//! session in the core, the fallback rules in [`crate::delivery`], the setup, per-session
+//! session in the core, the fallback rules in [`crate::advanced::Delivery`], the setup, per-session
 //! bookkeeping and transcript events in `attempt.rs`, TLS configuration in [`crate::tls`],
 //! the transcript in [`crate::transcript`]. What is left here is the loop that moves bytes:
 //!
@@ -23,9 +23,9 @@
 //!
 //! ```no_run
 //! use mxsend::blocking;
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::protocol::address::{Mailbox, ReversePath};
+//! use mxsend::protocol::command::BodyType;
+//! use mxsend::protocol::session::{DsnOptions, Envelope};
 //! use mxsend::{Message, Relay};
 //!
 //! let envelope = Envelope {

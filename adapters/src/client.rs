@@ -2,7 +2,7 @@
 //! and `aio::Client` that decides, shared so the two cannot drift.
 //!
 //! A client keeps one connection to its relay open between batches. Each batch goes through
-//! the relay's delivery machine ([`crate::delivery`], the same fallback rules as
+//! the relay's delivery machine ([`crate::advanced::Delivery`], the same fallback rules as
 //! [`crate::blocking::send_all`]); when the machine asks for an attempt on the candidate the
 //! open connection already serves, with the same TLS mode, that connection is checked with
 //! RSET ([`mxsend_core::session::Session::check_idle`]) and reused; when the check finds it

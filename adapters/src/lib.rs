@@ -21,7 +21,7 @@
 //! | `async_std` | the same functions, async, on async-std (feature `async-std`, legacy) |
 //! | `tokio` | the same functions, async, on tokio's sockets, timer and TLS (feature `tokio`) |
 //! | `aio` | the async driver all three share, generic over the public `Runtime` trait (feature `aio`: plug in any runtime) |
-//! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
+//! | [`advanced`] | building blocks for a driver of one's own: the delivery state machine (grouping, fallback, reports), the DNS lookup machine |
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
 //! | [`transport`] | the [`Transport`] trait (relay, MX delivery, queue routes), [`StubTransport`] and [`RecordingTransport`] for tests |
@@ -156,7 +156,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub use mxsend_core as core;
+/// The protocol core ([`mxsend_core`]): sessions, replies, addresses, MIME writing, the MX
+/// policy. Named `protocol`, not `core`, so that it never shadows Rust's own `core`.
+pub use mxsend_core as protocol;
 
 #[cfg(feature = "aio")]
 pub mod aio;
@@ -170,7 +172,7 @@ pub mod blocking;
 pub mod client;
 pub mod compose;
 pub mod config;
-pub mod delivery;
+mod delivery;
 pub mod dkim;
 pub mod dns;
 mod error;
@@ -206,6 +208,25 @@ pub use mxsend_core::reply::{EnhancedCode, Reply, ReplyCode};
 pub use mxsend_core::session::{
     encoded_size, BodyError, DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts,
 };
+
+/// Building blocks for people who write their own driver (another runtime, a simulator),
+/// not needed to send mail: the sans-IO delivery state machine ([`advanced::Delivery`]:
+/// recipients grouped by domain; MX exchanges and addresses tried in order, moving on when a
+/// connection, TLS or the session fails before a transaction ran, or MAIL got a 4xx, never
+/// after a recipient's own answer; opportunistic TLS retried once in plaintext; every
+/// recipient settled exactly once) and the DNS lookup machine under [`dns::Resolver`]
+/// ([`advanced::Lookup`]). Their names say which machine they belong to, so none collides
+/// with the crate root's.
+pub mod advanced {
+    pub use crate::delivery::{
+        candidates, route_without_candidates, Action as DeliveryAction, Attempt as DeliveryAttempt,
+        AttemptResult, Candidate, Delivery, GroupId, Task as DeliveryTask, TransactionOutcomes,
+    };
+    pub use crate::dns::lookup::{
+        Action as LookupAction, Input as LookupInput, Lookup, Transmit as LookupTransmit,
+        Transport as LookupTransport,
+    };
+}
 
 /// The rustls this crate is built with, for callers who hand in their own
 /// `ClientConfig` ([`Relay::tls_config`], [`MxDelivery::tls_config`]) or match its errors.

@@ -9,11 +9,11 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mxsend::delivery::{RecipientReport, Unreached};
 use mxsend::dns::Resolver;
 use mxsend::tls::{TlsConfigError, TlsMode};
 use mxsend::transcript::Printer;
 use mxsend::{blocking, BodySource, EhloName, Message, MxDelivery, Relay};
+use mxsend::{RecipientReport, Unreached};
 use mxsend_core::sasl::Credentials;
 use mxsend_core::session::{Failure, Outcome};
 

@@ -14,11 +14,11 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mxsend::core::command::BodyType;
-use mxsend::core::sasl::SaslError;
-use mxsend::core::session::{BodyError, Envelope, Failure, Outcome, SessionError, Timeouts};
-use mxsend::core::transparency::ContentError;
 use mxsend::message::{AsyncBodySource, BodySource};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::sasl::SaslError;
+use mxsend::protocol::session::{BodyError, Envelope, Failure, Outcome, SessionError, Timeouts};
+use mxsend::protocol::transparency::ContentError;
 use mxsend::{Error, Message, Relay, Report};
 
 use crate::dnsmasq::Dnsmasq;

@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, Phase, SessionError};
 use mxsend::dns::{Resolver, ResolverConfig};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope, Failure, Outcome, Phase, SessionError};
 use mxsend::tls::TlsError;
 use mxsend::transcript::TranscriptEvent;
 use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use mxsend::compose::{Attachment, MessageBuilder};
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::dkim::Canonicalization;
-use mxsend::core::session::{DsnOptions, Envelope, Outcome};
-use mxsend::core::transparency::{DataEncoder, Framing};
 use mxsend::dkim::{sign, DkimError, DkimKey, DkimSigner};
 use mxsend::dns::{Resolver, ResolverConfig};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::dkim::Canonicalization;
+use mxsend::protocol::session::{DsnOptions, Envelope, Outcome};
+use mxsend::protocol::transparency::{DataEncoder, Framing};
 use mxsend::{blocking, BodySource, Message, MxDelivery, ReaderBody, Relay, TlsMode};
 use mxsend_tests::dkim::assert_verifies;
 use mxsend_tests::dnsmasq::Dnsmasq;

@@ -2,12 +2,12 @@
 //! blocking and smol adapters without ever being held in memory, and a clear error, not a
 //! silent loss, when it would have to be read a second time.
 
-use mxsend::core::session::{BodyError, Failure, Outcome};
+use mxsend::protocol::session::{BodyError, Failure, Outcome};
 use std::io::{self, Read};
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope};
 use mxsend::{Message, ReaderBody};
 use mxsend_tests::scenarios::{plain_relay, Captured};
 use mxsend_tests::smtp_sink::SmtpSink;

@@ -3,9 +3,9 @@
 
 use std::error::Error;
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope};
 use mxsend::transcript::Printer;
 use mxsend::{Message, Relay, Report, TlsMode};
 

@@ -16,11 +16,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mxsend::core::address::{Domain, Mailbox, ReversePath};
-use mxsend::core::message::{Body, DateTime, MailboxHeader, MessageSpec, MessageWriter};
-use mxsend::core::reply::{ReplyError, MAX_LINES, MAX_LINE_LEN, MAX_REPLY_LEN};
-use mxsend::core::sasl::SaslError;
-use mxsend::core::session::{Failure, Outcome, Phase, SessionError, Timeouts, UsageError};
+use mxsend::protocol::address::{Domain, Mailbox, ReversePath};
+use mxsend::protocol::message::{Body, DateTime, MailboxHeader, MessageSpec, MessageWriter};
+use mxsend::protocol::reply::{ReplyError, MAX_LINES, MAX_LINE_LEN, MAX_REPLY_LEN};
+use mxsend::protocol::sasl::SaslError;
+use mxsend::protocol::session::{Failure, Outcome, Phase, SessionError, Timeouts, UsageError};
 use mxsend::tls::Roots;
 use mxsend::{Error, Relay, Report, TlsMode, Unreached};
 
@@ -1419,7 +1419,7 @@ pub fn sink_5xx_to_end_of_data_rejects(adapter: &dyn Adapter) {
 fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
     let line = String::from_utf8_lossy(auth_line);
     let encoded = line.trim().rsplit(' ').next().unwrap_or_default();
-    let client_first = mxsend::core::base64::decode(encoded.as_bytes()).unwrap_or_default();
+    let client_first = mxsend::protocol::base64::decode(encoded.as_bytes()).unwrap_or_default();
     let client_first = String::from_utf8_lossy(&client_first).into_owned();
     let nonce = client_first
         .split(',')
@@ -1427,7 +1427,7 @@ fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
         .unwrap_or("missing");
     let server_first = format!("r={nonce}hostileNonce,s=QSXCR+Q6sek8bf92,i=4096");
     let mut reply = b"334 ".to_vec();
-    mxsend::core::base64::encode(server_first.as_bytes(), &mut reply);
+    mxsend::protocol::base64::encode(server_first.as_bytes(), &mut reply);
     reply.extend_from_slice(b"\r\n");
     reply
 }
@@ -1438,7 +1438,7 @@ fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
 pub fn scram_forged_server_signature_sends_nothing_but_cancel_and_quit(adapter: &dyn Adapter) {
     let config = Pki::get().server_config(ServerCert::Good);
     let mut forged = b"334 ".to_vec();
-    mxsend::core::base64::encode(
+    mxsend::protocol::base64::encode(
         b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         &mut forged,
     );
@@ -1473,7 +1473,7 @@ pub fn scram_forged_server_signature_sends_nothing_but_cancel_and_quit(adapter: 
     assert_eq!(
         outcome(&report),
         &Outcome::Deferred(Failure::Session(SessionError::Sasl(SaslError::Scram(
-            mxsend::core::scram::ScramError::ServerSignatureMismatch
+            mxsend::protocol::scram::ScramError::ServerSignatureMismatch
         )))),
         "{name}: {record:#?}"
     );

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use mxsend::core::session::{Failure, Outcome, SessionError};
+use mxsend::protocol::session::{Failure, Outcome, SessionError};
 use mxsend::{Message, Relay, Report, TlsMode};
 
 use super::real::{short_timeouts, MAILDIR_WAIT};

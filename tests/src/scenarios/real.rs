@@ -13,10 +13,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::base64;
-use mxsend::core::command::{BodyType, Notify, Ret};
-use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::base64;
+use mxsend::protocol::command::{BodyType, Notify, Ret};
+use mxsend::protocol::session::{DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts};
 use mxsend::{Message, Relay, Report, TlsMode, Unreached};
 
 use super::{assert_all, code, mx_delivery, v4, Adapter, Captured};
