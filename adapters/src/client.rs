@@ -12,7 +12,8 @@
 
 use crate::attempt::{relay_candidates, relay_delivery, relay_route, validate, RelayRoute};
 use crate::config::{Relay, Settings};
-use crate::delivery::{Attempt, Candidate, Delivery};
+use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Report};
+use crate::dns::RouteError;
 use crate::error::{Error, HostLookupError};
 use crate::message::Message;
 use crate::tls::{TlsConnector, TlsMode};
@@ -68,19 +69,54 @@ impl ClientSetup {
         Ok(candidates)
     }
 
-    /// The delivery machine for a batch over these candidates.
-    pub fn delivery<B>(&self, candidates: Vec<Candidate>, messages: &[Message<B>]) -> Delivery {
-        relay_delivery(
-            &self.relay,
-            candidates,
-            messages.iter().map(|m| &m.envelope),
-        )
+    /// A batch over these candidates: the relay's delivery machine, the overall deadline
+    /// counted from now.
+    pub fn batch<B>(&mut self, candidates: Vec<Candidate>, messages: &[Message<B>]) -> Batch {
+        self.settings.restart_deadline(self.relay.deadline);
+        let envelopes = messages.iter().map(|m| &m.envelope);
+        Batch {
+            delivery: relay_delivery(&self.relay, candidates, envelopes),
+            reached: false,
+        }
+    }
+}
+
+/// One batch of a client: the attempts the delivery machine asks for, one after another.
+pub(crate) struct Batch {
+    delivery: Delivery,
+    /// Some attempt ran a session (the addresses are worth keeping).
+    reached: bool,
+}
+
+impl Batch {
+    /// The next attempt to run, or `None` when every recipient has its outcome.
+    pub fn next_attempt(&mut self) -> Option<Attempt> {
+        loop {
+            match self.delivery.poll() {
+                Action::Done => return None,
+                // A relay has no domain to resolve; the machine never asks.
+                Action::Resolve(_) => self.delivery.route_found(Err(RouteError {
+                    reason: mxsend_core::mx::NoRoute::NoUsableExchange,
+                    dns: None,
+                })),
+                Action::Attempt(attempt) => return Some(attempt),
+            }
+        }
     }
 
-    /// A batch in which no candidate could be reached: look the name up again next time
-    /// (the relay may have moved).
-    pub fn forget_addresses(&mut self) {
-        self.candidates = None;
+    /// How the attempt from [`Batch::next_attempt`] ended.
+    pub fn attempt_done(&mut self, result: AttemptResult) {
+        self.reached |= matches!(result, AttemptResult::Ran(_));
+        self.delivery.attempt_done(result);
+    }
+
+    /// The reports; when no candidate could be reached, the relay's name is looked up again
+    /// next time (it may have moved).
+    pub fn finish(self, setup: &mut ClientSetup) -> Vec<Report> {
+        if !self.reached {
+            setup.candidates = None;
+        }
+        self.delivery.into_reports()
     }
 }
 

@@ -6,11 +6,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use mxsend::{MessageBuilder, Relay, TlsMode, TranscriptEvent};
+use mxsend::{MessageBuilder, Relay, TlsMode};
+use mxsend_tests::commands::command_log;
 use mxsend_tests::postfix::{Postfix, PostfixOptions};
 use mxsend_tests::smtp_sink::SmtpSink;
 
@@ -22,26 +22,6 @@ fn message(to: &str, n: usize) -> mxsend::Message<mxsend::ComposedBody> {
         .text(format!("This is message {n}."))
         .build()
         .expect("a valid message")
-}
-
-/// The command verbs the client sent, and CONNECT for each connection, from its transcript.
-fn command_log(relay: Relay) -> (Arc<Mutex<Vec<String>>>, Relay) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    let relay = relay.transcript(move |event| match event {
-        TranscriptEvent::Sent(line) => {
-            let line = String::from_utf8_lossy(line);
-            let verb = line
-                .split([' ', ':'])
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            sink.lock().unwrap().push(verb);
-        }
-        TranscriptEvent::Connected { .. } => sink.lock().unwrap().push("CONNECT".into()),
-        _ => {}
-    });
-    (log, relay)
 }
 
 /// Every future of `futures` run at once in the calling task; their outputs in order.

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use mxsend::blocking::Client;
-use mxsend::{MessageBuilder, Relay, TlsMode, TranscriptEvent};
+use mxsend::{MessageBuilder, Relay, TlsMode};
+use mxsend_tests::commands::command_log;
 use mxsend_tests::postfix::{Postfix, PostfixOptions};
 use mxsend_tests::smtp_sink::SmtpSink;
 
@@ -20,37 +21,14 @@ fn message(to: &str, n: usize) -> mxsend::Message<mxsend::ComposedBody> {
         .expect("a valid message")
 }
 
-/// The commands the client sent, in order (EHLO, RSET, MAIL...), from its transcript.
-fn command_log() -> (
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    impl FnMut(TranscriptEvent<'_>) + Send + 'static,
-) {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = log.clone();
-    let hook = move |event: TranscriptEvent<'_>| match event {
-        TranscriptEvent::Sent(line) => {
-            let line = String::from_utf8_lossy(line);
-            let verb = line
-                .split([' ', ':'])
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            sink.lock().unwrap().push(verb);
-        }
-        TranscriptEvent::Connected { .. } => sink.lock().unwrap().push("CONNECT".into()),
-        _ => {}
-    };
-    (log, hook)
-}
-
 #[test]
 fn messages_sent_over_time_share_one_connection_checked_with_rset() {
     let sink = SmtpSink::start(&[], None);
-    let (log, hook) = command_log();
-    let relay = Relay::new(sink.addr.ip().to_string(), sink.addr.port())
-        .tls(TlsMode::None)
-        .timeout(Duration::from_secs(20))
-        .transcript(hook);
+    let (log, relay) = command_log(
+        Relay::new(sink.addr.ip().to_string(), sink.addr.port())
+            .tls(TlsMode::None)
+            .timeout(Duration::from_secs(20)),
+    );
     let mut client = Client::new(relay).unwrap();
     assert!(
         !client.is_connected(),
@@ -99,12 +77,12 @@ fn a_connection_the_server_closed_while_idle_is_reopened_transparently() {
         ..PostfixOptions::default()
     });
     let addr = postfix.smtp_addr();
-    let (log, hook) = command_log();
     // STARTTLS required (the default on a non-465 port), Postfix's certificate trusted.
-    let relay = Relay::new(addr.ip().to_string(), addr.port())
-        .ca_file(&postfix.pki().ca_cert)
-        .timeout(Duration::from_secs(20))
-        .transcript(hook);
+    let (log, relay) = command_log(
+        Relay::new(addr.ip().to_string(), addr.port())
+            .ca_file(&postfix.pki().ca_cert)
+            .timeout(Duration::from_secs(20)),
+    );
     assert_eq!(relay.tls_mode(), TlsMode::Required);
     let mut client = Client::new(relay).unwrap();
     let first = client.send(&message("alice@example.test", 1)).unwrap();

@@ -8,8 +8,7 @@ use super::{open_stream, pump, timeout_at, Routes, Runtime, Shared, Stream};
 use crate::attempt::{Clock, HookSink, Next, SessionRun, Tap, QUIT_COURTESY};
 use crate::client::{Addresses, ClientSetup, ClientStats, Serves};
 use crate::config::Relay;
-use crate::delivery::{Action, Attempt, AttemptResult, Report};
-use crate::dns::RouteError;
+use crate::delivery::{Attempt, AttemptResult, Report};
 use crate::error::Error;
 use crate::message::{AsyncBodySource, Message};
 use futures_lite::AsyncWriteExt;
@@ -148,37 +147,19 @@ impl<R: Runtime> Client<R> {
                 self.setup.looked_up(answer)?
             }
         };
-        self.setup
-            .settings
-            .restart_deadline(self.setup.relay.deadline);
-        let mut delivery = self.setup.delivery(candidates, messages);
+        let mut batch = self.setup.batch(candidates, messages);
         let shared = Shared {
             settings: self.setup.settings.clone(),
             connector: self.setup.connector.clone(),
             messages,
             routes: Routes::Relay,
         };
-        let mut reached = false;
-        loop {
-            match delivery.poll() {
-                Action::Done => break,
-                // A relay has no domain to resolve; the machine never asks.
-                Action::Resolve(_) => delivery.route_found(Err(RouteError {
-                    reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-                    dns: None,
-                })),
-                Action::Attempt(attempt) => {
-                    let span = crate::trace::Span::connection(&attempt.candidate);
-                    let result = span.instrument(self.attempt(&attempt, &shared)).await?;
-                    reached |= matches!(result, AttemptResult::Ran(_));
-                    delivery.attempt_done(result);
-                }
-            }
+        while let Some(attempt) = batch.next_attempt() {
+            let span = crate::trace::Span::connection(&attempt.candidate);
+            let result = span.instrument(self.attempt(&attempt, &shared)).await?;
+            batch.attempt_done(result);
         }
-        if !reached {
-            self.setup.forget_addresses();
-        }
-        Ok(delivery.into_reports())
+        Ok(batch.finish(&mut self.setup))
     }
 
     /// One attempt of the delivery machine: over the open connection when it serves the

@@ -9,8 +9,7 @@ use super::{connect, pump, Stream};
 use crate::attempt::{lookup_host, Clock, HookSink, Next, SessionRun, Tap, QUIT_COURTESY};
 use crate::client::{Addresses, ClientSetup, ClientStats, Serves};
 use crate::config::Relay;
-use crate::delivery::{Action, Attempt, AttemptResult, Report};
-use crate::dns::RouteError;
+use crate::delivery::{Attempt, AttemptResult, Report};
 use crate::error::Error;
 use crate::message::{BodySource, Message};
 
@@ -171,31 +170,13 @@ impl Client {
                 self.setup.looked_up(answer)?
             }
         };
-        self.setup
-            .settings
-            .restart_deadline(self.setup.relay.deadline);
-        let mut delivery = self.setup.delivery(candidates, messages);
-        let mut reached = false;
-        loop {
-            match delivery.poll() {
-                Action::Done => break,
-                // A relay has no domain to resolve; the machine never asks.
-                Action::Resolve(_) => delivery.route_found(Err(RouteError {
-                    reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-                    dns: None,
-                })),
-                Action::Attempt(attempt) => {
-                    let span = crate::trace::Span::connection(&attempt.candidate);
-                    let result = span.in_scope(|| self.attempt(&attempt, messages))?;
-                    reached |= matches!(result, AttemptResult::Ran(_));
-                    delivery.attempt_done(result);
-                }
-            }
+        let mut batch = self.setup.batch(candidates, messages);
+        while let Some(attempt) = batch.next_attempt() {
+            let span = crate::trace::Span::connection(&attempt.candidate);
+            let result = span.in_scope(|| self.attempt(&attempt, messages))?;
+            batch.attempt_done(result);
         }
-        if !reached {
-            self.setup.forget_addresses();
-        }
-        Ok(delivery.into_reports())
+        Ok(batch.finish(&mut self.setup))
     }
 
     /// One attempt of the delivery machine: over the open connection when it serves the
