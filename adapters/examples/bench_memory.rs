@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mxsend::compose::{Attachment, MessageBuilder};
-use mxsend::core::session::Outcome;
+use mxsend::protocol::session::Outcome;
 use mxsend::{blocking, Relay, TlsMode};
 
 const MIB: u64 = 1024 * 1024;

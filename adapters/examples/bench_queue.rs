@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope, Outcome};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope, Outcome};
 use mxsend::queue::{
     BlockingTransport, Connection, Queue, QueueOptions, QueuedRoute, RouteKind, RunMode,
 };

@@ -10,9 +10,9 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use mxsend::core::dkim::Canonicalization;
-use mxsend::core::transparency::{DataEncoder, Framing};
 use mxsend::dkim::{sign, DkimKey, DkimSigner};
+use mxsend::protocol::dkim::Canonicalization;
+use mxsend::protocol::transparency::{DataEncoder, Framing};
 use mxsend::BodySource;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,7 +3,7 @@
 //! through the public [`Runtime`] trait.
 //!
 //! Like the blocking adapter, this is only the loop that moves bytes: the session is the
-//! core's, the fallback rules are [`crate::delivery`]'s, and the setup, transcript events and
+//! core's, the fallback rules are [`crate::advanced::Delivery`]'s, and the setup, transcript events and
 //! per-session bookkeeping are shared with the blocking adapter. What a runtime supplies is
 //! the [`Runtime`] trait (after quinn's): connecting a TCP stream, a TLS handshake over it,
 //! and a timer; [`UdpRuntime`] adds the UDP sockets DNS needs, for MX delivery ([`deliver`])
@@ -60,6 +60,9 @@ use crate::error::{Error, HostLookupError};
 use crate::message::{AsyncBodySource, Message};
 use crate::spool::SpoolWriter;
 use crate::tls::{TlsConnector, TlsError, TlsMode};
+
+mod client;
+pub use client::{Client, Pool};
 
 /// What the async driver needs from a runtime: TCP connections, a TLS handshake over them,
 /// and timers. Everything else (the session, TLS configuration, fallback, bodies, reports)
@@ -272,11 +275,15 @@ pub async fn send_all<R: Runtime, B: AsyncBodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
-    read_ahead::<R, B>(messages, relay.timeouts.data_block).await;
-    match crate::dkim::sign_messages_async(&relay.dkim, messages).await? {
-        Some(signed) => relay_all::<R, _>(relay, &signed).await,
-        None => relay_all::<R, B>(relay, messages).await,
-    }
+    let span = crate::trace::Span::call("mxsend.send", messages.len());
+    span.instrument(async {
+        read_ahead::<R, B>(messages, relay.timeouts.data_block).await;
+        match crate::dkim::sign_messages_async(&relay.dkim, messages).await? {
+            Some(signed) => relay_all::<R, _>(relay, &signed).await,
+            None => relay_all::<R, B>(relay, messages).await,
+        }
+    })
+    .await
 }
 
 /// Spool the content that wants it ([`AsyncBodySource::wants_read_ahead`]) before
@@ -345,12 +352,17 @@ pub async fn deliver<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {
-    read_ahead::<R, B>(std::slice::from_ref(message), mx.timeouts.data_block).await;
-    let signed = crate::dkim::sign_messages_async(&mx.dkim, std::slice::from_ref(message)).await?;
-    match signed.and_then(|signed| signed.into_iter().next()) {
-        Some(signed) => deliver_one::<R, _>(mx, &signed).await,
-        None => deliver_one::<R, B>(mx, message).await,
-    }
+    let span = crate::trace::Span::call("mxsend.deliver", 1);
+    span.instrument(async {
+        read_ahead::<R, B>(std::slice::from_ref(message), mx.timeouts.data_block).await;
+        let signed =
+            crate::dkim::sign_messages_async(&mx.dkim, std::slice::from_ref(message)).await?;
+        match signed.and_then(|signed| signed.into_iter().next()) {
+            Some(signed) => deliver_one::<R, _>(mx, &signed).await,
+            None => deliver_one::<R, B>(mx, message).await,
+        }
+    })
+    .await
 }
 
 /// [`deliver`] once the message is signed (or need not be).
@@ -413,6 +425,13 @@ macro_rules! entry_points {
         ) -> Result<$crate::Report, $crate::Error> {
             $crate::aio::deliver::<$runtime, B>(mx, message).await
         }
+
+        /// A long-lived client for one relay on this runtime ([`crate::aio::Client`]).
+        pub type Client = $crate::aio::Client<$runtime>;
+
+        /// Long-lived clients for one relay, at most so many connections at once
+        /// ([`crate::aio::Pool`]).
+        pub type Pool = $crate::aio::Pool<$runtime>;
     };
 }
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
@@ -590,7 +609,11 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
                     Box::pin(async move { Finished::Route(id, route(shared, domain).await) })
                 }
                 Task::Attempt(id, attempt) => Box::pin(async move {
-                    Finished::Attempt(id, run_attempt::<R, B>(&attempt, shared).await)
+                    let span = crate::trace::Span::connection(&attempt.candidate);
+                    Finished::Attempt(
+                        id,
+                        span.instrument(run_attempt::<R, B>(&attempt, shared)).await,
+                    )
                 }),
             });
         }
@@ -783,6 +806,47 @@ async fn handshake<R: Runtime>(
     Ok((tls, negotiated))
 }
 
+/// Connect to the attempt's candidate and, for implicit TLS, run the handshake: the stream
+/// and our local address, or the attempt's result when that failed.
+async fn open_stream<R: Runtime>(
+    attempt: &Attempt,
+    settings: &Settings,
+    connector: &TlsConnector,
+    tap: &mut Tap<'_>,
+) -> Result<(Stream<R>, SocketAddr), AttemptResult> {
+    let candidate = &attempt.candidate;
+    tap.connecting(candidate);
+    let deadline = Instant::now() + settings.connect_limit();
+    let (tcp, local) = match connect::<R>(candidate, deadline).await {
+        Ok(connected) => connected,
+        Err(error) => return Err(tap.connect_failed(candidate, error)),
+    };
+    if let Some(local) = local {
+        tap.connected(local, candidate.addr);
+    }
+    let local =
+        local.unwrap_or_else(|| local_or_unspecified(Err(io::ErrorKind::Unsupported.into())));
+    if attempt.tls != TlsMode::Implicit {
+        let stream = match tcp {
+            Socket::Tcp(tcp) => Stream::Plain(tcp),
+            Socket::Unix(unix) => Stream::Unix(unix),
+        };
+        return Ok((stream, local));
+    }
+    let deadline = settings.bound(Instant::now() + settings.timeouts.greeting);
+    match handshake::<R>(tcp, connector, attempt.tls, &candidate.host, deadline).await {
+        Ok((stream, negotiated)) => {
+            tap.tls_started(&negotiated, attempt.tls);
+            Ok((stream, local))
+        }
+        Err(error) => {
+            tap.tls_failed(&error);
+            tap.closed();
+            Err(AttemptResult::TlsFailed(error))
+        }
+    }
+}
+
 /// One connection and session: connect, TLS as the mode says, the pump loop, close.
 async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     attempt: &Attempt,
@@ -792,46 +856,18 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
     let mut sink = HookSink(settings.transcript.as_ref());
     let mut tap = Tap::new(&mut sink);
     let clock = Clock::start();
-    let candidate = &attempt.candidate;
-    let host = &candidate.host;
-    tap.connecting(candidate);
-    let deadline = Instant::now() + settings.connect_timeout;
-    let (tcp, local) = match connect::<R>(candidate, deadline).await {
-        Ok(connected) => connected,
-        Err(error) => return Ok(tap.connect_failed(candidate, error)),
-    };
-    if let Some(local) = local {
-        tap.connected(local, candidate.addr);
-    }
-    let local =
-        local.unwrap_or_else(|| local_or_unspecified(Err(io::ErrorKind::Unsupported.into())));
-
-    let mut stream = if attempt.tls == TlsMode::Implicit {
-        let deadline = Instant::now() + settings.timeouts.greeting;
-        match handshake::<R>(tcp, &shared.connector, attempt.tls, host, deadline).await {
-            Ok((stream, negotiated)) => {
-                tap.tls_started(&negotiated, attempt.tls);
-                stream
-            }
-            Err(error) => {
-                tap.tls_failed(&error);
-                tap.closed();
-                return Ok(AttemptResult::TlsFailed(error));
-            }
-        }
-    } else {
-        match tcp {
-            Socket::Tcp(tcp) => Stream::Plain(tcp),
-            Socket::Unix(unix) => Stream::Unix(unix),
-        }
-    };
-
+    let (mut stream, local) =
+        match open_stream::<R>(attempt, settings, &shared.connector, &mut tap).await {
+            Ok(connected) => connected,
+            Err(result) => return Ok(result),
+        };
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = shared.messages.get(m)?;
         message.envelope_for(rcpts, message.body.size_hint())
     })?
-    .with_hook(settings.on_transaction.clone());
+    .with_hook(settings.on_transaction.clone())
+    .with_deadline(settings.deadline);
     let result = pump::<R, B>(&mut stream, &mut run, &clock, &mut tap, shared, attempt).await;
     let courtesy = Instant::now() + QUIT_COURTESY;
     let _ = timeout_at::<R, _>(courtesy, stream.close()).await;
@@ -873,6 +909,8 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                     return Some(error);
                 }
             }
+            // A long-lived connection with nothing to do: it is kept as it is.
+            Next::Idle => return None,
             Next::Closed => {
                 // A QUIT the session queued when it gave up: a courtesy, errors ignored.
                 let pending = run.session.pending_transmit();
@@ -951,6 +989,13 @@ mod tests {
                 std::path::PathBuf::from("/dev/null"),
             ),
         ));
+        // The long-lived client and the pool, so a service can spawn its sends.
+        let mut client = crate::smol::Client::new(relay.clone()).unwrap();
+        assert_send(&client.send_all(&messages));
+        let pool = crate::smol::Pool::new(relay, 2).unwrap();
+        assert_send(&pool.send_all(&messages));
+        fn assert_sync<T: Sync>(_: &T) {}
+        assert_sync(&pool);
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! should prefer [`crate::smol`]; moving over is a change of module path.
 //!
 //! ```no_run
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::protocol::address::{Mailbox, ReversePath};
+//! use mxsend::protocol::command::BodyType;
+//! use mxsend::protocol::session::{DsnOptions, Envelope};
 //! use mxsend::{Message, Relay};
 //!
 //! let envelope = Envelope {

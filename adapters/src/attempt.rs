@@ -246,6 +246,7 @@ pub(crate) struct HookSink<'a>(pub Option<&'a TranscriptHook>);
 
 impl Transcript for HookSink<'_> {
     fn event(&mut self, event: TranscriptEvent<'_>) {
+        crate::trace::event(&event);
         if let Some(hook) = self.0 {
             hook.0
                 .lock()
@@ -283,7 +284,7 @@ pub(crate) struct Tap<'t> {
 
 impl<'t> Tap<'t> {
     pub fn new(sink: &'t mut HookSink<'_>) -> Tap<'t> {
-        let wire = if sink.0.is_some() {
+        let wire = if sink.0.is_some() || crate::trace::wanted() {
             Wiretap::new(sink)
         } else {
             Wiretap::disabled(sink)
@@ -370,6 +371,9 @@ pub(crate) enum Next {
     Transmit,
     /// Read from the server, then [`SessionRun::received`].
     Receive,
+    /// The session is established and has nothing to do (a long-lived connection between
+    /// batches, never a run that asked for QUIT): stop pumping and keep the connection.
+    Idle,
 }
 
 /// One session carrying an attempt's transactions.
@@ -389,6 +393,9 @@ pub(crate) struct SessionRun {
     closed: bool,
     /// The fallback deadline for steps the session set none for.
     command_timeout: Duration,
+    /// The call's overall deadline ([`crate::Relay::deadline`]), if any: every wait ends by
+    /// then, and the session is abandoned when it passes.
+    overall: Option<StdInstant>,
 }
 
 impl SessionRun {
@@ -422,7 +429,82 @@ impl SessionRun {
             body_open: None,
             closed: false,
             command_timeout,
+            overall: None,
         })
+    }
+
+    /// A session with no transaction and no QUIT: a long-lived connection, established
+    /// once the pump reaches [`Next::Idle`].
+    pub fn open(config: SessionConfig, clock: &Clock) -> SessionRun {
+        let command_timeout = config.timeouts.command;
+        SessionRun {
+            session: Session::new(config, clock.now()),
+            transactions: HashMap::new(),
+            outcomes: Vec::new(),
+            hook: None,
+            body_open: None,
+            closed: false,
+            command_timeout,
+            overall: None,
+        }
+    }
+
+    /// Bound every wait by the call's overall deadline (`None`: no bound).
+    pub fn with_deadline(mut self, overall: Option<StdInstant>) -> SessionRun {
+        self.overall = overall;
+        self
+    }
+
+    /// As [`SessionRun::with_deadline`], for a long-lived session's next batch.
+    pub fn set_deadline(&mut self, overall: Option<StdInstant>) {
+        self.overall = overall;
+    }
+
+    /// When the overall deadline has passed: abandon the session (each open transaction
+    /// deferred, or ambiguous past its end of data) and say so.
+    fn overall_passed(&mut self, clock: &Clock) -> bool {
+        match self.overall {
+            Some(deadline) if StdInstant::now() >= deadline => {
+                self.session.abort(clock.now());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Queue an attempt's transactions on an idle session (see [`SessionRun::start`] for
+    /// `envelope`), told to `hook` as each ends; the outcomes of earlier ones are dropped.
+    pub fn add(
+        &mut self,
+        clock: &Clock,
+        attempt: &Attempt,
+        hook: Option<TransactionHook>,
+        envelope: impl Fn(usize, &[usize]) -> Option<Envelope>,
+    ) -> Result<(), Error> {
+        let now = clock.now();
+        self.outcomes.clear();
+        self.hook = hook;
+        for (m, rcpts) in &attempt.transactions {
+            let Some(envelope) = envelope(*m, rcpts) else {
+                continue;
+            };
+            let id = self
+                .session
+                .send_mail(envelope, now)
+                .map_err(|error| Error::InvalidMessage { message: *m, error })?;
+            self.transactions.insert(id, (*m, rcpts.clone()));
+        }
+        Ok(())
+    }
+
+    /// True once the session has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The outcomes reported since the last [`SessionRun::add`], as an attempt's result.
+    pub fn take_result(&mut self) -> AttemptResult {
+        AttemptResult::Ran(std::mem::take(&mut self.outcomes))
     }
 
     /// Tell `hook` as each transaction ends.
@@ -475,7 +557,9 @@ impl SessionRun {
                 return Next::Body { message, open };
             }
         }
-        if self.session.pending_transmit().is_empty() {
+        if self.transactions.is_empty() && self.session.is_idle() {
+            Next::Idle
+        } else if self.session.pending_transmit().is_empty() {
             Next::Receive
         } else {
             Next::Transmit
@@ -485,9 +569,13 @@ impl SessionRun {
     /// When the current step must be over: the session's deadline, or the command timeout
     /// from now when it has none.
     pub fn deadline(&self, clock: &Clock) -> StdInstant {
-        match self.session.poll_timeout() {
+        let step = match self.session.poll_timeout() {
             Some(deadline) => clock.std_instant(deadline),
             None => StdInstant::now() + self.command_timeout,
+        };
+        match self.overall {
+            Some(overall) => step.min(overall),
+            None => step,
         }
     }
 
@@ -510,6 +598,7 @@ impl SessionRun {
                 }
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) if self.overall_passed(clock) => self.body_open = None,
             Err(error) => {
                 let why = match error.kind() {
                     io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
@@ -554,7 +643,9 @@ impl SessionRun {
         match error.kind() {
             io::ErrorKind::Interrupted => {}
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                self.session.handle_timeout(clock.now())
+                if !self.overall_passed(clock) {
+                    self.session.handle_timeout(clock.now())
+                }
             }
             _ => self.session.handle_eof(clock.now()),
         }

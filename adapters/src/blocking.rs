@@ -1,7 +1,7 @@
 //! The blocking adapter: std::net sockets, rustls streams, one thread.
 //!
 //! Everything protocol-shaped lives elsewhere and is shared with the async adapters: the
-//! session in the core, the fallback rules in [`crate::delivery`], the setup, per-session
+//! session in the core, the fallback rules in [`crate::advanced::Delivery`], the setup, per-session
 //! bookkeeping and transcript events in `attempt.rs`, TLS configuration in [`crate::tls`],
 //! the transcript in [`crate::transcript`]. What is left here is the loop that moves bytes:
 //!
@@ -23,9 +23,9 @@
 //!
 //! ```no_run
 //! use mxsend::blocking;
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::protocol::address::{Mailbox, ReversePath};
+//! use mxsend::protocol::command::BodyType;
+//! use mxsend::protocol::session::{DsnOptions, Envelope};
 //! use mxsend::{Message, Relay};
 //!
 //! let envelope = Envelope {
@@ -67,6 +67,9 @@ use crate::message::{BodySource, Message};
 use crate::spool::{SpoolWriter, Spooled};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
 
+mod client;
+pub use client::Client;
+
 /// Time left until `deadline`, never zero (a zero socket timeout means "forever" to std): a
 /// deadline already past gives one millisecond, after which the timeout fires.
 fn time_left(deadline: Instant) -> Duration {
@@ -90,11 +93,13 @@ pub fn send_all<B: BodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
-    read_ahead(messages, relay.timeouts.data_block);
-    match crate::dkim::sign_messages(&relay.dkim, messages)? {
-        Some(signed) => relay_all(relay, &signed),
-        None => relay_all(relay, messages),
-    }
+    crate::trace::Span::call("mxsend.send", messages.len()).in_scope(|| {
+        read_ahead(messages, relay.timeouts.data_block);
+        match crate::dkim::sign_messages(&relay.dkim, messages)? {
+            Some(signed) => relay_all(relay, &signed),
+            None => relay_all(relay, messages),
+        }
+    })
 }
 
 /// [`send_all`] once the messages are signed (or need not be).
@@ -132,12 +137,14 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
 
 /// Deliver one message to each recipient domain's MX hosts, one domain after the other.
 pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
-    read_ahead(std::slice::from_ref(message), mx.timeouts.data_block);
-    let signed = crate::dkim::sign_messages(&mx.dkim, std::slice::from_ref(message))?;
-    match signed.and_then(|signed| signed.into_iter().next()) {
-        Some(signed) => deliver_one(mx, &signed),
-        None => deliver_one(mx, message),
-    }
+    crate::trace::Span::call("mxsend.deliver", 1).in_scope(|| {
+        read_ahead(std::slice::from_ref(message), mx.timeouts.data_block);
+        let signed = crate::dkim::sign_messages(&mx.dkim, std::slice::from_ref(message))?;
+        match signed.and_then(|signed| signed.into_iter().next()) {
+            Some(signed) => deliver_one(mx, &signed),
+            None => deliver_one(mx, message),
+        }
+    })
 }
 
 /// [`deliver`] once the message is signed (or need not be).
@@ -225,7 +232,8 @@ fn drive<B: BodySource>(
             Action::Attempt(attempt) => {
                 let mut sink = HookSink(settings.transcript.as_ref());
                 let mut tap = Tap::new(&mut sink);
-                let result = run_attempt(&attempt, settings, connector, messages, &mut tap)?;
+                let result = crate::trace::Span::connection(&attempt.candidate)
+                    .in_scope(|| run_attempt(&attempt, settings, connector, messages, &mut tap))?;
                 delivery.attempt_done(result);
             }
         }
@@ -248,6 +256,8 @@ impl Socket {
             Some(path) => UnixStream::connect(path).map(Socket::Unix),
             #[cfg(not(unix))]
             Some(_) => Err(io::ErrorKind::Unsupported.into()),
+            // The overall deadline has passed (std refuses a zero timeout).
+            None if timeout.is_zero() => Err(io::ErrorKind::TimedOut.into()),
             None => {
                 let tcp = TcpStream::connect_timeout(&candidate.addr, timeout)?;
                 // Nagle's algorithm only delays our already coalesced writes.
@@ -422,21 +432,19 @@ fn handshake(
     ))
 }
 
-/// One connection and session: connect, TLS as the mode says, the pump loop, close.
-fn run_attempt<B: BodySource>(
+/// Connect to the attempt's candidate and, for implicit TLS, run the handshake: the stream
+/// and our local address, or the attempt's result when that failed.
+fn connect(
     attempt: &Attempt,
     settings: &Settings,
     connector: &TlsConnector,
-    messages: &[Message<B>],
     tap: &mut Tap<'_>,
-) -> Result<AttemptResult, Error> {
-    let clock = Clock::start();
+) -> Result<(Stream, std::net::SocketAddr), AttemptResult> {
     let candidate = &attempt.candidate;
-    let host = &candidate.host;
     tap.connecting(candidate);
-    let tcp = match Socket::connect(candidate, settings.connect_timeout) {
+    let tcp = match Socket::connect(candidate, settings.connect_limit()) {
         Ok(socket) => socket,
-        Err(error) => return Ok(tap.connect_failed(candidate, error)),
+        Err(error) => return Err(tap.connect_failed(candidate, error)),
     };
     let local = match &tcp {
         Socket::Tcp(tcp) => {
@@ -447,30 +455,43 @@ fn run_attempt<B: BodySource>(
         #[cfg(unix)]
         Socket::Unix(_) => local_or_unspecified(Err(io::ErrorKind::Unsupported.into())),
     };
-
-    let mut stream = if attempt.tls == TlsMode::Implicit {
-        let deadline = Instant::now() + settings.timeouts.greeting;
-        match handshake(tcp, connector, attempt.tls, host, deadline) {
-            Ok((stream, negotiated)) => {
-                tap.tls_started(&negotiated, attempt.tls);
-                stream
-            }
-            Err(error) => {
-                tap.tls_failed(&error);
-                tap.closed();
-                return Ok(AttemptResult::TlsFailed(error));
-            }
+    if attempt.tls != TlsMode::Implicit {
+        return Ok((Stream::Plain(tcp), local));
+    }
+    let deadline = settings.bound(Instant::now() + settings.timeouts.greeting);
+    match handshake(tcp, connector, attempt.tls, &candidate.host, deadline) {
+        Ok((stream, negotiated)) => {
+            tap.tls_started(&negotiated, attempt.tls);
+            Ok((stream, local))
         }
-    } else {
-        Stream::Plain(tcp)
-    };
+        Err(error) => {
+            tap.tls_failed(&error);
+            tap.closed();
+            Err(AttemptResult::TlsFailed(error))
+        }
+    }
+}
 
+/// One connection and session: connect, TLS as the mode says, the pump loop, close.
+fn run_attempt<B: BodySource>(
+    attempt: &Attempt,
+    settings: &Settings,
+    connector: &TlsConnector,
+    messages: &[Message<B>],
+    tap: &mut Tap<'_>,
+) -> Result<AttemptResult, Error> {
+    let clock = Clock::start();
+    let (mut stream, local) = match connect(attempt, settings, connector, tap) {
+        Ok(connected) => connected,
+        Err(result) => return Ok(result),
+    };
     let config = settings.session_config(local, attempt.tls);
     let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
         let message = messages.get(m)?;
         message.envelope_for(rcpts, message.body.size_hint())
     })?
-    .with_hook(settings.on_transaction.clone());
+    .with_hook(settings.on_transaction.clone())
+    .with_deadline(settings.deadline);
     let result = pump(
         &mut stream,
         &mut run,
@@ -594,6 +615,8 @@ fn pump<B: BodySource>(
                     return Some(error);
                 }
             }
+            // A long-lived connection with nothing to do: it is kept as it is.
+            Next::Idle => return None,
             Next::Closed => {
                 // A QUIT the session queued when it gave up: a courtesy, errors ignored.
                 let pending = run.session.pending_transmit();

@@ -100,7 +100,7 @@ pub struct Address {
 
 /// Why a text is not an [`Address`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AddressError {
+pub enum HeaderAddressError {
     /// The text holds CR or LF: one address per value, never a header injection.
     LineBreak,
     /// The address is not a valid mailbox (RFC 5321 §4.1.2).
@@ -109,23 +109,23 @@ pub enum AddressError {
     Header(MessageError),
 }
 
-impl fmt::Display for AddressError {
+impl fmt::Display for HeaderAddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AddressError::LineBreak => f.write_str("an address cannot contain a line break"),
-            AddressError::Mailbox(e) => write!(f, "not an email address ({e})"),
-            AddressError::Header(e) => write!(f, "{e}"),
+            HeaderAddressError::LineBreak => f.write_str("an address cannot contain a line break"),
+            HeaderAddressError::Mailbox(e) => write!(f, "not an email address ({e})"),
+            HeaderAddressError::Header(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl std::error::Error for AddressError {}
+impl std::error::Error for HeaderAddressError {}
 
 impl Address {
     /// Parse `local@domain` or `Display Name <local@domain>`.
-    pub fn parse(text: &str) -> Result<Address, AddressError> {
+    pub fn parse(text: &str) -> Result<Address, HeaderAddressError> {
         if text.contains(['\r', '\n']) {
-            return Err(AddressError::LineBreak);
+            return Err(HeaderAddressError::LineBreak);
         }
         let text = text.trim();
         let (name, address) = match (text.rfind('<'), text.strip_suffix('>')) {
@@ -135,20 +135,22 @@ impl Address {
             ),
             _ => (None, text),
         };
-        let envelope = Mailbox::parse(address).map_err(AddressError::Mailbox)?;
+        let envelope = Mailbox::parse(address).map_err(HeaderAddressError::Mailbox)?;
         let header = match name {
             Some(name) if !name.is_empty() => MailboxHeader::with_name(&name, address),
             _ => MailboxHeader::new(address),
         };
-        header.validate("address").map_err(AddressError::Header)?;
+        header
+            .validate("address")
+            .map_err(HeaderAddressError::Header)?;
         Ok(Address { header, envelope })
     }
 }
 
 impl FromStr for Address {
-    type Err = AddressError;
+    type Err = HeaderAddressError;
 
-    fn from_str(text: &str) -> Result<Address, AddressError> {
+    fn from_str(text: &str) -> Result<Address, HeaderAddressError> {
         Address::parse(text)
     }
 }
@@ -334,7 +336,7 @@ pub enum ComposeError {
         /// The text given.
         text: String,
         /// What is wrong.
-        error: AddressError,
+        error: HeaderAddressError,
     },
     /// No From address.
     NoSender,
@@ -1394,7 +1396,7 @@ mod tests {
     fn refuses_an_address_with_a_line_break() {
         assert_eq!(
             Address::parse("bob@example.net\r\nBcc: x@y").err(),
-            Some(AddressError::LineBreak)
+            Some(HeaderAddressError::LineBreak)
         );
     }
 

@@ -18,7 +18,7 @@ use crate::mta_sts::MtaSts;
 use crate::tls::{
     ClientCertificate, Fingerprint, Roots, TlsConfigError, TlsConnector, TlsMode, TlsOptions,
 };
-use crate::transcript::Transcript;
+use crate::transcript::{Transcript, TranscriptEvent};
 
 /// The SMTP port (RFC 5321 §4.5.4.1 via IANA): MX delivery.
 pub const SMTP_PORT: u16 = 25;
@@ -29,22 +29,6 @@ pub const SUBMISSION_PORT: u16 = 587;
 /// How long to wait for a TCP connection: 30 s, Postfix's `smtp_connect_timeout`. RFC 5321
 /// sets no connect timeout; the greeting's 5 minutes start once connected.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One deadline for every phase of a session: the greeting, each command's reply, each
-/// write of body data and the final reply (swaks' and msmtp's single `--timeout`). QUIT's
-/// reply keeps its own short wait when that is shorter.
-fn uniform_timeouts(limit: Duration) -> Timeouts {
-    Timeouts {
-        greeting: limit,
-        command: limit,
-        mail: limit,
-        rcpt: limit,
-        data_initiation: limit,
-        data_block: limit,
-        data_termination: limit,
-        quit: limit.min(Timeouts::default().quit),
-    }
-}
 
 /// How many recipient domains an async MX delivery works on at once (resolving or
 /// connecting), by default: enough that one slow domain does not hold up the others, few
@@ -163,9 +147,35 @@ pub(crate) struct Settings {
     pub on_transaction: Option<TransactionHook>,
     /// REQUIRETLS on every transaction (RFC 8689).
     pub require_tls: bool,
+    /// When the whole call must be over (see [`Relay::deadline`]), fixed when the call starts.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Settings {
+    /// The overall deadline, counted from now (a new call, or a client's new batch).
+    pub fn restart_deadline(&mut self, overall: Option<Duration>) {
+        self.deadline = overall.map(|d| std::time::Instant::now() + d);
+    }
+
+    /// How long a connection attempt may take now: the connect timeout, cut short by the
+    /// overall deadline.
+    pub fn connect_limit(&self) -> Duration {
+        match self.deadline {
+            Some(deadline) => self
+                .connect_timeout
+                .min(deadline.saturating_duration_since(std::time::Instant::now())),
+            None => self.connect_timeout,
+        }
+    }
+
+    /// `at`, or the overall deadline when that comes first.
+    pub fn bound(&self, at: std::time::Instant) -> std::time::Instant {
+        match self.deadline {
+            Some(deadline) => at.min(deadline),
+            None => at,
+        }
+    }
+
     /// The core session's configuration for a connection from `local` in `tls` mode.
     pub fn session_config(&self, local: SocketAddr, tls: TlsMode) -> SessionConfig {
         let mut config = SessionConfig::new(self.ehlo.resolve(local));
@@ -187,63 +197,87 @@ impl Settings {
 }
 
 /// Submission to one server (a relay, smarthost or submission service): all recipients go
-/// there, whatever their domain.
+/// there, whatever their domain. Configured with builder methods only.
+///
+/// Safe defaults:
+/// - **TLS**: implicit TLS on port 465; on every other port STARTTLS is *required*
+///   ([`TlsMode::for_relay_port`]): a server that does not offer it (or refuses it) gets
+///   nothing but QUIT, and each recipient is deferred with the reason ("TLS is required but
+///   the server does not offer STARTTLS"; the report adds that this is the relay default
+///   and how to change it). A local test server without TLS needs
+///   `.tls(TlsMode::None)`; a `unix:/path` socket has no TLS by default.
+/// - **AUTH** only over TLS ([`Relay::allow_plaintext_auth`] to override), SCRAM-SHA-256
+///   preferred; [`Relay::credentials`] (password) or [`Relay::oauth_token`] (XOAUTH2).
+/// - **Timeouts**: RFC 5321's per-phase minimums ([`Timeouts::default`]) and a 30 s
+///   connect timeout; [`Relay::timeout`] bounds every step by one figure, and
+///   [`Relay::deadline`] the whole call.
+/// - PIPELINING when offered, no CHUNKING, EHLO with the machine's name
+///   ([`EhloName::Auto`]).
 ///
 /// ```
-/// use mxsend::{Relay, tls::TlsMode};
+/// use std::time::Duration;
+/// use mxsend::{Relay, TlsMode, Timeouts};
 ///
 /// let relay = Relay::new("smtp.example.com", 587).credentials("alice", "secret");
-/// assert_eq!(relay.tls, TlsMode::Required); // the default on 587
-/// let local = Relay::new("127.0.0.1", 2525).tls(TlsMode::None);
-/// assert_eq!(local.tls, TlsMode::None);
+/// assert_eq!(relay.tls_mode(), TlsMode::Required); // the default on 587
+/// let gmail = Relay::new("smtp.gmail.com", 465).oauth_token("alice@gmail.com", "ya29.token");
+/// assert_eq!(gmail.tls_mode(), TlsMode::Implicit);
+/// let local = Relay::new("127.0.0.1", 2525)
+///     .tls(TlsMode::None)
+///     .timeouts(Timeouts::uniform(Duration::from_secs(10)))
+///     .connect_timeout(Duration::from_secs(2))
+///     .deadline(Duration::from_secs(30));
+/// assert_eq!(local.phase_timeouts().rcpt, Duration::from_secs(10));
 /// // LMTP to a delivery agent on a Unix domain socket (no TLS by default there).
 /// let lmtp = Relay::new("unix:/run/dovecot/lmtp", 0).lmtp(true);
-/// assert_eq!(lmtp.tls, TlsMode::None);
+/// assert_eq!(lmtp.tls_mode(), TlsMode::None);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Relay {
     /// Host name or IP address (an IPv6 address may be given in brackets), or
     /// `unix:/path` for a Unix domain socket (the port is then unused).
-    pub host: String,
+    pub(crate) host: String,
     /// Port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// TLS mode; by default [`TlsMode::for_relay_port`] (implicit on 465, required elsewhere).
-    pub tls: TlsMode,
+    pub(crate) tls: TlsMode,
     /// Trust anchors for verifying the relay's certificate, pins, the client certificate.
-    pub tls_options: TlsOptions,
+    pub(crate) tls_options: TlsOptions,
     /// The name to verify the relay's certificate against and send as SNI, instead of
     /// [`Relay::host`] (a relay reached by address).
-    pub tls_name: Option<String>,
+    pub(crate) tls_name: Option<String>,
     /// Credentials for AUTH.
-    pub credentials: Option<Credentials>,
+    pub(crate) credentials: Option<Credentials>,
     /// Send credentials over a connection without TLS (off by default, and only for tests
     /// and trusted local networks).
-    pub allow_plaintext_auth: bool,
+    pub(crate) allow_plaintext_auth: bool,
     /// The EHLO name.
-    pub ehlo: EhloName,
+    pub(crate) ehlo: EhloName,
     /// Use PIPELINING when offered (on by default).
-    pub pipelining: bool,
+    pub(crate) pipelining: bool,
     /// Use BDAT for every message when CHUNKING is offered (off by default; streamed
     /// transactions use it anyway).
-    pub chunking: bool,
+    pub(crate) chunking: bool,
     /// How many transactions [`crate::blocking::send_all`] (and the async runtimes') keep
     /// in flight when the server offers CHUNKING and PIPELINING ([`Relay::window`]).
-    pub window: TransactionWindow,
+    pub(crate) window: TransactionWindow,
     /// Per-phase deadlines (RFC 5321 §4.5.3.2).
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
     /// How long to wait for each TCP connection.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Where the transcript goes, if anywhere.
-    pub transcript: Option<TranscriptHook>,
+    pub(crate) transcript: Option<TranscriptHook>,
     /// SMTP, or LMTP (RFC 2033) to a delivery agent such as Dovecot's or Cyrus'.
-    pub protocol: Protocol,
+    pub(crate) protocol: Protocol,
     /// Told as each transaction ends (see [`TransactionHook`]).
-    pub on_transaction: Option<TransactionHook>,
+    pub(crate) on_transaction: Option<TransactionHook>,
     /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
-    pub dkim: Vec<DkimSigner>,
+    pub(crate) dkim: Vec<DkimSigner>,
     /// Send every message with REQUIRETLS (RFC 8689): only over TLS this relay's certificate
     /// verified on, to a server offering REQUIRETLS; otherwise the message is not sent.
-    pub require_tls: bool,
+    pub(crate) require_tls: bool,
+    /// The bound on a whole call, if any.
+    pub(crate) deadline: Option<Duration>,
 }
 
 /// The prefix of a relay host that names a Unix domain socket.
@@ -279,6 +313,7 @@ impl Relay {
             on_transaction: None,
             dkim: Vec::new(),
             require_tls: false,
+            deadline: None,
         }
     }
 
@@ -349,11 +384,50 @@ impl Relay {
         self
     }
 
+    /// Authenticate with this user name and OAuth 2.0 bearer token (XOAUTH2, as Gmail
+    /// and Microsoft 365 take it).
+    pub fn oauth_token(mut self, username: impl Into<String>, token: impl Into<String>) -> Relay {
+        self.credentials = Some(Credentials {
+            username: username.into(),
+            secret: Secret::OAuthToken(token.into()),
+        });
+        self
+    }
+
+    /// Authenticate with these credentials (a password or a token), or not at all.
+    pub fn auth(mut self, credentials: Option<Credentials>) -> Relay {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Allow credentials over a connection without TLS (default: off; for tests and
+    /// trusted local networks only).
+    pub fn allow_plaintext_auth(mut self, allow: bool) -> Relay {
+        self.allow_plaintext_auth = allow;
+        self
+    }
+
+    /// The host as given.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether it speaks LMTP.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
     /// Bound the TCP connection and every phase of the session (greeting, each reply, each
-    /// body write, the final reply) by `limit` instead of RFC 5321's per-command minimums.
+    /// body write, the final reply) by `limit` instead of RFC 5321's per-command minimums
+    /// ([`Timeouts::uniform`]).
     pub fn timeout(mut self, limit: Duration) -> Relay {
         self.connect_timeout = limit;
-        self.timeouts = uniform_timeouts(limit);
+        self.timeouts = Timeouts::uniform(limit);
         self
     }
 
@@ -364,8 +438,29 @@ impl Relay {
         self
     }
 
-    /// Send this transcript every line.
-    pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> Relay {
+    /// Call `f` with every transcript event: each line sent and received (AUTH secrets
+    /// redacted), connections, TLS. The closure's argument type is inferred:
+    ///
+    /// ```
+    /// use mxsend::{Relay, TranscriptEvent};
+    ///
+    /// let config = Relay::new("127.0.0.1", 2525).transcript(|event| {
+    ///     if let TranscriptEvent::Sent(line) = event {
+    ///         eprintln!("-> {}", String::from_utf8_lossy(line));
+    ///     }
+    /// });
+    /// ```
+    ///
+    /// A [`Transcript`] that is not a closure (the swaks-style [`crate::transcript::Printer`])
+    /// goes to [`Relay::transcript_to`].
+    pub fn transcript(mut self, f: impl FnMut(TranscriptEvent<'_>) + Send + 'static) -> Relay {
+        self.transcript = Some(TranscriptHook::new(f));
+        self
+    }
+
+    /// Send every transcript event to `transcript` (a [`crate::transcript::Printer`], or a
+    /// type of the caller's own).
+    pub fn transcript_to(mut self, transcript: impl Transcript + Send + 'static) -> Relay {
         self.transcript = Some(TranscriptHook::new(transcript));
         self
     }
@@ -395,6 +490,7 @@ impl Relay {
             protocol: self.protocol,
             on_transaction: self.on_transaction.clone(),
             require_tls: self.require_tls,
+            deadline: self.deadline.map(|d| std::time::Instant::now() + d),
         }
     }
 
@@ -411,7 +507,13 @@ impl Relay {
     }
 }
 
-/// Direct delivery: each recipient domain's MX hosts, found in DNS.
+/// Direct delivery: each recipient domain's MX hosts, found in DNS. Configured with builder
+/// methods only, the same ones as [`Relay`] where they apply.
+///
+/// Safe defaults: opportunistic STARTTLS (RFC 7435: encrypt when offered, any certificate,
+/// plaintext otherwise, as mail servers do); RFC 5321's per-phase timeouts, which a mail
+/// server should keep; the system resolver; port 25; at most [`MAX_ADDRESSES`] addresses per
+/// domain; [`DEFAULT_CONCURRENCY`] domains at once on the async runtimes.
 ///
 /// ```
 /// use mxsend::MxDelivery;
@@ -421,59 +523,61 @@ impl Relay {
 /// let mx = MxDelivery::new()
 ///     .resolver(Resolver::with_servers(vec!["127.0.0.1:5353".parse().unwrap()]))
 ///     .port(2525);
-/// assert_eq!(mx.port, 2525);
+/// assert_eq!(mx.tls_mode(), mxsend::TlsMode::Opportunistic);
 /// ```
 #[derive(Clone, Debug)]
 pub struct MxDelivery {
     /// The resolver; `None` for the system's (/etc/resolv.conf).
-    pub resolver: Option<Resolver>,
+    pub(crate) resolver: Option<Resolver>,
     /// The port to connect to on every exchange: 25, changed only by tests.
-    pub port: u16,
+    pub(crate) port: u16,
     /// TLS mode: [`TlsMode::Opportunistic`] by default.
-    pub tls: TlsMode,
+    pub(crate) tls: TlsMode,
     /// Trust anchors and pins (for `Required`), the client certificate.
-    pub tls_options: TlsOptions,
+    pub(crate) tls_options: TlsOptions,
     /// The EHLO name.
-    pub ehlo: EhloName,
+    pub(crate) ehlo: EhloName,
     /// Use PIPELINING when offered.
-    pub pipelining: bool,
+    pub(crate) pipelining: bool,
     /// Use BDAT for every message when CHUNKING is offered (streamed transactions use it
     /// anyway).
-    pub chunking: bool,
+    pub(crate) chunking: bool,
     /// How many transactions stay in flight when the exchange offers CHUNKING and
     /// PIPELINING ([`MxDelivery::window`]).
-    pub window: TransactionWindow,
+    pub(crate) window: TransactionWindow,
     /// Per-phase deadlines.
-    pub timeouts: Timeouts,
+    pub(crate) timeouts: Timeouts,
     /// How long to wait for each TCP connection.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// At most this many addresses per domain ([`MAX_ADDRESSES`]).
-    pub address_limit: usize,
+    pub(crate) address_limit: usize,
     /// Which address family first.
-    pub family_order: FamilyOrder,
+    pub(crate) family_order: FamilyOrder,
     /// How many domains the async adapters work on at once ([`DEFAULT_CONCURRENCY`]; 0 is
     /// taken as 1). Each domain still has at most one connection at a time, its exchanges
     /// tried in order. The blocking adapter delivers one domain after another. The lines of
     /// connections running at the same time interleave in a transcript (each line whole, but
     /// not marked with its connection): 1 gives a transcript that reads connection by
     /// connection.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Where the transcript goes, if anywhere.
-    pub transcript: Option<TranscriptHook>,
+    pub(crate) transcript: Option<TranscriptHook>,
     /// Told as each transaction ends (see [`TransactionHook`]).
-    pub on_transaction: Option<TransactionHook>,
+    pub(crate) on_transaction: Option<TransactionHook>,
     /// DKIM signatures added to every message, in this order ([`crate::dkim`]).
-    pub dkim: Vec<DkimSigner>,
+    pub(crate) dkim: Vec<DkimSigner>,
     /// Consult each recipient domain's MTA-STS policy ([`crate::mta_sts`]); `None`: not.
-    pub mta_sts: Option<MtaSts>,
+    pub(crate) mta_sts: Option<MtaSts>,
     /// Authenticate exchanges by their DNSSEC-secure TLSA records ([`crate::dane`]); `None`:
     /// not.
-    pub dane: Option<crate::dane::Dane>,
+    pub(crate) dane: Option<crate::dane::Dane>,
     /// Send with REQUIRETLS (RFC 8689 §4.2.1): each exchange only over TLS verified for its
     /// name (as the domain's policy says, else WebPKI), and only when it offers REQUIRETLS;
     /// otherwise the message is not sent to it and the next one is tried. A message's
     /// `TLS-Required: No` header is then ignored (§5).
-    pub require_tls: bool,
+    pub(crate) require_tls: bool,
+    /// The bound on a whole call, if any.
+    pub(crate) deadline: Option<Duration>,
 }
 
 impl Default for MxDelivery {
@@ -505,6 +609,7 @@ impl MxDelivery {
             mta_sts: None,
             dane: None,
             require_tls: false,
+            deadline: None,
         }
     }
 
@@ -584,7 +689,7 @@ impl MxDelivery {
     /// [`Timeouts::default`]).
     pub fn timeout(mut self, limit: Duration) -> MxDelivery {
         self.connect_timeout = limit;
-        self.timeouts = uniform_timeouts(limit);
+        self.timeouts = Timeouts::uniform(limit);
         self
     }
 
@@ -594,8 +699,29 @@ impl MxDelivery {
         self
     }
 
-    /// Send this transcript every line.
-    pub fn transcript(mut self, transcript: impl Transcript + Send + 'static) -> MxDelivery {
+    /// Call `f` with every transcript event: each line sent and received (AUTH secrets
+    /// redacted), connections, TLS. The closure's argument type is inferred:
+    ///
+    /// ```
+    /// use mxsend::{MxDelivery, TranscriptEvent};
+    ///
+    /// let config = MxDelivery::new().transcript(|event| {
+    ///     if let TranscriptEvent::Sent(line) = event {
+    ///         eprintln!("-> {}", String::from_utf8_lossy(line));
+    ///     }
+    /// });
+    /// ```
+    ///
+    /// A [`Transcript`] that is not a closure (the swaks-style [`crate::transcript::Printer`])
+    /// goes to [`MxDelivery::transcript_to`].
+    pub fn transcript(mut self, f: impl FnMut(TranscriptEvent<'_>) + Send + 'static) -> MxDelivery {
+        self.transcript = Some(TranscriptHook::new(f));
+        self
+    }
+
+    /// Send every transcript event to `transcript` (a [`crate::transcript::Printer`], or a
+    /// type of the caller's own).
+    pub fn transcript_to(mut self, transcript: impl Transcript + Send + 'static) -> MxDelivery {
         self.transcript = Some(TranscriptHook::new(transcript));
         self
     }
@@ -632,6 +758,7 @@ impl MxDelivery {
             protocol: Protocol::Smtp,
             on_transaction: self.on_transaction.clone(),
             require_tls: self.require_tls,
+            deadline: self.deadline.map(|d| std::time::Instant::now() + d),
         }
     }
 }
@@ -684,6 +811,93 @@ macro_rules! tls_builder_methods {
 
 tls_builder_methods!(Relay);
 tls_builder_methods!(MxDelivery);
+
+/// The builder methods [`Relay`] and [`MxDelivery`] share: EHLO name, ESMTP extensions,
+/// timeouts and the overall deadline, the transcript and the transaction hook.
+macro_rules! session_builder_methods {
+    ($type:ty) => {
+        impl $type {
+            /// Give this name in EHLO (default: [`EhloName::Auto`], the machine's name when
+            /// it is a fully qualified domain name, else the address literal).
+            pub fn ehlo(mut self, name: EhloName) -> $type {
+                self.ehlo = name;
+                self
+            }
+
+            /// Use PIPELINING when the server offers it (default: on).
+            pub fn pipelining(mut self, on: bool) -> $type {
+                self.pipelining = on;
+                self
+            }
+
+            /// Use BDAT when the server offers CHUNKING (default: off).
+            pub fn chunking(mut self, on: bool) -> $type {
+                self.chunking = on;
+                self
+            }
+
+            /// These per-phase deadlines (RFC 5321 §4.5.3.2; [`Timeouts::uniform`] for one
+            /// bound everywhere). The default: RFC 5321's minimums ([`Timeouts::default`]).
+            pub fn timeouts(mut self, timeouts: Timeouts) -> $type {
+                self.timeouts = timeouts;
+                self
+            }
+
+            /// Wait at most this long for each TCP connection (default:
+            /// [`DEFAULT_CONNECT_TIMEOUT`]).
+            pub fn connect_timeout(mut self, limit: Duration) -> $type {
+                self.connect_timeout = limit;
+                self
+            }
+
+            /// End every call (`send`, `send_all`, `deliver`, a client's batch) within
+            /// `limit` from its start, whatever the per-phase timeouts allow: at the deadline
+            /// the connection is abandoned and each recipient not settled yet is deferred
+            /// (ambiguous when its end of data went out unanswered). Default: none.
+            pub fn deadline(mut self, limit: Duration) -> $type {
+                self.deadline = Some(limit);
+                self
+            }
+
+            /// Sign every message with these DKIM signers, in this order, instead of those
+            /// given so far.
+            pub fn dkim_signers(mut self, signers: Vec<DkimSigner>) -> $type {
+                self.dkim = signers;
+                self
+            }
+
+            /// Tell this hook as each transaction ends (see [`TransactionHook`]), instead of
+            /// any given so far; `None` for none.
+            pub fn transaction_hook(mut self, hook: Option<TransactionHook>) -> $type {
+                self.on_transaction = hook;
+                self
+            }
+
+            /// The TLS mode in effect.
+            pub fn tls_mode(&self) -> TlsMode {
+                self.tls
+            }
+
+            /// The per-phase deadlines in effect.
+            pub fn phase_timeouts(&self) -> Timeouts {
+                self.timeouts
+            }
+
+            /// The connect timeout in effect.
+            pub fn connect_limit(&self) -> Duration {
+                self.connect_timeout
+            }
+
+            /// The overall deadline of each call, if one is set.
+            pub fn overall_deadline(&self) -> Option<Duration> {
+                self.deadline
+            }
+        }
+    };
+}
+
+session_builder_methods!(Relay);
+session_builder_methods!(MxDelivery);
 
 #[cfg(test)]
 mod tests {

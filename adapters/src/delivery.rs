@@ -232,19 +232,132 @@ pub struct RecipientReport {
     pub policy: Option<DeliveryPolicy>,
 }
 
+impl RecipientReport {
+    /// True when the server took the message for this recipient.
+    pub fn is_delivered(&self) -> bool {
+        self.outcome.is_delivered()
+    }
+
+    /// True when retrying cannot help (rejected).
+    pub fn is_permanent(&self) -> bool {
+        self.outcome.is_permanent()
+    }
+
+    /// The server's reply that decided the outcome, when a server gave one.
+    pub fn reply(&self) -> Option<&mxsend_core::reply::Reply> {
+        self.outcome.reply()
+    }
+}
+
+impl std::fmt::Display for RecipientReport {
+    /// `bob@example.com: rejected: 550 5.1.1 unknown user (mx.example.com [192.0.2.25]:25)`:
+    /// the recipient, the outcome with its reply (or, when no server answered, why), and the
+    /// server that settled it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.unreached, &self.outcome) {
+            (Some(why), Outcome::Rejected(Failure::Unreached))
+            | (Some(why), Outcome::Deferred(Failure::Unreached)) => {
+                write!(f, "{}: {}: {why}", self.mailbox, self.outcome.name())?
+            }
+            _ => write!(f, "{}: {}", self.mailbox, self.outcome)?,
+        }
+        if let Some(hint) = self.outcome.failure().and_then(tls_required_hint) {
+            write!(f, " ({hint})")?;
+        }
+        match (&self.host, self.addr) {
+            (Some(host), Some(addr)) if addr.port() != 0 => {
+                write!(f, " ({host} [{}]:{})", addr.ip(), addr.port())
+            }
+            (Some(host), _) => write!(f, " ({host})"),
+            (None, _) => Ok(()),
+        }
+    }
+}
+
+/// What to say when a session ended because TLS was required and the server would not
+/// start it: required STARTTLS is what a relay does by default on any port but 465.
+fn tls_required_hint(failure: &Failure) -> Option<&'static str> {
+    match failure.session_error()? {
+        SessionError::StartTlsUnavailable
+        | SessionError::StartTlsRefused(_)
+        | SessionError::EhloRequiredForTls(_) => Some(
+            "STARTTLS is required: the default for a relay on any port but 465; \
+             Relay::tls(TlsMode::Opportunistic) or TlsMode::None allows plaintext",
+        ),
+        _ => None,
+    }
+}
+
 /// One message's result: one entry per recipient, in envelope order.
+///
+/// ```
+/// use mxsend::{Failure, Mailbox, Outcome, RecipientReport, Reply, Report};
+///
+/// let reply = |code, text: &str| Reply::new(mxsend::ReplyCode::new(code).unwrap(), vec![text.into()]);
+/// let recipient = |address: &str, outcome| RecipientReport {
+///     mailbox: Mailbox::parse(address).unwrap(),
+///     outcome,
+///     host: Some("smtp.example.org".into()),
+///     addr: Some("192.0.2.25:587".parse().unwrap()),
+///     unreached: None,
+/// };
+/// let report = Report {
+///     recipients: vec![
+///         recipient("bob@example.com", Outcome::Delivered(reply(250, "2.0.0 Ok"))),
+///         recipient("eve@example.com", Outcome::Rejected(Failure::Reply(reply(550, "5.1.1 unknown")))),
+///     ],
+/// };
+/// assert!(!report.all_delivered());
+/// assert_eq!(report.delivered().count(), 1);
+/// assert!(report.recipients[1].is_permanent());
+/// assert_eq!(
+///     report.recipients[1].to_string(),
+///     "eve@example.com: rejected: 550 5.1.1 unknown (smtp.example.org [192.0.2.25]:587)"
+/// );
+/// assert_eq!(report.to_string().lines().count(), 2);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Report {
     /// Per recipient, in the order given.
     pub recipients: Vec<RecipientReport>,
 }
 
+impl std::fmt::Display for Report {
+    /// One line per recipient, as [`RecipientReport`]'s `Display`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, recipient) in self.recipients.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{recipient}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> IntoIterator for &'a Report {
+    type Item = &'a RecipientReport;
+    type IntoIter = std::slice::Iter<'a, RecipientReport>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.recipients.iter()
+    }
+}
+
 impl Report {
     /// True when every recipient was delivered.
     pub fn all_delivered(&self) -> bool {
-        self.recipients
-            .iter()
-            .all(|r| matches!(r.outcome, Outcome::Delivered(_)))
+        self.recipients.iter().all(RecipientReport::is_delivered)
+    }
+
+    /// The recipients that were delivered.
+    pub fn delivered(&self) -> impl Iterator<Item = &RecipientReport> {
+        self.recipients.iter().filter(|r| r.is_delivered())
+    }
+
+    /// The recipients that were not delivered (rejected, deferred or ambiguous).
+    pub fn failed(&self) -> impl Iterator<Item = &RecipientReport> {
+        self.recipients.iter().filter(|r| !r.is_delivered())
     }
 
     /// The report for `mailbox`, if it was a recipient.
@@ -856,12 +969,15 @@ impl Delivery {
         for (m, r) in jobs {
             self.finish_pending(m, r);
         }
-        self.done
+        let reports: Vec<Report> = self
+            .done
             .into_iter()
             .map(|reports| Report {
                 recipients: reports.into_iter().flatten().collect(),
             })
-            .collect()
+            .collect();
+        crate::trace::outcomes(reports.iter().flat_map(|r| &r.recipients));
+        reports
     }
 }
 

@@ -46,6 +46,9 @@ pub enum Error {
     /// The credentials cannot be sent with any mechanism that suits them (a NUL in a
     /// password, a 0x01 in a token). Nothing was sent.
     Credentials(SaslError),
+    /// A message whose delivery ended temporarily could not be stored in the queue
+    /// ([`crate::queue::QueueingTransport`]): it is not queued.
+    Queue(crate::queue::QueueError),
 }
 
 impl fmt::Display for Error {
@@ -59,6 +62,7 @@ impl fmt::Display for Error {
             Error::Resolver(error) => write!(f, "DNS resolver: {error}"),
             Error::Dkim { message, error } => write!(f, "cannot sign message {message}: {error}"),
             Error::Credentials(error) => write!(f, "unusable credentials: {error}"),
+            Error::Queue(error) => write!(f, "cannot queue the message: {error}"),
         }
     }
 }
@@ -71,6 +75,7 @@ impl std::error::Error for Error {
             Error::Tls(error) => Some(error),
             Error::RelayHost { error, .. } => Some(error),
             Error::Credentials(error) => Some(error),
+            Error::Queue(error) => Some(error),
             Error::Resolver(error) => Some(error),
             Error::Dkim { error, .. } => Some(error),
         }

@@ -10,8 +10,8 @@
 //!   and addresses in order until one accepts the session.
 //!
 //! Either way the result is a [`Report`] per message: one [`RecipientReport`] per recipient,
-//! with its [`Outcome`](mxsend_core::session::Outcome) (delivered, rejected, deferred,
-//! ambiguous, with the reply) and the host and address that answered. An [`Error`] is kept
+//! with its [`Outcome`] (delivered, rejected, deferred, ambiguous, with the [`Reply`] or the
+//! [`Failure`]; each prints itself, `Display`) and the host and address that answered. An [`Error`] is kept
 //! for what stops everything (a bad message, an unreadable CA file or body).
 //!
 //! | module | what |
@@ -21,9 +21,10 @@
 //! | `async_std` | the same functions, async, on async-std (feature `async-std`, legacy) |
 //! | `tokio` | the same functions, async, on tokio's sockets, timer and TLS (feature `tokio`) |
 //! | `aio` | the async driver all three share, generic over the public `Runtime` trait (feature `aio`: plug in any runtime) |
-//! | [`delivery`] | the runtime-agnostic delivery state machine: grouping, fallback, reports |
+//! | [`advanced`] | building blocks for a driver of one's own: the delivery state machine (grouping, fallback, reports), the DNS lookup machine |
 //! | [`tls`] | TLS modes, trust anchors, pinned certificates and fingerprints, client certificates, the opportunistic verifier, typed TLS errors |
 //! | [`transcript`] | the line-by-line transcript hook, secrets redacted |
+//! | [`transport`] | the [`Transport`] trait (relay, MX delivery, queue routes), [`StubTransport`] and [`RecordingTransport`] for tests |
 //! | [`dns`] | the stub resolver |
 //! | [`mta_sts`] | MTA-STS (RFC 8461): the `_mta-sts` record, the policy fetched over HTTPS, its disk cache |
 //! | [`requiretls`] | RFC 8689's `TLS-Required: No` header, found in a message's header block |
@@ -56,33 +57,34 @@
 //!   favour of smol; the feature is kept for existing users and is a thin layer over the
 //!   shared driver. Prefer smol in new code: switching is a change of module path.
 //!
-//! With the blocking adapter:
+//! With the blocking adapter, compose a message, send it, and print what happened to each
+//! recipient (every name here is at the crate root):
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
-//! use mxsend::{Message, MxDelivery, Relay};
+//! use mxsend::{MessageBuilder, MxDelivery, Relay};
 //!
-//! let envelope = Envelope {
-//!     from: ReversePath::parse("alice@example.org")?,
-//!     recipients: vec![Mailbox::parse("bob@example.com")?],
-//!     size: None,
-//!     body: BodyType::SevenBit,
-//!     utf8_headers: false,
-//!     dsn: DsnOptions::default(),
-//! };
-//! let message = Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec());
+//! let message = MessageBuilder::new()
+//!     .from("alice@example.org")
+//!     .to("bob@example.com")
+//!     .to("carol@example.net")
+//!     .subject("hello")
+//!     .text("Hi both.")
+//!     .build()?;
 //!
 //! // Through a submission server (STARTTLS required on 587, AUTH)...
 //! let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
 //! let report = mxsend::blocking::send(&relay, &message)?;
+//! for recipient in &report {
+//!     // "bob@example.com: delivered: 250 2.0.0 Ok (smtp.example.org [192.0.2.1]:587)"
+//!     println!("{recipient}");
+//! }
 //! // ...or straight to each recipient domain's MX hosts.
 //! let report = mxsend::blocking::deliver(&MxDelivery::new(), &message)?;
-//! for recipient in &report.recipients {
-//!     println!("{}: {:?} via {:?}", recipient.mailbox, recipient.outcome, recipient.host);
+//! for recipient in report.failed() {
+//!     let permanent = recipient.is_permanent();
+//!     println!("{}: {} (permanent: {permanent})", recipient.mailbox, recipient.outcome);
 //! }
 //! # Ok(())
 //! # }
@@ -90,23 +92,31 @@
 //! # fn main() {}
 //! ```
 //!
+//! A message made elsewhere goes with its envelope ([`Envelope::new`]):
+//!
+//! ```
+//! use mxsend::{Envelope, Mailbox, Message, ReversePath};
+//!
+//! let content = b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec();
+//! let envelope = Envelope::new(
+//!     ReversePath::parse("alice@example.org")?,
+//!     [Mailbox::parse("bob@example.com")?],
+//! )
+//! .with_size_of(&content);
+//! let message = Message::new(envelope, content);
+//! # Ok::<(), mxsend::AddressError>(())
+//! ```
+//!
 //! With smol (feature `smol`), the same calls awaited:
 //!
 //! ```no_run
 //! # #[cfg(feature = "smol")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # use mxsend::core::address::{Mailbox, ReversePath};
-//! # use mxsend::core::command::BodyType;
-//! # use mxsend::core::session::{DsnOptions, Envelope};
-//! use mxsend::{Message, MxDelivery, Relay};
-//! # let envelope = Envelope {
-//! #     from: ReversePath::parse("alice@example.org")?,
-//! #     recipients: vec![Mailbox::parse("bob@example.com")?],
-//! #     size: None,
-//! #     body: BodyType::SevenBit,
-//! #     utf8_headers: false,
-//! #     dsn: DsnOptions::default(),
-//! # };
+//! use mxsend::{Envelope, Mailbox, Message, MxDelivery, Relay, ReversePath};
+//! # let envelope = Envelope::new(
+//! #     ReversePath::parse("alice@example.org")?,
+//! #     [Mailbox::parse("bob@example.com")?],
+//! # );
 //!
 //! let message = Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec());
 //! smol::block_on(async {
@@ -128,18 +138,11 @@
 //! ```no_run
 //! # #[cfg(feature = "async-std")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # use mxsend::core::address::{Mailbox, ReversePath};
-//! # use mxsend::core::command::BodyType;
-//! # use mxsend::core::session::{DsnOptions, Envelope};
-//! use mxsend::{Message, Relay};
-//! # let envelope = Envelope {
-//! #     from: ReversePath::parse("alice@example.org")?,
-//! #     recipients: vec![Mailbox::parse("bob@example.com")?],
-//! #     size: None,
-//! #     body: BodyType::SevenBit,
-//! #     utf8_headers: false,
-//! #     dsn: DsnOptions::default(),
-//! # };
+//! use mxsend::{Envelope, Mailbox, Message, Relay, ReversePath};
+//! # let envelope = Envelope::new(
+//! #     ReversePath::parse("alice@example.org")?,
+//! #     [Mailbox::parse("bob@example.com")?],
+//! # );
 //!
 //! let messages = vec![Message::new(envelope, b"Subject: hello\r\n\r\nHi Bob.\r\n".to_vec())];
 //! let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
@@ -157,7 +160,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub use mxsend_core as core;
+/// The protocol core ([`mxsend_core`]): sessions, replies, addresses, MIME writing, the MX
+/// policy. Named `protocol`, not `core`, so that it never shadows Rust's own `core`.
+pub use mxsend_core as protocol;
 
 #[cfg(feature = "aio")]
 pub mod aio;
@@ -167,10 +172,12 @@ pub mod async_std;
 mod attempt;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+#[cfg(any(feature = "blocking", feature = "aio"))]
+pub mod client;
 pub mod compose;
 pub mod config;
 pub mod dane;
-pub mod delivery;
+mod delivery;
 pub mod dkim;
 pub mod dns;
 mod error;
@@ -186,8 +193,11 @@ pub mod spool;
 pub mod tls;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+mod trace;
 pub mod transcript;
+pub mod transport;
 
+pub use client::ClientStats;
 pub use compose::{Attachment, ComposeError, ComposedBody, MessageBuilder, RawMessageBody};
 pub use config::{EhloName, MxDelivery, Relay, TransactionEnd, TransactionHook, TranscriptHook};
 pub use delivery::{RecipientReport, Report, Unreached};
@@ -198,6 +208,35 @@ pub use message::AsyncBodySource;
 pub use message::{BodySource, Message, ReaderBody};
 pub use mxsend_core::session::TransactionWindow;
 pub use tls::TlsMode;
+pub use transcript::{Transcript, TranscriptEvent};
+pub use transport::{RecordingTransport, SentMessage, StubTransport, Transport};
+
+// The core's types every caller meets, here so that no caller needs a submodule path for
+// them: the envelope and its addresses, the outcomes and the replies inside them.
+pub use mxsend_core::address::{AddressError, Mailbox, ReversePath};
+pub use mxsend_core::reply::{EnhancedCode, Reply, ReplyCode};
+pub use mxsend_core::session::{
+    encoded_size, BodyError, DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts,
+};
+
+/// Building blocks for people who write their own driver (another runtime, a simulator),
+/// not needed to send mail: the sans-IO delivery state machine ([`advanced::Delivery`]:
+/// recipients grouped by domain; MX exchanges and addresses tried in order, moving on when a
+/// connection, TLS or the session fails before a transaction ran, or MAIL got a 4xx, never
+/// after a recipient's own answer; opportunistic TLS retried once in plaintext; every
+/// recipient settled exactly once) and the DNS lookup machine under [`dns::Resolver`]
+/// ([`advanced::Lookup`]). Their names say which machine they belong to, so none collides
+/// with the crate root's.
+pub mod advanced {
+    pub use crate::delivery::{
+        candidates, route_without_candidates, Action as DeliveryAction, Attempt as DeliveryAttempt,
+        AttemptResult, Candidate, Delivery, GroupId, Task as DeliveryTask, TransactionOutcomes,
+    };
+    pub use crate::dns::lookup::{
+        Action as LookupAction, Input as LookupInput, Lookup, Transmit as LookupTransmit,
+        Transport as LookupTransport,
+    };
+}
 
 /// The rustls this crate is built with, for callers who hand in their own
 /// `ClientConfig` ([`Relay::tls_config`], [`MxDelivery::tls_config`]) or match its errors.

@@ -7,9 +7,9 @@
 //! thread).
 //!
 //! ```no_run
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::protocol::address::{Mailbox, ReversePath};
+//! use mxsend::protocol::command::BodyType;
+//! use mxsend::protocol::session::{DsnOptions, Envelope};
 //! use mxsend::{Message, Relay};
 //!
 //! let envelope = Envelope {

@@ -42,7 +42,7 @@
 //!   "opportunistic security": protection against passive attacks, no claim about active ones.
 //!   [`crate::transcript::TranscriptEvent::TlsStarted`] says `verified: false` for such a session.
 //!
-//! What happens when TLS fails is the session pump's business (see [`crate::delivery`]): under
+//! What happens when TLS fails is the session pump's business (see [`crate::advanced::Delivery`]): under
 //! `Required` and `Implicit` the attempt fails; under `Opportunistic` a failed handshake is
 //! retried once on a new connection to the same address without STARTTLS, as Postfix does for
 //! `smtp_tls_security_level = may`.

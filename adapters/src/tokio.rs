@@ -9,9 +9,9 @@
 //! multi-thread. A relay's host name is resolved with `tokio::task::spawn_blocking`.
 //!
 //! ```no_run
-//! use mxsend::core::address::{Mailbox, ReversePath};
-//! use mxsend::core::command::BodyType;
-//! use mxsend::core::session::{DsnOptions, Envelope};
+//! use mxsend::protocol::address::{Mailbox, ReversePath};
+//! use mxsend::protocol::command::BodyType;
+//! use mxsend::protocol::session::{DsnOptions, Envelope};
 //! use mxsend::{Message, Relay};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

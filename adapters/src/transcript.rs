@@ -1,6 +1,6 @@
 //! The transcript hook: every line sent and received, in order, for `-v` output and logs.
 //!
-//! Every runtime feeds the raw bytes it writes and reads to one [`Wiretap`], which cuts them
+//! Every runtime feeds the raw bytes it writes and reads to one wiretap, which cuts them
 //! into lines and hands [`TranscriptEvent`]s to the caller's [`Transcript`]. Doing it here,
 //! on the bytes actually written and read, rather than in each runtime's pump, keeps the
 //! transcripts of the blocking, smol and async-std adapters identical, and shows exactly
@@ -131,7 +131,7 @@ enum ClientMode {
 
 /// Cuts the bytes of one connection into transcript lines, redacting secrets and flagging
 /// message content (see the module documentation). One per connection.
-pub struct Wiretap<'t> {
+pub(crate) struct Wiretap<'t> {
     /// `Send`, so that an async connection holding its wiretap can move between threads.
     sink: &'t mut (dyn Transcript + Send),
     /// A server line not yet ended.

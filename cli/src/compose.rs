@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 pub use mxsend::compose::now;
 use mxsend::compose::{
-    Address, AddressError, Attachment, ComposeError, ComposedBody, MessageBuilder,
+    Address, Attachment, ComposeError, ComposedBody, HeaderAddressError, MessageBuilder,
 };
 use mxsend::Message;
 use mxsend_core::message::header::validate_header_name;
@@ -32,14 +32,14 @@ use crate::error::CliError;
 /// Parse an address given to `flag` (named in the error, exit 64).
 pub fn parse_address(flag: &str, text: &str) -> Result<Address, CliError> {
     Address::parse(text).map_err(|e| match e {
-        AddressError::LineBreak => CliError::usage(format!(
+        HeaderAddressError::LineBreak => CliError::usage(format!(
             "{flag} {text:?}: an address cannot contain a line break; give one address per {flag}"
         )),
-        AddressError::Mailbox(e) => CliError::usage(format!(
+        HeaderAddressError::Mailbox(e) => CliError::usage(format!(
             "{flag} {:?}: not an email address ({e}); write it as local@domain or \"Name <local@domain>\"",
             text.trim()
         )),
-        AddressError::Header(e) => CliError::usage(format!("{flag} {:?}: {e}", text.trim())),
+        HeaderAddressError::Header(e) => CliError::usage(format!("{flag} {:?}: {e}", text.trim())),
     })
 }
 

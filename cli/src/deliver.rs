@@ -9,11 +9,11 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mxsend::delivery::{RecipientReport, Unreached};
 use mxsend::dns::Resolver;
 use mxsend::tls::{TlsConfigError, TlsMode};
 use mxsend::transcript::Printer;
 use mxsend::{blocking, BodySource, EhloName, Message, MxDelivery, Relay};
+use mxsend::{RecipientReport, Unreached};
 use mxsend_core::sasl::Credentials;
 use mxsend_core::session::{Failure, Outcome};
 
@@ -150,7 +150,7 @@ pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
         Route::Relay { host, port } => {
             let mut relay = relay(job, host, *port);
             if verbose {
-                relay = relay.transcript(transcript_hook());
+                relay = relay.transcript_to(transcript_hook());
             }
             mxsend::queue::Connection::Relay(relay)
         }
@@ -160,16 +160,16 @@ pub fn connection(job: &Job, verbose: bool) -> mxsend::queue::Connection {
                 mx = mx.tls(tls_mode(tls));
             }
             if let Some(path) = &job.ca_file {
-                mx.tls_options.ca_files.push(path.clone());
+                mx = mx.ca_file(path.clone());
             }
             mx = job.tls_settings.mx(mx);
-            mx.ehlo = ehlo_name(&job.ehlo);
-            mx.dkim = job.dkim.clone();
+            mx = mx.ehlo(ehlo_name(&job.ehlo));
+            mx = mx.dkim_signers(job.dkim.clone());
             if let Some(timeout) = job.timeout {
                 mx = mx.timeout(timeout);
             }
             if verbose {
-                mx = mx.transcript(transcript_hook());
+                mx = mx.transcript_to(transcript_hook());
             }
             mxsend::queue::Connection::Mx(mx)
         }
@@ -185,11 +185,11 @@ fn relay(job: &Job, host: &str, port: u16) -> Relay {
     if let Some(path) = &job.ca_file {
         relay = relay.ca_file(path.clone());
     }
-    relay.credentials = job.credentials.clone();
-    relay.allow_plaintext_auth = job.allow_plaintext_auth;
+    relay = relay.auth(job.credentials.clone());
+    relay = relay.allow_plaintext_auth(job.allow_plaintext_auth);
     relay = relay.lmtp(job.lmtp);
-    relay.ehlo = ehlo_name(&job.ehlo);
-    relay.dkim = job.dkim.clone();
+    relay = relay.ehlo(ehlo_name(&job.ehlo));
+    relay = relay.dkim_signers(job.dkim.clone());
     relay = job.tls_settings.relay(relay);
     relay.timeout(job.timeout.unwrap_or(RELAY_TIMEOUT))
 }
@@ -333,15 +333,15 @@ mod tests {
     #[test]
     fn a_relay_waits_sixty_seconds_at_each_step_by_default() {
         let relay = relay(&job(None), "smtp.example.com", 587);
-        assert_eq!(relay.connect_timeout, RELAY_TIMEOUT);
-        assert_eq!(relay.timeouts.greeting, RELAY_TIMEOUT);
-        assert_eq!(relay.timeouts.data_termination, RELAY_TIMEOUT);
+        assert_eq!(relay.connect_limit(), RELAY_TIMEOUT);
+        assert_eq!(relay.phase_timeouts().greeting, RELAY_TIMEOUT);
+        assert_eq!(relay.phase_timeouts().data_termination, RELAY_TIMEOUT);
     }
 
     #[test]
     fn the_timeout_setting_replaces_every_relay_deadline() {
         let relay = relay(&job(Some(Duration::from_secs(5))), "smtp.example.com", 587);
-        assert_eq!(relay.connect_timeout, Duration::from_secs(5));
-        assert_eq!(relay.timeouts.rcpt, Duration::from_secs(5));
+        assert_eq!(relay.connect_limit(), Duration::from_secs(5));
+        assert_eq!(relay.phase_timeouts().rcpt, Duration::from_secs(5));
     }
 }

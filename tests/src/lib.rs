@@ -54,6 +54,7 @@
 //! linger; `tests/peers/postfix.sh stop DIR` or `kill` cleans up.
 
 pub mod aiosmtpd;
+pub mod commands;
 pub mod dkim;
 pub mod dnsmasq;
 pub mod dnssec;

@@ -14,11 +14,11 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mxsend::core::command::BodyType;
-use mxsend::core::sasl::SaslError;
-use mxsend::core::session::{BodyError, Envelope, Failure, Outcome, SessionError, Timeouts};
-use mxsend::core::transparency::ContentError;
 use mxsend::message::{AsyncBodySource, BodySource};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::sasl::SaslError;
+use mxsend::protocol::session::{BodyError, Envelope, Failure, Outcome, SessionError, Timeouts};
+use mxsend::protocol::transparency::ContentError;
 use mxsend::{Error, Message, Relay, Report};
 
 use crate::dnsmasq::Dnsmasq;
@@ -183,7 +183,7 @@ fn body_case(adapter: &dyn Adapter, failing: TestBody, timeouts: Option<Timeouts
     let captured = Captured::default();
     let mut relay = plain_relay(sink.addr, &captured);
     if let Some(timeouts) = timeouts {
-        relay.timeouts = timeouts;
+        relay = relay.timeouts(timeouts);
     }
     let messages = [
         test_message("a@example.com", hello()),
@@ -244,7 +244,7 @@ const EHLO_REPLY: &[u8] = b"250-hostile.example\r\n250 8BITMIME\r\n";
 
 fn relay_to(server: &HostileServer, captured: &Captured) -> Relay {
     let mut relay = plain_relay(server.addr(), captured);
-    relay.timeouts = Timeouts {
+    relay = relay.timeouts(Timeouts {
         greeting: Duration::from_secs(5),
         command: Duration::from_secs(5),
         mail: Duration::from_secs(5),
@@ -253,7 +253,7 @@ fn relay_to(server: &HostileServer, captured: &Captured) -> Relay {
         data_block: Duration::from_secs(5),
         data_termination: Duration::from_secs(5),
         quit: Duration::from_secs(5),
-    };
+    });
     relay
 }
 
@@ -340,7 +340,7 @@ pub fn undecodable_challenge_is_cancelled_with_a_star(adapter: &dyn Adapter) {
     ]);
     let captured = Captured::default();
     let mut relay = relay_to(&server, &captured).credentials("alice", "pw");
-    relay.allow_plaintext_auth = true;
+    relay = relay.allow_plaintext_auth(true);
     let report = send_bytes(adapter, &relay, "a@example.com", b"hi\r\n");
     assert!(
         matches!(
@@ -689,7 +689,10 @@ pub fn a_thousand_recipients_to_a_server_taking_forty_per_transaction_are_all_de
     let rcpts: Vec<&str> = rcpts.iter().map(String::as_str).collect();
     let captured = Captured::default();
     let mut relay = plain_relay(postfix.smtp_addr(), &captured);
-    relay.timeouts.greeting = Duration::from_secs(30);
+    relay = relay.clone().timeouts(mxsend::Timeouts {
+        greeting: Duration::from_secs(30),
+        ..relay.phase_timeouts()
+    });
     let message = Message::new(envelope(&rcpts), b"Subject: many\r\n\r\nhi\r\n".to_vec());
     let report = adapter
         .send(&relay, &message)

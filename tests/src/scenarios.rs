@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, Phase, SessionError};
 use mxsend::dns::{Resolver, ResolverConfig};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope, Failure, Outcome, Phase, SessionError};
 use mxsend::tls::TlsError;
 use mxsend::transcript::TranscriptEvent;
 use mxsend::{Error, Message, MxDelivery, Relay, Report, TlsMode, Unreached};
@@ -320,7 +320,7 @@ pub fn plain_relay(addr: SocketAddr, captured: &Captured) -> Relay {
     let mut relay = Relay::new(addr.ip().to_string(), addr.port())
         .tls(TlsMode::None)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
+    relay = relay.connect_timeout(Duration::from_secs(5));
     relay
 }
 
@@ -582,7 +582,10 @@ pub fn silent_server_times_out_at_the_greeting(adapter: &dyn Adapter) {
     let (_listener, addr) = silent_server();
     let captured = Captured::default();
     let mut relay = plain_relay(addr, &captured);
-    relay.timeouts.greeting = Duration::from_millis(300);
+    relay = relay.clone().timeouts(mxsend::Timeouts {
+        greeting: Duration::from_millis(300),
+        ..relay.phase_timeouts()
+    });
     let started = std::time::Instant::now();
     let report = adapter
         .send(&relay, &message(&["a@example.com"]))
@@ -604,7 +607,10 @@ pub fn silent_server_times_out_in_the_implicit_tls_handshake(adapter: &dyn Adapt
     let (_listener, addr) = silent_server();
     let captured = Captured::default();
     let mut relay = plain_relay(addr, &captured).tls(TlsMode::Implicit);
-    relay.timeouts.greeting = Duration::from_millis(300);
+    relay = relay.clone().timeouts(mxsend::Timeouts {
+        greeting: Duration::from_millis(300),
+        ..relay.phase_timeouts()
+    });
     let started = std::time::Instant::now();
     let report = adapter
         .send(&relay, &message(&["a@example.com"]))
@@ -632,7 +638,7 @@ pub fn mx_delivery(dns: &Dnsmasq, port: u16, captured: &Captured) -> MxDelivery 
         .resolver(resolver)
         .port(port)
         .transcript(captured.hook());
-    mx.connect_timeout = Duration::from_secs(5);
+    mx = mx.connect_timeout(Duration::from_secs(5));
     mx
 }
 
@@ -826,7 +832,10 @@ pub fn mx_domains_are_worked_on_concurrently_up_to_the_limit(adapter: &dyn Adapt
     let run = |concurrency: usize| {
         let captured = Captured::default();
         let mut mx = mx_delivery(&dns, port, &captured).concurrency(concurrency);
-        mx.timeouts.greeting = greeting;
+        mx = mx.clone().timeouts(mxsend::Timeouts {
+            greeting,
+            ..mx.phase_timeouts()
+        });
         let started = std::time::Instant::now();
         let report = adapter
             .deliver(&mx, &message(&["a@nomx.test", "b@cname.test"]))

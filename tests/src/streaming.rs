@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{Failure, Outcome, SessionError, Timeouts};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{Failure, Outcome, SessionError, Timeouts};
 use mxsend::{Message, Relay, Report, TlsMode};
 
 use crate::hostile::{HostileServer, Record, Script, Step};
@@ -74,12 +74,11 @@ fn timeouts() -> Timeouts {
 }
 
 fn relay(addr: std::net::SocketAddr, captured: &Captured) -> Relay {
-    let mut relay = Relay::new(addr.ip().to_string(), addr.port())
+    Relay::new(addr.ip().to_string(), addr.port())
         .tls(TlsMode::None)
-        .transcript(captured.hook());
-    relay.connect_timeout = DEADLINE;
-    relay.timeouts = timeouts();
-    relay
+        .transcript(captured.hook())
+        .connect_timeout(DEADLINE)
+        .timeouts(timeouts())
 }
 
 /// Message `i`'s content: complete headers (so Postfix stores what was sent), a subject that
@@ -221,7 +220,7 @@ pub fn postfix_streamed_refusals_touch_only_their_own_transaction(adapter: &dyn 
         .collect();
     let mut refused_sender = message_with_body(&["bob@example.test"], content(10, "x", 3));
     refused_sender.envelope.from =
-        mxsend::core::address::ReversePath::parse("refused@example.org").expect("sender");
+        mxsend::protocol::address::ReversePath::parse("refused@example.org").expect("sender");
     let messages = vec![
         message_with_body(&["bob@example.test"], good[0].clone()),
         refused_sender,

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mxsend::compose::{Attachment, MessageBuilder};
-use mxsend::core::session::Outcome;
+use mxsend::protocol::session::Outcome;
 use mxsend::{blocking, ComposedBody, Message, Relay, TlsMode};
 use mxsend_tests::postfix::{Postfix, PostfixOptions};
 use serde_json::Value;

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use mxsend::core::session::Outcome;
 use mxsend::dane::{Dane, DaneStatus};
 use mxsend::dns::Resolver;
+use mxsend::protocol::session::Outcome;
 use mxsend::security::DeliveryPolicy;
 use mxsend::tls::Roots;
 use mxsend::{MxDelivery, RecipientReport, Report, Unreached};
@@ -48,14 +48,14 @@ fn postfix(pki: &TestPki, served: Option<CertPair>, starttls: bool) -> Postfix {
 
 fn deliver(dns: &DnssecResolver, mx: &Postfix, to: &str, captured: &Captured) -> Report {
     // No WebPKI root at all: only DANE can authenticate anything here.
-    let mut delivery = MxDelivery::new()
+    let delivery = MxDelivery::new()
         .resolver(Resolver::with_servers(vec![dns.addr()]))
         .port(mx.smtp_addr().port())
         .roots(Roots::Empty)
         .timeout(Duration::from_secs(10))
         .transcript(captured.hook())
-        .dane(Dane::new());
-    delivery.connect_timeout = Duration::from_secs(5);
+        .dane(Dane::new())
+        .connect_timeout(Duration::from_secs(5));
     let message = mxsend_tests::scenarios::message(&[to]);
     mxsend::blocking::deliver(&delivery, &message).expect("deliver")
 }

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use mxsend::compose::{Attachment, MessageBuilder};
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::dkim::Canonicalization;
-use mxsend::core::session::{DsnOptions, Envelope, Outcome};
-use mxsend::core::transparency::{DataEncoder, Framing};
 use mxsend::dkim::{sign, DkimError, DkimKey, DkimSigner};
 use mxsend::dns::{Resolver, ResolverConfig};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::dkim::Canonicalization;
+use mxsend::protocol::session::{DsnOptions, Envelope, Outcome};
+use mxsend::protocol::transparency::{DataEncoder, Framing};
 use mxsend::{blocking, BodySource, Message, MxDelivery, ReaderBody, Relay, TlsMode};
 use mxsend_tests::dkim::assert_verifies;
 use mxsend_tests::dnsmasq::Dnsmasq;
@@ -268,7 +268,7 @@ fn ready_messages_with_traps_still_verify_as_postfix_stored_them() {
             relay = relay.dkim(signer);
         }
         // DATA (dot-stuffed) for one run, BDAT for the other: the same signed octets.
-        relay.chunking = canonicalization == Canonicalization::Simple;
+        relay = relay.chunking(canonicalization == Canonicalization::Simple);
         let messages: Vec<Message<Vec<u8>>> = traps
             .iter()
             .map(|(_, body, eight_bit)| Message::new(envelope(to, *eight_bit), body.clone()))

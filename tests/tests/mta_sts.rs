@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use mxsend::core::session::Outcome;
 use mxsend::mta_sts::{Mode, MtaSts, PolicySource, StsStatus};
+use mxsend::protocol::session::Outcome;
 use mxsend::security::DeliveryPolicy;
 use mxsend::tls::Roots;
 use mxsend::{MxDelivery, RecipientReport, Report, Unreached};
@@ -77,16 +77,15 @@ impl Sts {
             .expect("the test CA")
             .port(self.server.addr().port())
             .fetch_timeout(Duration::from_secs(5));
-        let mut mx = MxDelivery::new()
+        MxDelivery::new()
             .resolver(self.dns.resolver())
             .port(self.mx.smtp_addr().port())
             .roots(Roots::Empty)
             .ca_file(&self.pki.ca_cert)
             .timeout(Duration::from_secs(10))
             .transcript(self.captured.hook())
-            .mta_sts(sts);
-        mx.connect_timeout = Duration::from_secs(5);
-        mx
+            .mta_sts(sts)
+            .connect_timeout(Duration::from_secs(5))
     }
 
     fn deliver(&self) -> Report {

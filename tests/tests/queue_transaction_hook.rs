@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope, Outcome};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope, Outcome};
 use mxsend::{blocking, Message, Relay, TlsMode};
 use mxsend_tests::aiosmtpd::{Aiosmtpd, AiosmtpdOptions};
 

@@ -5,13 +5,13 @@
 //! sent again, a NUL is refused before any connection and a stalled reader defers only its
 //! own message.
 
-use mxsend::core::session::{BodyError, Failure, Outcome};
-use mxsend::core::transparency::ContentError;
+use mxsend::protocol::session::{BodyError, Failure, Outcome};
+use mxsend::protocol::transparency::ContentError;
 use std::io::{self, Read};
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope};
 use mxsend::{Message, ReaderBody};
 use mxsend_tests::scenarios::{plain_relay, Captured};
 use mxsend_tests::smtp_sink::SmtpSink;
@@ -208,8 +208,10 @@ fn a_stalled_spooled_reader_defers_its_message_and_the_others_are_delivered() {
     let sink = SmtpSink::start(&[], None);
     for runtime in ["blocking", "smol"] {
         let captured = Captured::default();
-        let mut relay = plain_relay(sink.addr, &captured);
-        relay.timeouts.data_block = std::time::Duration::from_secs(1);
+        let relay = plain_relay(sink.addr, &captured).timeouts(mxsend::Timeouts {
+            data_block: std::time::Duration::from_secs(1),
+            ..mxsend::Timeouts::default()
+        });
         let messages = [
             Message::new(
                 envelope(&["a@example.com"]),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use mxsend::core::session::{Failure, Outcome};
+use mxsend::protocol::session::{Failure, Outcome};
 use mxsend::tls::Roots;
 use mxsend::{MxDelivery, Report, Unreached};
 use mxsend_tests::aiosmtpd::{Aiosmtpd, AiosmtpdOptions};
@@ -18,16 +18,15 @@ use mxsend_tests::scenarios::Captured;
 const RECIPIENT: &str = "alice@sts.test";
 
 fn delivery(dns: &Dnsmasq, port: u16, pki: &TestPki, captured: &Captured) -> MxDelivery {
-    let mut mx = MxDelivery::new()
+    MxDelivery::new()
         .resolver(dns.resolver())
         .port(port)
         .roots(Roots::Empty)
         .ca_file(&pki.ca_cert)
         .timeout(Duration::from_secs(10))
         .transcript(captured.hook())
-        .require_tls(true);
-    mx.connect_timeout = Duration::from_secs(5);
-    mx
+        .require_tls(true)
+        .connect_timeout(Duration::from_secs(5))
 }
 
 fn deliver(mx: &MxDelivery) -> Report {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mxsend::core::session::Outcome;
+use mxsend::protocol::session::Outcome;
 use mxsend::tls::{ClientCertificate, Fingerprint, Problem, Roots, TlsError};
 use mxsend::{Message, Relay, Report, TlsMode, Unreached};
 use mxsend_tests::pki::{CertPair, TestPki};
@@ -27,7 +27,7 @@ fn relay(addr: SocketAddr, tls: TlsMode, captured: &Captured) -> Relay {
         .tls(tls)
         .roots(Roots::Empty)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
+    relay = relay.connect_timeout(Duration::from_secs(5));
     relay
 }
 

@@ -22,7 +22,7 @@ fn relay(server: &HostileServer) -> Relay {
         .tls(TlsMode::Implicit)
         .roots(mxsend::tls::Roots::Empty)
         .ca_file(&Pki::get().ca_file);
-    relay.connect_timeout = Duration::from_secs(5);
+    relay = relay.connect_timeout(Duration::from_secs(5));
     relay
 }
 

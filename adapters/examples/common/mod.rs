@@ -3,9 +3,9 @@
 
 use std::error::Error;
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope};
 use mxsend::transcript::Printer;
 use mxsend::{Message, Relay, Report, TlsMode};
 
@@ -24,7 +24,7 @@ pub fn from_args(program: &str) -> Result<(Relay, Email), Box<dyn Error>> {
         .into());
     };
     let port: u16 = port.parse()?;
-    let mut relay = Relay::new(host.as_str(), port).transcript(Printer::new(std::io::stderr()));
+    let mut relay = Relay::new(host.as_str(), port).transcript_to(Printer::new(std::io::stderr()));
     if let Some(mode) = rest.first() {
         relay = relay.tls(match mode.as_str() {
             "none" => TlsMode::None,

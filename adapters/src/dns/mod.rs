@@ -33,7 +33,7 @@
 //! IPv6 scope IDs in resolv.conf ignored (link-local servers need an interface index that
 //! resolv.conf names by interface name).
 
-mod lookup;
+pub(crate) mod lookup;
 mod message;
 
 #[cfg(feature = "aio")]
@@ -50,7 +50,7 @@ use std::time::Duration;
 
 use mxsend_core::mx::{Exchange, MxAnswer, MxRecord, NoRoute};
 
-pub use lookup::{Action, Input, Lookup, Transmit, Transport};
+pub(crate) use lookup::{Action, Input, Lookup, Transmit, Transport};
 pub use message::MAX_CNAME_CHAIN;
 
 /// The UDP payload size advertised with EDNS(0): 1232 octets fit the IPv6 minimum MTU without

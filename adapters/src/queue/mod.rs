@@ -469,18 +469,33 @@ pub enum Connection {
     Mx(crate::MxDelivery),
 }
 
-/// A [`Transport`] over [`crate::blocking`]: `connect` turns a queued route into a
-/// [`Relay`](crate::Relay) or [`MxDelivery`](crate::MxDelivery) (with credentials and TLS
-/// settings as the caller keeps them), or says why it cannot.
 #[cfg(feature = "blocking")]
+impl crate::Transport for Connection {
+    fn send_batch<B: BodySource>(
+        &self,
+        messages: &[Message<B>],
+        on_transaction: Option<&TransactionHook>,
+    ) -> Result<Vec<Report>, crate::Error> {
+        match self {
+            Connection::Relay(relay) => relay.send_batch(messages, on_transaction),
+            Connection::Mx(mx) => mx.send_batch(messages, on_transaction),
+        }
+    }
+}
+
+/// The queue's [`Transport`] over any [`crate::Transport`]: `connect` turns a queued route
+/// into the transport that reaches it (a [`Connection`] to a [`Relay`](crate::Relay) or
+/// [`MxDelivery`](crate::MxDelivery), with credentials and TLS settings as the caller keeps
+/// them; a [`crate::StubTransport`] in tests), or says why it cannot. Each batch goes out
+/// with `send_batch`, the queue's [`Delivered`] recorder as its transaction hook.
 pub struct BlockingTransport<F> {
     connect: F,
 }
 
-#[cfg(feature = "blocking")]
-impl<F> BlockingTransport<F>
+impl<F, T> BlockingTransport<F>
 where
-    F: FnMut(&QueuedRoute) -> Result<Connection, TransportError>,
+    F: FnMut(&QueuedRoute) -> Result<T, TransportError>,
+    T: crate::Transport,
 {
     /// A transport that builds each route's connection with `connect`.
     pub fn new(connect: F) -> BlockingTransport<F> {
@@ -488,10 +503,10 @@ where
     }
 }
 
-#[cfg(feature = "blocking")]
-impl<F> Transport for BlockingTransport<F>
+impl<F, T> Transport for BlockingTransport<F>
 where
-    F: FnMut(&QueuedRoute) -> Result<Connection, TransportError>,
+    F: FnMut(&QueuedRoute) -> Result<T, TransportError>,
+    T: crate::Transport,
 {
     fn send(
         &mut self,
@@ -499,40 +514,109 @@ where
         messages: &[Message<EntryBody>],
         delivered: &Delivered,
     ) -> Vec<Result<Report, TransportError>> {
-        let connection = match (self.connect)(route) {
-            Ok(c) => c,
+        let transport = match (self.connect)(route) {
+            Ok(t) => t,
             Err(e) => return messages.iter().map(|_| Err(e.clone())).collect(),
         };
-        match connection {
-            Connection::Relay(mut relay) => {
-                relay.on_transaction = Some(delivered.hook());
-                match crate::blocking::send_all(&relay, messages) {
-                    Ok(reports) => reports.into_iter().map(Ok).collect(),
-                    // One bad envelope stops a batch: send them one by one to find it.
-                    Err(crate::Error::InvalidMessage { .. }) if messages.len() > 1 => messages
-                        .iter()
-                        .enumerate()
-                        .map(|(i, m)| {
-                            relay.on_transaction = Some(delivered.offset(i).hook());
-                            crate::blocking::send(&relay, m).map_err(transport_error)
-                        })
-                        .collect(),
-                    Err(e) => {
-                        let e = transport_error(e);
-                        messages.iter().map(|_| Err(e.clone())).collect()
-                    }
-                }
-            }
-            Connection::Mx(mut mx) => messages
+        match transport.send_batch(messages, Some(&delivered.hook())) {
+            Ok(reports) => reports.into_iter().map(Ok).collect(),
+            // One bad envelope stops a batch: send them one by one to find it.
+            Err(crate::Error::InvalidMessage { .. }) if messages.len() > 1 => messages
                 .iter()
                 .enumerate()
                 .map(|(i, m)| {
-                    // deliver() sees one message: its index 0 is the batch's i.
-                    mx.on_transaction = Some(delivered.offset(i).hook());
-                    crate::blocking::deliver(&mx, m).map_err(transport_error)
+                    transport
+                        .send_batch(std::slice::from_ref(m), Some(&delivered.offset(i).hook()))
+                        .map_err(transport_error)
+                        .and_then(|mut reports| {
+                            reports.pop().ok_or_else(|| TransportError {
+                                permanent: false,
+                                reason: "the transport gave no report".into(),
+                            })
+                        })
                 })
                 .collect(),
+            Err(e) => {
+                let e = transport_error(e);
+                messages.iter().map(|_| Err(e.clone())).collect()
+            }
         }
+    }
+}
+
+/// A [`crate::Transport`] that delivers now through `inner` and queues, durably, every
+/// recipient whose delivery ended temporarily (deferred or ambiguous), for the queue's
+/// runner to retry on its schedule: what `mxsend sendmail` does. Made by
+/// [`Queue::transport`]. The reports are `inner`'s, unchanged: a queued recipient shows the
+/// outcome that queued it. A message whose entry cannot be stored is [`crate::Error::Queue`].
+///
+/// ```
+/// use mxsend::queue::{Queue, QueueOptions, QueuedRoute, RouteKind, Store};
+/// use mxsend::{Envelope, Mailbox, Message, ReversePath, StubTransport, Transport};
+///
+/// let spool = tempfile::tempdir()?;
+/// let queue = Queue::open_dir(spool.path(), QueueOptions::default())?;
+/// let route = QueuedRoute { kind: RouteKind::Mx { port: 25 }, settings: Default::default() };
+/// let mail = queue.transport(route, StubTransport::new().defer("grey@example.com", 451, "4.7.1 later"));
+/// let envelope = Envelope::new(
+///     ReversePath::parse("app@example.org")?,
+///     [Mailbox::parse("bob@example.com")?, Mailbox::parse("grey@example.com")?],
+/// );
+/// let report = mail.send(&Message::new(envelope, "Subject: hi\r\n\r\nhi\r\n"))?;
+/// assert!(report.recipients[0].is_delivered());
+/// let queued = queue.store().list()?;
+/// assert_eq!(queued.len(), 1, "grey@example.com waits in the spool");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct QueueingTransport<'q, T, S = DirStore> {
+    queue: &'q Queue<S>,
+    route: QueuedRoute,
+    inner: T,
+}
+
+impl<S: Store> Queue<S> {
+    /// A transport that sends through `inner` now and queues what stays temporary, with
+    /// `route` recorded for its retries ([`QueueingTransport`]).
+    pub fn transport<T: crate::Transport>(
+        &self,
+        route: QueuedRoute,
+        inner: T,
+    ) -> QueueingTransport<'_, T, S> {
+        QueueingTransport {
+            queue: self,
+            route,
+            inner,
+        }
+    }
+}
+
+impl<T: crate::Transport, S: Store> crate::Transport for QueueingTransport<'_, T, S> {
+    fn send_batch<B: BodySource>(
+        &self,
+        messages: &[Message<B>],
+        on_transaction: Option<&TransactionHook>,
+    ) -> Result<Vec<Report>, crate::Error> {
+        let reports = self.inner.send_batch(messages, on_transaction)?;
+        for (message, report) in messages.iter().zip(&reports) {
+            let pending: Vec<Pending> = report
+                .recipients
+                .iter()
+                .filter(|r| r.outcome.is_temporary())
+                .map(|r| Pending {
+                    mailbox: r.mailbox.clone(),
+                    last_reply: Some(r.outcome.to_string()),
+                    last_host: r.host.clone(),
+                    ambiguous: matches!(r.outcome, mxsend_core::session::Outcome::Ambiguous(_)),
+                })
+                .collect();
+            if !pending.is_empty() {
+                let entry = Message::new(message.envelope.clone(), &message.body);
+                self.queue
+                    .enqueue_pending(&entry, self.route.clone(), &pending)
+                    .map_err(crate::Error::Queue)?;
+            }
+        }
+        Ok(reports)
     }
 }
 

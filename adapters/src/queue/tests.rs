@@ -364,3 +364,47 @@ fn a_delivery_is_recorded_when_its_transaction_ends_not_when_the_batch_does() {
     q.run(&mut transport, RunMode::Due, &mut |_| {}).unwrap();
     assert_eq!(seen, Some(RecipientState::Delivered));
 }
+
+#[test]
+fn the_queue_sends_through_any_library_transport_and_records_as_each_transaction_ends() {
+    // The queue's routes go through the library's Transport: here a stub that greylists
+    // one recipient once, wrapped in a recorder.
+    let dir = tempfile::tempdir().unwrap();
+    let q = queue(dir.path());
+    let record = enqueue(
+        &q,
+        "ann@example.test",
+        &["bob@example.test", "grey@example.test"],
+    );
+    let outbox = crate::RecordingTransport::wrap(crate::StubTransport::new().defer_then_deliver(
+        "grey@example.test",
+        451,
+        "4.7.1 greylisted",
+    ));
+    let mut routes = Vec::new();
+    let mut transport = BlockingTransport::new(|route: &QueuedRoute| {
+        routes.push(route.clone());
+        Ok(outbox.clone())
+    });
+    q.run(&mut transport, RunMode::Due, &mut |_| {}).unwrap();
+    let saved = q.store().read(&record.id).unwrap();
+    assert_eq!(saved.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(saved.recipients[1].state, RecipientState::Pending);
+    assert!(saved.recipients[1]
+        .last_reply
+        .as_deref()
+        .unwrap()
+        .contains("4.7.1 greylisted"));
+    q.run(&mut transport, RunMode::All, &mut |_| {}).unwrap();
+    assert!(q.store().read(&record.id).is_err(), "finished and removed");
+    assert_eq!(routes, [route(), route()]);
+    let sent = outbox.messages();
+    assert_eq!(sent.len(), 2);
+    // The second attempt carried only the recipient still pending.
+    assert_eq!(sent[1].envelope.recipients.len(), 1);
+    assert_eq!(
+        sent[1].envelope.recipients[0].to_string(),
+        "grey@example.test"
+    );
+    assert!(sent[1].text().ends_with("hello\r\n"));
+}

@@ -281,6 +281,9 @@ pub enum UsageError {
     /// transaction was abandoned and its recipients settled with
     /// [`super::Failure::Body`].
     Content(crate::transparency::ContentError),
+    /// [`super::Session::check_idle`] on a session that is not idle (not established, or a
+    /// transaction under way).
+    NotIdle,
 }
 
 impl fmt::Display for UsageError {
@@ -294,6 +297,9 @@ impl fmt::Display for UsageError {
             }
             UsageError::BodyNotWanted => f.write_str("body data offered while none is wanted"),
             UsageError::Content(e) => write!(f, "{e}"),
+            UsageError::NotIdle => f.write_str(
+                "the session is not idle (not established, or a transaction is under way)",
+            ),
         }
     }
 }

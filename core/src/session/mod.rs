@@ -64,11 +64,16 @@
 //! Deliberate deviations: VRFY, EXPN, ETRN, TURN and SEND/SOML/SAML are not spoken; a 2yz
 //! reply to the end of data other than 250 is reported as ambiguous rather than delivered.
 
+mod envelope;
 mod error;
+mod idle;
 mod lmtp;
+mod outcome;
+mod timeouts;
 mod transitions;
 mod window;
 
+pub use envelope::encoded_size;
 pub use error::{Phase, SessionError, UsageError};
 pub use lmtp::Protocol;
 pub use window::TransactionWindow;

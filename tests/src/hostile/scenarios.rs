@@ -16,11 +16,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mxsend::core::address::{Domain, Mailbox, ReversePath};
-use mxsend::core::message::{Body, DateTime, MailboxHeader, MessageSpec, MessageWriter};
-use mxsend::core::reply::{ReplyError, MAX_LINES, MAX_LINE_LEN, MAX_REPLY_LEN};
-use mxsend::core::sasl::SaslError;
-use mxsend::core::session::{Failure, Outcome, Phase, SessionError, Timeouts, UsageError};
+use mxsend::protocol::address::{Domain, Mailbox, ReversePath};
+use mxsend::protocol::message::{Body, DateTime, MailboxHeader, MessageSpec, MessageWriter};
+use mxsend::protocol::reply::{ReplyError, MAX_LINES, MAX_LINE_LEN, MAX_REPLY_LEN};
+use mxsend::protocol::sasl::SaslError;
+use mxsend::protocol::session::{Failure, Outcome, Phase, SessionError, Timeouts, UsageError};
 use mxsend::tls::Roots;
 use mxsend::{Error, Relay, Report, TlsMode, Unreached};
 
@@ -217,7 +217,7 @@ fn transaction_steps() -> Vec<Step> {
 /// A plaintext relay to the hostile server with every deadline at `timeout`.
 fn relay(server: &HostileServer, captured: &Captured, timeout: Duration) -> Relay {
     let mut relay = plain_relay(server.addr(), captured);
-    relay.timeouts = all_timeouts(timeout);
+    relay = relay.timeouts(all_timeouts(timeout));
     relay
 }
 
@@ -641,12 +641,11 @@ pub fn trickled_end_of_data_reply_is_ambiguous_at_the_deadline(adapter: &dyn Ada
 // STARTTLS under `required`, with credentials: no AUTH, no MAIL ever leaves the client
 
 fn required_tls_relay(server: &HostileServer, captured: &Captured) -> Relay {
-    let mut relay = relay(server, captured, Duration::from_secs(5))
+    relay(server, captured, Duration::from_secs(5))
         .tls(TlsMode::Required)
-        .credentials("alice", PASSWORD);
-    relay.tls_options.roots = Roots::Empty;
-    relay.tls_options.ca_files = vec![Pki::get().ca_file.clone()];
-    relay
+        .credentials("alice", PASSWORD)
+        .roots(Roots::Empty)
+        .ca_file(Pki::get().ca_file.clone())
 }
 
 /// Nothing in `record` carries credentials or a transaction.
@@ -802,7 +801,7 @@ fn tls_script(mode: TlsMode, cert: ServerCert) -> Script {
 
 fn tls_relay(server: &HostileServer, captured: &Captured, mode: TlsMode) -> Relay {
     let mut relay = required_tls_relay(server, captured).tls(mode);
-    relay.tls = mode;
+    relay = relay.tls(mode);
     relay
 }
 
@@ -990,7 +989,7 @@ pub fn caller_nul_in_credentials_never_reaches_the_wire(adapter: &dyn Adapter) {
     let captured = Captured::default();
     let mut relay =
         relay(&server, &captured, Duration::from_secs(5)).credentials("alice\0admin", PASSWORD);
-    relay.allow_plaintext_auth = true;
+    relay = relay.allow_plaintext_auth(true);
     let result = adapter.send(&relay, &message(&["a@example.com"]));
     if std::env::var_os("MXSEND_HOSTILE_TRACE").is_some() {
         eprintln!("NUL in credentials: {result:?}");
@@ -1184,8 +1183,8 @@ fn sink_send_captured(
     let sink = SmtpSink::start(flags, None);
     let captured = Captured::default();
     let mut relay = plain_relay(sink.addr, &captured);
-    relay.timeouts = timeouts;
-    relay.pipelining = pipelining;
+    relay = relay.timeouts(timeouts);
+    relay = relay.pipelining(pipelining);
     let message = match body {
         Some(body) => message_with_body(&["a@example.com"], body),
         None => message(&["a@example.com"]),
@@ -1420,7 +1419,7 @@ pub fn sink_5xx_to_end_of_data_rejects(adapter: &dyn Adapter) {
 fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
     let line = String::from_utf8_lossy(auth_line);
     let encoded = line.trim().rsplit(' ').next().unwrap_or_default();
-    let client_first = mxsend::core::base64::decode(encoded.as_bytes()).unwrap_or_default();
+    let client_first = mxsend::protocol::base64::decode(encoded.as_bytes()).unwrap_or_default();
     let client_first = String::from_utf8_lossy(&client_first).into_owned();
     let nonce = client_first
         .split(',')
@@ -1428,7 +1427,7 @@ fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
         .unwrap_or("missing");
     let server_first = format!("r={nonce}hostileNonce,s=QSXCR+Q6sek8bf92,i=4096");
     let mut reply = b"334 ".to_vec();
-    mxsend::core::base64::encode(server_first.as_bytes(), &mut reply);
+    mxsend::protocol::base64::encode(server_first.as_bytes(), &mut reply);
     reply.extend_from_slice(b"\r\n");
     reply
 }
@@ -1439,7 +1438,7 @@ fn scram_server_first(auth_line: &[u8]) -> Vec<u8> {
 pub fn scram_forged_server_signature_sends_nothing_but_cancel_and_quit(adapter: &dyn Adapter) {
     let config = Pki::get().server_config(ServerCert::Good);
     let mut forged = b"334 ".to_vec();
-    mxsend::core::base64::encode(
+    mxsend::protocol::base64::encode(
         b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         &mut forged,
     );
@@ -1474,7 +1473,7 @@ pub fn scram_forged_server_signature_sends_nothing_but_cancel_and_quit(adapter: 
     assert_eq!(
         outcome(&report),
         &Outcome::Deferred(Failure::Session(SessionError::Sasl(SaslError::Scram(
-            mxsend::core::scram::ScramError::ServerSignatureMismatch
+            mxsend::protocol::scram::ScramError::ServerSignatureMismatch
         )))),
         "{name}: {record:#?}"
     );

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use mxsend::core::session::{Failure, Outcome, SessionError};
+use mxsend::protocol::session::{Failure, Outcome, SessionError};
 use mxsend::{Message, Relay, Report, TlsMode};
 
 use super::real::{short_timeouts, MAILDIR_WAIT};
@@ -33,8 +33,8 @@ fn body(tag: &str) -> Vec<u8> {
 }
 
 fn with_short_deadlines(mut relay: Relay, captured: &Captured) -> Relay {
-    relay.connect_timeout = Duration::from_secs(5);
-    relay.timeouts = short_timeouts();
+    relay = relay.connect_timeout(Duration::from_secs(5));
+    relay = relay.timeouts(short_timeouts());
     relay.transcript(captured.hook())
 }
 
@@ -164,7 +164,7 @@ pub fn dovecot_lmtp_with_bdat_settles_each_recipient(adapter: &dyn Adapter) {
     let dovecot = Dovecot::start(DovecotOptions::default());
     let captured = Captured::default();
     let mut relay = lmtp_over_tcp(&dovecot, &captured);
-    relay.chunking = true;
+    relay = relay.chunking(true);
     let sent = body("lmtp with bdat");
     let report = send_batch(adapter, &relay, &sent);
     assert_batch(adapter, &report, &captured);

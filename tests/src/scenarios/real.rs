@@ -13,10 +13,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::base64;
-use mxsend::core::command::{BodyType, Notify, Ret};
-use mxsend::core::session::{DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::base64;
+use mxsend::protocol::command::{BodyType, Notify, Ret};
+use mxsend::protocol::session::{DsnOptions, Envelope, Failure, Outcome, SessionError, Timeouts};
 use mxsend::{Message, Relay, Report, TlsMode, TransactionWindow, Unreached};
 
 use super::{assert_all, code, mx_delivery, v4, Adapter, Captured};
@@ -60,8 +60,8 @@ fn relay(addr: SocketAddr, tls: TlsMode, captured: &Captured) -> Relay {
     let mut relay = Relay::new(addr.ip().to_string(), addr.port())
         .tls(tls)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
-    relay.timeouts = short_timeouts();
+    relay = relay.connect_timeout(Duration::from_secs(5));
+    relay = relay.timeouts(short_timeouts());
     relay
 }
 
@@ -235,7 +235,7 @@ pub fn postfix_leading_dots_survive_data(adapter: &dyn Adapter) {
     let sent = content("bob@example.test", "\r\n", &TRICKY_BODY);
     // DATA, not streamed BDAT.
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.window = TransactionWindow::OFF;
+        *relay = relay.clone().window(TransactionWindow::OFF);
     });
     assert_stored_intact(&stored, &sent);
     let body = captured.starting_with("body");
@@ -290,9 +290,9 @@ fn boundary_message(eol: &str) -> Vec<u8> {
 fn boundaries_round_trip(adapter: &dyn Adapter, eol: &str, chunking: bool) {
     let sent = boundary_message(eol);
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.chunking = chunking;
+        *relay = relay.clone().chunking(chunking);
         if !chunking {
-            relay.window = TransactionWindow::OFF;
+            *relay = relay.clone().window(TransactionWindow::OFF);
         }
     });
     assert_eq!(
@@ -327,9 +327,9 @@ fn unterminated_round_trip(adapter: &dyn Adapter, chunking: bool) {
     let mut sent = content("bob@example.test", "\r\n", &PLAIN_BODY);
     sent.extend_from_slice(b"no line end here");
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.chunking = chunking;
+        *relay = relay.clone().chunking(chunking);
         if !chunking {
-            relay.window = TransactionWindow::OFF;
+            *relay = relay.clone().window(TransactionWindow::OFF);
         }
     });
     // The last line is ended before the end of data: stored with a line end of its own.
@@ -406,9 +406,9 @@ fn send_all_round_trip(adapter: &dyn Adapter, chunking: bool) {
     });
     let captured = Captured::default();
     let mut relay = relay(postfix.smtp_addr(), TlsMode::None, &captured);
-    relay.chunking = chunking;
+    relay = relay.chunking(chunking);
     if !chunking {
-        relay.window = TransactionWindow::OFF;
+        relay = relay.window(TransactionWindow::OFF);
     }
     let bodies: Vec<Vec<u8>> = (0..3)
         .map(|i| {
@@ -609,8 +609,8 @@ pub fn postfix_required_starttls_verifies_the_host_name(adapter: &dyn Adapter) {
         .tls(TlsMode::Required)
         .ca_file(&postfix.pki().ca_cert)
         .transcript(captured.hook());
-    relay.connect_timeout = Duration::from_secs(5);
-    relay.timeouts = short_timeouts();
+    relay = relay.connect_timeout(Duration::from_secs(5));
+    relay = relay.timeouts(short_timeouts());
     let message = Message::new(
         envelope(&["bob@example.test"], BodyType::SevenBit, false),
         content("bob@example.test", "\r\n", &PLAIN_BODY),
@@ -843,7 +843,7 @@ pub fn postfix_smtputf8_recipient_is_delivered_to_his_maildir(adapter: &dyn Adap
 pub fn postfix_chunking_sends_bdat_and_the_message_arrives_intact(adapter: &dyn Adapter) {
     let sent = content("bob@example.test", "\n", &TRICKY_BODY);
     let (_postfix, stored, captured) = postfix_round_trip(adapter, sent.clone(), |relay| {
-        relay.chunking = true;
+        *relay = relay.clone().chunking(true);
     });
     let lines = captured.lines();
     let bdat = captured.starting_with("-> BDAT");
@@ -1182,7 +1182,7 @@ pub fn aiosmtpd_plaintext_auth_with_the_allow_flag_authenticates(adapter: &dyn A
     let captured = Captured::default();
     let mut relay =
         relay(server.addr(), TlsMode::None, &captured).credentials(AUTH_USER, AUTH_PASSWORD);
-    relay.allow_plaintext_auth = true;
+    relay = relay.allow_plaintext_auth(true);
     let report = send(adapter, &relay, &aiosmtpd_message(&["ok@x.test"]));
     assert_delivered(&report, &captured);
     let envelopes = server.wait_for_envelopes(1, MAILDIR_WAIT);
@@ -1313,7 +1313,7 @@ pub fn mx_delivers_to_postfix_at_the_exchange(adapter: &dyn Adapter) {
     });
     let captured = Captured::default();
     let mut mx = mx_delivery(&dns, smtp.port(), &captured);
-    mx.timeouts = short_timeouts();
+    mx = mx.timeouts(short_timeouts());
     let sent = content("carol@mta.test", "\r\n", &TRICKY_BODY);
     let message = Message::new(
         envelope(&["carol@mta.test"], BodyType::SevenBit, false),
@@ -1357,7 +1357,7 @@ pub fn mx_delivers_to_an_idn_domain_with_smtputf8(adapter: &dyn Adapter) {
     });
     let captured = Captured::default();
     let mut mx = mx_delivery(&dns, smtp.port(), &captured);
-    mx.timeouts = short_timeouts();
+    mx = mx.timeouts(short_timeouts());
     let sent = content("jörg@bücher.test", "\r\n", &PLAIN_BODY);
     let message = Message::new(
         envelope(&["jörg@bücher.test"], BodyType::EightBitMime, true),

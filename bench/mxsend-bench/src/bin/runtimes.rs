@@ -16,9 +16,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use mxsend::compose::{Attachment, MessageBuilder, RawMessageBody};
-use mxsend::core::address::{Mailbox, ReversePath};
-use mxsend::core::command::BodyType;
-use mxsend::core::session::{DsnOptions, Envelope};
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::command::BodyType;
+use mxsend::protocol::session::{DsnOptions, Envelope};
 use mxsend::message::{AsyncBodySource, BodySource};
 use mxsend::tls::TlsMode;
 use mxsend::{Message, Relay, Report};
