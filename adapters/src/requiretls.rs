@@ -122,6 +122,7 @@ pub fn says_tls_optional(mut reader: impl std::io::Read) -> std::io::Result<bool
 /// Does this message say `TLS-Required: No`, and does that count for `mx` (a policy is
 /// consulted, REQUIRETLS is not asked)? A body that cannot be read twice, or not at all now,
 /// is not scanned: its delivery then fails or succeeds on its own.
+#[cfg(feature = "blocking")]
 pub(crate) fn tls_optional<B: crate::BodySource>(mx: &crate::MxDelivery, body: &B) -> bool {
     if mx.require_tls || mx.mta_sts.is_none() || !body.is_rereadable() {
         return false;

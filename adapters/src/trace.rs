@@ -134,6 +134,7 @@ impl Span {
     }
 
     /// Run `f` inside the span (blocking code).
+    #[cfg(feature = "blocking")]
     #[inline]
     pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
         #[cfg(feature = "tracing")]

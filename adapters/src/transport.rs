@@ -96,6 +96,7 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 }
 
 /// `first`, then `second`: both told of every transaction.
+#[cfg(feature = "blocking")]
 pub(crate) fn chain_hooks(
     first: Option<&TransactionHook>,
     second: Option<&TransactionHook>,
@@ -115,6 +116,7 @@ pub(crate) fn chain_hooks(
 
 /// A hook that tells `hook` of message `index` of a batch whenever it is told of message 0
 /// (a call that sends only that one message).
+#[cfg(feature = "blocking")]
 pub(crate) fn offset_hook(hook: &TransactionHook, index: usize) -> TransactionHook {
     let hook = hook.clone();
     TransactionHook::new(move |end: TransactionEnd<'_>| {
@@ -567,6 +569,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "blocking")]
     fn offset_hooks_renumber_the_message() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hook = {
