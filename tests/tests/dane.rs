@@ -165,3 +165,66 @@ fn an_insecure_zone_stays_opportunistic() {
     );
     mx.wait_for_message(INSECURE, MAILDIR_WAIT);
 }
+
+/// `implicit.test`: no MX records, an address and `_25._tcp` TLSA `3 1 1 TLSA` at the
+/// domain itself, signed.
+fn implicit_mx_zone(tlsa: &str) -> Zone {
+    Zone {
+        origin: "implicit.test".into(),
+        records: vec![
+            "@ IN A 127.0.0.1".into(),
+            format!("_25._tcp IN TLSA 3 1 1 {tlsa}"),
+        ],
+        signed: true,
+    }
+}
+
+#[test]
+fn a_domain_without_mx_records_uses_its_own_tlsa_records() {
+    // RFC 7672 §2.2.1: the implicit MX, its address records secure.
+    const TO: &str = "alice@implicit.test";
+    let pki = TestPki::generate();
+    let dns = DnssecResolver::start(&[implicit_mx_zone(&spki_sha256(&pki.server.cert))]);
+    let mx = Postfix::start(PostfixOptions {
+        mailboxes: vec![TO.into()],
+        implicit_tls: false,
+        pki: Some(pki.clone()),
+        ..PostfixOptions::default()
+    });
+    let captured = Captured::default();
+    let report = deliver(&dns, &mx, TO, &captured);
+    let r = &report.recipients[0];
+    assert!(
+        matches!(r.outcome, Outcome::Delivered(_)),
+        "{r:?}\n{}\n{}",
+        captured.lines().join("\n"),
+        dns.logs()
+    );
+    assert!(matches!(
+        dane_status(r, "implicit.test"),
+        DaneStatus::Secure(_)
+    ));
+    mx.wait_for_message(TO, MAILDIR_WAIT);
+
+    // TLSA for another key: authenticated by TLSA alone, so nothing is sent.
+    let dns = DnssecResolver::start(&[implicit_mx_zone(&spki_sha256(&pki.unknown_ca.cert))]);
+    let captured = Captured::default();
+    let report = deliver(&dns, &mx, TO, &captured);
+    let r = &report.recipients[0];
+    assert!(matches!(
+        dane_status(r, "implicit.test"),
+        DaneStatus::Secure(_)
+    ));
+    let lines = captured.lines();
+    assert!(
+        matches!(r.outcome, Outcome::Deferred(_)),
+        "{r:?}\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("MAIL FROM")),
+        "{}",
+        lines.join("\n")
+    );
+    assert_eq!(mx.messages(TO).len(), 1);
+}
