@@ -637,9 +637,10 @@ async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
             plan,
             tls_optional,
         } => {
+            let name = domain.to_string();
             let (route, plan) = plan(mx, resolver, domain, *tls_optional).await;
             if let (Some(plan), Ok(candidates)) = (&plan, &route) {
-                plan.prepare(&shared.connector, candidates);
+                plan.prepare(&name, &shared.connector, candidates, mx.transcript.as_ref());
             }
             (route, plan)
         }

@@ -169,7 +169,12 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
                 Err(_) => None,
             };
             if let (Some(plan), Ok(candidates)) = (&plan, &route) {
-                plan.prepare(&connector, candidates);
+                plan.prepare(
+                    &domain.to_string(),
+                    &connector,
+                    candidates,
+                    mx.transcript.as_ref(),
+                );
             }
             (route, plan)
         },

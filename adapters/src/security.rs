@@ -227,9 +227,25 @@ impl SecurityPlan {
         tls_for(&self.policy, host, default)
     }
 
-    /// Set `connector` up for this plan: DANE records for the exchanges DANE authenticates,
-    /// certificate checks to report for MTA-STS `testing` hosts among `candidates`.
-    pub fn prepare(&self, connector: &crate::tls::TlsConnector, candidates: &[Candidate]) {
+    /// Set `connector` up for this plan of `domain`: DANE records for the exchanges DANE
+    /// authenticates, certificate checks to report for MTA-STS `testing` hosts among
+    /// `candidates`; and tell the transcript which policy applies.
+    pub fn prepare(
+        &self,
+        domain: &str,
+        connector: &crate::tls::TlsConnector,
+        candidates: &[Candidate],
+        transcript: Option<&crate::config::TranscriptHook>,
+    ) {
+        if let Some(hook) = transcript {
+            hook.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .event(crate::transcript::TranscriptEvent::Policy {
+                    domain,
+                    policy: &self.policy,
+                });
+        }
         for (host, records) in self.dane_records() {
             connector.use_dane(host, records);
         }

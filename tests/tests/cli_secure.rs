@@ -172,7 +172,7 @@ fn mx_shows_each_exchanges_dane_status_and_a_delivery_reports_it() {
             "--to",
             "alice@dane.test",
         ])
-        .args(["--subject", "hi", "--body", "hello", "--no-mta-sts"])
+        .args(["--subject", "hi", "--body", "hello", "--no-mta-sts", "-v"])
         .args(["--dns", &dns.addr().to_string()])
         .args(["--port", &postfix.smtp_addr().port().to_string()])
         .args(["--timeout", "10"])
@@ -184,6 +184,13 @@ fn mx_shows_each_exchanges_dane_status_and_a_delivery_reports_it() {
         text.contains("[mx.dane.test: DANE secure: TLSA 3 1 1"),
         "{text}"
     );
+    // -v: the policy is said before the connection it governs.
+    let verbose = String::from_utf8_lossy(&output.stderr);
+    let said = verbose
+        .find("*** TLS policy for dane.test: dane (mx.dane.test: DANE secure")
+        .unwrap_or_else(|| panic!("{verbose}"));
+    let connecting = verbose.find("*** Connecting to").unwrap_or(0);
+    assert!(said < connecting, "{verbose}");
 }
 
 /// `mxsend` for `home`, with its policy cache and queue there.
