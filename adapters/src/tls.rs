@@ -432,6 +432,13 @@ pub struct TlsConnector {
 /// An MTA-STS `testing` host's configuration and the refusals it recorded.
 type TestingConfig = (Arc<ClientConfig>, Arc<std::sync::Mutex<Vec<String>>>);
 
+/// The connector's per-host tables, locked (a poisoned lock still holds usable data).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl TlsConnector {
     /// Configurations for connections in `mode`. The trust anchors are loaded only when
     /// `mode` verifies certificates, so an opportunistic delivery never reads a CA file; a
@@ -494,10 +501,7 @@ impl TlsConnector {
             return;
         };
         let key = host.trim_end_matches('.').to_ascii_lowercase();
-        let mut testing = self
-            .testing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut testing = lock(&self.testing);
         if testing.contains_key(&key) {
             return;
         }
@@ -519,15 +523,8 @@ impl TlsConnector {
     /// [`TlsConnector::report_verification`], one text per refusal.
     pub fn verification_failures(&self, host: &str) -> Vec<String> {
         let key = host.trim_end_matches('.').to_ascii_lowercase();
-        let testing = self
-            .testing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match testing.get(&key) {
-            Some((_, refusals)) => refusals
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
+        match lock(&self.testing).get(&key) {
+            Some((_, refusals)) => lock(refusals).clone(),
             None => Vec::new(),
         }
     }
@@ -582,31 +579,13 @@ impl TlsConnector {
     /// [`TlsConnector::config`] for a connection to `host`: a verifying mode uses the
     /// host's DANE configuration when one was registered ([`TlsConnector::use_dane`]).
     pub fn config_for(&self, mode: TlsMode, host: &str) -> Option<Arc<ClientConfig>> {
-        if mode.verifies() {
-            let key = host.trim_end_matches('.').to_ascii_lowercase();
-            let dane = self
-                .dane
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&key)
-                .cloned();
-            if dane.is_some() {
-                return dane;
-            }
-        }
-        if mode == TlsMode::Opportunistic {
-            let key = host.trim_end_matches('.').to_ascii_lowercase();
-            let testing = self
-                .testing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&key)
-                .map(|(config, _)| config.clone());
-            if testing.is_some() {
-                return testing;
-            }
-        }
-        self.config(mode)
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        let registered = match mode {
+            _ if mode.verifies() => lock(&self.dane).get(&key).cloned(),
+            TlsMode::Opportunistic => lock(&self.testing).get(&key).map(|(c, _)| c.clone()),
+            _ => None,
+        };
+        registered.or_else(|| self.config(mode))
     }
 
     /// The TLS server name for a connection to `host`: the configured name if any, else
