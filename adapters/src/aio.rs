@@ -391,9 +391,11 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
         },
     };
     drive::<R, B>(&mut delivery, &context, mx.concurrency.max(1)).await?;
-    Ok(delivery.into_reports().pop().unwrap_or(Report {
+    let mut report = delivery.into_reports().pop().unwrap_or(Report {
         recipients: Vec::new(),
-    }))
+    });
+    crate::security::add_verification_failures(&mut report.recipients, &context.connector);
+    Ok(report)
 }
 
 /// Define `send`, `send_all` and `deliver` for a runtime: the public API of a runtime module.
@@ -658,9 +660,10 @@ async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
             plan,
             tls_optional,
         } => {
+            let name = domain.to_string();
             let (route, plan) = plan(mx, resolver, domain, *tls_optional).await;
-            for (host, records) in plan.iter().flat_map(|p| p.dane_records()) {
-                shared.connector.use_dane(host, records);
+            if let (Some(plan), Ok(candidates)) = (&plan, &route) {
+                plan.prepare(&name, &shared.connector, candidates, mx.transcript.as_ref());
             }
             (route, plan)
         }

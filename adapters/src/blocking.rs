@@ -175,15 +175,22 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
                 }
                 Err(_) => None,
             };
-            for (host, records) in plan.iter().flat_map(|p| p.dane_records()) {
-                connector.use_dane(host, records);
+            if let (Some(plan), Ok(candidates)) = (&plan, &route) {
+                plan.prepare(
+                    &domain.to_string(),
+                    &connector,
+                    candidates,
+                    mx.transcript.as_ref(),
+                );
             }
             (route, plan)
         },
     )?;
-    Ok(delivery.into_reports().pop().unwrap_or(Report {
+    let mut report = delivery.into_reports().pop().unwrap_or(Report {
         recipients: Vec::new(),
-    }))
+    });
+    crate::security::add_verification_failures(&mut report.recipients, &connector);
+    Ok(report)
 }
 
 /// Spool the content that wants it ([`BodySource::wants_read_ahead`]) before connecting,

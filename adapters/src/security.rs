@@ -35,6 +35,10 @@ pub enum DeliveryPolicy {
         unmatched: Vec<String>,
         /// The message said `TLS-Required: No` (RFC 8689 §5): the policy was not enforced.
         set_aside: bool,
+        /// Under `testing`: the exchanges whose certificate did not verify against WebPKI
+        /// for their name, with why; delivered to anyway, reported as `enforce` would have
+        /// refused them (RFC 8461 §5).
+        unverified: Vec<(String, String)>,
     },
     /// DANE was consulted (RFC 7672): each exchange's status; where it applies it wins over
     /// MTA-STS (RFC 8461 §2), elsewhere `mta_sts` (when consulted) decides.
@@ -122,8 +126,15 @@ impl fmt::Display for DeliveryPolicy {
                 status,
                 unmatched,
                 set_aside,
+                unverified,
             } => {
                 write!(f, "{status}")?;
+                for (host, why) in unverified {
+                    write!(
+                        f,
+                        "; {host}'s certificate does not verify, delivered anyway (testing): {why}"
+                    )?;
+                }
                 if *set_aside {
                     f.write_str("; not enforced: the message says TLS-Required: No")?;
                 }
@@ -145,6 +156,63 @@ impl fmt::Display for DeliveryPolicy {
     }
 }
 
+impl DeliveryPolicy {
+    /// Whether `host`'s certificate is to be checked and reported without being enforced:
+    /// MTA-STS `testing` decides for it (no DANE that applies).
+    pub fn reports_verification(&self, host: &str) -> bool {
+        match self {
+            DeliveryPolicy::Dane {
+                exchanges, mta_sts, ..
+            } => {
+                let dane = exchanges.iter().any(|(h, s)| h == host && s.applies());
+                !dane
+                    && mta_sts
+                        .as_ref()
+                        .is_some_and(|p| p.reports_verification(host))
+            }
+            DeliveryPolicy::MtaSts {
+                status: StsStatus::Policy { policy, .. },
+                ..
+            } => policy.mode == Mode::Testing,
+            DeliveryPolicy::MtaSts { .. } => false,
+        }
+    }
+
+    /// Record that `host`'s certificate did not verify (`why`), under `testing`.
+    pub fn record_unverified(&mut self, host: &str, why: &str) {
+        match self {
+            DeliveryPolicy::Dane { mta_sts, .. } => {
+                if let Some(policy) = mta_sts {
+                    policy.record_unverified(host, why);
+                }
+            }
+            DeliveryPolicy::MtaSts { unverified, .. } => {
+                if !unverified.iter().any(|(h, w)| h == host && w == why) {
+                    unverified.push((host.to_string(), why.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Under MTA-STS `testing`, what the connector found about the certificates of the hosts
+/// the recipients were delivered to (or tried), added to each recipient's policy.
+pub fn add_verification_failures(
+    reports: &mut [crate::delivery::RecipientReport],
+    connector: &crate::tls::TlsConnector,
+) {
+    for report in reports {
+        let (Some(policy), Some(host)) = (report.policy.as_mut(), report.host.as_deref()) else {
+            continue;
+        };
+        if policy.reports_verification(host) {
+            for why in connector.verification_failures(host) {
+                policy.record_unverified(host, &why);
+            }
+        }
+    }
+}
+
 /// What a policy allows for one domain's candidates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecurityPlan {
@@ -157,6 +225,35 @@ impl SecurityPlan {
     /// forbids trying it. `default` is the delivery's own mode.
     pub fn tls_for(&self, host: &str, default: TlsMode) -> Option<TlsMode> {
         tls_for(&self.policy, host, default)
+    }
+
+    /// Set `connector` up for this plan of `domain`: DANE records for the exchanges DANE
+    /// authenticates, certificate checks to report for MTA-STS `testing` hosts among
+    /// `candidates`; and tell the transcript which policy applies.
+    pub fn prepare(
+        &self,
+        domain: &str,
+        connector: &crate::tls::TlsConnector,
+        candidates: &[Candidate],
+        transcript: Option<&crate::config::TranscriptHook>,
+    ) {
+        if let Some(hook) = transcript {
+            hook.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .event(crate::transcript::TranscriptEvent::Policy {
+                    domain,
+                    policy: &self.policy,
+                });
+        }
+        for (host, records) in self.dane_records() {
+            connector.use_dane(host, records);
+        }
+        for c in candidates {
+            if self.policy.reports_verification(&c.host) {
+                connector.report_verification(&c.host);
+            }
+        }
     }
 
     /// The exchanges DANE authenticates, with their records, for the TLS connector.
@@ -253,6 +350,7 @@ pub fn plan_for(
             status,
             unmatched,
             set_aside: tls_optional,
+            unverified: Vec::new(),
         }
     });
     let policy = match &mx.dane {

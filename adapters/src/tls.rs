@@ -422,6 +422,21 @@ pub struct TlsConnector {
     /// records (DANE, RFC 7672): used instead of `verifying` for that host, registered by
     /// the MX delivery once the records are known ([`TlsConnector::use_dane`]).
     dane: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<ClientConfig>>>>,
+    /// The verifying checks (when the mode verifies), for [`TlsConnector::report_verification`].
+    checks: Option<Arc<Verifying>>,
+    /// Per exchange name, the opportunistic configuration that also records what the
+    /// verifying checks refuse (MTA-STS `testing`), and those refusals.
+    testing: Arc<std::sync::Mutex<std::collections::HashMap<String, TestingConfig>>>,
+}
+
+/// An MTA-STS `testing` host's configuration and the refusals it recorded.
+type TestingConfig = (Arc<ClientConfig>, Arc<std::sync::Mutex<Vec<String>>>);
+
+/// The connector's per-host tables, locked (a poisoned lock still holds usable data).
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl TlsConnector {
@@ -435,6 +450,8 @@ impl TlsConnector {
                 opportunistic: config.clone(),
                 server_name: None,
                 dane: Default::default(),
+                checks: None,
+                testing: Default::default(),
             });
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -442,10 +459,14 @@ impl TlsConnector {
             (_, TlsMode::None) | (None, _) => None,
             (Some(identity), _) => Some(identity.load()?),
         };
-        let policy = if mode.verifies() {
-            Policy::Verify(verifying(options, &provider)?)
+        let checks = if mode.verifies() {
+            Some(Arc::new(verifying(options, &provider)?))
         } else {
-            Policy::RefuseAll
+            None
+        };
+        let policy = match &checks {
+            Some(checks) => Policy::Verify(checks.clone()),
+            None => Policy::RefuseAll,
         };
         let verifier = Arc::new(Verifier {
             policy,
@@ -466,7 +487,46 @@ impl TlsConnector {
             opportunistic: Arc::new(client_config(&provider, any, identity)?),
             server_name: None,
             dane: Default::default(),
+            checks,
+            testing: Default::default(),
         })
+    }
+
+    /// Check `host`'s certificate on its opportunistic connections from now on, and keep
+    /// what the verifying checks refuse ([`TlsConnector::verification_failures`]) without
+    /// failing the handshake: MTA-STS `testing` (RFC 8461 §5). Nothing happens for a
+    /// connector whose mode does not verify (it has no trust anchors loaded).
+    pub fn report_verification(&self, host: &str) {
+        let Some(checks) = &self.checks else {
+            return;
+        };
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        let mut testing = lock(&self.testing);
+        if testing.contains_key(&key) {
+            return;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let refusals = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let verifier = Arc::new(Verifier {
+            policy: Policy::Testing {
+                checks: checks.clone(),
+                refusals: refusals.clone(),
+            },
+            provider: provider.clone(),
+        });
+        if let Ok(config) = client_config(&provider, verifier, None) {
+            testing.insert(key, (Arc::new(config), refusals));
+        }
+    }
+
+    /// What the verifying checks refused for `host` since
+    /// [`TlsConnector::report_verification`], one text per refusal.
+    pub fn verification_failures(&self, host: &str) -> Vec<String> {
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        match lock(&self.testing).get(&key) {
+            Some((_, refusals)) => lock(refusals).clone(),
+            None => Vec::new(),
+        }
     }
 
     /// Verify every server against `name` (and send it as SNI) instead of the host
@@ -519,19 +579,13 @@ impl TlsConnector {
     /// [`TlsConnector::config`] for a connection to `host`: a verifying mode uses the
     /// host's DANE configuration when one was registered ([`TlsConnector::use_dane`]).
     pub fn config_for(&self, mode: TlsMode, host: &str) -> Option<Arc<ClientConfig>> {
-        if mode.verifies() {
-            let key = host.trim_end_matches('.').to_ascii_lowercase();
-            let dane = self
-                .dane
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&key)
-                .cloned();
-            if dane.is_some() {
-                return dane;
-            }
-        }
-        self.config(mode)
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        let registered = match mode {
+            _ if mode.verifies() => lock(&self.dane).get(&key).cloned(),
+            TlsMode::Opportunistic => lock(&self.testing).get(&key).map(|(c, _)| c.clone()),
+            _ => None,
+        };
+        registered.or_else(|| self.config(mode))
     }
 
     /// The TLS server name for a connection to `host`: the configured name if any, else

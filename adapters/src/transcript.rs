@@ -85,6 +85,14 @@ pub enum TranscriptEvent<'a> {
     },
     /// The connection was closed by us.
     Closed,
+    /// The TLS policy decided for a recipient domain before any connection to it (MX
+    /// delivery consulting MTA-STS or DANE).
+    Policy {
+        /// The recipient domain.
+        domain: &'a str,
+        /// What applies to its exchanges.
+        policy: &'a crate::security::DeliveryPolicy,
+    },
 }
 
 /// Receives the transcript of every connection a delivery makes.

@@ -465,16 +465,10 @@ fn send(args: SendArgs) -> Result<Exit, CliError> {
         connection.tls,
         matches!(connection.route, Route::Relay { .. }),
     )?;
-    tls_settings.require_tls = args.require_tls;
-    if matches!(connection.route, Route::Mx { .. }) {
-        tls_settings.mta_sts = crate::secure::mta_sts(crate::secure::SecureFlags {
-            no_mta_sts: args.no_mta_sts,
-            cache: args.mta_sts_cache.as_deref(),
-            port: args.mta_sts_port,
-            ca_file: args.ca_file.as_deref(),
-        })?;
-        tls_settings.dane = (!args.no_dane).then(mxsend::dane::Dane::new);
-    }
+    secure_flags(&args, connection.ca_file.as_deref()).apply(
+        &mut tls_settings,
+        matches!(connection.route, Route::Mx { .. }),
+    )?;
     let local = local_names(&loaded.config)?;
     let from = args
         .from
@@ -948,11 +942,23 @@ pub fn sendmail(args: &[OsString]) -> Result<Exit, CliError> {
         None, None, None, None, None, None, None, None, false, &account,
     )?
     .lmtp(false)?;
-    let tls_settings = crate::tls::settings(
+    let mut tls_settings = crate::tls::settings(
         crate::tls::TlsFlags::default(),
         &account,
         connection.tls,
         matches!(connection.route, Route::Relay { .. }),
+    )?;
+    // sendmail has no flags for them: MTA-STS and DANE as the defaults say.
+    crate::secure::DeliveryFlags {
+        sts: crate::secure::SecureFlags {
+            ca_file: connection.ca_file.as_deref(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .apply(
+        &mut tls_settings,
+        matches!(connection.route, Route::Mx { .. }),
     )?;
     let stored = Stored::Spool(source::spool(&mut io::stdin().lock(), !args.ignore_dots)?);
     let header = read_header_block(&stored)?;
@@ -1100,6 +1106,23 @@ fn absolute(path: &Path) -> String {
         .to_string()
 }
 
+/// The send's secure-delivery flags (`ca_file`: the one the connection uses).
+fn secure_flags<'a>(
+    args: &'a SendArgs,
+    ca_file: Option<&'a Path>,
+) -> crate::secure::DeliveryFlags<'a> {
+    crate::secure::DeliveryFlags {
+        require_tls: args.require_tls,
+        no_dane: args.no_dane,
+        sts: crate::secure::SecureFlags {
+            no_mta_sts: args.no_mta_sts,
+            cache: args.mta_sts_cache.as_deref(),
+            port: args.mta_sts_port,
+            ca_file,
+        },
+    }
+}
+
 /// What `mxsend --queue` keeps with an entry to rebuild its connection: the flags as given
 /// (paths made absolute) and the account's name; never a password.
 fn send_settings(args: &SendArgs, account_name: Option<&str>) -> BTreeMap<String, String> {
@@ -1143,6 +1166,7 @@ fn send_settings(args: &SendArgs, account_name: Option<&str>) -> BTreeMap<String
         Some(name) => put("account", Some(name.to_string())),
         None => put("no_account", Some("true".to_string())),
     }
+    secure_flags(args, None).store(&mut s);
     s
 }
 
@@ -1193,7 +1217,7 @@ pub(crate) fn queued_job(settings: &BTreeMap<String, String>) -> Result<Job, Cli
     let fingerprints: Vec<String> = get("tls_fingerprint")
         .map(|v| v.split(' ').map(str::to_string).collect())
         .unwrap_or_default();
-    let tls_settings = crate::tls::settings(
+    let mut tls_settings = crate::tls::settings(
         crate::tls::TlsFlags {
             fingerprints: &fingerprints,
             cert: get("tls_cert").map(Path::new),
@@ -1203,6 +1227,10 @@ pub(crate) fn queued_job(settings: &BTreeMap<String, String>) -> Result<Job, Cli
         &loaded.account,
         connection.tls,
         matches!(connection.route, Route::Relay { .. }),
+    )?;
+    crate::secure::DeliveryFlags::from_settings(settings, connection.ca_file.as_deref())?.apply(
+        &mut tls_settings,
+        matches!(connection.route, Route::Mx { .. }),
     )?;
     let credentials = credentials(
         connection.user.as_deref(),

@@ -7,7 +7,8 @@
 //! The policy server is verified against Mozilla's roots, or against `--ca-file` when one is
 //! given (a private deployment, or tests).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use mxsend::dane::{Dane, DaneStatus};
 use mxsend::mta_sts::{MtaSts, PolicySource, StsStatus};
@@ -25,6 +26,79 @@ pub struct SecureFlags<'a> {
     pub port: Option<u16>,
     /// `--ca-file`.
     pub ca_file: Option<&'a std::path::Path>,
+}
+
+/// A delivery's secure-delivery flags: REQUIRETLS and, for MX delivery, MTA-STS and DANE.
+/// A send, the sendmail personality and a queued entry's retry all go through
+/// [`DeliveryFlags::apply`], and `--queue` keeps them with the entry
+/// ([`DeliveryFlags::store`], [`DeliveryFlags::from_settings`]), so a retry is made under
+/// the same policy as the first attempt, never silently opportunistic.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeliveryFlags<'a> {
+    /// `--require-tls`.
+    pub require_tls: bool,
+    /// `--no-dane`.
+    pub no_dane: bool,
+    /// The MTA-STS flags.
+    pub sts: SecureFlags<'a>,
+}
+
+impl<'a> DeliveryFlags<'a> {
+    /// `tls` with these flags applied; MTA-STS and DANE only when `mx` (MX delivery).
+    pub fn apply(&self, tls: &mut crate::tls::TlsSettings, mx: bool) -> Result<(), CliError> {
+        tls.require_tls = self.require_tls;
+        if mx {
+            tls.mta_sts = mta_sts(self.sts)?;
+            tls.dane = (!self.no_dane).then(Dane::new);
+        }
+        Ok(())
+    }
+
+    /// The flags as a queued entry keeps them (the CA file is kept with the TLS settings).
+    pub fn store(&self, settings: &mut BTreeMap<String, String>) {
+        let mut flag = |key: &str, on: bool| {
+            if on {
+                settings.insert(key.to_string(), "true".to_string());
+            }
+        };
+        flag("require_tls", self.require_tls);
+        flag("no_dane", self.no_dane);
+        flag("no_mta_sts", self.sts.no_mta_sts);
+        if let Some(dir) = self.sts.cache {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+            settings.insert("mta_sts_cache".into(), dir.display().to_string());
+        }
+        if let Some(port) = self.sts.port {
+            settings.insert("mta_sts_port".into(), port.to_string());
+        }
+    }
+
+    /// The flags a queued entry was submitted with (see [`DeliveryFlags::store`]); an entry
+    /// without them (the sendmail personality's) gets the defaults: MTA-STS and DANE on.
+    pub fn from_settings(
+        settings: &'a BTreeMap<String, String>,
+        ca_file: Option<&'a Path>,
+    ) -> Result<DeliveryFlags<'a>, CliError> {
+        let on = |key: &str| settings.get(key).is_some_and(|v| v == "true");
+        let port = settings
+            .get("mta_sts_port")
+            .map(|v| {
+                v.parse::<u16>().map_err(|_| {
+                    CliError::config(format!("queued setting mta_sts_port = {v:?} is not a port"))
+                })
+            })
+            .transpose()?;
+        Ok(DeliveryFlags {
+            require_tls: on("require_tls"),
+            no_dane: on("no_dane"),
+            sts: SecureFlags {
+                no_mta_sts: on("no_mta_sts"),
+                cache: settings.get("mta_sts_cache").map(Path::new),
+                port,
+                ca_file,
+            },
+        })
+    }
 }
 
 /// Where MTA-STS policies are cached by default.

@@ -172,7 +172,7 @@ fn mx_shows_each_exchanges_dane_status_and_a_delivery_reports_it() {
             "--to",
             "alice@dane.test",
         ])
-        .args(["--subject", "hi", "--body", "hello", "--no-mta-sts"])
+        .args(["--subject", "hi", "--body", "hello", "--no-mta-sts", "-v"])
         .args(["--dns", &dns.addr().to_string()])
         .args(["--port", &postfix.smtp_addr().port().to_string()])
         .args(["--timeout", "10"])
@@ -184,4 +184,150 @@ fn mx_shows_each_exchanges_dane_status_and_a_delivery_reports_it() {
         text.contains("[mx.dane.test: DANE secure: TLSA 3 1 1"),
         "{text}"
     );
+    // -v: the policy is said before the connection it governs.
+    let verbose = String::from_utf8_lossy(&output.stderr);
+    let said = verbose
+        .find("*** TLS policy for dane.test: dane (mx.dane.test: DANE secure")
+        .unwrap_or_else(|| panic!("{verbose}"));
+    let connecting = verbose.find("*** Connecting to").unwrap_or(0);
+    assert!(said < connecting, "{verbose}");
+}
+
+/// `mxsend` for `home`, with its policy cache and queue there.
+fn queued_mxsend(home: &std::path::Path) -> assert_cmd::Command {
+    let mut command = mxsend(home);
+    command
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("MXSEND_QUEUE_DIR", home.join("queue"));
+    command
+}
+
+/// The queue's entries (`mxsend queue list --json`).
+fn queue_list(home: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = queued_mxsend(home)
+        .args(["queue", "list", "--json"])
+        .output()
+        .expect("run mxsend queue list");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("queue list JSON")
+}
+
+/// `mxsend queue flush ID`: the entry made due and run now.
+fn queue_flush(home: &std::path::Path, id: &str) -> std::process::Output {
+    queued_mxsend(home)
+        .args(["queue", "flush", id, "-v"])
+        .output()
+        .expect("run mxsend queue flush")
+}
+
+/// The one entry's id and its recipient's state and last reply.
+fn only_entry(home: &std::path::Path) -> (String, String, String) {
+    let entries = queue_list(home);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let r = &entries[0]["recipients"][0];
+    (
+        entries[0]["id"].as_str().unwrap_or_default().to_string(),
+        r["state"].as_str().unwrap_or_default().to_string(),
+        r["last_reply"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn a_queued_message_is_retried_under_the_same_mta_sts_policy() {
+    let pki = TestPki::generate();
+    let dns = dns();
+    let server = PolicyServer::start(
+        &pki,
+        "version: STSv1\nmode: enforce\nmx: other.example.test\nmax_age: 3600\n",
+    );
+    // sts.test's MX (mx-sts.example.test, 127.0.0.1) on this port: nothing may connect.
+    let mx = cli_support::Tripwire::new();
+    let home = scratch();
+    let out = queued_mxsend(home.path())
+        .args(["--no-account", "--queue", "--from", "me@example.org"])
+        .args([
+            "--to",
+            "alice@sts.test",
+            "--subject",
+            "hi",
+            "--body",
+            "hello",
+        ])
+        .args(["--dns", &dns.addr().to_string()])
+        .args(["--port", &mx.addr().port().to_string()])
+        .arg("--ca-file")
+        .arg(&pki.ca_cert)
+        .args(["--mta-sts-port", &server.addr().port().to_string()])
+        .args(["--timeout", "5"])
+        .output()
+        .expect("run mxsend");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stderr.contains("queued as"), "{stderr}");
+    mx.assert_untouched();
+    let (id, state, reply) = only_entry(home.path());
+    assert_eq!(state, "pending");
+    assert!(reply.contains("mx-sts.example.test"), "{reply}");
+
+    // The retry consults the same policy (from the cache now) and defers again.
+    let out = queue_flush(home.path(), &id);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    mx.assert_untouched();
+    let (_, state, reply) = only_entry(home.path());
+    assert_eq!(state, "pending", "{stderr}");
+    assert!(reply.contains("mx-sts.example.test"), "{reply} {stderr}");
+}
+
+#[test]
+fn a_queued_message_is_retried_under_the_same_dane_policy() {
+    use mxsend_tests::dnssec::{spki_sha256, DnssecResolver, Zone};
+    let pki = TestPki::generate();
+    // A secure TLSA record for another key than the one the MX presents.
+    let wrong = spki_sha256(&pki.unknown_ca.cert);
+    let dns = DnssecResolver::start(&[Zone::mx_with_tlsa("dane.test", &wrong, true)]);
+    let postfix = Postfix::start(PostfixOptions {
+        mailboxes: vec!["alice@dane.test".into()],
+        implicit_tls: false,
+        pki: Some(pki.clone()),
+        ..PostfixOptions::default()
+    });
+    let home = scratch();
+    let out = queued_mxsend(home.path())
+        .args([
+            "--no-account",
+            "--queue",
+            "--no-mta-sts",
+            "--from",
+            "me@example.org",
+        ])
+        .args([
+            "--to",
+            "alice@dane.test",
+            "--subject",
+            "hi",
+            "--body",
+            "hello",
+        ])
+        .args(["--dns", &dns.addr().to_string()])
+        .args(["--port", &postfix.smtp_addr().port().to_string()])
+        .args(["--timeout", "10"])
+        .output()
+        .expect("run mxsend");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stderr.contains("queued as"), "{stderr}");
+    let (id, state, _) = only_entry(home.path());
+    assert_eq!(state, "pending");
+
+    // The retry authenticates by TLSA again: the mismatch defers, nothing is sent.
+    let out = queue_flush(home.path(), &id);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, state, reply) = only_entry(home.path());
+    assert_eq!(state, "pending", "{stderr}");
+    assert!(
+        reply.contains("TLSA") || reply.contains("DANE"),
+        "{reply} {stderr}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(postfix.messages("alice@dane.test").is_empty(), "{stderr}");
 }

@@ -20,6 +20,7 @@ use mxsend_tests::scenarios::Captured;
 
 const SECURE: &str = "alice@dane.test";
 const INSECURE: &str = "alice@plain.test";
+const IMPLICIT: &str = "alice@implicit.test";
 const MAILDIR_WAIT: Duration = Duration::from_secs(20);
 
 /// The zones with TLSA records for the PKI's server key.
@@ -37,7 +38,7 @@ fn postfix(pki: &TestPki, served: Option<CertPair>, starttls: bool) -> Postfix {
         main_cf.push(("smtpd_tls_security_level".to_string(), "none".to_string()));
     }
     Postfix::start(PostfixOptions {
-        mailboxes: vec![SECURE.into(), INSECURE.into()],
+        mailboxes: vec![SECURE.into(), INSECURE.into(), IMPLICIT.into()],
         implicit_tls: false,
         pki: Some(pki.clone()),
         served_cert: served,
@@ -71,6 +72,15 @@ fn dane_status<'r>(r: &'r RecipientReport, host: &str) -> &'r DaneStatus {
     }
 }
 
+fn assert_delivered(r: &RecipientReport, dns: &DnssecResolver, captured: &Captured) {
+    assert!(
+        matches!(r.outcome, Outcome::Delivered(_)),
+        "{r:?}\n{}\n{}",
+        captured.lines().join("\n"),
+        dns.logs()
+    );
+}
+
 fn assert_nothing_sent(r: &RecipientReport, mx: &Postfix, to: &str, captured: &Captured) {
     let lines = captured.lines();
     assert!(
@@ -94,12 +104,7 @@ fn a_dane_ee_match_delivers() {
     let captured = Captured::default();
     let report = deliver(&dns, &mx, SECURE, &captured);
     let r = &report.recipients[0];
-    assert!(
-        matches!(r.outcome, Outcome::Delivered(_)),
-        "{r:?}\n{}\n{}",
-        captured.lines().join("\n"),
-        dns.logs()
-    );
+    assert_delivered(r, &dns, &captured);
     assert!(matches!(
         dane_status(r, "mx.dane.test"),
         DaneStatus::Secure(_)
@@ -164,4 +169,56 @@ fn an_insecure_zone_stays_opportunistic() {
         r.policy
     );
     mx.wait_for_message(INSECURE, MAILDIR_WAIT);
+}
+
+/// `implicit.test`: no MX records, an address and `_25._tcp` TLSA `3 1 1 TLSA` at the
+/// domain itself, signed.
+fn implicit_mx_zone(tlsa: &str) -> Zone {
+    Zone {
+        origin: "implicit.test".into(),
+        records: vec![
+            "@ IN A 127.0.0.1".into(),
+            format!("_25._tcp IN TLSA 3 1 1 {tlsa}"),
+        ],
+        signed: true,
+    }
+}
+
+#[test]
+fn a_domain_without_mx_records_uses_its_own_tlsa_records() {
+    // RFC 7672 §2.2.1: the implicit MX, its address records secure.
+    let pki = TestPki::generate();
+    let dns = DnssecResolver::start(&[implicit_mx_zone(&spki_sha256(&pki.server.cert))]);
+    let mx = postfix(&pki, None, true);
+    let captured = Captured::default();
+    let report = deliver(&dns, &mx, IMPLICIT, &captured);
+    let r = &report.recipients[0];
+    assert_delivered(r, &dns, &captured);
+    assert!(matches!(
+        dane_status(r, "implicit.test"),
+        DaneStatus::Secure(_)
+    ));
+    mx.wait_for_message(IMPLICIT, MAILDIR_WAIT);
+
+    // TLSA for another key: authenticated by TLSA alone, so nothing is sent.
+    let dns = DnssecResolver::start(&[implicit_mx_zone(&spki_sha256(&pki.unknown_ca.cert))]);
+    let captured = Captured::default();
+    let report = deliver(&dns, &mx, IMPLICIT, &captured);
+    let r = &report.recipients[0];
+    assert!(matches!(
+        dane_status(r, "implicit.test"),
+        DaneStatus::Secure(_)
+    ));
+    assert_eq!(mx.messages(IMPLICIT).len(), 1);
+    let lines = captured.lines();
+    assert!(
+        matches!(r.outcome, Outcome::Deferred(_)),
+        "{r:?}\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("MAIL FROM")),
+        "{}",
+        lines.join("\n")
+    );
 }

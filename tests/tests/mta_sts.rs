@@ -366,3 +366,42 @@ fn tls_required_no_sets_an_enforced_policy_aside() {
     let r = only(&report);
     assert!(matches!(r.unreached, Some(Unreached::Policy(_))), "{r:?}");
 }
+
+/// The exchanges `testing` found with a certificate that does not verify.
+fn unverified(r: &RecipientReport) -> Vec<(String, String)> {
+    match &r.policy {
+        Some(DeliveryPolicy::MtaSts { unverified, .. }) => unverified.clone(),
+        other => panic!("no MTA-STS policy in the report: {other:?}"),
+    }
+}
+
+#[test]
+fn testing_mode_delivers_and_reports_a_certificate_that_does_not_verify() {
+    // RFC 8461 §5: deliver as usual, report what enforce would have refused.
+    let t = Sts::start(&policy("testing", "mx-sts.example.test"), true);
+    let report = t.deliver();
+    let r = only(&report);
+    assert_delivered(r, &t.captured);
+    assert_eq!(applied(r).0, Mode::Testing);
+    let failures = unverified(r);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, "mx-sts.example.test");
+    assert!(failures[0].1.contains("not a trusted CA"), "{failures:?}");
+    let shown = r
+        .policy
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        shown.contains("mx-sts.example.test's certificate does not verify"),
+        "{shown}"
+    );
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+
+    // A certificate that verifies is not reported.
+    let good = Sts::start(&policy("testing", "mx-sts.example.test"), false);
+    let report = good.deliver();
+    let r = only(&report);
+    assert_delivered(r, &good.captured);
+    assert!(unverified(r).is_empty(), "{:?}", r.policy);
+}

@@ -20,8 +20,11 @@
 //! - the lookup failing (SERVFAIL, timeout): the host is not tried (§2.2.1: its records
 //!   may exist).
 //!
-//! DANE wins over MTA-STS for a host it applies to (RFC 8461 §2). Not handled: the implicit
-//! MX (a domain without MX records) and CNAME-expanded MX hosts get no DANE.
+//! A domain without MX records is its own (implicit) MX: its `_25._tcp.DOMAIN` TLSA records
+//! apply when its address records are secure (§2.2.1).
+//!
+//! DANE wins over MTA-STS for a host it applies to (RFC 8461 §2). Not handled: CNAME-expanded
+//! MX hosts get no DANE.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -67,6 +70,7 @@ impl Dane {
         hosts: &[String],
     ) -> Vec<(String, DaneStatus)> {
         let (mx, answered) = resolver.lookup_with_ad(&fqdn(domain), QueryType::Mx);
+        let implicit = matches!(&mx, Ok(answer) if answer.is_empty());
         let mx_secure =
             matches!(&mx, Ok(Answer::Mx(records)) if !records.is_empty()) && self.secure(answered);
         hosts
@@ -74,12 +78,31 @@ impl Dane {
             .map(|host| {
                 let status = if mx_secure {
                     self.host_status(resolver, host)
+                } else if implicit && same_name(host, domain) {
+                    // §2.2.1: no MX records, the domain is its own (implicit) MX; its
+                    // TLSA records count when its address records are secure.
+                    if self.addresses_secure(resolver, host) {
+                        self.host_status(resolver, host)
+                    } else {
+                        DaneStatus::Insecure(
+                            "no MX records, and the address records are not DNSSEC-validated"
+                                .into(),
+                        )
+                    }
                 } else {
                     DaneStatus::Insecure("the MX records are not DNSSEC-validated".into())
                 };
                 (host.clone(), status)
             })
             .collect()
+    }
+
+    /// `host`'s A (else AAAA) records exist and are secure.
+    fn addresses_secure(&self, resolver: &Resolver, host: &str) -> bool {
+        [QueryType::A, QueryType::Aaaa].into_iter().any(|qtype| {
+            let (answer, answered) = resolver.lookup_with_ad(&fqdn(host), qtype);
+            matches!(&answer, Ok(Answer::Addresses(a)) if !a.is_empty()) && self.secure(answered)
+        })
     }
 
     /// `host`'s TLSA status (its MX RRset being secure).
@@ -108,6 +131,12 @@ impl Dane {
 /// A name with its final dot.
 fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
+}
+
+/// The same DNS name (case and a final dot aside).
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 /// What DANE says about one MX host.

@@ -852,6 +852,7 @@ fn sts_plan(text: &str, unmatched: &[&str]) -> SecurityPlan {
             },
             unmatched: unmatched.iter().map(|h| h.to_string()).collect(),
             set_aside: false,
+            unverified: Vec::new(),
         },
     }
 }

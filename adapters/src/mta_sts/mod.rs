@@ -15,8 +15,10 @@
 //! defers otherwise (§5); `testing` delivers as usual and reports what would have failed;
 //! `none` is as no policy. DANE, when secure, takes precedence (§2).
 //!
-//! `testing` reports MX hosts outside the patterns; it does not report certificates that
-//! would not verify (the connection stays opportunistic, which accepts any certificate).
+//! `testing` reports MX hosts outside the patterns, and certificates that would not verify:
+//! the connection stays opportunistic (any certificate is accepted), but the connector
+//! checks the chain against the configured roots for the MX name and the report's policy
+//! carries what `enforce` would have refused ([`crate::tls::TlsConnector::report_verification`]).
 
 mod cache;
 mod fetch;

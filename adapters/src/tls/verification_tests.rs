@@ -47,7 +47,7 @@ fn verify(
 ) -> Result<(), TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = verify::Verifier {
-        policy: verify::Policy::Verify(verifying(options, &provider).unwrap()),
+        policy: verify::Policy::Verify(Arc::new(verifying(options, &provider).unwrap())),
         provider,
     };
     verifier

@@ -7,6 +7,8 @@
 //!   for dates and name only ([`super::certificate`]), and any other goes through rustls'
 //!   webpki verifier (chain to a trust anchor, dates, name, RFC 5280 and RFC 6125).
 //! - [`Policy::AcceptAny`] for `Opportunistic` (RFC 7435).
+//! - [`Policy::Testing`] for MTA-STS `testing` hosts: accepts any certificate, and keeps
+//!   what [`Policy::Verify`] would have refused, for the report (RFC 8461 §5).
 //! - [`Policy::RefuseAll`]: what a connector built for a mode that does not verify hands out
 //!   if asked for a verifying one (fail closed).
 //!
@@ -46,9 +48,18 @@ pub(crate) enum Policy {
     /// nothing to fall back from.
     RefuseAll,
     /// The verifying modes; see the module documentation.
-    Verify(Verifying),
+    Verify(Arc<Verifying>),
     /// DANE: the exchange's secure TLSA records alone decide ([`super::dane`]).
     Dane(super::dane::DaneCheck),
+    /// MTA-STS `testing` (RFC 8461 §5): every certificate is accepted, as opportunistic
+    /// TLS does, but the verifying checks run and what they would refuse is kept for the
+    /// report.
+    Testing {
+        /// The verifying checks.
+        checks: Arc<Verifying>,
+        /// What they refused, one text per refusal.
+        refusals: Arc<std::sync::Mutex<Vec<String>>>,
+    },
 }
 
 /// The checks of the verifying modes.
@@ -117,6 +128,22 @@ impl ServerCertVerifier for Verifier {
             }
             Policy::Dane(check) => {
                 check.verify(end_entity, intermediates, server_name, now, &self.provider)
+            }
+            Policy::Testing { checks, refusals } => {
+                let verdict =
+                    checks.verify(end_entity, intermediates, server_name, ocsp_response, now);
+                if let Err(reason) = verdict {
+                    let refusal = CertificateRefusal {
+                        reason,
+                        reached_as: server_name.to_str().into_owned(),
+                        certificate: CertificateInfo::parse(end_entity),
+                    };
+                    refusals
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(refusal.cause());
+                }
+                Ok(())
             }
         };
         match verdict {

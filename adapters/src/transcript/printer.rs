@@ -131,6 +131,10 @@ impl<W: Write> Printer<W> {
                 self.mark(&format!("TLS handshake failed: {error}"))
             }
             TranscriptEvent::Closed => self.mark("Connection closed"),
+            TranscriptEvent::Policy { domain, policy } => self.mark(&format!(
+                "TLS policy for {domain}: {} ({policy})",
+                policy.summary()
+            )),
         }
     }
 
