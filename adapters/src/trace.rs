@@ -66,6 +66,9 @@ pub(crate) fn event(event: &TranscriptEvent<'_>) {
                 debug!(target: "mxsend", %error, "TLS handshake failed")
             }
             TranscriptEvent::Closed => debug!(target: "mxsend", "closed"),
+            TranscriptEvent::Policy { domain, policy } => {
+                debug!(target: "mxsend", %domain, %policy, "TLS policy")
+            }
         }
     }
     #[cfg(not(feature = "tracing"))]
