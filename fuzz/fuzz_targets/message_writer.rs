@@ -513,6 +513,17 @@ fn check_raw(mut u: Unstructured<'_>) -> ArbResult<()> {
     let Ok(filter) = RawMessage::new(date, random, &domain) else {
         return Ok(());
     };
+    // Content that cannot go out as text (a NUL, a line over 998 octets) is refused with the
+    // problem the content scan names, and nothing more is checked for it.
+    if let Err(problem) = mxsend_core::transparency::ContentScan::new().push(message) {
+        let mut refusing = filter.clone();
+        let mut out = Vec::new();
+        assert_eq!(
+            refusing.push(message, &mut out),
+            Err(mxsend_core::message::MessageError::Content(problem))
+        );
+        return Ok(());
+    }
     let run = |pieces: &mut dyn Iterator<Item = &[u8]>| -> Vec<u8> {
         let mut filter = filter.clone();
         let mut out = Vec::new();
