@@ -49,7 +49,7 @@ use mxsend_core::address::Domain;
 use rustls_pki_types::ServerName;
 
 use crate::attempt::{
-    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, refuse_unsendable,
+    binary_where_needed, local_or_unspecified, lookup_host, mx_candidates, mx_shuffle,
     relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
     Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
 };
@@ -330,7 +330,7 @@ async fn relay_all<R: Runtime, B: AsyncBodySource>(
         }
     };
     let mut delivery = relay_delivery(relay, candidates, envelopes());
-    refuse_unsendable(
+    binary_where_needed(
         &mut delivery,
         messages
             .iter()
@@ -375,7 +375,7 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-    refuse_unsendable(
+    binary_where_needed(
         &mut delivery,
         [(&message.envelope, message.body.content_problem())],
     );

@@ -22,9 +22,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use mxsend_core::address::Domain;
 use mxsend_core::command::BodyType;
-use mxsend_core::session::{
-    BodyError, Envelope, Event, Failure, Outcome, Session, SessionConfig, TransactionId, UsageError,
-};
+use mxsend_core::session::{Envelope, Event, Session, SessionConfig, TransactionId, UsageError};
 use mxsend_core::time::Instant;
 use mxsend_core::transparency::ContentError;
 
@@ -192,21 +190,21 @@ pub(crate) fn relay_delivery<'a>(
     Delivery::relay(candidates, recipients, relay.tls)
 }
 
-/// Refuse, before any connection, each message whose content cannot go out as text
-/// ([`crate::BodySource::content_problem`]): its recipients are rejected with the problem,
-/// it never reaches a server, and the others go on. A BINARYMIME body (RFC 3030) is not
-/// text: NULs and long lines are its right, so it is never refused here.
-pub(crate) fn refuse_unsendable<'a>(
+/// Settle, before any connection, what each message's content needs
+/// ([`crate::BodySource::content_problem`]): content that cannot go out as text (a NUL, a
+/// line over 998 octets) goes as it is with `BODY=BINARYMIME` in BDAT (RFC 3030,
+/// [`Delivery::needs_binary`]), so the message reaches a server that offers BINARYMIME
+/// whole and untouched, and one that does not refuses it before a byte of it is sent
+/// ([`mxsend_core::session::Failure::BinaryUnsupported`]). A body that is neither (its
+/// envelope declared BINARYMIME already) needs nothing.
+pub(crate) fn binary_where_needed<'a>(
     delivery: &mut Delivery,
     messages: impl IntoIterator<Item = (&'a Envelope, Option<ContentError>)>,
 ) {
     for (m, (envelope, problem)) in messages.into_iter().enumerate() {
-        let Some(problem) = problem else { continue };
-        if envelope.body == BodyType::BinaryMime {
-            continue;
+        if problem.is_some() && envelope.body != BodyType::BinaryMime {
+            delivery.needs_binary(m);
         }
-        let outcome = Outcome::Rejected(Failure::Body(BodyError::Content(problem)));
-        delivery.settle_message(m, &outcome);
     }
 }
 
@@ -412,9 +410,12 @@ impl SessionRun {
         let mut session = Session::new(config, now);
         let mut transactions = HashMap::with_capacity(attempt.transactions.len());
         for (m, rcpts) in &attempt.transactions {
-            let Some(envelope) = envelope(*m, rcpts) else {
+            let Some(mut envelope) = envelope(*m, rcpts) else {
                 continue;
             };
+            if attempt.binary.binary_search(m).is_ok() {
+                envelope.body = BodyType::BinaryMime;
+            }
             let id = session
                 .send_mail(envelope, now)
                 .map_err(|error| Error::InvalidMessage { message: *m, error })?;
@@ -485,9 +486,12 @@ impl SessionRun {
         self.outcomes.clear();
         self.hook = hook;
         for (m, rcpts) in &attempt.transactions {
-            let Some(envelope) = envelope(*m, rcpts) else {
+            let Some(mut envelope) = envelope(*m, rcpts) else {
                 continue;
             };
+            if attempt.binary.binary_search(m).is_ok() {
+                envelope.body = BodyType::BinaryMime;
+            }
             let id = self
                 .session
                 .send_mail(envelope, now)

@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use mxsend_core::address::Domain;
 
 use crate::attempt::{
-    local_or_unspecified, lookup_host, mx_candidates, mx_shuffle, refuse_unsendable,
+    binary_where_needed, local_or_unspecified, lookup_host, mx_candidates, mx_shuffle,
     relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
     Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
 };
@@ -112,7 +112,7 @@ fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Ve
         RelayRoute::Lookup(name) => relay_candidates(relay, lookup_host(&name, relay.port))?,
     };
     let mut delivery = relay_delivery(relay, candidates, envelopes());
-    refuse_unsendable(
+    binary_where_needed(
         &mut delivery,
         messages
             .iter()
@@ -154,7 +154,7 @@ fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
     let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
     let resolver = resolver(mx)?;
     let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-    refuse_unsendable(
+    binary_where_needed(
         &mut delivery,
         [(&message.envelope, message.body.content_problem())],
     );

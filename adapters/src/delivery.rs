@@ -162,6 +162,9 @@ pub struct Attempt {
     /// [`Delivery::relay`], or 0 for [`Delivery::mx`]) with the indices of its recipients to
     /// include, ascending. Messages with no recipient left are not listed.
     pub transactions: Vec<(usize, Vec<usize>)>,
+    /// The messages (by index, ascending) whose content needs BINARYMIME (RFC 3030): their
+    /// transactions go with `BODY=BINARYMIME` in BDAT ([`Delivery::needs_binary`]).
+    pub binary: Vec<usize>,
 }
 
 /// How an attempt ended.
@@ -439,6 +442,8 @@ pub struct Delivery {
     known: Vec<Candidate>,
     /// The TLS policy of each (message, recipient) job whose domain has one.
     policies: HashMap<(usize, usize), DeliveryPolicy>,
+    /// Messages whose content needs BINARYMIME, ascending.
+    binary: Vec<usize>,
 }
 
 /// The outcome for recipients of a domain with no route: no server replied.
@@ -543,6 +548,18 @@ impl Delivery {
             tls,
             known,
             policies: HashMap::new(),
+            binary: Vec::new(),
+        }
+    }
+
+    /// Message `message`'s content cannot go out as text (a NUL, a line over 998 octets)
+    /// but may go as it is with `BODY=BINARYMIME` in BDAT (RFC 3030): every attempt says so
+    /// ([`Attempt::binary`]), and a server that does not offer BINARYMIME and CHUNKING
+    /// refuses it without seeing it ([`mxsend_core::session::Failure::BinaryUnsupported`]).
+    /// Call before the first [`Delivery::poll`] or [`Delivery::start_next`].
+    pub fn needs_binary(&mut self, message: usize) {
+        if let Err(at) = self.binary.binary_search(&message) {
+            self.binary.insert(at, message);
         }
     }
 
@@ -665,6 +682,7 @@ impl Delivery {
             candidate,
             tls,
             transactions: transactions(&group.jobs),
+            binary: self.binary.clone(),
         };
         current.attempt = Some(attempt.clone());
         Some(attempt)

@@ -64,13 +64,16 @@ pub trait BodySource {
 
     /// What makes the content unsendable as text, when that can be known without sending it:
     /// a NUL (RFC 5322 §2.3) or a line over 998 octets (§2.1.1). Asked before connecting; a
-    /// message with a problem is refused then ([`BodyError::Content`]) and never reaches a
-    /// server, while the others go on. In-memory content and regular files are scanned;
-    /// `None` (the default) means none found or none knowable in advance: content is
-    /// checked again as it streams, and a problem found then stops the transaction before
-    /// the offending octets go out ([`ReaderBody`] is checked only that way).
+    /// message with a problem goes as it is with `BODY=BINARYMIME` in BDAT (RFC 3030) to a
+    /// server that offers it, and is refused without being sent by one that does not
+    /// ([`Failure::BinaryUnsupported`]), while the others go on. In-memory content, regular
+    /// files and read-ahead readers are scanned; `None` (the default) means none found or
+    /// none knowable in advance: content is checked again as it streams, and a problem
+    /// found then stops the transaction before the offending octets go out
+    /// ([`BodyError::Content`]; [`ReaderBody::streamed`] is checked only that way).
     ///
     /// [`BodyError::Content`]: mxsend_core::session::BodyError::Content
+    /// [`Failure::BinaryUnsupported`]: mxsend_core::session::Failure::BinaryUnsupported
     fn content_problem(&self) -> Option<ContentError> {
         None
     }

@@ -471,6 +471,26 @@ fn a_message_settled_before_sending_is_left_out_of_every_attempt() {
 }
 
 #[test]
+fn a_message_that_needs_binarymime_says_so_in_every_attempt() {
+    let messages = vec![
+        vec![mailbox("a@example.test")],
+        vec![mailbox("b@example.test")],
+        vec![mailbox("c@example.test")],
+    ];
+    let mut delivery = Delivery::relay(
+        vec![candidate("smtp.example.test", 1)],
+        messages,
+        TlsMode::None,
+    );
+    delivery.needs_binary(2);
+    delivery.needs_binary(0);
+    delivery.needs_binary(2);
+    let attempt = expect_attempt(&mut delivery);
+    assert_eq!(attempt.binary, vec![0, 2]);
+    assert_eq!(attempt.transactions.len(), 3);
+}
+
+#[test]
 fn settling_every_message_before_sending_connects_nowhere_and_resolves_nothing() {
     let mut delivery = Delivery::mx(
         &[mailbox("a@one.test"), mailbox("b@two.test")],

@@ -369,6 +369,9 @@ impl<S: Store> Queue<S> {
         let mut envelope = message.envelope.clone();
         envelope.recipients = pending.iter().map(|p| p.mailbox.clone()).collect();
         let mut record = EntryRecord::new(new_id(), &envelope, route, now, 0);
+        // Content that cannot go as text is sent as BINARYMIME at every attempt, as it
+        // would be at once (`crate::attempt::binary_where_needed`).
+        record.binary |= message.body.content_problem().is_some();
         record.kind = kind;
         record.attempts = attempts;
         for (r, p) in record.recipients.iter_mut().zip(pending) {

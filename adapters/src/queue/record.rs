@@ -134,6 +134,10 @@ pub struct EntryRecord {
     /// Whether the message has 8-bit content (BODY=8BITMIME).
     #[serde(default)]
     pub eight_bit: bool,
+    /// Whether the message goes as BODY=BINARYMIME (RFC 3030): declared so, or content that
+    /// cannot go as text (a NUL, a line over 998 octets). Wins over `eight_bit`.
+    #[serde(default)]
+    pub binary: bool,
     /// Whether a header needs SMTPUTF8.
     #[serde(default)]
     pub utf8_headers: bool,
@@ -241,6 +245,7 @@ impl EntryRecord {
             attempts: 0,
             message_size,
             eight_bit: envelope.body == BodyType::EightBitMime,
+            binary: envelope.body == BodyType::BinaryMime,
             utf8_headers: envelope.utf8_headers,
             kind: EntryKind::Message,
             warned: false,
@@ -315,7 +320,9 @@ impl EntryRecord {
             from: self.reverse_path()?,
             recipients,
             size: Some(self.message_size),
-            body: if self.eight_bit {
+            body: if self.binary {
+                BodyType::BinaryMime
+            } else if self.eight_bit {
                 BodyType::EightBitMime
             } else {
                 BodyType::SevenBit
@@ -377,6 +384,23 @@ mod tests {
     fn a_record_survives_encode_and_decode() {
         let r = record();
         assert_eq!(EntryRecord::decode("E1", &r.encode()), Ok(r));
+    }
+
+    #[test]
+    fn a_binary_message_goes_as_binarymime_at_every_attempt_and_old_records_are_text() {
+        let mut r = record();
+        r.binary = true;
+        let decoded = EntryRecord::decode("E1", &r.encode()).unwrap();
+        assert_eq!(
+            decoded.pending_envelope().unwrap().body,
+            BodyType::BinaryMime
+        );
+        // A record written before the field existed reads as not binary.
+        let mut old: serde_json::Value = serde_json::from_slice(&record().encode()).unwrap();
+        old.as_object_mut().unwrap().remove("binary");
+        let old = EntryRecord::decode("E1", old.to_string().as_bytes()).unwrap();
+        assert!(!old.binary);
+        assert_eq!(old.pending_envelope().unwrap().body, BodyType::EightBitMime);
     }
 
     #[test]

@@ -408,3 +408,20 @@ fn the_queue_sends_through_any_library_transport_and_records_as_each_transaction
     );
     assert!(sent[1].text().ends_with("hello\r\n"));
 }
+
+#[test]
+fn content_that_cannot_go_as_text_is_queued_to_go_as_binarymime() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = queue(dir.path());
+    let body: &[u8] = b"Subject: binary\r\n\r\n\0\x01\r\n";
+    let binary = q
+        .enqueue(
+            &Message::new(envelope("ann@example.test", &["bob@example.test"]), body),
+            route(),
+        )
+        .unwrap();
+    let text = enqueue(&q, "ann@example.test", &["bob@example.test"]);
+    let stored = |id: &str| q.store().read(id).unwrap().pending_envelope().unwrap().body;
+    assert_eq!(stored(&binary.id), BodyType::BinaryMime);
+    assert_eq!(stored(&text.id), BodyType::SevenBit);
+}

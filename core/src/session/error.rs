@@ -272,9 +272,6 @@ pub enum UsageError {
     NoRecipients,
     /// The envelope cannot be encoded as commands.
     InvalidEnvelope(CommandError),
-    /// A BINARYMIME body needs BDAT: enable chunking in the config (or leave the
-    /// transaction window on).
-    BinaryNeedsChunking,
     /// Body data offered while the session is not asking for it (see `wants_body`).
     BodyNotWanted,
     /// The message content cannot go out as text (a NUL, a line over 998 octets): the
@@ -292,9 +289,6 @@ impl fmt::Display for UsageError {
             UsageError::Closed => f.write_str("the session is closed"),
             UsageError::NoRecipients => f.write_str("an envelope needs at least one recipient"),
             UsageError::InvalidEnvelope(e) => write!(f, "invalid envelope: {e}"),
-            UsageError::BinaryNeedsChunking => {
-                f.write_str("a BINARYMIME body needs BDAT: enable chunking")
-            }
             UsageError::BodyNotWanted => f.write_str("body data offered while none is wanted"),
             UsageError::Content(e) => write!(f, "{e}"),
             UsageError::NotIdle => f.write_str(

@@ -710,14 +710,8 @@ impl Session {
         if envelope.recipients.is_empty() {
             return Err(UsageError::NoRecipients);
         }
-        // BINARYMIME goes only with BDAT: allowed when chunking is on, or when the window
-        // streams (BDAT is then used wherever the server offers it with PIPELINING).
-        if envelope.body == BodyType::BinaryMime
-            && !self.config.chunking
-            && !self.config.window.streams()
-        {
-            return Err(UsageError::BinaryNeedsChunking);
-        }
+        // BINARYMIME goes only with BDAT, which the transaction then uses whatever the
+        // configuration says (RFC 3030 §3); a server without CHUNKING refuses it locally.
         // Encode once with every parameter the server could ask for, so that no command
         // can fail to encode once the transaction starts.
         // The probe lands in the reused scratch buffer: nothing is kept from it, and a

@@ -364,7 +364,7 @@ fn a_message_of_unknown_size_is_not_streamed_but_goes_with_bdat() {
 }
 
 #[test]
-fn binarymime_needs_no_chunking_option_while_the_window_streams() {
+fn binarymime_goes_with_bdat_whatever_the_chunking_option_and_window() {
     let ehlo = "250-mx.example.test\r\n250-PIPELINING\r\n250-BINARYMIME\r\n250 CHUNKING\r\n";
     let mut s = streaming(TransactionWindow::DEFAULT);
     s.open(ehlo);
@@ -376,13 +376,24 @@ fn binarymime_needs_no_chunking_option_while_the_window_streams() {
     s.session.finish_body(s.now).unwrap();
     // Untouched: the NUL, the bare LF and CR, no line end added.
     s.expect("MAIL FROM:<s0@example.org> BODY=BINARYMIME\r\nRCPT TO:<a@example.test>\r\nBDAT 5 LAST\r\n\0a\nb\r");
+    // Window off, chunking off: BINARYMIME still goes with BDAT (it cannot go otherwise),
+    // one chunk at a time after the commands' replies.
     let mut off = streaming(TransactionWindow::OFF);
+    off.open(ehlo);
     let mut e = sized(0, &["a@example.test"]);
     e.body = BodyType::BinaryMime;
-    assert_eq!(
-        off.session.send_mail(e, off.now),
-        Err(UsageError::BinaryNeedsChunking)
-    );
+    e.size = Some(5);
+    off.session.send_mail(e, off.now).unwrap();
+    off.expect("MAIL FROM:<s0@example.org> BODY=BINARYMIME\r\nRCPT TO:<a@example.test>\r\n");
+    off.server("250 ok\r\n250 ok\r\n");
+    off.session.send_body(b"\0a\nb\r", off.now).unwrap();
+    off.session.finish_body(off.now).unwrap();
+    off.expect("BDAT 5 LAST\r\n\0a\nb\r");
+    off.server("250 2.0.0 queued\r\n");
+    assert!(matches!(
+        &done(&off.events())[0].1[0],
+        Outcome::Delivered(_)
+    ));
 }
 
 #[test]
