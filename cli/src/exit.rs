@@ -19,8 +19,8 @@
 //! 2. Then problems a person must fix, the most general first: 76 (the server broke the
 //!    protocol), 77 (authentication refused, or credentials that would go in plaintext), 69
 //!    (the server refused the session for good: a 5xx greeting or EHLO), 65 (the message
-//!    cannot be sent as it is: too large, needs 8BITMIME or SMTPUTF8 the server lacks, holds
-//!    a NUL or an over-long line), 68 (the domain does not exist or accepts no mail), 67 (a
+//!    cannot be sent as it is: too large, needs 8BITMIME, SMTPUTF8 or BINARYMIME (a NUL or an
+//!    over-long line) the server lacks), 68 (the domain does not exist or accepts no mail), 67 (a
 //!    recipient refused).
 //!
 //! Temporary against permanent is the library's decision, made once
