@@ -297,7 +297,7 @@ where
                 self.finish(lock, record, summary, on_event);
                 continue;
             }
-            let file = match self.store.open_message(&record) {
+            let file = match self.store.open_message(&lock, &record) {
                 Ok(file) => file,
                 Err(error) => {
                     self.skip(id, error, summary, on_event);

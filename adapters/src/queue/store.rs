@@ -30,9 +30,12 @@
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::record::{valid_id, EntryRecord};
 use super::QueueError;
@@ -78,6 +81,16 @@ impl StateVersion {
             len: meta.len(),
         }
     }
+
+    #[allow(clippy::unnecessary_cast)] // the stat fields' types differ between targets
+    fn of_stat(stat: &rustix::fs::Stat) -> StateVersion {
+        StateVersion {
+            inode: stat.st_ino as u64,
+            changed_ns: i128::from(stat.st_ctime as i64) * 1_000_000_000
+                + i128::from(stat.st_ctime_nsec as i64),
+            len: u64::try_from(stat.st_size).unwrap_or(0),
+        }
+    }
 }
 
 /// The storage of a queue (module docs).
@@ -107,8 +120,8 @@ pub trait Store {
         false
     }
 
-    /// Open the entry's message, checking its length against the record.
-    fn open_message(&self, record: &EntryRecord) -> Result<File, QueueError>;
+    /// Open the locked entry's message, checking its length against the record.
+    fn open_message(&self, lock: &Self::Lock, record: &EntryRecord) -> Result<File, QueueError>;
 
     /// The first octets of the message, up to `limit` (for a notification's copy of the
     /// original header).
@@ -145,10 +158,47 @@ const PROBE_SIZE: usize = 16 * 1024;
 #[derive(Clone, Debug)]
 pub struct DirStore {
     root: PathBuf,
+    /// `entries/` and `tmp/`, kept open so that each entry's files are looked up from them
+    /// (`openat`), one or two path components instead of the whole path; opened again at
+    /// every [`Store::list`], so a queue directory replaced under a long-running daemon is
+    /// picked up at its next pass.
+    dirs: Arc<Mutex<Arc<Dirs>>>,
     /// Finished entries renamed under `tmp/`, handed to the [`Reaper`] at the next
     /// [`Store::sync`].
     done: Arc<Mutex<Vec<PathBuf>>>,
     reaper: Arc<Reaper>,
+}
+
+/// The open directories of a [`DirStore`].
+#[derive(Debug)]
+struct Dirs {
+    entries: OwnedFd,
+    tmp: OwnedFd,
+}
+
+impl Dirs {
+    fn open(root: &Path) -> Result<Dirs, QueueError> {
+        let open = |sub: &str| {
+            let path = root.join(sub);
+            rustix::fs::open(
+                &path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| QueueError::io("open", &path, e.into()))
+        };
+        Ok(Dirs {
+            entries: open("entries")?,
+            tmp: open("tmp")?,
+        })
+    }
+}
+
+/// Open `name` under `dir` for reading (a directory too).
+fn open_at(dir: impl AsFd, name: &str) -> io::Result<File> {
+    rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map(File::from)
+        .map_err(io::Error::from)
 }
 
 /// Deletes finished entries (`tmp/done-ID`) on a thread of its own.
@@ -156,7 +206,8 @@ pub struct DirStore {
 /// A delivered entry leaves the queue by one rename; deleting its files is only housekeeping,
 /// and on some file systems it is slow: with ext4's `discard` option every freed extent waits
 /// for the device (about 8 ms per entry on the disk BENCHMARKS.md measured), which inline
-/// would cost a batch of 200 more than a second. So the deletions run beside the sending. If
+/// would cost a batch of 200 more than a second. So the deletions run beside the sending, at
+/// the lowest CPU priority (they take about as long as the sending on tmpfs). If
 /// the process exits first, the next listing finds the `done-` directories and hands them over
 /// again; nothing under `entries/` depends on them.
 #[derive(Debug, Default)]
@@ -181,6 +232,7 @@ impl Reaper {
             let started = std::thread::Builder::new()
                 .name("mxsend-queue-reaper".into())
                 .spawn(move || {
+                    lower_own_priority();
                     // Ends when the last clone of the store is dropped (the sender with it).
                     for path in rx {
                         remove_done(&path);
@@ -214,6 +266,17 @@ impl Reaper {
     }
 }
 
+/// Give the calling thread the lowest CPU priority (nice 19), so the reaper's housekeeping
+/// runs when the sending does not need the processor. Linux only: elsewhere
+/// `setpriority(PRIO_PROCESS)` would name the whole process, which must keep its priority.
+fn lower_own_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // Best effort: a refusal leaves the thread at its priority.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    }
+}
+
 /// Delete a finished entry's directory; a failure leaves it for the next listing.
 fn remove_done(path: &Path) {
     let _ = fs::remove_dir_all(path);
@@ -237,11 +300,66 @@ impl DirStore {
             create_private_dir(&dir)
                 .map_err(|e| QueueError::io("create the queue directory", &dir, e))?;
         }
+        let dirs = Dirs::open(&root)?;
         Ok(DirStore {
             root,
+            dirs: Arc::new(Mutex::new(Arc::new(dirs))),
             done: Arc::default(),
             reaper: Arc::default(),
         })
+    }
+
+    /// The open directories.
+    fn dirs(&self) -> Arc<Dirs> {
+        match self.dirs.lock() {
+            Ok(dirs) => Arc::clone(&dirs),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Open the directories again (a pass starts).
+    fn reopen_dirs(&self) -> Result<Arc<Dirs>, QueueError> {
+        let fresh = Arc::new(Dirs::open(&self.root)?);
+        match self.dirs.lock() {
+            Ok(mut dirs) => *dirs = Arc::clone(&fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&fresh),
+        }
+        Ok(fresh)
+    }
+
+    /// Write `record` to the locked entry's `state.tmp` and rename it over `state`; with
+    /// `durable`, fsync the file first and the entry's directory after (a staged state
+    /// reaches the disk with the batch's [`Store::sync`]).
+    fn replace_state(
+        &self,
+        lock: &DirLock,
+        record: &EntryRecord,
+        durable: bool,
+    ) -> Result<(), QueueError> {
+        let path = |name: &str| self.entries().join(&lock.id).join(name);
+        let mut file = rustix::fs::openat(
+            &lock.dir,
+            "state.tmp",
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map(File::from)
+        .map_err(|e| QueueError::io("create", &path("state.tmp"), e.into()))?;
+        file.write_all(&record.encode())
+            .map_err(|e| QueueError::io("write", &path("state.tmp"), e))?;
+        if durable {
+            file.sync_all()
+                .map_err(|e| QueueError::io("fsync", &path("state.tmp"), e))?;
+        }
+        drop(file);
+        rustix::fs::renameat(&lock.dir, "state.tmp", &lock.dir, "state")
+            .map_err(|e| QueueError::io("rename into", &path("state"), e.into()))?;
+        if durable {
+            lock.dir
+                .sync_all()
+                .map_err(|e| QueueError::io("fsync", &self.entries().join(&lock.id), e))?;
+        }
+        Ok(())
     }
 
     /// The queue's directory.
@@ -262,12 +380,20 @@ impl DirStore {
 
     /// The entry's record and the version of the state file it came from.
     fn read_versioned(&self, id: &str) -> (Result<EntryRecord, QueueError>, Option<StateVersion>) {
-        let dir = match self.entry_dir(id) {
-            Ok(dir) => dir,
-            Err(e) => return (Err(e), None),
-        };
-        let path = dir.join("state");
-        let read = File::open(&path).and_then(|mut file| {
+        self.read_versioned_in(&self.dirs(), id)
+    }
+
+    /// [`DirStore::read_versioned`] with the directories at hand.
+    fn read_versioned_in(
+        &self,
+        dirs: &Dirs,
+        id: &str,
+    ) -> (Result<EntryRecord, QueueError>, Option<StateVersion>) {
+        if !valid_id(id) {
+            return (Err(QueueError::NoSuchEntry(id.to_string())), None);
+        }
+        let name = format!("{id}/state");
+        let read = open_at(&dirs.entries, &name).and_then(|mut file| {
             let meta = file.metadata()?;
             let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
             file.read_to_end(&mut bytes)?;
@@ -276,7 +402,8 @@ impl DirStore {
         let (bytes, version) = match read {
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let error = match dir.exists() {
+                let exists = rustix::fs::statat(&dirs.entries, id, AtFlags::empty()).is_ok();
+                let error = match exists {
                     true => QueueError::Damaged {
                         id: id.to_string(),
                         why: "the entry has no state record".into(),
@@ -285,7 +412,10 @@ impl DirStore {
                 };
                 return (Err(error), None);
             }
-            Err(e) => return (Err(QueueError::io("read", &path, e)), None),
+            Err(e) => {
+                let path = self.entries().join(&name);
+                return (Err(QueueError::io("read", &path, e)), None);
+            }
         };
         let record = EntryRecord::decode(id, &bytes).map_err(|e| QueueError::Damaged {
             id: id.to_string(),
@@ -355,6 +485,7 @@ impl Store for DirStore {
     }
 
     fn list(&self) -> Result<Vec<Listed>, QueueError> {
+        let dirs = self.reopen_dirs()?;
         self.sweep_stale_tmp();
         let entries = self.entries();
         let dir = fs::read_dir(&entries).map_err(|e| QueueError::io("read", &entries, e))?;
@@ -373,7 +504,7 @@ impl Store for DirStore {
                 });
                 continue;
             }
-            let (record, version) = self.read_versioned(&id);
+            let (record, version) = self.read_versioned_in(&dirs, &id);
             // Removed by another runner between read_dir and now: not an entry any more.
             if matches!(record, Err(QueueError::NoSuchEntry(_))) {
                 continue;
@@ -390,7 +521,7 @@ impl Store for DirStore {
 
     fn try_lock(&self, id: &str) -> Result<Option<DirLock>, QueueError> {
         let path = self.entry_dir(id)?;
-        let dir = match File::open(&path) {
+        let dir = match open_at(&self.dirs().entries, id) {
             Ok(dir) => dir,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(QueueError::io("open", &path, e)),
@@ -401,13 +532,13 @@ impl Store for DirStore {
             Err(fs::TryLockError::Error(e)) => return Err(QueueError::io("lock", &path, e)),
         }
         // Removed by the runner that held the lock before us.
-        let Ok(state) = fs::metadata(path.join("state")) else {
+        let Ok(state) = rustix::fs::statat(&dir, "state", AtFlags::empty()) else {
             return Ok(None);
         };
         Ok(Some(DirLock {
             id: id.to_string(),
             dir,
-            state: StateVersion::of(&state),
+            state: StateVersion::of_stat(&state),
         }))
     }
 
@@ -419,9 +550,9 @@ impl Store for DirStore {
         lock.state == version
     }
 
-    fn open_message(&self, record: &EntryRecord) -> Result<File, QueueError> {
-        let path = self.entry_dir(&record.id)?.join("message");
-        let file = match File::open(&path) {
+    fn open_message(&self, lock: &DirLock, record: &EntryRecord) -> Result<File, QueueError> {
+        let path = || self.entries().join(&lock.id).join("message");
+        let file = match open_at(&lock.dir, "message") {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(QueueError::Damaged {
@@ -429,11 +560,11 @@ impl Store for DirStore {
                     why: "the message file is missing".into(),
                 })
             }
-            Err(e) => return Err(QueueError::io("open", &path, e)),
+            Err(e) => return Err(QueueError::io("open", &path(), e)),
         };
         let len = file
             .metadata()
-            .map_err(|e| QueueError::io("read", &path, e))?
+            .map_err(|e| QueueError::io("read", &path(), e))?
             .len();
         if len != record.message_size {
             return Err(QueueError::Damaged {
@@ -458,34 +589,23 @@ impl Store for DirStore {
     }
 
     fn update(&self, lock: &DirLock, record: &EntryRecord) -> Result<(), QueueError> {
-        let dir = self.entry_dir(&lock.id)?;
-        let tmp = dir.join("state.tmp");
-        write_synced(&tmp, &record.encode())?;
-        let path = dir.join("state");
-        fs::rename(&tmp, &path).map_err(|e| QueueError::io("rename into", &path, e))?;
-        lock.dir
-            .sync_all()
-            .map_err(|e| QueueError::io("fsync", &dir, e))
+        self.replace_state(lock, record, true)
     }
 
     fn stage(&self, lock: &DirLock, record: &EntryRecord) -> Result<(), QueueError> {
-        let dir = self.entry_dir(&lock.id)?;
-        let tmp = dir.join("state.tmp");
-        fs::write(&tmp, record.encode()).map_err(|e| QueueError::io("write", &tmp, e))?;
-        let path = dir.join("state");
-        fs::rename(&tmp, &path).map_err(|e| QueueError::io("rename into", &path, e))
+        self.replace_state(lock, record, false)
     }
 
     fn remove(&self, lock: DirLock) -> Result<(), QueueError> {
         let dir = self.entry_dir(&lock.id)?;
+        let dirs = self.dirs();
         // One rename takes the entry out of the queue (a crash cannot leave half an entry
         // behind); what is under tmp/done-* is deleted now or by the next listing.
-        let done = self
-            .root
-            .join("tmp")
-            .join(format!("{DONE_PREFIX}{}", lock.id));
-        fs::rename(&dir, &done).map_err(|e| QueueError::io("remove", &dir, e))?;
+        let name = format!("{DONE_PREFIX}{}", lock.id);
+        rustix::fs::renameat(&dirs.entries, lock.id.as_str(), &dirs.tmp, name.as_str())
+            .map_err(|e| QueueError::io("remove", &dir, e.into()))?;
         drop(lock);
+        let done = self.root.join("tmp").join(name);
         match self.done.lock() {
             Ok(mut list) => list.push(done),
             Err(_) => remove_done(&done),
