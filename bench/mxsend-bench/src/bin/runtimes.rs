@@ -43,7 +43,10 @@ fn run() -> Result<(), Failure> {
         return Err("usage: runtimes HOST:PORT MESSAGE_FILE MESSAGES ROUNDS".into());
     };
     let (host, port) = server.rsplit_once(':').ok_or("the server is HOST:PORT")?;
-    let relay = Relay::new(host, port.parse()?).tls(TlsMode::None);
+    let mut relay = Relay::new(host, port.parse()?).tls(TlsMode::None);
+    if let Ok(window) = std::env::var("MXSEND_BENCH_WINDOW") {
+        relay = relay.window(window.parse::<usize>()?);
+    }
     let content = std::fs::read(file)?;
     let count: usize = count.parse()?;
     let rounds: usize = rounds.parse()?;
