@@ -22,10 +22,12 @@
 //! §3.6.2, §4.3.2), at most [`MAX_CNAME_CHAIN`] links; NXDOMAIN after a CNAME applies to the
 //! chain's end (RFC 6604 §2); internationalised names sent as A-labels (RFC 5891 §4, UTS #46).
 //!
-//! TXT (MTA-STS, RFC 8461 §3.1) and TLSA (DANE, RFC 6698) are asked too. Every query sets
-//! the AD bit (RFC 6840 §5.7) and a lookup keeps the answering server and the answer's AD
-//! bit ([`Lookup::answered_by`]), which [`crate::dane`] believes only from a trusted
-//! (loopback) resolver.
+//! TXT (MTA-STS, RFC 8461 §3.1), TLSA (DANE, RFC 6698) and a name's own CNAME record are
+//! asked too. Every query sets the AD bit (RFC 6840 §5.7) and a lookup keeps the answering
+//! server and the answer's AD bit ([`Lookup::answered_by`]), which [`crate::dane`] believes
+//! only from a trusted (loopback) resolver, and the name the answer's CNAME chain ends at
+//! ([`Lookup::canonical_name`]): DANE's TLSA base domain for an aliased MX host (RFC 7672
+//! §2.2.2).
 //!
 //! Deliberate limits: no cache (one delivery asks each question once), no search list or
 //! `ndots` (mail domains are always fully qualified, RFC 5321 §2.3.5), no DNSSEC validation
