@@ -22,7 +22,7 @@ use mxsend::{MxDelivery, RecipientReport, Report, Unreached};
 use mxsend_tests::dnssec::{spki_sha256, DnssecResolver, Zone};
 use mxsend_tests::pki::{CertPair, TestPki};
 use mxsend_tests::postfix::{Postfix, PostfixOptions};
-use mxsend_tests::scenarios::Captured;
+use mxsend_tests::scenarios::{Adapter, AsyncStd, Blocking, Captured, Smol, Tokio};
 
 const SECURE: &str = "alice@dane.test";
 const INSECURE: &str = "alice@plain.test";
@@ -61,6 +61,17 @@ fn postfix(pki: &TestPki, served: Option<CertPair>, starttls: bool) -> Postfix {
 }
 
 fn deliver(dns: &DnssecResolver, mx: &Postfix, to: &str, captured: &Captured) -> Report {
+    deliver_on(&Blocking, dns, mx, to, captured)
+}
+
+/// [`deliver`] on `adapter`'s runtime.
+fn deliver_on(
+    adapter: &dyn Adapter,
+    dns: &DnssecResolver,
+    mx: &Postfix,
+    to: &str,
+    captured: &Captured,
+) -> Report {
     // No WebPKI root at all: only DANE can authenticate anything here.
     let delivery = MxDelivery::new()
         .resolver(Resolver::with_servers(vec![dns.addr()]))
@@ -71,7 +82,9 @@ fn deliver(dns: &DnssecResolver, mx: &Postfix, to: &str, captured: &Captured) ->
         .dane(Dane::new())
         .connect_timeout(Duration::from_secs(5));
     let message = mxsend_tests::scenarios::message(&[to]);
-    mxsend::blocking::deliver(&delivery, &message).expect("deliver")
+    adapter
+        .deliver(&delivery, &message)
+        .unwrap_or_else(|e| panic!("{}: deliver: {e}", adapter.name()))
 }
 
 fn dane_status<'r>(r: &'r RecipientReport, host: &str) -> &'r DaneStatus {
@@ -503,4 +516,47 @@ fn a_tlsa_name_that_is_a_cname_counts_only_when_the_whole_chain_is_secure() {
         r.policy
     );
     mx.wait_for_message(ALIASED, MAILDIR_WAIT);
+}
+
+#[test]
+fn the_async_runtimes_use_the_expanded_names_records_too() {
+    // Each runtime drives its own handshake with the connector's DANE configuration.
+    let pki = TestPki::generate();
+    let zones = |cert: &CertPair| {
+        vec![
+            alias_zone(&["mx IN CNAME mail.hosting.test.".into()]),
+            zone(
+                "hosting.test",
+                &["mail IN A 127.0.0.1".into(), tlsa("_25._tcp.mail", cert)],
+                true,
+            ),
+        ]
+    };
+    let matching = DnssecResolver::start(&zones(&pki.server));
+    let other_key = DnssecResolver::start(&zones(&pki.unknown_ca));
+    let mx = postfix(&pki, None, true);
+    let adapters: [&dyn Adapter; 3] = [&Smol, &AsyncStd, &Tokio];
+    for (i, adapter) in adapters.into_iter().enumerate() {
+        let captured = Captured::default();
+        let report = deliver_on(adapter, &matching, &mx, ALIASED, &captured);
+        let r = &report.recipients[0];
+        assert_delivered(r, &matching, &captured);
+        assert_eq!(
+            found(r).base_domain,
+            "mail.hosting.test",
+            "{}",
+            adapter.name()
+        );
+        mx.wait_for_messages(ALIASED, i + 1, MAILDIR_WAIT);
+
+        let captured = Captured::default();
+        let report = deliver_on(adapter, &other_key, &mx, ALIASED, &captured);
+        let r = &report.recipients[0];
+        assert!(
+            matches!(r.unreached, Some(Unreached::Tls(_))),
+            "{}: {r:?}",
+            adapter.name()
+        );
+        assert_eq!(mx.messages(ALIASED).len(), i + 1, "{}", adapter.name());
+    }
 }
