@@ -9,7 +9,8 @@
 //! host `mx.alias.test`, a CNAME for a host in `hosting.test` (signed) or `unsigned.test`
 //! (not signed); TLSA records sit at the expanded name, the original one, or behind a CNAME
 //! of their own. In each, the served certificate and the records are chosen so that using
-//! the wrong records (or none) gives the other outcome.
+//! the wrong records (or none) gives the other outcome. SNI is checked by a Postfix whose
+//! `tls_server_sni_maps` presents the matching key only for the TLSA base domain.
 
 use std::time::Duration;
 
@@ -559,4 +560,78 @@ fn the_async_runtimes_use_the_expanded_names_records_too() {
         );
         assert_eq!(mx.messages(ALIASED).len(), i + 1, "{}", adapter.name());
     }
+}
+
+/// A Postfix serving the PKI's unknown-CA certificate, except to clients whose SNI is
+/// `sni`: those get the PKI's server certificate (`tls_server_sni_maps`, a table made by
+/// `postmap -F` in `dir`).
+fn postfix_with_sni(pki: &TestPki, sni: &str, dir: &std::path::Path) -> Postfix {
+    let table = dir.join("sni");
+    std::fs::write(
+        &table,
+        format!(
+            "{sni} {} {}\n",
+            pki.server.key.display(),
+            pki.server.cert.display()
+        ),
+    )
+    .expect("write the SNI table");
+    // postmap reads a main.cf: an empty one in `dir` gives the defaults.
+    std::fs::write(dir.join("main.cf"), "").expect("write main.cf");
+    let postmap = mxsend_tests::process::require_program("postmap");
+    let status = std::process::Command::new(postmap)
+        .arg("-c")
+        .arg(dir)
+        .arg("-F")
+        .arg(format!("hash:{}", table.display()))
+        .status()
+        .expect("run postmap");
+    assert!(status.success(), "postmap -F failed: {status}");
+    Postfix::start(PostfixOptions {
+        mailboxes: vec![ALIASED.into()],
+        implicit_tls: false,
+        pki: Some(pki.clone()),
+        served_cert: Some(pki.unknown_ca.clone()),
+        main_cf: vec![(
+            "tls_server_sni_maps".to_string(),
+            format!("hash:{}", table.display()),
+        )],
+        ..PostfixOptions::default()
+    })
+}
+
+#[test]
+fn the_tlsa_base_domain_is_sent_as_sni() {
+    // RFC 7672 §8.1, RFC 7671 §7: mx.alias.test is a secure CNAME for mail.hosting.test,
+    // whose TLSA record names the server key; Postfix presents that key only to a client
+    // asking for mail.hosting.test.
+    let pki = TestPki::generate();
+    let dns = DnssecResolver::start(&[
+        alias_zone(&["mx IN CNAME mail.hosting.test.".into()]),
+        zone(
+            "hosting.test",
+            &[
+                "mail IN A 127.0.0.1".into(),
+                tlsa("_25._tcp.mail", &pki.server),
+            ],
+            true,
+        ),
+    ]);
+    let dir = mxsend_tests::process::peer_tempdir("mxsend-sni-");
+    let mx = postfix_with_sni(&pki, "mail.hosting.test", dir.path());
+    let captured = Captured::default();
+    let report = deliver(&dns, &mx, ALIASED, &captured);
+    let r = &report.recipients[0];
+    assert_delivered(r, &dns, &captured);
+    mx.wait_for_message(ALIASED, MAILDIR_WAIT);
+
+    // Keyed on the MX host's own name instead, the server key is never presented: the
+    // name sent is not mx.alias.test.
+    let dir = mxsend_tests::process::peer_tempdir("mxsend-sni-");
+    let mx = postfix_with_sni(&pki, "mx.alias.test", dir.path());
+    let captured = Captured::default();
+    let report = deliver(&dns, &mx, ALIASED, &captured);
+    let r = &report.recipients[0];
+    assert!(matches!(r.unreached, Some(Unreached::Tls(_))), "{r:?}");
+    assert!(mx.messages(ALIASED).is_empty());
 }
