@@ -246,8 +246,17 @@ impl SecurityPlan {
                     policy: &self.policy,
                 });
         }
-        for (host, records) in self.dane_records() {
-            connector.use_dane(host, records);
+        if let DeliveryPolicy::Dane {
+            exchanges,
+            set_aside: false,
+            ..
+        } = &self.policy
+        {
+            for (host, status) in exchanges {
+                if let Some(found) = status.found() {
+                    connector.use_dane(host, found);
+                }
+            }
         }
         for c in candidates {
             if self.policy.reports_verification(&c.host) {

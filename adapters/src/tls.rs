@@ -421,12 +421,21 @@ pub struct TlsConnector {
     /// Per exchange name, the configuration that authenticates it by its secure TLSA
     /// records (DANE, RFC 7672): used instead of `verifying` for that host, registered by
     /// the MX delivery once the records are known ([`TlsConnector::use_dane`]).
-    dane: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<ClientConfig>>>>,
+    dane: Arc<std::sync::Mutex<std::collections::HashMap<String, DaneConfig>>>,
     /// The verifying checks (when the mode verifies), for [`TlsConnector::report_verification`].
     checks: Option<Arc<Verifying>>,
     /// Per exchange name, the opportunistic configuration that also records what the
     /// verifying checks refuse (MTA-STS `testing`), and those refusals.
     testing: Arc<std::sync::Mutex<std::collections::HashMap<String, TestingConfig>>>,
+}
+
+/// A DANE exchange's configuration, the name sent as its SNI (the TLSA base domain) and the
+/// reference identifiers its checks accept.
+#[derive(Clone, Debug)]
+struct DaneConfig {
+    config: Arc<ClientConfig>,
+    sni: Option<ServerName<'static>>,
+    names: Vec<String>,
 }
 
 /// An MTA-STS `testing` host's configuration and the refusals it recorded.
@@ -549,11 +558,25 @@ impl TlsConnector {
     }
 
     /// Authenticate `host` by these TLSA records from now on (DANE, RFC 7672 §3): its
-    /// verifying connections check the certificate against them alone. Records with no
-    /// usable entry give mandatory TLS without authentication (RFC 7672 §2.2).
-    pub fn use_dane(&self, host: &str, records: &[crate::dns::TlsaRecord]) {
+    /// verifying connections send the TLSA base domain as SNI (§8.1) and check the
+    /// certificate against the records alone, a DANE-TA(2) one for any of the reference
+    /// identifiers (§3.2.2). Records with no usable entry give mandatory TLS without
+    /// authentication (§2.2). Registered again for another recipient domain (another
+    /// next-hop domain), the host accepts the reference identifiers of both.
+    pub fn use_dane(&self, host: &str, found: &crate::dane::DaneRecords) {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let usable: Vec<_> = records
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        let mut table = lock(&self.dane);
+        let mut names = found.reference_identifiers.clone();
+        if let Some(previous) = table.get(&key) {
+            for name in &previous.names {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        let usable: Vec<_> = found
+            .records
             .iter()
             .filter(|r| dane::usable(r))
             .cloned()
@@ -561,18 +584,22 @@ impl TlsConnector {
         let policy = if usable.is_empty() {
             Policy::AcceptAny
         } else {
-            Policy::Dane(dane::DaneCheck { records: usable })
+            Policy::Dane(dane::DaneCheck {
+                records: usable,
+                names: names.iter().filter_map(|n| server_name(n).ok()).collect(),
+            })
         };
         let verifier = Arc::new(Verifier {
             policy,
             provider: provider.clone(),
         });
         if let Ok(config) = client_config(&provider, verifier, None) {
-            let key = host.trim_end_matches('.').to_ascii_lowercase();
-            self.dane
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(key, Arc::new(config));
+            let entry = DaneConfig {
+                config: Arc::new(config),
+                sni: server_name(&found.base_domain).ok(),
+                names,
+            };
+            table.insert(key, entry);
         }
     }
 
@@ -581,7 +608,7 @@ impl TlsConnector {
     pub fn config_for(&self, mode: TlsMode, host: &str) -> Option<Arc<ClientConfig>> {
         let key = host.trim_end_matches('.').to_ascii_lowercase();
         let registered = match mode {
-            _ if mode.verifies() => lock(&self.dane).get(&key).cloned(),
+            _ if mode.verifies() => lock(&self.dane).get(&key).map(|d| d.config.clone()),
             TlsMode::Opportunistic => lock(&self.testing).get(&key).map(|(c, _)| c.clone()),
             _ => None,
         };
@@ -589,10 +616,15 @@ impl TlsConnector {
     }
 
     /// The TLS server name for a connection to `host`: the configured name if any, else
-    /// [`server_name`] of `host`.
+    /// the TLSA base domain when DANE authenticates `host` (RFC 7672 §8.1; it differs from
+    /// `host` when `host` is a CNAME, RFC 7671 §7), else [`server_name`] of `host`.
     pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, TlsConfigError> {
-        match &self.server_name {
-            Some(name) => Ok(name.clone()),
+        if let Some(name) = &self.server_name {
+            return Ok(name.clone());
+        }
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        match lock(&self.dane).get(&key).and_then(|d| d.sni.clone()) {
+            Some(name) => Ok(name),
             None => server_name(host),
         }
     }

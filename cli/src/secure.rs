@@ -231,6 +231,8 @@ pub struct JsonDane {
     pub status: &'static str,
     /// The TLSA records (`usage selector matching hex`), when secure.
     pub tlsa: Vec<String>,
+    /// Where they were found (RFC 7672 §2.2.2): the exchange, or its secure CNAME expansion.
+    pub base_domain: Option<String>,
     /// Why insecure or failed.
     pub reason: Option<String>,
 }
@@ -255,6 +257,7 @@ impl JsonDane {
                 .iter()
                 .map(mxsend::dane::format_record)
                 .collect(),
+            base_domain: status.found().map(|found| found.base_domain.clone()),
             reason,
         }
     }

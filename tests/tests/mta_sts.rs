@@ -4,7 +4,10 @@
 //! (on a free port: [`MtaSts::port`]), and a private Postfix with STARTTLS is the MX. Every
 //! certificate comes from the test PKI, whose CA is the only trust anchor given.
 //!
-//! Each test has its own DNS server, policy server, Postfix and cache directory.
+//! Each test has its own DNS server, policy server, Postfix and cache directory. The `testing`
+//! scenarios (delivered anyway, what `enforce` would refuse reported) run on every runtime
+//! (`on_blocking`, `on_smol`, `on_async_std`, `on_tokio`): each drives its own handshakes
+//! through the connector that records the refusals.
 
 use std::time::Duration;
 
@@ -17,7 +20,7 @@ use mxsend_tests::dnsmasq::Dnsmasq;
 use mxsend_tests::mta_sts::PolicyServer;
 use mxsend_tests::pki::{CertPair, TestPki};
 use mxsend_tests::postfix::{Postfix, PostfixOptions};
-use mxsend_tests::scenarios::Captured;
+use mxsend_tests::scenarios::{Adapter, AsyncStd, Blocking, Captured, Smol, Tokio};
 
 const RECIPIENT: &str = "alice@sts.test";
 const MAILDIR_WAIT: Duration = Duration::from_secs(20);
@@ -89,8 +92,15 @@ impl Sts {
     }
 
     fn deliver(&self) -> Report {
+        self.deliver_on(&Blocking)
+    }
+
+    /// [`Sts::deliver`] on `adapter`'s runtime.
+    fn deliver_on(&self, adapter: &dyn Adapter) -> Report {
         let message = mxsend_tests::scenarios::message(&[RECIPIENT]);
-        mxsend::blocking::deliver(&self.delivery(), &message).expect("deliver")
+        adapter
+            .deliver(&self.delivery(), &message)
+            .unwrap_or_else(|e| panic!("{}: deliver: {e}", adapter.name()))
     }
 }
 
@@ -196,27 +206,6 @@ fn enforce_with_a_certificate_that_does_not_verify_defers() {
         r.unreached
     );
     assert_eq!(applied(r).0, Mode::Enforce);
-}
-
-#[test]
-fn testing_mode_delivers_and_reports_the_mismatch() {
-    let t = Sts::start(&policy("testing", "other.example.test"), true);
-    let report = t.deliver();
-    let r = only(&report);
-    assert_delivered(r, &t.captured);
-    assert_eq!(applied(r).0, Mode::Testing);
-    let (_, unmatched) = sts_status(r);
-    assert_eq!(unmatched, ["mx-sts.example.test"]);
-    let shown = r
-        .policy
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    assert!(
-        shown.contains("testing") && shown.contains("mx-sts.example.test"),
-        "{shown}"
-    );
-    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 }
 
 #[test]
@@ -375,16 +364,17 @@ fn unverified(r: &RecipientReport) -> Vec<(String, String)> {
     }
 }
 
-#[test]
-fn testing_mode_delivers_and_reports_a_certificate_that_does_not_verify() {
-    // RFC 8461 §5: deliver as usual, report what enforce would have refused.
+/// RFC 8461 §5 under `testing`: deliver as usual, report what `enforce` would have refused
+/// (a certificate of an unknown CA), and report nothing for one that verifies; on `adapter`'s
+/// runtime, since each runtime drives its own TLS handshakes through the connector.
+fn testing_mode_reports_a_certificate_that_does_not_verify(adapter: &dyn Adapter) {
     let t = Sts::start(&policy("testing", "mx-sts.example.test"), true);
-    let report = t.deliver();
+    let report = t.deliver_on(adapter);
     let r = only(&report);
     assert_delivered(r, &t.captured);
     assert_eq!(applied(r).0, Mode::Testing);
     let failures = unverified(r);
-    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures.len(), 1, "{}: {failures:?}", adapter.name());
     assert_eq!(failures[0].0, "mx-sts.example.test");
     assert!(failures[0].1.contains("not a trusted CA"), "{failures:?}");
     let shown = r
@@ -400,8 +390,64 @@ fn testing_mode_delivers_and_reports_a_certificate_that_does_not_verify() {
 
     // A certificate that verifies is not reported.
     let good = Sts::start(&policy("testing", "mx-sts.example.test"), false);
-    let report = good.deliver();
+    let report = good.deliver_on(adapter);
     let r = only(&report);
     assert_delivered(r, &good.captured);
-    assert!(unverified(r).is_empty(), "{:?}", r.policy);
+    assert!(
+        unverified(r).is_empty(),
+        "{}: {:?}",
+        adapter.name(),
+        r.policy
+    );
+    good.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
 }
+
+/// `testing` with an MX outside the policy's patterns: delivered, the host reported as
+/// `enforce` would not have tried it.
+fn testing_mode_delivers_and_reports_the_mismatch_on(adapter: &dyn Adapter) {
+    let t = Sts::start(&policy("testing", "other.example.test"), true);
+    let report = t.deliver_on(adapter);
+    let r = only(&report);
+    assert_delivered(r, &t.captured);
+    assert_eq!(applied(r).0, Mode::Testing);
+    let (_, unmatched) = sts_status(r);
+    assert_eq!(unmatched, ["mx-sts.example.test"]);
+    let shown = r
+        .policy
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        shown.contains("testing") && shown.contains("mx-sts.example.test"),
+        "{shown}"
+    );
+    t.mx.wait_for_message(RECIPIENT, MAILDIR_WAIT);
+}
+
+/// The `testing` scenarios, once per runtime.
+macro_rules! testing_mode_on {
+    ($($runtime:ident: $adapter:expr),* $(,)?) => {
+        $(
+            mod $runtime {
+                use super::*;
+
+                #[test]
+                fn testing_mode_delivers_and_reports_a_certificate_that_does_not_verify() {
+                    testing_mode_reports_a_certificate_that_does_not_verify(&$adapter);
+                }
+
+                #[test]
+                fn testing_mode_delivers_and_reports_the_mismatch() {
+                    testing_mode_delivers_and_reports_the_mismatch_on(&$adapter);
+                }
+            }
+        )*
+    };
+}
+
+testing_mode_on!(
+    on_blocking: Blocking,
+    on_smol: Smol,
+    on_async_std: AsyncStd,
+    on_tokio: Tokio,
+);

@@ -11,7 +11,7 @@ use mxsend_core::mx::{self, MxRecord, Target};
 use super::{
     exchanges, merge_families, mx_records, settles_both_families, txt_records, Action,
     AddressLimit, Answer, DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route,
-    RouteError, Transmit, Transport,
+    RouteError, SourcedAnswer, Transmit, Transport,
 };
 
 /// Largest DNS message: UDP datagrams and TCP frames both top out at 64 KiB (RFC 1035 §4.2).
@@ -144,6 +144,27 @@ impl Resolver {
         };
         let answer = run_in_place(&mut lookup);
         (answer, lookup.answered_by())
+    }
+
+    /// The answer to `name`/`qtype` with the server that gave it, its AD bit and the end of
+    /// its CNAME chain: what DANE needs to follow aliases securely (RFC 7672 §2.2.2).
+    pub fn lookup_sourced(&self, name: &str, qtype: QueryType) -> SourcedAnswer {
+        let mut lookup = match self.lookup(name, qtype, fastrand::u64(..)) {
+            Ok(lookup) => lookup,
+            Err(e) => {
+                return SourcedAnswer {
+                    answer: Err(e),
+                    answered_by: None,
+                    canonical_name: None,
+                }
+            }
+        };
+        let answer = run_in_place(&mut lookup);
+        SourcedAnswer {
+            answer,
+            answered_by: lookup.answered_by(),
+            canonical_name: lookup.canonical_name(),
+        }
     }
 
     /// The TXT records at `name`, each record's strings joined (empty: NODATA).

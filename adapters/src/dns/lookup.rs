@@ -105,6 +105,8 @@ pub struct Lookup {
     ids: QueryIds,
     /// The server whose answer ended the lookup, and whether it set the AD bit.
     answered: Option<(SocketAddr, bool)>,
+    /// The owner of the answer's records: the end of the CNAME chain.
+    canonical: Option<Name>,
 }
 
 /// Message IDs from a caller's seed (splitmix64): the lookup itself draws no randomness, as
@@ -151,6 +153,7 @@ impl Lookup {
             failures: Vec::new(),
             ids: QueryIds(seed),
             answered: None,
+            canonical: None,
         })
     }
 
@@ -164,6 +167,13 @@ impl Lookup {
     /// Only a validating resolver the caller trusts makes that bit mean anything.
     pub fn answered_by(&self) -> Option<(SocketAddr, bool)> {
         self.answered
+    }
+
+    /// Once done with a NOERROR answer: the name that owns its records, the end of the
+    /// question's CNAME chain (RFC 1034 §3.6.2), the question's name when there is none.
+    /// DANE's TLSA base domain is the CNAME-expanded name (RFC 7672 §2.2.2).
+    pub fn canonical_name(&self) -> Option<String> {
+        self.canonical.as_ref().map(Name::to_ascii)
     }
 
     /// The first message to send.
@@ -183,8 +193,9 @@ impl Lookup {
                 // The AD bit: octet 3, 0x20 (RFC 4035 §3.2.3; RFC 1035 §4.1.1 header).
                 let authentic = bytes.get(3).is_some_and(|b| b & 0x20 != 0);
                 match check_response(bytes, flight.id, &self.name, self.qtype) {
-                    Verdict::Answer(answer) => {
+                    Verdict::Answer(answer, owner) => {
                         self.answered = Some((flight.server, authentic));
+                        self.canonical = Some(owner);
                         return Action::Done(Ok(answer));
                     }
                     Verdict::NoSuchDomain => {

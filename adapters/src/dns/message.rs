@@ -21,8 +21,9 @@ pub const MAX_CNAME_CHAIN: usize = 8;
 /// What an answer says about our question.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// NOERROR: the records (empty for NODATA).
-    Answer(Answer),
+    /// NOERROR: the records (empty for NODATA), and the name that owns them: the end of the
+    /// question's CNAME chain, the question's name when there is none.
+    Answer(Answer, Name),
     /// NXDOMAIN (RCODE 3), for the question's name or the end of its CNAME chain (RFC 6604 §2).
     NoSuchDomain,
     /// The TC bit: retry over TCP (RFC 1035 §4.2.1, RFC 7766 §5).
@@ -42,6 +43,7 @@ fn record_type(qtype: QueryType) -> RecordType {
         QueryType::Aaaa => RecordType::AAAA,
         QueryType::Txt => RecordType::TXT,
         QueryType::Tlsa => RecordType::TLSA,
+        QueryType::Cname => RecordType::CNAME,
     }
 }
 
@@ -109,17 +111,23 @@ pub(crate) fn check_response(bytes: &[u8], id: u16, name: &Name, qtype: QueryTyp
         other => return Verdict::ServerError(u16::from(other)),
     }
     match follow_chain(&message, name, qtype) {
-        Ok(answer) => Verdict::Answer(answer),
+        Ok((answer, owner)) => Verdict::Answer(answer, owner),
         Err(why) => Verdict::Malformed(why),
     }
 }
 
-/// The records of `qtype` owned by the end of `name`'s CNAME chain in the answer section.
+/// The records of `qtype` owned by the end of `name`'s CNAME chain in the answer section, and
+/// that end.
 ///
 /// A recursive server follows aliases itself and puts the whole chain in the answer
 /// (RFC 1034 §4.3.2 step 3a); records owned by any other name are ignored (RFC 2181 §5.4.1:
-/// they were not asked for). A chain that ends without records is NODATA.
-fn follow_chain(message: &Message, name: &Name, qtype: QueryType) -> Result<Answer, String> {
+/// they were not asked for). A chain that ends without records is NODATA. A CNAME question
+/// is answered by the name's own CNAME record: nothing is followed.
+fn follow_chain(
+    message: &Message,
+    name: &Name,
+    qtype: QueryType,
+) -> Result<(Answer, Name), String> {
     let mut owner = name.clone();
     for _ in 0..=MAX_CNAME_CHAIN {
         let owned = || {
@@ -175,9 +183,17 @@ fn follow_chain(message: &Message, name: &Name, qtype: QueryType) -> Result<Answ
                     })
                     .collect(),
             ),
+            QueryType::Cname => Answer::Alias(
+                owned()
+                    .filter_map(|r| match &r.data {
+                        RData::CNAME(target) => Some(target.0.to_ascii()),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
         };
         if !answer.is_empty() {
-            return Ok(answer);
+            return Ok((answer, owner));
         }
         let alias = owned().find_map(|r| match &r.data {
             RData::CNAME(target) => Some(target.0.clone()),
@@ -185,7 +201,7 @@ fn follow_chain(message: &Message, name: &Name, qtype: QueryType) -> Result<Answ
         });
         match alias {
             Some(target) => owner = target,
-            None => return Ok(answer),
+            None => return Ok((answer, owner)),
         }
     }
     Err(format!(
@@ -254,10 +270,13 @@ mod tests {
         let verdict = check_response(&bytes(&m), 7, &name("Example.TEST."), QueryType::Mx);
         assert_eq!(
             verdict,
-            Verdict::Answer(Answer::Mx(vec![MxRecord {
-                preference: 10,
-                exchange: "mx.example.test.".to_string()
-            }]))
+            Verdict::Answer(
+                Answer::Mx(vec![MxRecord {
+                    preference: 10,
+                    exchange: "mx.example.test.".to_string()
+                }]),
+                name("example.test.")
+            )
         );
     }
 
@@ -349,7 +368,10 @@ mod tests {
                 &name("_mta-sts.example.test."),
                 QueryType::Txt
             ),
-            Verdict::Answer(Answer::Txt(vec!["v=STSv1; id=1;".into()]))
+            Verdict::Answer(
+                Answer::Txt(vec!["v=STSv1; id=1;".into()]),
+                name("_mta-sts.example.test.")
+            )
         );
         let m = response(
             8,
@@ -373,12 +395,15 @@ mod tests {
                 &name("_25._tcp.mx.example.test."),
                 QueryType::Tlsa
             ),
-            Verdict::Answer(Answer::Tlsa(vec![super::super::TlsaRecord {
-                usage: 3,
-                selector: 1,
-                matching: 1,
-                data: vec![1, 2, 3],
-            }]))
+            Verdict::Answer(
+                Answer::Tlsa(vec![super::super::TlsaRecord {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    data: vec![1, 2, 3],
+                }]),
+                name("_25._tcp.mx.example.test.")
+            )
         );
     }
 
@@ -391,7 +416,10 @@ mod tests {
             vec![a("example.test.", 1)],
         );
         let verdict = check_response(&bytes(&m), 7, &name("example.test."), QueryType::Mx);
-        assert_eq!(verdict, Verdict::Answer(Answer::Mx(vec![])));
+        assert_eq!(
+            verdict,
+            Verdict::Answer(Answer::Mx(vec![]), name("example.test."))
+        );
     }
 
     #[test]
@@ -418,7 +446,46 @@ mod tests {
         let verdict = check_response(&bytes(&m), 7, &name("alias.test."), QueryType::Aaaa);
         assert_eq!(
             verdict,
-            Verdict::Answer(Answer::Addresses(vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]))
+            Verdict::Answer(
+                Answer::Addresses(vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]),
+                name("host.test.")
+            )
+        );
+    }
+
+    #[test]
+    fn a_chain_that_ends_without_records_is_nodata_owned_by_its_end() {
+        let m = response(
+            7,
+            "alias.test.",
+            RecordType::TLSA,
+            vec![cname("alias.test.", "target.test.")],
+        );
+        let verdict = check_response(&bytes(&m), 7, &name("alias.test."), QueryType::Tlsa);
+        assert_eq!(
+            verdict,
+            Verdict::Answer(Answer::Tlsa(vec![]), name("target.test."))
+        );
+    }
+
+    #[test]
+    fn a_cname_question_is_answered_by_the_alias_itself() {
+        let m = response(
+            7,
+            "alias.test.",
+            RecordType::CNAME,
+            vec![
+                cname("alias.test.", "middle.test."),
+                cname("middle.test.", "host.test."),
+            ],
+        );
+        let verdict = check_response(&bytes(&m), 7, &name("alias.test."), QueryType::Cname);
+        assert_eq!(
+            verdict,
+            Verdict::Answer(
+                Answer::Alias(vec!["middle.test.".into()]),
+                name("alias.test.")
+            )
         );
     }
 

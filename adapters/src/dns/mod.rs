@@ -22,10 +22,12 @@
 //! §3.6.2, §4.3.2), at most [`MAX_CNAME_CHAIN`] links; NXDOMAIN after a CNAME applies to the
 //! chain's end (RFC 6604 §2); internationalised names sent as A-labels (RFC 5891 §4, UTS #46).
 //!
-//! TXT (MTA-STS, RFC 8461 §3.1) and TLSA (DANE, RFC 6698) are asked too. Every query sets
-//! the AD bit (RFC 6840 §5.7) and a lookup keeps the answering server and the answer's AD
-//! bit ([`Lookup::answered_by`]), which [`crate::dane`] believes only from a trusted
-//! (loopback) resolver.
+//! TXT (MTA-STS, RFC 8461 §3.1), TLSA (DANE, RFC 6698) and a name's own CNAME record are
+//! asked too. Every query sets the AD bit (RFC 6840 §5.7) and a lookup keeps the answering
+//! server and the answer's AD bit ([`Lookup::answered_by`]), which [`crate::dane`] believes
+//! only from a trusted (loopback) resolver, and the name the answer's CNAME chain ends at
+//! ([`Lookup::canonical_name`]): DANE's TLSA base domain for an aliased MX host (RFC 7672
+//! §2.2.2).
 //!
 //! Deliberate limits: no cache (one delivery asks each question once), no search list or
 //! `ndots` (mail domains are always fully qualified, RFC 5321 §2.3.5), no DNSSEC validation
@@ -82,6 +84,9 @@ pub enum QueryType {
     Txt,
     /// TLSA records (RFC 6698 §2): DANE for SMTP (RFC 7672).
     Tlsa,
+    /// A name's own alias record (RFC 1035 §3.3.1), not followed: whether the first link of a
+    /// CNAME chain is DNSSEC-signed (RFC 7672 §1.3.2).
+    Cname,
 }
 
 /// One TLSA record (RFC 6698 §2.1), its fields as numbers.
@@ -110,6 +115,8 @@ pub enum Answer {
     Txt(Vec<String>),
     /// For [`QueryType::Tlsa`], in the server's order.
     Tlsa(Vec<TlsaRecord>),
+    /// For [`QueryType::Cname`]: the alias's target (one, for a well-formed zone).
+    Alias(Vec<String>),
 }
 
 impl Answer {
@@ -120,8 +127,22 @@ impl Answer {
             Answer::Addresses(addresses) => addresses.is_empty(),
             Answer::Txt(texts) => texts.is_empty(),
             Answer::Tlsa(records) => records.is_empty(),
+            Answer::Alias(targets) => targets.is_empty(),
         }
     }
+}
+
+/// An answer with where it came from: what DANE needs to judge it (RFC 7672 §2.1.1) and to
+/// follow its CNAME chain (§2.2.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcedAnswer {
+    /// The answer, or why there is none.
+    pub answer: Result<Answer, DnsError>,
+    /// The server that gave it and whether it set the AD bit ([`Lookup::answered_by`]).
+    pub answered_by: Option<(SocketAddr, bool)>,
+    /// The owner of the answer's records: the end of the CNAME chain
+    /// ([`Lookup::canonical_name`]); `None` without a NOERROR answer.
+    pub canonical_name: Option<String>,
 }
 
 /// Why one try at one server failed.
@@ -373,7 +394,7 @@ pub fn connection_plan(
 pub(crate) fn txt_records(answer: Answer) -> Vec<String> {
     match answer {
         Answer::Txt(texts) => texts,
-        Answer::Mx(_) | Answer::Addresses(_) | Answer::Tlsa(_) => Vec::new(),
+        Answer::Mx(_) | Answer::Addresses(_) | Answer::Tlsa(_) | Answer::Alias(_) => Vec::new(),
     }
 }
 
@@ -389,7 +410,7 @@ pub fn tlsa_records(answer: Answer) -> Vec<TlsaRecord> {
 pub(crate) fn mx_records(answer: Answer) -> Vec<MxRecord> {
     match answer {
         Answer::Mx(records) => records,
-        Answer::Addresses(_) | Answer::Txt(_) | Answer::Tlsa(_) => Vec::new(),
+        Answer::Addresses(_) | Answer::Txt(_) | Answer::Tlsa(_) | Answer::Alias(_) => Vec::new(),
     }
 }
 
@@ -412,7 +433,7 @@ pub(crate) fn merge_families(
 ) -> Result<Vec<IpAddr>, DnsError> {
     let addresses = |answer: Answer| match answer {
         Answer::Addresses(addresses) => addresses,
-        Answer::Mx(_) | Answer::Txt(_) | Answer::Tlsa(_) => Vec::new(),
+        Answer::Mx(_) | Answer::Txt(_) | Answer::Tlsa(_) | Answer::Alias(_) => Vec::new(),
     };
     match (v6, v4) {
         (Ok(v6), Ok(v4)) => Ok(addresses(v6).into_iter().chain(addresses(v4)).collect()),

@@ -6,8 +6,10 @@
 //!   no name, no dates, no chain (RFC 7672 §3.1.1).
 //! - DANE-TA(2): a certificate the server sent (not the end entity itself) matches; it is
 //!   then the trust anchor, and the end-entity certificate must chain to it (webpki: dates,
-//!   key usage) and be issued for the MX host name (RFC 7672 §3.2.2–3.2.3: the reference
-//!   identifier is the MX host name, the TLSA base domain).
+//!   key usage) and be issued for one of the reference identifiers (RFC 7672 §3.2.2–3.2.3):
+//!   the name the handshake was for (SNI: the TLSA base domain), or another name the
+//!   exchange's DANE records accept ([`crate::dane::DaneRecords::reference_identifiers`]:
+//!   the MX host name, its secure CNAME expansion, the next-hop domain).
 //! - PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP (RFC 7672 §3.1.3) and never reach here.
 
 use ring::digest;
@@ -18,10 +20,12 @@ use super::certificate::public_key_info;
 use super::error::RefusalReason;
 use crate::dns::TlsaRecord;
 
-/// The usable TLSA records of one exchange.
+/// The usable TLSA records of one exchange, and the names beside the handshake's server
+/// name that a DANE-TA(2) certificate may be issued for.
 #[derive(Clone, Debug)]
 pub(crate) struct DaneCheck {
     pub records: Vec<TlsaRecord>,
+    pub names: Vec<ServerName<'static>>,
 }
 
 /// DANE-TA (RFC 6698 §2.1.1).
@@ -82,7 +86,7 @@ impl DaneCheck {
                 end_entity,
                 intermediates,
                 anchor,
-                server_name,
+                std::iter::once(server_name).chain(&self.names),
                 now,
                 provider,
             ) {
@@ -94,12 +98,12 @@ impl DaneCheck {
 }
 
 /// Does `end_entity` chain to `anchor` through `intermediates`, for server authentication,
-/// valid now and for `server_name`?
-fn chains_to(
+/// valid now and for one of `names`?
+fn chains_to<'n>(
     end_entity: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
     anchor: &CertificateDer<'_>,
-    server_name: &ServerName<'_>,
+    mut names: impl Iterator<Item = &'n ServerName<'n>>,
     now: UnixTime,
     provider: &CryptoProvider,
 ) -> bool {
@@ -119,7 +123,7 @@ fn chains_to(
         None,
         None,
     );
-    path.is_ok() && ee.verify_is_valid_for_subject_name(server_name).is_ok()
+    path.is_ok() && names.any(|name| ee.verify_is_valid_for_subject_name(name).is_ok())
 }
 
 #[cfg(test)]
@@ -163,6 +167,16 @@ mod tests {
         chain: &[&[u8]],
         name: &str,
     ) -> Result<(), RefusalReason> {
+        check_with_names(records, leaf, chain, name, &[])
+    }
+
+    fn check_with_names(
+        records: Vec<TlsaRecord>,
+        leaf: &[u8],
+        chain: &[&[u8]],
+        name: &str,
+        names: &[&str],
+    ) -> Result<(), RefusalReason> {
         let provider = rustls::crypto::ring::default_provider();
         let chain: Vec<CertificateDer<'static>> = chain.iter().map(|c| der(c)).collect();
         // A day into the server certificate's validity (after the expired ones' 2020).
@@ -170,7 +184,11 @@ mod tests {
         let now =
             UnixTime::since_unix_epoch(Duration::from_secs(info.not_before.as_secs() + 86_400));
         let name = ServerName::try_from(name.to_string()).unwrap();
-        DaneCheck { records }.verify(&der(leaf), &chain, &name, now, &provider)
+        let names = names
+            .iter()
+            .map(|n| ServerName::try_from(n.to_string()).unwrap())
+            .collect();
+        DaneCheck { records, names }.verify(&der(leaf), &chain, &name, now, &provider)
     }
 
     #[test]
@@ -218,6 +236,34 @@ mod tests {
         assert!(check(ta(), WRONG_HOST, &[CA], "mx.example.test").is_err());
         // Another CA's leaf does not chain to this anchor.
         assert!(check(ta(), UNKNOWN_CA, &[CA], "mx.example.test").is_err());
+    }
+
+    #[test]
+    fn dane_ta_accepts_any_reference_identifier_and_no_other_name() {
+        // RFC 7672 §3.2.2: the TLSA base domain is sent (SNI), the MX host name, its
+        // expansion and the next-hop domain are accepted as well.
+        let ta = || vec![record(2, 0, 1, CA)];
+        let names = ["mx.alias.test", "mx.example.test", "alias.test"];
+        assert!(check_with_names(ta(), SERVER, &[CA], "mx.alias.test", &names).is_ok());
+        assert!(check_with_names(
+            ta(),
+            SERVER,
+            &[CA],
+            "mx.alias.test",
+            &["mx.alias.test", "alias.test"]
+        )
+        .is_err());
+        // The extra names do not loosen the chain check.
+        assert!(check_with_names(ta(), UNKNOWN_CA, &[CA], "mx.alias.test", &names).is_err());
+        // DANE-EE ignores them all.
+        assert!(check_with_names(
+            vec![record(3, 1, 1, SERVER)],
+            SERVER,
+            &[],
+            "elsewhere.invalid",
+            &[]
+        )
+        .is_ok());
     }
 
     #[test]

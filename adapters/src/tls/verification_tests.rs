@@ -250,7 +250,11 @@ fn public_key_fingerprint_pins_the_key() {
 
 /// The server's side: serves `server.crt`, records the SNI it was sent.
 fn server_config() -> Arc<rustls::ServerConfig> {
-    let chain = vec![der(SERVER)];
+    server_config_with(vec![der(SERVER)])
+}
+
+/// The server's side serving `chain`.
+fn server_config_with(chain: Vec<CertificateDer<'static>>) -> Arc<rustls::ServerConfig> {
     let key = PrivateKeyDer::from_pem_slice(SERVER_KEY).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -265,8 +269,16 @@ fn server_config() -> Arc<rustls::ServerConfig> {
 
 /// Runs a handshake between `client` and a server in memory: the client's error, if any,
 /// and the SNI the server received.
-fn handshake(mut client: rustls::ClientConnection) -> (Result<(), rustls::Error>, Option<String>) {
-    let mut server = rustls::ServerConnection::new(server_config()).unwrap();
+fn handshake(client: rustls::ClientConnection) -> (Result<(), rustls::Error>, Option<String>) {
+    handshake_with(server_config(), client)
+}
+
+/// [`handshake`] against a server with `config`.
+fn handshake_with(
+    config: Arc<rustls::ServerConfig>,
+    mut client: rustls::ClientConnection,
+) -> (Result<(), rustls::Error>, Option<String>) {
+    let mut server = rustls::ServerConnection::new(config).unwrap();
     for _ in 0..20 {
         let mut buf = Vec::new();
         client.write_tls(&mut buf).unwrap();
@@ -341,6 +353,78 @@ fn sni_is_sent_for_names_and_never_for_address_literals() {
         assert!(result.is_ok(), "{literal}: {result:?}");
         assert_eq!(sni, None, "{literal}");
     }
+}
+
+#[test]
+fn dane_sends_the_tlsa_base_domain_as_sni_and_accepts_its_reference_identifiers() {
+    // mx.alias.test is a secure CNAME for mx.example.test, whose TLSA record is DANE-TA(2)
+    // for the test CA (RFC 7672 §2.2.2, §3.2.2, §8.1; RFC 7671 §7).
+    let connector = TlsConnector::new(
+        &TlsOptions::default().roots(Roots::Empty),
+        TlsMode::Required,
+    )
+    .unwrap();
+    let anchor = crate::dns::TlsaRecord {
+        usage: 2,
+        selector: 0,
+        matching: 1,
+        data: ring::digest::digest(&ring::digest::SHA256, der(CA).as_ref())
+            .as_ref()
+            .to_vec(),
+    };
+    let found = |base: &str, names: &[&str]| crate::dane::DaneRecords {
+        records: vec![anchor.clone()],
+        base_domain: base.into(),
+        expanded: Some("mx.example.test".into()),
+        reference_identifiers: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let with_ca = || server_config_with(vec![der(SERVER), der(CA)]);
+    connector.use_dane(
+        "mx.alias.test",
+        &found(
+            "mx.example.test",
+            &["mx.example.test", "mx.alias.test", "alias.test"],
+        ),
+    );
+    let (result, sni) = handshake_with(
+        with_ca(),
+        connector
+            .connect(TlsMode::Required, "mx.alias.test")
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(sni.as_deref(), Some("mx.example.test"));
+
+    // The records found at the original name: it is sent, and a certificate for none of
+    // the reference identifiers is refused.
+    connector.use_dane(
+        "mx2.alias.test",
+        &found("mx2.alias.test", &["mx2.alias.test", "alias.test"]),
+    );
+    let (result, sni) = handshake_with(
+        with_ca(),
+        connector
+            .connect(TlsMode::Required, "mx2.alias.test")
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(result.is_err());
+    assert_eq!(sni.as_deref(), Some("mx2.alias.test"));
+
+    // Registered again for another next-hop domain, both domains' names count.
+    connector.use_dane(
+        "mx2.alias.test",
+        &found("mx2.alias.test", &["mx2.alias.test", "mx.example.test"]),
+    );
+    let (result, _) = handshake_with(
+        with_ca(),
+        connector
+            .connect(TlsMode::Required, "mx2.alias.test")
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(result.is_ok(), "{result:?}");
 }
 
 #[test]
