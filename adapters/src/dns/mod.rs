@@ -10,7 +10,7 @@
 //!   servers, UDP→TCP on truncation. It emits [`Transmit`]s and is fed [`Input`]s; a runtime's
 //!   driver only opens sockets and moves bytes. The blocking driver (feature `blocking`) is
 //!   one short loop in `blocking.rs`; the async driver (features `smol`, `async-std`) is the
-//!   same loop over a [`crate::aio::Runtime`]'s sockets in `aio.rs`.
+//!   same loop over a `crate::aio::Runtime`'s sockets in `aio.rs`.
 //! - [`Resolver`] holds the [`ResolverConfig`] (from /etc/resolv.conf or explicit servers) and
 //!   offers `mx`, `ip_addrs` and `plan` (blocking, and `*_async` for the async runtimes), which
 //!   combine the MX answer with [`mxsend_core::mx::plan`] and resolve each exchange. How the
