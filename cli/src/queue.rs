@@ -432,6 +432,10 @@ pub fn command(
     }
 }
 
+/// How long a one-shot pass waits, before exiting, for its finished entries' files to be
+/// deleted; what is left then goes with the next pass's.
+const HOUSEKEEPING_LIMIT: Duration = Duration::from_secs(30);
+
 /// One pass (`queue run`, sendmail's `-q`). Exit 0 when the pass ran, whatever the
 /// recipients' outcomes (they are the queue's business now); 75 when entries could not be
 /// handled.
@@ -443,6 +447,8 @@ pub fn run_once(
     log: &DeliveryLog,
 ) -> Result<Exit, CliError> {
     let summary = pass(queue, build, mode, verbose, log)?;
+    // The finished entries' files are deleted after the sending, not during it.
+    queue.finish_housekeeping(HOUSEKEEPING_LIMIT);
     Ok(if summary.errors > 0 {
         Exit::TempFail
     } else {

@@ -318,6 +318,13 @@ impl<S: Store> Queue<S> {
         &self.store
     }
 
+    /// Wait up to `limit` for the housekeeping that a pass left running in the background
+    /// (deleting finished entries' files) to end: call it before a process that ran the
+    /// queue exits, so the next pass does not inherit the work ([`Store::housekeep`]).
+    pub fn finish_housekeeping(&self, limit: std::time::Duration) {
+        self.store.finish_housekeeping(limit);
+    }
+
     /// The options.
     pub fn options(&self) -> &QueueOptions {
         &self.options
@@ -437,6 +444,7 @@ impl<S: Store> Queue<S> {
             Some(lock) => {
                 self.store.remove(lock)?;
                 self.store.sync()?;
+                self.store.housekeep();
                 Ok(record)
             }
             None => Err(QueueError::Locked(id.to_string())),

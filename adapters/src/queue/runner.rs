@@ -183,6 +183,8 @@ where
                 }
             }
             if due.is_empty() {
+                // Deletions and the like wait until nothing is being sent.
+                self.store.housekeep();
                 return Ok(summary);
             }
             due.sort_by(|(a, _), (b, _)| (a.next_attempt, &a.id).cmp(&(b.next_attempt, &b.id)));

@@ -142,6 +142,15 @@ pub trait Store {
     /// Make every [`Store::remove`] so far durable.
     fn sync(&self) -> Result<(), QueueError>;
 
+    /// A pass over the queue has ended: housekeeping that would slow the sending (for
+    /// [`DirStore`], deleting finished entries' files) may start now, in the background.
+    fn housekeep(&self) {}
+
+    /// Wait up to `limit` for background housekeeping to end (a process about to exit).
+    fn finish_housekeeping(&self, limit: Duration) {
+        let _ = limit;
+    }
+
     /// Move a damaged entry out of the queue, with the reason, without deleting anything.
     /// Returns where it went.
     fn move_aside(&self, id: &str, reason: &str) -> Result<String, QueueError>;
@@ -206,10 +215,12 @@ fn open_at(dir: impl AsFd, name: &str) -> io::Result<File> {
 /// A delivered entry leaves the queue by one rename; deleting its files is only housekeeping,
 /// and on some file systems it is slow: with ext4's `discard` option every freed extent waits
 /// for the device (about 8 ms per entry on the disk BENCHMARKS.md measured), which inline
-/// would cost a batch of 200 more than a second. So the deletions run beside the sending, at
-/// the lowest CPU priority (they take about as long as the sending on tmpfs). If
-/// the process exits first, the next listing finds the `done-` directories and hands them over
-/// again; nothing under `entries/` depends on them.
+/// would cost a batch of 200 more than a second, and even on a thread of their own they land
+/// in the journal commit that each batch's directory fsync waits for. So they wait for the end
+/// of the pass ([`Store::housekeep`]) and then run in the background at the lowest CPU
+/// priority; `mxsend queue run` waits for them before it exits
+/// ([`Store::finish_housekeeping`]). If the process exits first, the next listing finds the
+/// `done-` directories and they go with that pass's; nothing under `entries/` depends on them.
 #[derive(Debug, Default)]
 struct Reaper {
     /// The worker's queue, started with the first deletion; `None` until then (or when a
@@ -220,6 +231,11 @@ struct Reaper {
 }
 
 impl Reaper {
+    /// Whether deletions handed over are still under way.
+    fn busy(&self) -> bool {
+        self.pending.lock().map(|p| !p.is_empty()).unwrap_or(false)
+    }
+
     /// Delete `paths` soon, on the worker.
     fn delete(&self, paths: Vec<PathBuf>) {
         let Ok(mut sender) = self.sender.lock() else {
@@ -453,7 +469,9 @@ impl DirStore {
                 }
             }
         }
-        self.reaper.delete(done);
+        if let Ok(mut list) = self.done.lock() {
+            list.extend(done);
+        }
     }
 }
 
@@ -614,10 +632,19 @@ impl Store for DirStore {
     }
 
     fn sync(&self) -> Result<(), QueueError> {
-        sync_dir(&self.entries())?;
+        sync_dir(&self.entries())
+    }
+
+    fn housekeep(&self) {
         let done = self.done.lock().map(|mut l| std::mem::take(&mut *l));
         self.reaper.delete(done.unwrap_or_default());
-        Ok(())
+    }
+
+    fn finish_housekeeping(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.reaper.busy() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn move_aside(&self, id: &str, reason: &str) -> Result<String, QueueError> {
