@@ -682,7 +682,8 @@ impl SessionRun {
     /// `n` octets of [`SessionRun::courtesy`] went out (errors are ignored).
     pub fn courtesy_written(&self, n: usize, tap: &mut Tap<'_>) {
         let pending = self.session.pending_transmit();
-        tap.wire.sent(pending.get(..n).unwrap_or(pending));
+        let spans = self.session.pending_transmit_spans();
+        tap.wire.sent(pending.get(..n).unwrap_or(pending), spans);
     }
 
     /// A long-lived session idle since its last batch is about to carry the next one,
@@ -716,7 +717,8 @@ impl SessionRun {
             Ok(0) => self.session.handle_eof(clock.now()),
             Ok(n) => {
                 let pending = self.session.pending_transmit();
-                tap.wire.sent(pending.get(..n).unwrap_or(pending));
+                let spans = self.session.pending_transmit_spans();
+                tap.wire.sent(pending.get(..n).unwrap_or(pending), spans);
                 self.session.advance_transmit(n);
             }
             Err(error) => self.io_failed(&error, clock),
