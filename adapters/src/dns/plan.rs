@@ -317,3 +317,149 @@ impl<F: FnMut() -> u64> Machine for PlanLookup<'_, F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn resolver() -> Resolver {
+        Resolver::with_servers(vec!["127.0.0.1:53".parse().unwrap()])
+    }
+
+    /// Run `machine` against `answer`, which answers each question (name, type); the
+    /// questions asked, in order, and the result.
+    fn run<M: Machine>(
+        mut machine: M,
+        answer: impl Fn(&str, QueryType) -> Result<Answer, DnsError>,
+    ) -> (Vec<(String, QueryType)>, M::Output) {
+        let mut asked = Vec::new();
+        let mut step = machine.start();
+        loop {
+            match step {
+                Step::Done(output) => return (asked, output),
+                Step::Ask(lookup) => {
+                    let question = (lookup.name(), lookup.qtype());
+                    let result = answer(&question.0, question.1);
+                    asked.push(question);
+                    step = machine.answer(result);
+                }
+            }
+        }
+    }
+
+    fn nxdomain(name: &str) -> DnsError {
+        DnsError::NoSuchDomain { name: name.into() }
+    }
+
+    fn v4(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    fn mx(records: &[(u16, &str)]) -> Answer {
+        Answer::Mx(
+            records
+                .iter()
+                .map(|(preference, exchange)| MxRecord {
+                    preference: *preference,
+                    exchange: exchange.to_string(),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn an_address_literal_asks_nothing() {
+        let resolver = resolver();
+        let domain = Domain::parse("[192.0.2.7]").unwrap();
+        let plan = PlanLookup::new(&resolver, &domain, || 1, AddressLimit::NONE);
+        let (asked, route) = run(plan, |_, _| unreachable!());
+        assert!(asked.is_empty());
+        assert_eq!(route, Ok(Route::Address(v4(7))));
+    }
+
+    #[test]
+    fn mx_then_each_exchange_aaaa_then_a() {
+        let resolver = resolver();
+        let domain = Domain::parse("example.test").unwrap();
+        let plan = PlanLookup::new(&resolver, &domain, || 1, AddressLimit::NONE);
+        let (asked, route) = run(plan, |name, qtype| match (name, qtype) {
+            ("example.test.", QueryType::Mx) => {
+                Ok(mx(&[(10, "a.example.test"), (20, "b.example.test")]))
+            }
+            ("a.example.test.", QueryType::Aaaa) => {
+                Ok(Answer::Addresses(vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]))
+            }
+            ("a.example.test.", QueryType::A) => Ok(Answer::Addresses(vec![v4(1)])),
+            // NXDOMAIN for AAAA settles A: it is not asked.
+            ("b.example.test.", QueryType::Aaaa) => Err(nxdomain(name)),
+            other => panic!("unexpected question {other:?}"),
+        });
+        assert_eq!(
+            asked,
+            [
+                ("example.test.".to_string(), QueryType::Mx),
+                ("a.example.test.".to_string(), QueryType::Aaaa),
+                ("a.example.test.".to_string(), QueryType::A),
+                ("b.example.test.".to_string(), QueryType::Aaaa),
+            ]
+        );
+        let Ok(Route::Exchanges(resolved)) = route else {
+            panic!("{route:?}");
+        };
+        assert_eq!(
+            resolved[0].addresses,
+            Ok(vec![IpAddr::V6(Ipv6Addr::LOCALHOST), v4(1)])
+        );
+        assert_eq!(resolved[1].addresses, Err(nxdomain("b.example.test.")));
+    }
+
+    #[test]
+    fn resolving_stops_at_the_address_limit() {
+        let resolver = resolver();
+        let domain = Domain::parse("example.test").unwrap();
+        let limit = AddressLimit {
+            order: mxsend_core::mx::FamilyOrder::Ipv4First,
+            limit: 1,
+        };
+        let plan = PlanLookup::new(&resolver, &domain, || 1, limit);
+        let (asked, route) = run(plan, |name, qtype| match qtype {
+            QueryType::Mx => Ok(mx(&[(10, "a.example.test"), (20, "b.example.test")])),
+            QueryType::Aaaa => Ok(Answer::Addresses(Vec::new())),
+            QueryType::A if name == "a.example.test." => Ok(Answer::Addresses(vec![v4(1)])),
+            other => panic!("unexpected question {name} {other:?}"),
+        });
+        assert_eq!(asked.len(), 3, "{asked:?}");
+        let Ok(Route::Exchanges(resolved)) = route else {
+            panic!("{route:?}");
+        };
+        assert_eq!(resolved.len(), 1);
+    }
+
+    #[test]
+    fn a_failed_mx_lookup_is_the_route_error() {
+        let resolver = resolver();
+        let domain = Domain::parse("nx.test").unwrap();
+        let plan = PlanLookup::new(&resolver, &domain, || 1, AddressLimit::NONE);
+        let (asked, route) = run(plan, |name, _| Err(nxdomain(name)));
+        assert_eq!(asked.len(), 1);
+        let error = route.unwrap_err();
+        assert!(error.reason.is_permanent(), "{error:?}");
+        assert_eq!(error.dns, Some(nxdomain("nx.test.")));
+    }
+
+    #[test]
+    fn one_family_failing_gives_the_other() {
+        let resolver = resolver();
+        let lookup = HostLookup::new(&resolver, "mx.example.test", || 1);
+        let (asked, addresses) = run(lookup, |name, qtype| match qtype {
+            QueryType::Aaaa => Err(DnsError::NoAnswer {
+                name: name.into(),
+                failures: Vec::new(),
+            }),
+            _ => Ok(Answer::Addresses(vec![v4(9)])),
+        });
+        assert_eq!(asked.len(), 2);
+        assert_eq!(addresses, Ok(vec![v4(9)]));
+    }
+}
