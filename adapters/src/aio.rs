@@ -318,7 +318,7 @@ async fn relay_all<R: Runtime, B: AsyncBodySource>(
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
     let mut job = match Job::relay(relay, messages, Content::aio())? {
-        RelayStart::Ready(job) => job,
+        RelayStart::Ready(job) => *job,
         RelayStart::Lookup(lookup) => {
             // getaddrinfo blocks: the runtime runs it where blocking is allowed.
             let answer = R::lookup_host(lookup.name.clone(), lookup.port).await;
@@ -578,22 +578,10 @@ async fn route<B>(shared: &Shared<'_, B>, plan: Option<PlanRoute>, domain: Domai
     };
     let plan = match &route {
         // MTA-STS and DANE ask DNS (and HTTPS) with blocking I/O: on the blocking pool.
-        Ok(candidates) if policy => {
-            let Routes::Mx {
-                mx,
-                resolver,
-                tls_optional,
-            } = &shared.routes
-            else {
-                return Shared::<B>::relay_route();
-            };
-            let (mx, resolver, candidates) = ((*mx).clone(), resolver.clone(), candidates.clone());
-            let (domain, tls_optional) = (domain.clone(), *tls_optional);
-            blocking::unblock(move || {
-                crate::security::plan_for(&mx, &resolver, &domain, &candidates, tls_optional)
-            })
-            .await
-        }
+        Ok(candidates) if policy => match shared.policy_query(&domain, candidates) {
+            Some(query) => blocking::unblock(move || query.run()).await,
+            None => None,
+        },
         _ => None,
     };
     shared.secured(&domain, route, plan)

@@ -102,7 +102,7 @@ pub fn send_all<B: BodySource>(
 /// [`send_all`] once the messages are signed (or need not be).
 fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Vec<Report>, Error> {
     let mut job = match Job::relay(relay, messages, Content::blocking())? {
-        RelayStart::Ready(job) => job,
+        RelayStart::Ready(job) => *job,
         RelayStart::Lookup(lookup) => {
             let answer = lookup_host(&lookup.name, lookup.port);
             lookup.answered(answer)?

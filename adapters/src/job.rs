@@ -180,6 +180,7 @@ impl<'a, B> Shared<'a, B> {
 
     /// The TLS policy for `domain`'s candidates, blocking (DNS and HTTPS): `None` when no
     /// policy is consulted.
+    #[cfg(feature = "blocking")]
     pub fn policy(&self, domain: &Domain, candidates: &[Candidate]) -> Option<SecurityPlan> {
         let Routes::Mx {
             mx,
@@ -190,6 +191,27 @@ impl<'a, B> Shared<'a, B> {
             return None;
         };
         crate::security::plan_for(mx, resolver, domain, candidates, *tls_optional)
+    }
+
+    /// [`Shared::policy`] as a job of its own, to run where blocking is allowed (an async
+    /// runtime's blocking pool): `None` for a relay.
+    #[cfg(feature = "aio")]
+    pub fn policy_query(&self, domain: &Domain, candidates: &[Candidate]) -> Option<PolicyQuery> {
+        let Routes::Mx {
+            mx,
+            resolver,
+            tls_optional,
+        } = &self.routes
+        else {
+            return None;
+        };
+        Some(PolicyQuery {
+            mx: (*mx).clone(),
+            resolver: resolver.clone(),
+            domain: domain.clone(),
+            candidates: candidates.to_vec(),
+            tls_optional: *tls_optional,
+        })
     }
 
     /// The domain's route as the delivery machine takes it, the policy prepared for its
@@ -212,6 +234,31 @@ impl<'a, B> Shared<'a, B> {
     }
 }
 
+/// What [`crate::security::plan_for`] needs for one domain, owned, so that it can run on
+/// another thread.
+#[cfg(feature = "aio")]
+pub(crate) struct PolicyQuery {
+    mx: MxDelivery,
+    resolver: Resolver,
+    domain: Domain,
+    candidates: Vec<Candidate>,
+    tls_optional: bool,
+}
+
+#[cfg(feature = "aio")]
+impl PolicyQuery {
+    /// The policy (blocking: DNS and HTTPS).
+    pub fn run(self) -> Option<SecurityPlan> {
+        crate::security::plan_for(
+            &self.mx,
+            &self.resolver,
+            &self.domain,
+            &self.candidates,
+            self.tls_optional,
+        )
+    }
+}
+
 /// A send or delivery: its delivery machine, and what its connections share.
 pub(crate) struct Job<'a, B> {
     pub delivery: Delivery,
@@ -231,7 +278,8 @@ pub(crate) struct RelayLookup<'a, B> {
 
 /// A relay job, ready or waiting for its relay's addresses.
 pub(crate) enum RelayStart<'a, B> {
-    Ready(Job<'a, B>),
+    /// Boxed: a job is large, and this is one allocation per call.
+    Ready(Box<Job<'a, B>>),
     Lookup(RelayLookup<'a, B>),
 }
 
@@ -263,9 +311,9 @@ impl<'a, B> Job<'a, B> {
         validate(messages.iter().map(|m| &m.envelope), &relay.settings())?;
         let connector = relay.tls_connector()?;
         Ok(match relay_route(relay)? {
-            RelayRoute::Known(candidates) => RelayStart::Ready(Job::relay_with(
+            RelayRoute::Known(candidates) => RelayStart::Ready(Box::new(Job::relay_with(
                 relay, candidates, connector, messages, content,
-            )),
+            ))),
             RelayRoute::Lookup(name) => RelayStart::Lookup(RelayLookup {
                 relay,
                 name,

@@ -108,7 +108,7 @@ async fn resolve<R: UdpRuntime, M: Machine>(mut machine: M) -> M::Output {
     loop {
         match step {
             Step::Done(output) => return output,
-            Step::Ask(lookup) => step = machine.answer(run::<R>(lookup).await),
+            Step::Ask(lookup) => step = machine.answer(run::<R>(*lookup).await),
         }
     }
 }

@@ -127,7 +127,7 @@ fn resolve<M: Machine>(mut machine: M) -> M::Output {
     loop {
         match step {
             Step::Done(output) => return output,
-            Step::Ask(lookup) => step = machine.answer(run(lookup)),
+            Step::Ask(lookup) => step = machine.answer(run(*lookup)),
         }
     }
 }

@@ -160,6 +160,7 @@ impl Lookup {
     }
 
     /// The question's type.
+    #[cfg(test)]
     pub(crate) fn qtype(&self) -> QueryType {
         self.qtype
     }

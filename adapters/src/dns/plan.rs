@@ -24,8 +24,9 @@ use super::{
 /// What a machine wants next.
 #[derive(Debug)]
 pub(crate) enum Step<T> {
-    /// Run this lookup and give its result to [`Machine::answer`].
-    Ask(Lookup),
+    /// Run this lookup and give its result to [`Machine::answer`] (boxed: a lookup is
+    /// large, and one allocation per question is nothing beside its round trip).
+    Ask(Box<Lookup>),
     /// The machine's result.
     Done(T),
 }
@@ -62,7 +63,7 @@ impl Machine for MxLookup<'_> {
 
     fn start(&mut self) -> Step<Self::Output> {
         match self.resolver.lookup(&self.name, QueryType::Mx, self.seed) {
-            Ok(lookup) => Step::Ask(lookup),
+            Ok(lookup) => Step::Ask(Box::new(lookup)),
             Err(error) => Step::Done(Err(error)),
         }
     }
@@ -94,7 +95,7 @@ impl<'r> AddressLookup<'r> {
     /// The first step: the AAAA question (an invalid name ends it at once).
     fn begin(&mut self, random: &mut dyn FnMut() -> u64) -> Step<Result<Vec<IpAddr>, DnsError>> {
         match self.resolver.lookup(&self.host, QueryType::Aaaa, random()) {
-            Ok(lookup) => Step::Ask(lookup),
+            Ok(lookup) => Step::Ask(Box::new(lookup)),
             Err(error) => Step::Done(Err(error)),
         }
     }
@@ -113,7 +114,7 @@ impl<'r> AddressLookup<'r> {
                 let lookup = self.resolver.lookup(&self.host, QueryType::A, random());
                 self.v6 = Some(answer);
                 match lookup {
-                    Ok(lookup) => Step::Ask(lookup),
+                    Ok(lookup) => Step::Ask(Box::new(lookup)),
                     Err(error) => Step::Done(Err(error)),
                 }
             }
@@ -273,7 +274,7 @@ impl<F: FnMut() -> u64> Machine for PlanLookup<'_, F> {
         match self.resolver.lookup(&name, QueryType::Mx, seed) {
             Ok(lookup) => {
                 self.state = PlanState::Mx(name);
-                Step::Ask(lookup)
+                Step::Ask(Box::new(lookup))
             }
             Err(error) => self.mx_answered(&name, Err(error)),
         }

@@ -227,9 +227,12 @@ mod tests {
         );
     }
 
+    /// Bytes with their labels, span by span.
+    type Labelled<'a> = &'a [(TransmitLabel, &'a [u8])];
+
     /// What a printer shows of a connection whose client bytes carry these labels, fed
     /// through the wiretap as a runtime feeds it.
-    fn render_wire(script: &[(bool, &[(TransmitLabel, &[u8])])]) -> String {
+    fn render_wire(script: &[(bool, Labelled<'_>)]) -> String {
         let mut printer = Printer::new(Vec::new());
         let mut wiretap = super::super::Wiretap::new(&mut printer);
         for (from_server, spans) in script {
