@@ -49,14 +49,14 @@ use mxsend_core::address::Domain;
 use rustls_pki_types::ServerName;
 
 use crate::attempt::{
-    binary_where_needed, local_or_unspecified, lookup_host, mx_candidates, mx_shuffle,
-    relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
-    Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
+    implicit_tls_deadline, lookup_host, mx_shuffle, Clock, HookSink, Negotiated, Next, SessionRun,
+    Tap, BODY_CHUNK, QUIT_COURTESY,
 };
 use crate::config::{MxDelivery, Relay, Settings};
-use crate::delivery::{Attempt, AttemptResult, Candidate, Delivery, GroupId, Report, Task};
-use crate::dns::{Resolver, RouteError};
+use crate::delivery::{Attempt, AttemptResult, Candidate, GroupId, Report, Task};
+use crate::dns::{AddressLimit, Resolver, Route, RouteError};
 use crate::error::{Error, HostLookupError};
+use crate::job::{first_report, Content, Job, RelayStart, Routes, SecuredRoute, Shared};
 use crate::message::{AsyncBodySource, Message};
 use crate::spool::SpoolWriter;
 use crate::tls::{TlsConnector, TlsError, TlsMode};
@@ -262,10 +262,9 @@ pub async fn send<R: Runtime, B: AsyncBodySource>(
     relay: &Relay,
     message: &Message<B>,
 ) -> Result<Report, Error> {
-    let mut reports = send_all::<R, B>(relay, std::slice::from_ref(message)).await?;
-    Ok(reports.pop().unwrap_or(Report {
-        recipients: Vec::new(),
-    }))
+    send_all::<R, B>(relay, std::slice::from_ref(message))
+        .await
+        .map(first_report)
 }
 
 /// Send many messages through a relay over one connection (pipelined when the server offers
@@ -318,32 +317,16 @@ async fn relay_all<R: Runtime, B: AsyncBodySource>(
     relay: &Relay,
     messages: &[Message<B>],
 ) -> Result<Vec<Report>, Error> {
-    let envelopes = || messages.iter().map(|m| &m.envelope);
-    validate(envelopes(), &relay.settings())?;
-    let connector = relay.tls_connector()?;
-    let candidates = match relay_route(relay)? {
-        RelayRoute::Known(candidates) => candidates,
-        RelayRoute::Lookup(name) => {
+    let mut job = match Job::relay(relay, messages, Content::aio())? {
+        RelayStart::Ready(job) => *job,
+        RelayStart::Lookup(lookup) => {
             // getaddrinfo blocks: the runtime runs it where blocking is allowed.
-            let answer = R::lookup_host(name, relay.port).await;
-            relay_candidates(relay, answer)?
+            let answer = R::lookup_host(lookup.name.clone(), lookup.port).await;
+            lookup.answered(answer)?
         }
     };
-    let mut delivery = relay_delivery(relay, candidates, envelopes());
-    binary_where_needed(
-        &mut delivery,
-        messages
-            .iter()
-            .map(|m| (&m.envelope, m.body.content_problem())),
-    );
-    let context = Shared {
-        settings: relay.settings(),
-        connector,
-        messages,
-        routes: Routes::Relay,
-    };
-    drive::<R, B>(&mut delivery, &context, 1).await?;
-    Ok(delivery.into_reports())
+    drive::<R, B>(&mut job, None, 1).await?;
+    Ok(job.into_reports())
 }
 
 /// Deliver one message to each recipient domain's MX hosts, up to
@@ -370,32 +353,10 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
     mx: &MxDelivery,
     message: &Message<B>,
 ) -> Result<Report, Error> {
-    let messages = std::slice::from_ref(message);
-    validate([&message.envelope], &mx.settings())?;
-    let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
-    let resolver = resolver(mx)?;
-    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-    binary_where_needed(
-        &mut delivery,
-        [(&message.envelope, message.body.content_problem())],
-    );
-    let context = Shared {
-        settings: mx.settings(),
-        connector,
-        messages,
-        routes: Routes::Mx {
-            mx,
-            resolver,
-            plan: plan_route::<R>,
-            tls_optional: crate::requiretls::tls_optional_async(mx, &message.body).await,
-        },
-    };
-    drive::<R, B>(&mut delivery, &context, mx.concurrency.max(1)).await?;
-    let mut report = delivery.into_reports().pop().unwrap_or(Report {
-        recipients: Vec::new(),
-    });
-    crate::security::add_verification_failures(&mut report.recipients, &context.connector);
-    Ok(report)
+    let tls_optional = crate::requiretls::tls_optional_async(mx, &message.body).await;
+    let mut job = Job::mx(mx, message, Content::aio(), tls_optional)?;
+    drive::<R, B>(&mut job, Some(plan_route::<R>), mx.concurrency.max(1)).await?;
+    Ok(job.into_report())
 }
 
 /// Define `send`, `send_all` and `deliver` for a runtime: the public API of a runtime module.
@@ -520,70 +481,22 @@ pub(crate) use udp_runtime;
 // ---------------------------------------------------------------------------------------------
 // Driving the delivery machine
 
-/// Where groups get their routes.
-enum Routes<'a> {
-    /// A relay: the machine never asks.
-    Relay,
-    /// MX delivery: the domain's MX plan, then its candidates, by `plan` (which needs the
-    /// runtime's UDP, so relays never name it).
-    Mx {
-        mx: &'a MxDelivery,
-        resolver: Resolver,
-        plan: PlanRoute,
-        /// The message says `TLS-Required: No` ([`crate::requiretls`]).
-        tls_optional: bool,
-    },
-}
-
-/// A domain's candidates, with the TLS policy that applies to them.
-type SecuredRoute = (
-    Result<Vec<Candidate>, RouteError>,
-    Option<crate::security::SecurityPlan>,
-);
-
-/// A domain's candidates, found through the resolver on some [`UdpRuntime`].
+/// A domain's MX route through the resolver on some [`UdpRuntime`] (which relays never
+/// name, so that they need no UDP).
 type PlanRoute = for<'s> fn(
-    &'s MxDelivery,
     &'s Resolver,
-    Domain,
-    bool,
-) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>>;
+    &'s Domain,
+    AddressLimit,
+)
+    -> Pin<Box<dyn Future<Output = Result<Route, RouteError>> + Send + 's>>;
 
 /// [`PlanRoute`] on runtime `R`.
 fn plan_route<'s, R: UdpRuntime>(
-    mx: &'s MxDelivery,
     resolver: &'s Resolver,
-    domain: Domain,
-    tls_optional: bool,
-) -> Pin<Box<dyn Future<Output = SecuredRoute> + Send + 's>> {
-    Box::pin(async move {
-        let limit = mx.address_limit();
-        let route = resolver
-            .plan_up_to_async::<R>(&domain, mx_shuffle, limit)
-            .await;
-        let route = mx_candidates(mx, route);
-        let policy = mx.mta_sts.is_some() || mx.dane.is_some();
-        let plan = match &route {
-            // MTA-STS and DANE ask DNS (and HTTPS) with blocking I/O: on the blocking pool.
-            Ok(candidates) if policy => {
-                let (mx, resolver, candidates) = (mx.clone(), resolver.clone(), candidates.clone());
-                blocking::unblock(move || {
-                    crate::security::plan_for(&mx, &resolver, &domain, &candidates, tls_optional)
-                })
-                .await
-            }
-            _ => None,
-        };
-        (route, plan)
-    })
-}
-
-/// What every task of one delivery reads.
-struct Shared<'a, B> {
-    settings: Settings,
-    connector: TlsConnector,
-    messages: &'a [Message<B>],
-    routes: Routes<'a>,
+    domain: &'s Domain,
+    limit: AddressLimit,
+) -> Pin<Box<dyn Future<Output = Result<Route, RouteError>> + Send + 's>> {
+    Box::pin(resolver.plan_up_to_async::<R>(domain, mx_shuffle, limit))
 }
 
 /// A finished task.
@@ -594,12 +507,15 @@ enum Finished {
 
 type TaskFuture<'a> = Pin<Box<dyn Future<Output = Finished> + Send + 'a>>;
 
-/// Run the delivery machine to the end, up to `concurrency` tasks at once, all in this task.
+/// Run the job's delivery machine to the end, up to `concurrency` tasks at once, all in
+/// this task; `plan` finds an MX domain's route.
 async fn drive<R: Runtime, B: AsyncBodySource>(
-    delivery: &mut Delivery,
-    shared: &Shared<'_, B>,
+    job: &mut Job<'_, B>,
+    plan: Option<PlanRoute>,
     concurrency: usize,
 ) -> Result<(), Error> {
+    let Job { delivery, shared } = job;
+    let shared = &*shared;
     let mut running: Vec<TaskFuture<'_>> = Vec::new();
     loop {
         while running.len() < concurrency {
@@ -608,7 +524,7 @@ async fn drive<R: Runtime, B: AsyncBodySource>(
             };
             running.push(match task {
                 Task::Resolve(id, domain) => {
-                    Box::pin(async move { Finished::Route(id, route(shared, domain).await) })
+                    Box::pin(async move { Finished::Route(id, route(shared, plan, domain).await) })
                 }
                 Task::Attempt(id, attempt) => Box::pin(async move {
                     let span = crate::trace::Span::connection(&attempt.candidate);
@@ -651,30 +567,24 @@ async fn first_finished(running: &mut Vec<TaskFuture<'_>>) -> Finished {
     .await
 }
 
-/// A domain's candidates.
-async fn route<B>(shared: &Shared<'_, B>, domain: Domain) -> SecuredRoute {
-    match &shared.routes {
-        Routes::Mx {
-            mx,
-            resolver,
-            plan,
-            tls_optional,
-        } => {
-            let name = domain.to_string();
-            let (route, plan) = plan(mx, resolver, domain, *tls_optional).await;
-            if let (Some(plan), Ok(candidates)) = (&plan, &route) {
-                plan.prepare(&name, &shared.connector, candidates, mx.transcript.as_ref());
-            }
-            (route, plan)
-        }
-        Routes::Relay => {
-            let none = Err(RouteError {
-                reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-                dns: None,
-            });
-            (none, None)
-        }
-    }
+/// A domain's candidates, with the policy that applies to them.
+async fn route<B>(shared: &Shared<'_, B>, plan: Option<PlanRoute>, domain: Domain) -> SecuredRoute {
+    let (Routes::Mx { mx, resolver, .. }, Some(plan)) = (&shared.routes, plan) else {
+        return Shared::<B>::relay_route();
+    };
+    let route = plan(resolver, &domain, mx.address_limit()).await;
+    let Some((route, policy)) = shared.mx_candidates(route) else {
+        return Shared::<B>::relay_route();
+    };
+    let plan = match &route {
+        // MTA-STS and DANE ask DNS (and HTTPS) with blocking I/O: on the blocking pool.
+        Ok(candidates) if policy => match shared.policy_query(&domain, candidates) {
+            Some(query) => blocking::unblock(move || query.run()).await,
+            None => None,
+        },
+        _ => None,
+    };
+    shared.secured(&domain, route, plan)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,7 +669,7 @@ type SocketOf<R> = Socket<<R as Runtime>::TcpStream, <R as Runtime>::UnixStream>
 async fn connect<R: Runtime>(
     candidate: &Candidate,
     deadline: Instant,
-) -> io::Result<(SocketOf<R>, Option<SocketAddr>)> {
+) -> io::Result<(SocketOf<R>, Option<io::Result<SocketAddr>>)> {
     match &candidate.unix {
         Some(path) => {
             let unix = timeout_at::<R, _>(deadline, R::connect_unix(path.clone())).await?;
@@ -769,7 +679,7 @@ async fn connect<R: Runtime>(
             let tcp = timeout_at::<R, _>(deadline, R::connect(candidate.addr)).await?;
             // Nagle's algorithm only delays our already coalesced writes.
             let _ = R::set_nodelay(&tcp);
-            let local = local_or_unspecified(R::local_addr(&tcp));
+            let local = R::local_addr(&tcp);
             Ok((Socket::Tcp(tcp), Some(local)))
         }
     }
@@ -824,30 +734,16 @@ async fn open_stream<R: Runtime>(
         Ok(connected) => connected,
         Err(error) => return Err(tap.connect_failed(candidate, error)),
     };
-    if let Some(local) = local {
-        tap.connected(local, candidate.addr);
-    }
-    let local =
-        local.unwrap_or_else(|| local_or_unspecified(Err(io::ErrorKind::Unsupported.into())));
-    if attempt.tls != TlsMode::Implicit {
+    let local = tap.connected_from(candidate, local);
+    let Some(deadline) = implicit_tls_deadline(attempt, settings) else {
         let stream = match tcp {
             Socket::Tcp(tcp) => Stream::Plain(tcp),
             Socket::Unix(unix) => Stream::Unix(unix),
         };
         return Ok((stream, local));
-    }
-    let deadline = settings.bound(Instant::now() + settings.timeouts.greeting);
-    match handshake::<R>(tcp, connector, attempt.tls, &candidate.host, deadline).await {
-        Ok((stream, negotiated)) => {
-            tap.tls_started(&negotiated, attempt.tls);
-            Ok((stream, local))
-        }
-        Err(error) => {
-            tap.tls_failed(&error);
-            tap.closed();
-            Err(AttemptResult::TlsFailed(error))
-        }
-    }
+    };
+    let secured = handshake::<R>(tcp, connector, attempt.tls, &candidate.host, deadline).await;
+    Ok((tap.implicit_tls(secured, attempt.tls)?, local))
 }
 
 /// One connection and session: connect, TLS as the mode says, the pump loop, close.
@@ -864,13 +760,7 @@ async fn run_attempt<R: Runtime, B: AsyncBodySource>(
             Ok(connected) => connected,
             Err(result) => return Ok(result),
         };
-    let config = settings.session_config(local, attempt.tls);
-    let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
-        let message = shared.messages.get(m)?;
-        message.envelope_for(rcpts, message.body.size_hint())
-    })?
-    .with_hook(settings.on_transaction.clone())
-    .with_deadline(settings.deadline);
+    let mut run = shared.session(attempt, local, &clock)?;
     let result = pump::<R, B>(&mut stream, &mut run, &clock, &mut tap, shared, attempt).await;
     let courtesy = Instant::now() + QUIT_COURTESY;
     let _ = timeout_at::<R, _>(courtesy, stream.close()).await;
@@ -915,26 +805,15 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
             // A long-lived connection with nothing to do: it is kept as it is.
             Next::Idle => return None,
             Next::Closed => {
-                // A QUIT the session queued when it gave up: a courtesy, errors ignored.
-                let pending = run.session.pending_transmit();
-                if !pending.is_empty() {
-                    let courtesy = Instant::now() + QUIT_COURTESY;
-                    if let Ok(n) = timeout_at::<R, _>(courtesy, stream.write(pending)).await {
-                        tap.wire.sent(pending.get(..n).unwrap_or_default());
-                        let _ = timeout_at::<R, _>(courtesy, stream.flush()).await;
-                    }
-                }
+                courtesy::<R>(stream, run, tap, Instant::now() + QUIT_COURTESY).await;
                 return None;
             }
             Next::Body { message, open } => {
                 if open {
-                    body = None;
-                    let source = shared.messages.get(message).map(|m| &m.body);
-                    match source.map(AsyncBodySource::open) {
-                        Some(Ok(reader)) => body = Some(reader),
-                        Some(Err(error)) => run.body_read(Err(error), clock),
-                        None => run.body_read(Err(io::ErrorKind::NotFound.into()), clock),
-                    }
+                    // The last reader goes before the next opens.
+                    drop(body.take());
+                    let opened = shared.body(message).map(AsyncBodySource::open);
+                    body = run.body_opened(opened, clock);
                 }
                 if let Some(reader) = body.as_mut() {
                     // Bounded like every other step: a stalled source defers the message.
@@ -962,6 +841,23 @@ async fn pump<R: Runtime, B: AsyncBodySource>(
                 run.received(read.map(|n| input.get(..n).unwrap_or_default()), tap, clock);
             }
         }
+    }
+}
+
+/// Write what the session queued as it ended ([`SessionRun::courtesy`]: a QUIT) before
+/// `courtesy` ([`QUIT_COURTESY`] from when it gave up), errors ignored.
+async fn courtesy<R: Runtime>(
+    stream: &mut Stream<R>,
+    run: &SessionRun,
+    tap: &mut Tap<'_>,
+    courtesy: Instant,
+) {
+    let Some(pending) = run.courtesy() else {
+        return;
+    };
+    if let Ok(n) = timeout_at::<R, _>(courtesy, stream.write(pending)).await {
+        run.courtesy_written(n, tap);
+        let _ = timeout_at::<R, _>(courtesy, stream.flush()).await;
     }
 }
 

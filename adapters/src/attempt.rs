@@ -336,6 +336,50 @@ impl<'t> Tap<'t> {
     pub fn closed(&mut self) {
         self.wire.event(TranscriptEvent::Closed);
     }
+
+    /// The connection is up: our address as the session names it, `local` being the
+    /// socket's (`None` for a Unix domain socket, which has none and tells no event).
+    pub fn connected_from(
+        &mut self,
+        candidate: &Candidate,
+        local: Option<io::Result<SocketAddr>>,
+    ) -> SocketAddr {
+        match local {
+            Some(local) => {
+                let local = local_or_unspecified(local);
+                self.connected(local, candidate.addr);
+                local
+            }
+            None => local_or_unspecified(Err(io::ErrorKind::Unsupported.into())),
+        }
+    }
+
+    /// The implicit TLS handshake's outcome: the secured stream, or the attempt's result
+    /// (the connection is then closed).
+    pub fn implicit_tls<S>(
+        &mut self,
+        handshake: Result<(S, Negotiated), TlsError>,
+        mode: TlsMode,
+    ) -> Result<S, AttemptResult> {
+        match handshake {
+            Ok((stream, negotiated)) => {
+                self.tls_started(&negotiated, mode);
+                Ok(stream)
+            }
+            Err(error) => {
+                self.tls_failed(&error);
+                self.closed();
+                Err(AttemptResult::TlsFailed(error))
+            }
+        }
+    }
+}
+
+/// When the attempt's TLS handshake must be done if it comes before the greeting (implicit
+/// TLS); `None` when the session starts in plaintext.
+pub(crate) fn implicit_tls_deadline(attempt: &Attempt, settings: &Settings) -> Option<StdInstant> {
+    (attempt.tls == TlsMode::Implicit)
+        .then(|| settings.bound(StdInstant::now() + settings.timeouts.greeting))
 }
 
 /// The local address when the socket cannot tell (it always can once connected): only the
@@ -616,13 +660,69 @@ impl SessionRun {
         }
     }
 
+    /// The outcome of opening message content on [`Next::Body`] with `open`: the reader, or
+    /// (the message being gone, or its content unreadable) the message settled as
+    /// [`SessionRun::body_read`] settles a failed read.
+    pub fn body_opened<T>(&mut self, opened: Option<io::Result<T>>, clock: &Clock) -> Option<T> {
+        match opened {
+            Some(Ok(reader)) => Some(reader),
+            Some(Err(error)) => {
+                self.body_read(Err(error), clock);
+                None
+            }
+            None => {
+                self.body_read(Err(io::ErrorKind::NotFound.into()), clock);
+                None
+            }
+        }
+    }
+
+    /// What to write as a courtesy once the session is over ([`Next::Closed`], or a
+    /// long-lived client closing): the QUIT it queued, if any, within [`QUIT_COURTESY`].
+    pub fn courtesy(&self) -> Option<&[u8]> {
+        Some(self.session.pending_transmit()).filter(|pending| !pending.is_empty())
+    }
+
+    /// `n` octets of [`SessionRun::courtesy`] went out (errors are ignored).
+    pub fn courtesy_written(&self, n: usize, tap: &mut Tap<'_>) {
+        let pending = self.session.pending_transmit();
+        let spans = self.session.pending_transmit_spans();
+        tap.wire.sent(pending.get(..n).unwrap_or(pending), spans);
+    }
+
+    /// A long-lived session idle since its last batch is about to carry the next one,
+    /// bounded by `overall`: true when it may (it queued the RSET that checks the
+    /// connection; the pump then runs until [`SessionRun::still_idle`] says).
+    pub fn resume(&mut self, overall: Option<StdInstant>, clock: &Clock) -> bool {
+        self.set_deadline(overall);
+        self.session.check_idle(clock.now()).is_ok()
+    }
+
+    /// After the pump stopped (`tls_error` what it returned): true when the session is
+    /// established and idle, so the connection can carry more.
+    pub fn still_idle(&mut self, tls_error: &Option<TlsError>) -> bool {
+        tls_error.is_none() && self.next() == Next::Idle
+    }
+
+    /// A long-lived session's batch is over (`tls_error` what the pump returned): its
+    /// result, and whether the connection is kept (idle again) or closed.
+    pub fn batch_done(&mut self, tls_error: Option<TlsError>) -> (AttemptResult, bool) {
+        let result = match tls_error {
+            Some(error) => AttemptResult::TlsFailed(error),
+            None => self.take_result(),
+        };
+        let keep = !self.is_closed() && self.next() == Next::Idle;
+        (result, keep)
+    }
+
     /// The outcome of writing [`Session::pending_transmit`].
     pub fn wrote(&mut self, written: io::Result<usize>, tap: &mut Tap<'_>, clock: &Clock) {
         match written {
             Ok(0) => self.session.handle_eof(clock.now()),
             Ok(n) => {
                 let pending = self.session.pending_transmit();
-                tap.wire.sent(pending.get(..n).unwrap_or(pending));
+                let spans = self.session.pending_transmit_spans();
+                tap.wire.sent(pending.get(..n).unwrap_or(pending), spans);
                 self.session.advance_transmit(n);
             }
             Err(error) => self.io_failed(&error, clock),

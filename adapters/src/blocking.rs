@@ -1,8 +1,9 @@
 //! The blocking adapter: std::net sockets, rustls streams, one thread.
 //!
 //! Everything protocol-shaped lives elsewhere and is shared with the async adapters: the
-//! session in the core, the fallback rules in [`crate::advanced::Delivery`], the setup, per-session
-//! bookkeeping and transcript events in `attempt.rs`, TLS configuration in [`crate::tls`],
+//! session in the core, the fallback rules in [`crate::advanced::Delivery`], the preparation
+//! and finishing of a send or delivery in `job.rs`, the per-session bookkeeping, the pump's
+//! decisions and transcript events in `attempt.rs`, TLS configuration in [`crate::tls`],
 //! the transcript in [`crate::transcript`]. What is left here is the loop that moves bytes:
 //!
 //! - connect with [`std::net::TcpStream::connect_timeout`] (or to a Unix domain socket,
@@ -55,14 +56,13 @@ use std::time::{Duration, Instant};
 use mxsend_core::address::Domain;
 
 use crate::attempt::{
-    binary_where_needed, local_or_unspecified, lookup_host, mx_candidates, mx_shuffle,
-    relay_candidates, relay_delivery, relay_route, resolver, validate, Clock, HookSink, Negotiated,
-    Next, RelayRoute, SessionRun, Tap, BODY_CHUNK, QUIT_COURTESY,
+    implicit_tls_deadline, lookup_host, mx_shuffle, Clock, HookSink, Negotiated, Next, SessionRun,
+    Tap, BODY_CHUNK, QUIT_COURTESY,
 };
 use crate::config::{MxDelivery, Relay, Settings};
-use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Report};
-use crate::dns::RouteError;
+use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Report};
 use crate::error::Error;
+use crate::job::{first_report, Content, Job, RelayStart, Routes, SecuredRoute, Shared};
 use crate::message::{BodySource, Message};
 use crate::spool::{SpoolWriter, Spooled};
 use crate::tls::{TlsConnector, TlsError, TlsMode};
@@ -80,10 +80,7 @@ fn time_left(deadline: Instant) -> Duration {
 
 /// Send one message through a relay.
 pub fn send<B: BodySource>(relay: &Relay, message: &Message<B>) -> Result<Report, Error> {
-    let mut reports = send_all(relay, std::slice::from_ref(message))?;
-    Ok(reports.pop().unwrap_or(Report {
-        recipients: Vec::new(),
-    }))
+    send_all(relay, std::slice::from_ref(message)).map(first_report)
 }
 
 /// Send many messages through a relay over one connection (pipelined when the server
@@ -104,35 +101,15 @@ pub fn send_all<B: BodySource>(
 
 /// [`send_all`] once the messages are signed (or need not be).
 fn relay_all<B: BodySource>(relay: &Relay, messages: &[Message<B>]) -> Result<Vec<Report>, Error> {
-    let envelopes = || messages.iter().map(|m| &m.envelope);
-    validate(envelopes(), &relay.settings())?;
-    let connector = relay.tls_connector()?;
-    let candidates = match relay_route(relay)? {
-        RelayRoute::Known(candidates) => candidates,
-        RelayRoute::Lookup(name) => relay_candidates(relay, lookup_host(&name, relay.port))?,
+    let mut job = match Job::relay(relay, messages, Content::blocking())? {
+        RelayStart::Ready(job) => *job,
+        RelayStart::Lookup(lookup) => {
+            let answer = lookup_host(&lookup.name, lookup.port);
+            lookup.answered(answer)?
+        }
     };
-    let mut delivery = relay_delivery(relay, candidates, envelopes());
-    binary_where_needed(
-        &mut delivery,
-        messages
-            .iter()
-            .map(|m| (&m.envelope, m.body.content_problem())),
-    );
-    drive(
-        &mut delivery,
-        &relay.settings(),
-        &connector,
-        messages,
-        |_| {
-            // A relay has no domain to resolve; the machine never asks.
-            let none = Err(RouteError {
-                reason: mxsend_core::mx::NoRoute::NoUsableExchange,
-                dns: None,
-            });
-            (none, None)
-        },
-    )?;
-    Ok(delivery.into_reports())
+    drive(&mut job, |_, _| Shared::<B>::relay_route())?;
+    Ok(job.into_reports())
 }
 
 /// Deliver one message to each recipient domain's MX hosts, one domain after the other.
@@ -149,48 +126,23 @@ pub fn deliver<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<R
 
 /// [`deliver`] once the message is signed (or need not be).
 fn deliver_one<B: BodySource>(mx: &MxDelivery, message: &Message<B>) -> Result<Report, Error> {
-    let messages = std::slice::from_ref(message);
-    validate([&message.envelope], &mx.settings())?;
-    let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
-    let resolver = resolver(mx)?;
-    let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-    binary_where_needed(
-        &mut delivery,
-        [(&message.envelope, message.body.content_problem())],
-    );
     let tls_optional = crate::requiretls::tls_optional(mx, &message.body);
-    drive(
-        &mut delivery,
-        &mx.settings(),
-        &connector,
-        messages,
-        |domain| {
-            let route = mx_candidates(
-                mx,
-                resolver.plan_up_to(domain, mx_shuffle, mx.address_limit()),
-            );
-            let plan = match &route {
-                Ok(candidates) => {
-                    crate::security::plan_for(mx, &resolver, domain, candidates, tls_optional)
-                }
-                Err(_) => None,
-            };
-            if let (Some(plan), Ok(candidates)) = (&plan, &route) {
-                plan.prepare(
-                    &domain.to_string(),
-                    &connector,
-                    candidates,
-                    mx.transcript.as_ref(),
-                );
-            }
-            (route, plan)
-        },
-    )?;
-    let mut report = delivery.into_reports().pop().unwrap_or(Report {
-        recipients: Vec::new(),
-    });
-    crate::security::add_verification_failures(&mut report.recipients, &connector);
-    Ok(report)
+    let mut job = Job::mx(mx, message, Content::blocking(), tls_optional)?;
+    drive(&mut job, |shared, domain| {
+        let Routes::Mx { resolver, .. } = &shared.routes else {
+            return Shared::<B>::relay_route();
+        };
+        let route = resolver.plan_up_to(domain, mx_shuffle, mx.address_limit());
+        let Some((route, policy)) = shared.mx_candidates(route) else {
+            return Shared::<B>::relay_route();
+        };
+        let plan = match &route {
+            Ok(candidates) if policy => shared.policy(domain, candidates),
+            _ => None,
+        };
+        shared.secured(domain, route, plan)
+    })?;
+    Ok(job.into_report())
 }
 
 /// Spool the content that wants it ([`BodySource::wants_read_ahead`]) before connecting,
@@ -215,32 +167,25 @@ fn read_ahead<B: BodySource>(messages: &[Message<B>], stall: Duration) {
     }
 }
 
-/// A domain's candidates, with the TLS policy that applies to them.
-type SecuredRoute = (
-    Result<Vec<Candidate>, RouteError>,
-    Option<crate::security::SecurityPlan>,
-);
-
-/// Run the delivery machine to the end with blocking I/O.
+/// Run the job's delivery machine to the end with blocking I/O; `resolve` finds a domain's
+/// route (blocking DNS).
 fn drive<B: BodySource>(
-    delivery: &mut Delivery,
-    settings: &Settings,
-    connector: &TlsConnector,
-    messages: &[Message<B>],
-    mut resolve: impl FnMut(&Domain) -> SecuredRoute,
+    job: &mut Job<'_, B>,
+    mut resolve: impl FnMut(&Shared<'_, B>, &Domain) -> SecuredRoute,
 ) -> Result<(), Error> {
+    let Job { delivery, shared } = job;
     loop {
         match delivery.poll() {
             Action::Done => return Ok(()),
             Action::Resolve(domain) => {
-                let (route, plan) = resolve(&domain);
+                let (route, plan) = resolve(shared, &domain);
                 delivery.route_secured(route, plan);
             }
             Action::Attempt(attempt) => {
-                let mut sink = HookSink(settings.transcript.as_ref());
+                let mut sink = HookSink(shared.settings.transcript.as_ref());
                 let mut tap = Tap::new(&mut sink);
                 let result = crate::trace::Span::connection(&attempt.candidate)
-                    .in_scope(|| run_attempt(&attempt, settings, connector, messages, &mut tap))?;
+                    .in_scope(|| run_attempt(&attempt, shared, &mut tap))?;
                 delivery.attempt_done(result);
             }
         }
@@ -454,60 +399,30 @@ fn connect(
         Err(error) => return Err(tap.connect_failed(candidate, error)),
     };
     let local = match &tcp {
-        Socket::Tcp(tcp) => {
-            let local = local_or_unspecified(tcp.local_addr());
-            tap.connected(local, candidate.addr);
-            local
-        }
+        Socket::Tcp(tcp) => tap.connected_from(candidate, Some(tcp.local_addr())),
         #[cfg(unix)]
-        Socket::Unix(_) => local_or_unspecified(Err(io::ErrorKind::Unsupported.into())),
+        Socket::Unix(_) => tap.connected_from(candidate, None),
     };
-    if attempt.tls != TlsMode::Implicit {
+    let Some(deadline) = implicit_tls_deadline(attempt, settings) else {
         return Ok((Stream::Plain(tcp), local));
-    }
-    let deadline = settings.bound(Instant::now() + settings.timeouts.greeting);
-    match handshake(tcp, connector, attempt.tls, &candidate.host, deadline) {
-        Ok((stream, negotiated)) => {
-            tap.tls_started(&negotiated, attempt.tls);
-            Ok((stream, local))
-        }
-        Err(error) => {
-            tap.tls_failed(&error);
-            tap.closed();
-            Err(AttemptResult::TlsFailed(error))
-        }
-    }
+    };
+    let secured = handshake(tcp, connector, attempt.tls, &candidate.host, deadline);
+    Ok((tap.implicit_tls(secured, attempt.tls)?, local))
 }
 
 /// One connection and session: connect, TLS as the mode says, the pump loop, close.
 fn run_attempt<B: BodySource>(
     attempt: &Attempt,
-    settings: &Settings,
-    connector: &TlsConnector,
-    messages: &[Message<B>],
+    shared: &Shared<'_, B>,
     tap: &mut Tap<'_>,
 ) -> Result<AttemptResult, Error> {
     let clock = Clock::start();
-    let (mut stream, local) = match connect(attempt, settings, connector, tap) {
+    let (mut stream, local) = match connect(attempt, &shared.settings, &shared.connector, tap) {
         Ok(connected) => connected,
         Err(result) => return Ok(result),
     };
-    let config = settings.session_config(local, attempt.tls);
-    let mut run = SessionRun::start(config, &clock, attempt, |m, rcpts| {
-        let message = messages.get(m)?;
-        message.envelope_for(rcpts, message.body.size_hint())
-    })?
-    .with_hook(settings.on_transaction.clone())
-    .with_deadline(settings.deadline);
-    let result = pump(
-        &mut stream,
-        &mut run,
-        &clock,
-        tap,
-        messages,
-        connector,
-        attempt,
-    );
+    let mut run = shared.session(attempt, local, &clock)?;
+    let result = pump(&mut stream, &mut run, &clock, tap, shared, attempt);
     stream.close();
     tap.closed();
     Ok(run.finish(result))
@@ -596,8 +511,7 @@ fn pump<B: BodySource>(
     run: &mut SessionRun,
     clock: &Clock,
     tap: &mut Tap<'_>,
-    messages: &[Message<B>],
-    connector: &TlsConnector,
+    shared: &Shared<'_, B>,
     attempt: &Attempt,
 ) -> Option<TlsError> {
     let mut input = vec![0u8; BODY_CHUNK];
@@ -611,6 +525,7 @@ fn pump<B: BodySource>(
                     return Some(TlsError::AlreadyEncrypted);
                 };
                 let host = &attempt.candidate.host;
+                let connector = &shared.connector;
                 let secured = handshake(tcp, connector, attempt.tls, host, run.deadline(clock))
                     .map(|(secured, negotiated)| {
                         *stream = secured;
@@ -625,26 +540,15 @@ fn pump<B: BodySource>(
             // A long-lived connection with nothing to do: it is kept as it is.
             Next::Idle => return None,
             Next::Closed => {
-                // A QUIT the session queued when it gave up: a courtesy, errors ignored.
-                let pending = run.session.pending_transmit();
-                let courtesy = Instant::now() + QUIT_COURTESY;
-                if !pending.is_empty() && deadline.bound(stream, courtesy).is_ok() {
-                    if let Ok(n) = stream.write(pending) {
-                        tap.wire.sent(pending.get(..n).unwrap_or_default());
-                        let _ = stream.flush();
-                    }
-                }
+                courtesy(stream, run, tap, &mut deadline);
                 return None;
             }
             Next::Body { message, open } => {
                 if open {
-                    body = None;
-                    let source = messages.get(message).map(|m| &m.body);
-                    match source.map(open_body) {
-                        Some(Ok(reader)) => body = Some(reader),
-                        Some(Err(error)) => run.body_read(Err(error), clock),
-                        None => run.body_read(Err(io::ErrorKind::NotFound.into()), clock),
-                    }
+                    // The last reader goes before the next opens.
+                    drop(body.take());
+                    let opened = shared.body(message).map(open_body);
+                    body = run.body_opened(opened, clock);
                 }
                 if let Some(reader) = body.as_mut() {
                     let read = reader.read(&mut chunk, run.deadline(clock));
@@ -673,6 +577,28 @@ fn pump<B: BodySource>(
                 let read = stream.read(&mut input);
                 run.received(read.map(|n| input.get(..n).unwrap_or_default()), tap, clock);
             }
+        }
+    }
+}
+
+/// Write what the session queued as it ended ([`SessionRun::courtesy`]: a QUIT), within
+/// [`QUIT_COURTESY`], errors ignored.
+fn courtesy(
+    stream: &mut Stream,
+    run: &SessionRun,
+    tap: &mut Tap<'_>,
+    deadline: &mut SocketDeadline,
+) {
+    let Some(pending) = run.courtesy() else {
+        return;
+    };
+    if deadline
+        .bound(stream, Instant::now() + QUIT_COURTESY)
+        .is_ok()
+    {
+        if let Ok(n) = stream.write(pending) {
+            run.courtesy_written(n, tap);
+            let _ = stream.flush();
         }
     }
 }

@@ -181,6 +181,8 @@ mod delivery;
 pub mod dkim;
 pub mod dns;
 mod error;
+#[cfg(any(feature = "blocking", feature = "aio"))]
+mod job;
 pub mod message;
 pub mod mta_sts;
 pub mod queue;

@@ -1,25 +1,29 @@
 //! The transcript hook: every line sent and received, in order, for `-v` output and logs.
 //!
-//! Every runtime feeds the raw bytes it writes and reads to one wiretap, which cuts them
-//! into lines and hands [`TranscriptEvent`]s to the caller's [`Transcript`]. Doing it here,
-//! on the bytes actually written and read, rather than in each runtime's pump, keeps the
-//! transcripts of the blocking, smol and async-std adapters identical, and shows exactly
-//! what went over the wire: pipelined commands appear one line each, in the order written.
+//! Every runtime feeds the bytes it writes and reads to one wiretap, which cuts them into
+//! lines and hands [`TranscriptEvent`]s to the caller's [`Transcript`]. Doing it here, on the
+//! bytes actually written and read, rather than in each runtime's pump, keeps the
+//! transcripts of every runtime identical, and shows exactly what went over the wire:
+//! pipelined commands appear one line each, in the order written.
 //!
-//! What the wiretap knows about SMTP, and nothing more:
-//! - **Secrets are redacted** before any event is made: the initial response on an `AUTH`
-//!   line (`AUTH PLAIN [redacted]`), and every client line that answers a `334` challenge
-//!   (LOGIN's user name and password, a deferred initial response, an XOAUTH2 token). The
-//!   secret never reaches the caller's hook, so a transcript can be logged as is.
-//! - **Message content is flagged**: after `354` (DATA), each content line is
-//!   [`TranscriptEvent::SentBody`] up to the final `.`; after `BDAT n`, the next `n` octets
-//!   are, split at line ends (a chunk boundary may split one line into two events). The
-//!   CLI abbreviates long messages with them; [`Printer`] shows the first lines only.
+//! What each byte written is, the session says
+//! ([`mxsend_core::session::Session::pending_transmit_spans`]); the wiretap parses no SMTP:
+//! - **Secrets are redacted** before any event is made: a span the session labels secret
+//!   (the initial response on an `AUTH` line, every SASL response: LOGIN's user name and
+//!   password, an XOAUTH2 token, SCRAM's messages) is shown as [`REDACTED`]
+//!   (`AUTH PLAIN [redacted]`). The secret never reaches the caller's hook, so a transcript
+//!   can be logged as is.
+//! - **Message content is flagged**: the bytes labelled content (a DATA body up to, not
+//!   including, the final `.`; a BDAT chunk's octets) are [`TranscriptEvent::SentBody`],
+//!   split at line ends (a BDAT chunk boundary may split one line into two events). The CLI
+//!   abbreviates long messages with them; [`Printer`] shows the first lines only.
 //! - Lines are given without their CRLF; a bare LF also ends a line (so a server that
 //!   sends bare LFs still gets one event per line).
 
 use std::io;
 use std::net::SocketAddr;
+
+use mxsend_core::session::{TransmitLabel, TransmitSpan};
 
 mod printer;
 pub use printer::{Printer, DATA_HEAD_LINES};
@@ -126,31 +130,29 @@ impl Transcript for () {
     fn event(&mut self, _event: TranscriptEvent<'_>) {}
 }
 
-/// What the bytes the client sends next are.
+/// What the client line being cut is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ClientMode {
-    /// Command lines.
-    Commands,
-    /// DATA content up to the line `.`.
-    Data,
-    /// BDAT chunk content: this many octets remain.
-    Bdat(u64),
+enum LineKind {
+    /// A command line (secrets in it already redacted).
+    Command,
+    /// A line of message content.
+    Content,
 }
 
-/// Cuts the bytes of one connection into transcript lines, redacting secrets and flagging
-/// message content (see the module documentation). One per connection.
+/// Cuts the bytes of one connection into transcript lines, redacting what the session
+/// labels secret and flagging what it labels content (see the module documentation). One
+/// per connection.
 pub(crate) struct Wiretap<'t> {
     /// `Send`, so that an async connection holding its wiretap can move between threads.
     sink: &'t mut (dyn Transcript + Send),
     /// A server line not yet ended.
     received: Vec<u8>,
-    /// A client line not yet ended.
+    /// A client line not yet ended (secrets already replaced), and what it is.
     sent: Vec<u8>,
-    mode: ClientMode,
-    /// DATA went out and its 354 has not come yet.
-    data_pending: bool,
-    /// The server's last reply was 334: the next client line is a SASL response.
-    redact_next: bool,
+    kind: LineKind,
+    /// The last bytes added to `sent` were a secret's (so a secret split across writes is
+    /// redacted once).
+    in_secret: bool,
     /// False when nobody listens: the bytes are then not even cut into lines.
     enabled: bool,
 }
@@ -158,7 +160,7 @@ pub(crate) struct Wiretap<'t> {
 impl std::fmt::Debug for Wiretap<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wiretap")
-            .field("mode", &self.mode)
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
@@ -173,9 +175,8 @@ impl<'t> Wiretap<'t> {
             sink,
             received: Vec::new(),
             sent: Vec::new(),
-            mode: ClientMode::Commands,
-            data_pending: false,
-            redact_next: false,
+            kind: LineKind::Command,
+            in_secret: false,
             enabled: true,
         }
     }
@@ -206,114 +207,74 @@ impl<'t> Wiretap<'t> {
             bytes = rest;
             self.received.extend_from_slice(head);
             let line = std::mem::take(&mut self.received);
-            self.server_line(trim_line_end(&line));
+            self.sink
+                .event(TranscriptEvent::Received(trim_line_end(&line)));
+            self.received = line;
+            self.received.clear();
         }
         self.received.extend_from_slice(bytes);
     }
 
-    /// Bytes written to the server, in any split.
-    pub fn sent(&mut self, mut bytes: &[u8]) {
+    /// Bytes written to the server, in any split, with the session's labels for them
+    /// ([`mxsend_core::session::Session::pending_transmit_spans`] of the bytes they begin):
+    /// the spans may run past `bytes`, which ends where the write did.
+    pub fn sent(&mut self, mut bytes: &[u8], spans: impl IntoIterator<Item = TransmitSpan>) {
         if !self.enabled {
             return;
         }
-        while !bytes.is_empty() {
-            if let ClientMode::Bdat(remaining) = self.mode {
-                let take = usize::try_from(remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len());
-                let (chunk, rest) = bytes.split_at(take);
-                bytes = rest;
-                self.bdat_content(chunk);
-                let left = remaining - take as u64;
-                self.mode = if left == 0 {
-                    ClientMode::Commands
-                } else {
-                    ClientMode::Bdat(left)
-                };
-                continue;
-            }
-            let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
-                self.sent.extend_from_slice(bytes);
+        for span in spans {
+            if bytes.is_empty() {
                 return;
-            };
+            }
+            let (part, rest) = bytes.split_at(span.len.min(bytes.len()));
+            bytes = rest;
+            self.span(span.label, part);
+        }
+        // Past the labels (never, from a session): commands.
+        if !bytes.is_empty() {
+            self.span(TransmitLabel::Command, bytes);
+        }
+    }
+
+    /// One labelled run of bytes.
+    fn span(&mut self, label: TransmitLabel, mut bytes: &[u8]) {
+        let kind = match label {
+            TransmitLabel::Content => LineKind::Content,
+            _ => LineKind::Command,
+        };
+        // A line that changes kind is ended there (a BDAT chunk's last, unfinished line).
+        if kind != self.kind {
+            if !self.sent.is_empty() {
+                self.end_line();
+            }
+            self.kind = kind;
+        }
+        if label == TransmitLabel::Secret {
+            if !std::mem::replace(&mut self.in_secret, true) {
+                self.sent.extend_from_slice(REDACTED);
+            }
+            return;
+        }
+        self.in_secret = false;
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
             let (head, rest) = bytes.split_at(end + 1);
             bytes = rest;
             self.sent.extend_from_slice(head);
-            let line = std::mem::take(&mut self.sent);
-            self.client_line(trim_line_end(&line));
+            self.end_line();
         }
+        self.sent.extend_from_slice(bytes);
     }
 
-    fn server_line(&mut self, line: &[u8]) {
-        self.sink.event(TranscriptEvent::Received(line));
-        // The last line of a reply: `NNN` alone or `NNN ` and text (RFC 5321 §4.2).
-        let last = line.len() == 3 || line.get(3) == Some(&b' ');
-        match line.get(..3) {
-            Some(b"334") if last => self.redact_next = true,
-            Some(b"354") if last && self.data_pending => {
-                self.data_pending = false;
-                self.mode = ClientMode::Data;
-            }
-            _ => {}
-        }
-    }
-
-    fn client_line(&mut self, line: &[u8]) {
-        match self.mode {
-            ClientMode::Data if line == b"." => {
-                self.mode = ClientMode::Commands;
-                self.sink.event(TranscriptEvent::Sent(line));
-            }
-            ClientMode::Data => self.sink.event(TranscriptEvent::SentBody(line)),
-            ClientMode::Commands | ClientMode::Bdat(_) => self.command_line(line),
-        }
-    }
-
-    fn command_line(&mut self, line: &[u8]) {
-        if std::mem::take(&mut self.redact_next) {
-            self.sink.event(TranscriptEvent::Sent(REDACTED));
-            return;
-        }
-        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
-        let verb = words.next().unwrap_or_default();
-        if verb.eq_ignore_ascii_case(b"AUTH") {
-            let mechanism = words.next().unwrap_or_default();
-            let mut shown = b"AUTH ".to_vec();
-            shown.extend_from_slice(mechanism);
-            if words.next().is_some() {
-                shown.push(b' ');
-                shown.extend_from_slice(REDACTED);
-            }
-            self.sink.event(TranscriptEvent::Sent(&shown));
-            return;
-        }
-        if verb.eq_ignore_ascii_case(b"DATA") {
-            self.data_pending = true;
-        } else if verb.eq_ignore_ascii_case(b"BDAT") {
-            let size = words
-                .next()
-                .and_then(|w| std::str::from_utf8(w).ok())
-                .and_then(|w| w.parse::<u64>().ok())
-                .unwrap_or(0);
-            if size > 0 {
-                self.mode = ClientMode::Bdat(size);
-            }
-        }
-        self.sink.event(TranscriptEvent::Sent(line));
-    }
-
-    /// BDAT content: one event per line end, the rest of the chunk as a partial line.
-    fn bdat_content(&mut self, chunk: &[u8]) {
-        let mut rest = chunk;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            let (line, after) = rest.split_at(end + 1);
-            rest = after;
-            self.sink
-                .event(TranscriptEvent::SentBody(trim_line_end(line)));
-        }
-        if !rest.is_empty() {
-            self.sink.event(TranscriptEvent::SentBody(rest));
-        }
+    /// The client line is complete (or cut short by a change of kind): its event.
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.sent);
+        let trimmed = trim_line_end(&line);
+        self.sink.event(match self.kind {
+            LineKind::Command => TranscriptEvent::Sent(trimmed),
+            LineKind::Content => TranscriptEvent::SentBody(trimmed),
+        });
+        self.sent = line;
+        self.sent.clear();
     }
 }
 
@@ -326,6 +287,14 @@ fn trim_line_end(line: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mxsend_core::address::{Domain, Mailbox, ReversePath};
+    use mxsend_core::command::BodyType;
+    use mxsend_core::sasl::{Credentials, Secret};
+    use mxsend_core::session::{
+        DsnOptions, Envelope, Session, SessionConfig, TlsPolicy, TransactionWindow,
+    };
+    use mxsend_core::time::Instant;
+    use TransmitLabel::{Command, Content};
 
     #[derive(Debug, PartialEq, Eq)]
     enum Line {
@@ -334,27 +303,107 @@ mod tests {
         Body(String),
     }
 
-    fn tap(script: &[(bool, &[u8])]) -> Vec<Line> {
-        let mut lines = Vec::new();
-        let mut hook = |event: TranscriptEvent<'_>| {
+    /// The events as lines.
+    #[derive(Default)]
+    struct Lines(Vec<Line>);
+
+    impl Transcript for Lines {
+        fn event(&mut self, event: TranscriptEvent<'_>) {
             let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             match event {
-                TranscriptEvent::Received(l) => lines.push(Line::Rx(s(l))),
-                TranscriptEvent::Sent(l) => lines.push(Line::Tx(s(l))),
-                TranscriptEvent::SentBody(l) => lines.push(Line::Body(s(l))),
+                TranscriptEvent::Received(l) => self.0.push(Line::Rx(s(l))),
+                TranscriptEvent::Sent(l) => self.0.push(Line::Tx(s(l))),
+                TranscriptEvent::SentBody(l) => self.0.push(Line::Body(s(l))),
                 _ => {}
             }
-        };
-        let mut wiretap = Wiretap::new(&mut hook);
-        for (from_server, bytes) in script {
-            if *from_server {
-                wiretap.received(bytes);
-            } else {
-                wiretap.sent(bytes);
+        }
+    }
+
+    /// What each side does, in order.
+    enum Step<'a> {
+        /// Bytes from the server.
+        Rx(&'a [u8]),
+        /// One write of labelled bytes.
+        Tx(&'a [(TransmitLabel, &'a [u8])]),
+    }
+
+    fn tap(script: &[Step<'_>]) -> Vec<Line> {
+        let mut lines = Lines::default();
+        let mut wiretap = Wiretap::new(&mut lines);
+        for step in script {
+            match step {
+                Step::Rx(bytes) => wiretap.received(bytes),
+                Step::Tx(spans) => {
+                    let bytes: Vec<u8> =
+                        spans.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+                    let labels = spans.iter().map(|(label, b)| TransmitSpan {
+                        label: *label,
+                        len: b.len(),
+                    });
+                    wiretap.sent(&bytes, labels);
+                }
             }
         }
         drop(wiretap);
-        lines
+        lines.0
+    }
+
+    /// A real session's transcript: `server` fed in turn (`None`: the next message's body),
+    /// whatever the session has to send written after each, in writes of at most `write`
+    /// octets, each with the session's labels.
+    fn session_transcript(
+        config: SessionConfig,
+        server: &[Option<&str>],
+        write: usize,
+    ) -> Vec<Line> {
+        let mut session = Session::new(config, Instant::ZERO);
+        let envelope = Envelope {
+            from: ReversePath::Mailbox(Mailbox::parse("alice@example.org").unwrap()),
+            recipients: vec![Mailbox::parse("bob@example.test").unwrap()],
+            size: None,
+            body: BodyType::SevenBit,
+            utf8_headers: false,
+            dsn: DsnOptions::default(),
+        };
+        session.send_mail(envelope, Instant::ZERO).unwrap();
+        session.quit(Instant::ZERO);
+        let mut lines = Lines::default();
+        let mut wiretap = Wiretap::new(&mut lines);
+        for step in server {
+            match step {
+                Some(bytes) => {
+                    wiretap.received(bytes.as_bytes());
+                    session.handle_input(bytes.as_bytes(), Instant::ZERO);
+                }
+                None => {
+                    assert!(session.wants_body());
+                    session
+                        .send_body(b"Subject: x\r\n\r\n.dot\r\nsecond", Instant::ZERO)
+                        .unwrap();
+                    session.finish_body(Instant::ZERO).unwrap();
+                }
+            }
+            while !session.pending_transmit().is_empty() {
+                let pending = session.pending_transmit();
+                let n = pending.len().min(write);
+                wiretap.sent(&pending[..n], session.pending_transmit_spans());
+                session.advance_transmit(n);
+            }
+        }
+        drop(wiretap);
+        lines.0
+    }
+
+    fn auth_config(secret: Secret) -> SessionConfig {
+        let mut config = SessionConfig::new(Domain::parse("client.example").unwrap());
+        config.tls = TlsPolicy::Disabled;
+        config.allow_plaintext_auth = true;
+        config.window = TransactionWindow::OFF;
+        config.credentials = Some(Credentials {
+            username: "alice".into(),
+            secret,
+        });
+        config
     }
 
     fn tx(s: &str) -> Line {
@@ -369,7 +418,10 @@ mod tests {
 
     #[test]
     fn pipelined_commands_are_one_event_per_line() {
-        let lines = tap(&[(false, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")]);
+        let lines = tap(&[Step::Tx(&[(
+            Command,
+            b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
+        )])]);
         assert_eq!(
             lines,
             [tx("MAIL FROM:<a@b>"), tx("RCPT TO:<c@d>"), tx("DATA")]
@@ -378,29 +430,45 @@ mod tests {
 
     #[test]
     fn server_lines_split_across_reads_are_joined() {
-        let lines = tap(&[(true, b"250-mx.exa"), (true, b"mple\r\n250 SIZE\r\n")]);
+        let lines = tap(&[Step::Rx(b"250-mx.exa"), Step::Rx(b"mple\r\n250 SIZE\r\n")]);
         assert_eq!(lines, [rx("250-mx.example"), rx("250 SIZE")]);
     }
 
     #[test]
     fn redacts_the_initial_response_of_auth_plain() {
-        let lines = tap(&[(false, b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")]);
-        assert_eq!(lines, [tx("AUTH PLAIN [redacted]")]);
+        let config = auth_config(Secret::Password("hunter2".into()));
+        let lines = session_transcript(
+            config,
+            &[
+                Some("220 mx ESMTP\r\n"),
+                Some("250-mx\r\n250 AUTH PLAIN\r\n"),
+                Some("235 ok\r\n"),
+            ],
+            usize::MAX,
+        );
+        assert_eq!(lines[4], tx("AUTH PLAIN [redacted]"), "{lines:?}");
+        let text = format!("{lines:?}");
+        assert!(!text.contains("YWxpY2UAaHVudGVyMg"), "{text}");
+        assert_eq!(lines[6], tx("MAIL FROM:<alice@example.org>"), "{lines:?}");
     }
 
     #[test]
     fn redacts_every_line_that_answers_a_334() {
-        let lines = tap(&[
-            (false, b"AUTH LOGIN\r\n"),
-            (true, b"334 VXNlcm5hbWU6\r\n"),
-            (false, b"YWxpY2U=\r\n"),
-            (true, b"334 UGFzc3dvcmQ6\r\n"),
-            (false, b"c2VjcmV0\r\n"),
-            (true, b"235 2.7.0 ok\r\n"),
-            (false, b"MAIL FROM:<a@b>\r\n"),
-        ]);
+        // Written three octets at a time: a secret split across writes is redacted once.
+        let config = auth_config(Secret::Password("hunter2".into()));
+        let lines = session_transcript(
+            config,
+            &[
+                Some("220 mx ESMTP\r\n"),
+                Some("250-mx\r\n250 AUTH LOGIN\r\n"),
+                Some("334 VXNlcm5hbWU6\r\n"),
+                Some("334 UGFzc3dvcmQ6\r\n"),
+                Some("235 2.7.0 ok\r\n"),
+            ],
+            3,
+        );
         assert_eq!(
-            lines,
+            lines[4..],
             [
                 tx("AUTH LOGIN"),
                 rx("334 VXNlcm5hbWU6"),
@@ -408,27 +476,53 @@ mod tests {
                 rx("334 UGFzc3dvcmQ6"),
                 tx("[redacted]"),
                 rx("235 2.7.0 ok"),
-                tx("MAIL FROM:<a@b>"),
+                tx("MAIL FROM:<alice@example.org>"),
             ]
         );
     }
 
     #[test]
+    fn redacts_an_xoauth2_token() {
+        let config = auth_config(Secret::OAuthToken("ya29.token".into()));
+        let lines = session_transcript(
+            config,
+            &[
+                Some("220 mx ESMTP\r\n"),
+                Some("250-mx\r\n250 AUTH XOAUTH2\r\n"),
+            ],
+            usize::MAX,
+        );
+        assert_eq!(lines[4], tx("AUTH XOAUTH2 [redacted]"), "{lines:?}");
+    }
+
+    #[test]
     fn flags_data_content_up_to_the_final_dot() {
-        let lines = tap(&[
-            (false, b"DATA\r\n"),
-            (true, b"354 go ahead\r\n"),
-            (false, b"Subject: x\r\n\r\n..dot\r\n"),
-            (false, b".\r\nQUIT\r\n"),
-        ]);
+        let mut config = SessionConfig::new(Domain::parse("client.example").unwrap());
+        config.tls = TlsPolicy::Disabled;
+        config.window = TransactionWindow::OFF;
+        let lines = session_transcript(
+            config,
+            &[
+                Some("220 mx ESMTP\r\n"),
+                Some("250-mx\r\n250 PIPELINING\r\n"),
+                Some("250 ok\r\n250 ok\r\n354 go ahead\r\n"),
+                None,
+            ],
+            7,
+        );
         assert_eq!(
-            lines,
+            lines[4..],
             [
+                tx("MAIL FROM:<alice@example.org>"),
+                tx("RCPT TO:<bob@example.test>"),
                 tx("DATA"),
+                rx("250 ok"),
+                rx("250 ok"),
                 rx("354 go ahead"),
                 body("Subject: x"),
                 body(""),
                 body("..dot"),
+                body("second"),
                 tx("."),
                 tx("QUIT"),
             ]
@@ -438,9 +532,9 @@ mod tests {
     #[test]
     fn data_refused_leaves_the_next_lines_as_commands() {
         let lines = tap(&[
-            (false, b"DATA\r\n"),
-            (true, b"554 no valid recipients\r\n"),
-            (false, b"RSET\r\n"),
+            Step::Tx(&[(Command, b"DATA\r\n")]),
+            Step::Rx(b"554 no valid recipients\r\n"),
+            Step::Tx(&[(Command, b"RSET\r\n")]),
         ]);
         assert_eq!(
             lines,
@@ -449,8 +543,12 @@ mod tests {
     }
 
     #[test]
-    fn flags_bdat_chunk_content_by_its_size() {
-        let lines = tap(&[(false, b"BDAT 9 LAST\r\nA: b\r\n\r\nxQUIT\r\n")]);
+    fn flags_bdat_chunk_content_by_its_label() {
+        let lines = tap(&[Step::Tx(&[
+            (Command, b"BDAT 9 LAST\r\n"),
+            (Content, b"A: b\r\n\r\nx"),
+            (Command, b"QUIT\r\n"),
+        ])]);
         assert_eq!(
             lines,
             [
@@ -465,7 +563,27 @@ mod tests {
 
     #[test]
     fn a_bdat_chunk_may_span_writes() {
-        let lines = tap(&[(false, b"BDAT 6\r\nab"), (false, b"cd\r\nRSET\r\n")]);
-        assert_eq!(lines, [tx("BDAT 6"), body("ab"), body("cd"), tx("RSET")]);
+        // A line is cut where its chunk ends, not where a write does.
+        let lines = tap(&[
+            Step::Tx(&[(Command, b"BDAT 6\r\n"), (Content, b"ab")]),
+            Step::Tx(&[(Content, b"cd\r\n"), (Command, b"RSET\r\n")]),
+        ]);
+        assert_eq!(lines, [tx("BDAT 6"), body("abcd"), tx("RSET")]);
+    }
+
+    #[test]
+    fn a_disabled_wiretap_makes_no_event() {
+        let mut lines = Lines::default();
+        let mut wiretap = Wiretap::disabled(&mut lines);
+        wiretap.received(b"220 mx\r\n");
+        wiretap.sent(
+            b"EHLO x\r\n",
+            [TransmitSpan {
+                label: Command,
+                len: 8,
+            }],
+        );
+        drop(wiretap);
+        assert!(lines.0.is_empty());
     }
 }

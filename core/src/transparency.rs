@@ -37,7 +37,7 @@ use core::fmt;
 const CRLF: &[u8] = b"\r\n";
 
 /// The end-of-data line that closes a DATA body (RFC 5321 §4.1.1.4), after a CRLF.
-const END_OF_DATA: &[u8] = b".\r\n";
+pub(crate) const END_OF_DATA: &[u8] = b".\r\n";
 
 /// Whether the encoder dot-stuffs (DATA) or only normalises line ends (BDAT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,12 +4,13 @@
 
 use std::time::Instant;
 
-use super::{open_stream, pump, timeout_at, Routes, Runtime, Shared, Stream};
-use crate::attempt::{Clock, HookSink, Next, SessionRun, Tap, QUIT_COURTESY};
+use super::{open_stream, pump, timeout_at, Runtime, Stream};
+use crate::attempt::{Clock, HookSink, SessionRun, Tap, QUIT_COURTESY};
 use crate::client::{Addresses, ClientSetup, ClientStats, Serves};
 use crate::config::Relay;
 use crate::delivery::{Attempt, AttemptResult, Report};
 use crate::error::Error;
+use crate::job::{Content, Shared};
 use crate::message::{AsyncBodySource, Message};
 use futures_lite::AsyncWriteExt;
 
@@ -126,11 +127,7 @@ impl<R: Runtime> Client<R> {
             let mut sink = HookSink(self.setup.settings.transcript.as_ref());
             let mut tap = Tap::new(&mut sink);
             let courtesy = Instant::now() + QUIT_COURTESY;
-            let pending = live.run.session.pending_transmit();
-            if let Ok(n) = timeout_at::<R, _>(courtesy, live.stream.write(pending)).await {
-                tap.wire.sent(pending.get(..n).unwrap_or_default());
-                let _ = timeout_at::<R, _>(courtesy, live.stream.flush()).await;
-            }
+            super::courtesy::<R>(&mut live.stream, &live.run, &mut tap, courtesy).await;
             let _ = timeout_at::<R, _>(courtesy, live.stream.close()).await;
             tap.closed();
         }
@@ -148,12 +145,12 @@ impl<R: Runtime> Client<R> {
             }
         };
         let mut batch = self.setup.batch(candidates, messages);
-        let shared = Shared {
-            settings: self.setup.settings.clone(),
-            connector: self.setup.connector.clone(),
+        let shared = Shared::relay(
+            self.setup.settings.clone(),
+            self.setup.connector.clone(),
             messages,
-            routes: Routes::Relay,
-        };
+            Content::aio(),
+        );
         while let Some(attempt) = batch.next_attempt() {
             let span = crate::trace::Span::connection(&attempt.candidate);
             let result = span.instrument(self.attempt(&attempt, &shared)).await?;
@@ -173,9 +170,7 @@ impl<R: Runtime> Client<R> {
         let mut tap = Tap::new(&mut sink);
         if let Some(mut live) = self.live.take() {
             if live.serves.fits(attempt) {
-                live.run.set_deadline(shared.settings.deadline);
-                let now = live.clock.now();
-                if live.run.session.check_idle(now).is_ok() {
+                if live.run.resume(shared.settings.deadline, &live.clock) {
                     let error = pump::<R, B>(
                         &mut live.stream,
                         &mut live.run,
@@ -185,7 +180,7 @@ impl<R: Runtime> Client<R> {
                         attempt,
                     )
                     .await;
-                    if error.is_none() && live.run.next() == Next::Idle {
+                    if live.run.still_idle(&error) {
                         self.stats.reused += 1;
                         return Ok(self.run_on(live, attempt, shared, &mut tap).await);
                     }
@@ -222,13 +217,7 @@ impl<R: Runtime> Client<R> {
         shared: &Shared<'_, B>,
         tap: &mut Tap<'_>,
     ) -> AttemptResult {
-        live.run.set_deadline(shared.settings.deadline);
-        let hook = shared.settings.on_transaction.clone();
-        let added = live.run.add(&live.clock, attempt, hook, |m, rcpts| {
-            let message = shared.messages.get(m)?;
-            message.envelope_for(rcpts, message.body.size_hint())
-        });
-        if added.is_err() {
+        if shared.add_to(&mut live.run, &live.clock, attempt).is_err() {
             // Validated before the batch: nothing of it was sent, the connection stays.
             self.live = Some(live);
             return AttemptResult::Ran(Vec::new());
@@ -242,16 +231,13 @@ impl<R: Runtime> Client<R> {
             attempt,
         )
         .await;
-        let result = match error {
-            Some(error) => AttemptResult::TlsFailed(error),
-            None => live.run.take_result(),
-        };
-        if live.run.is_closed() || live.run.next() != Next::Idle {
+        let (result, keep) = live.run.batch_done(error);
+        if keep {
+            self.live = Some(live);
+        } else {
             let courtesy = Instant::now() + QUIT_COURTESY;
             let _ = timeout_at::<R, _>(courtesy, live.stream.close()).await;
             tap.closed();
-        } else {
-            self.live = Some(live);
         }
         result
     }

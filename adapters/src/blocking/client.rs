@@ -6,11 +6,12 @@ use std::time::Instant;
 use mxsend_core::session::SessionConfig;
 
 use super::{connect, pump, Stream};
-use crate::attempt::{lookup_host, Clock, HookSink, Next, SessionRun, Tap, QUIT_COURTESY};
+use crate::attempt::{lookup_host, Clock, HookSink, SessionRun, Tap, QUIT_COURTESY};
 use crate::client::{Addresses, ClientSetup, ClientStats, Serves};
 use crate::config::Relay;
 use crate::delivery::{Attempt, AttemptResult, Report};
 use crate::error::Error;
+use crate::job::{Content, Shared};
 use crate::message::{BodySource, Message};
 
 /// A long-lived client for one relay: messages sent over time share one connection,
@@ -140,20 +141,16 @@ impl Client {
         if let Some(mut live) = self.live.take() {
             let now = live.clock.now();
             live.run.session.quit(now);
-            let pending = live.run.session.pending_transmit();
             // A courtesy: the reply is not awaited, errors are ignored.
             let mut deadline = super::SocketDeadline::default();
-            if !pending.is_empty()
+            if live.run.courtesy().is_some()
                 && deadline
                     .bound(&live.stream, Instant::now() + QUIT_COURTESY)
                     .is_ok()
             {
                 let mut sink = HookSink(self.setup.settings.transcript.as_ref());
                 let mut tap = Tap::new(&mut sink);
-                if let Ok(n) = live.stream.write(pending) {
-                    tap.wire.sent(pending.get(..n).unwrap_or_default());
-                    let _ = live.stream.flush();
-                }
+                super::courtesy(&mut live.stream, &live.run, &mut tap, &mut deadline);
                 live.stream.close();
                 tap.closed();
             } else {
@@ -171,9 +168,15 @@ impl Client {
             }
         };
         let mut batch = self.setup.batch(candidates, messages);
+        let shared = Shared::relay(
+            self.setup.settings.clone(),
+            self.setup.connector.clone(),
+            messages,
+            Content::blocking(),
+        );
         while let Some(attempt) = batch.next_attempt() {
             let span = crate::trace::Span::connection(&attempt.candidate);
-            let result = span.in_scope(|| self.attempt(&attempt, messages))?;
+            let result = span.in_scope(|| self.attempt(&attempt, &shared))?;
             batch.attempt_done(result);
         }
         Ok(batch.finish(&mut self.setup))
@@ -184,33 +187,27 @@ impl Client {
     fn attempt<B: BodySource>(
         &mut self,
         attempt: &Attempt,
-        messages: &[Message<B>],
+        shared: &Shared<'_, B>,
     ) -> Result<AttemptResult, Error> {
         let Client {
-            setup,
-            live: slot,
-            stats,
-            ..
+            live: slot, stats, ..
         } = self;
-        let mut sink = HookSink(setup.settings.transcript.as_ref());
+        let mut sink = HookSink(shared.settings.transcript.as_ref());
         let mut tap = Tap::new(&mut sink);
         if let Some(mut live) = slot.take() {
             if live.serves.fits(attempt) {
-                live.run.set_deadline(setup.settings.deadline);
-                let now = live.clock.now();
-                if live.run.session.check_idle(now).is_ok() {
+                if live.run.resume(shared.settings.deadline, &live.clock) {
                     let error = pump(
                         &mut live.stream,
                         &mut live.run,
                         &live.clock,
                         &mut tap,
-                        messages,
-                        &setup.connector,
+                        shared,
                         attempt,
                     );
-                    if error.is_none() && live.run.next() == Next::Idle {
+                    if live.run.still_idle(&error) {
                         stats.reused += 1;
-                        return Ok(run_on(setup, slot, live, attempt, messages, &mut tap));
+                        return Ok(run_on(slot, live, attempt, shared, &mut tap));
                     }
                 }
                 stats.reconnected += 1;
@@ -219,39 +216,33 @@ impl Client {
             tap.closed();
         }
         let clock = Clock::start();
-        let (stream, local) = match connect(attempt, &setup.settings, &setup.connector, &mut tap) {
+        let (stream, local) = match connect(attempt, &shared.settings, &shared.connector, &mut tap)
+        {
             Ok(connected) => connected,
             Err(result) => return Ok(result),
         };
         stats.connections += 1;
-        let config: SessionConfig = setup.settings.session_config(local, attempt.tls);
+        let config: SessionConfig = shared.settings.session_config(local, attempt.tls);
         let live = Live {
             stream,
             run: SessionRun::open(config, &clock),
             clock,
             serves: Serves::of(attempt),
         };
-        Ok(run_on(setup, slot, live, attempt, messages, &mut tap))
+        Ok(run_on(slot, live, attempt, shared, &mut tap))
     }
 }
 
 /// Queue the attempt's transactions on `live` and pump until they are all done; keep the
 /// connection in `slot` when it is idle again.
 fn run_on<B: BodySource>(
-    setup: &ClientSetup,
     slot: &mut Option<Live>,
     mut live: Live,
     attempt: &Attempt,
-    messages: &[Message<B>],
+    shared: &Shared<'_, B>,
     tap: &mut Tap<'_>,
 ) -> AttemptResult {
-    live.run.set_deadline(setup.settings.deadline);
-    let hook = setup.settings.on_transaction.clone();
-    let added = live.run.add(&live.clock, attempt, hook, |m, rcpts| {
-        let message = messages.get(m)?;
-        message.envelope_for(rcpts, message.body.size_hint())
-    });
-    if added.is_err() {
+    if shared.add_to(&mut live.run, &live.clock, attempt).is_err() {
         // Validated before the batch: an envelope refused here is a bug, not the
         // server's doing. Nothing of it was sent; the connection stays usable.
         *slot = Some(live);
@@ -262,19 +253,15 @@ fn run_on<B: BodySource>(
         &mut live.run,
         &live.clock,
         tap,
-        messages,
-        &setup.connector,
+        shared,
         attempt,
     );
-    let result = match error {
-        Some(error) => AttemptResult::TlsFailed(error),
-        None => live.run.take_result(),
-    };
-    if live.run.is_closed() || live.run.next() != Next::Idle {
+    let (result, keep) = live.run.batch_done(error);
+    if keep {
+        *slot = Some(live);
+    } else {
         live.stream.close();
         tap.closed();
-    } else {
-        *slot = Some(live);
     }
     result
 }

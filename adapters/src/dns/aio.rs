@@ -1,6 +1,6 @@
 //! The async driver: [`Lookup`] over a [`UdpRuntime`]'s sockets, and the async [`Resolver`]
-//! methods built on it. The same loop as `blocking.rs`, each receive raced against the try's
-//! deadline.
+//! methods built on it. The same loops as `blocking.rs` (a lookup's, and the plan machines'
+//! of `plan.rs`), each receive raced against the try's deadline.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use mxsend_core::address::Domain;
-use mxsend_core::mx::{self, MxRecord, Target};
+use mxsend_core::mx::MxRecord;
 
+use super::plan::{HostLookup, Machine, MxLookup, PlanLookup, Step};
 use super::{
-    exchanges, merge_families, mx_records, settles_both_families, Action, AddressLimit, Answer,
-    DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route, RouteError, Transmit,
+    Action, AddressLimit, Answer, DnsError, Input, Lookup, Resolver, Route, RouteError, Transmit,
     Transport,
 };
 use crate::aio::{timeout_at, UdpRuntime};
@@ -102,41 +102,28 @@ async fn run<R: UdpRuntime>(mut lookup: Lookup) -> Result<Answer, DnsError> {
     }
 }
 
+/// Run `machine` to completion on runtime `R`.
+async fn resolve<R: UdpRuntime, M: Machine>(mut machine: M) -> M::Output {
+    let mut step = machine.start();
+    loop {
+        match step {
+            Step::Done(output) => return output,
+            Step::Ask(lookup) => step = machine.answer(run::<R>(*lookup).await),
+        }
+    }
+}
+
 impl Resolver {
     /// [`Resolver::mx`](Resolver) on async runtime `R`: the MX records of `domain` (empty:
     /// NODATA, the implicit MX applies).
     pub async fn mx_async<R: UdpRuntime>(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
-        self.mx_seeded_async::<R>(domain, fastrand::u64(..)).await
-    }
-
-    async fn mx_seeded_async<R: UdpRuntime>(
-        &self,
-        domain: &str,
-        seed: u64,
-    ) -> Result<Vec<MxRecord>, DnsError> {
-        run::<R>(self.lookup(domain, QueryType::Mx, seed)?)
-            .await
-            .map(mx_records)
+        resolve::<R, _>(MxLookup::new(self, domain, fastrand::u64(..))).await
     }
 
     /// The addresses of `host` on async runtime `R`: AAAA records, then A records, combined
     /// as the blocking `ip_addrs` does.
     pub async fn ip_addrs_async<R: UdpRuntime>(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
-        self.ip_addrs_seeded_async::<R>(host, [fastrand::u64(..), fastrand::u64(..)])
-            .await
-    }
-
-    async fn ip_addrs_seeded_async<R: UdpRuntime>(
-        &self,
-        host: &str,
-        [aaaa, a]: [u64; 2],
-    ) -> Result<Vec<IpAddr>, DnsError> {
-        let v6 = run::<R>(self.lookup(host, QueryType::Aaaa, aaaa)?).await;
-        if settles_both_families(&v6) {
-            return v6.map(|_| Vec::new());
-        }
-        let v4 = run::<R>(self.lookup(host, QueryType::A, a)?).await;
-        merge_families(v6, v4)
+        resolve::<R, _>(HostLookup::new(self, host, || fastrand::u64(..))).await
     }
 
     /// Where to deliver mail for `domain`, on async runtime `R`: as the blocking `plan`.
@@ -154,28 +141,9 @@ impl Resolver {
     pub async fn plan_up_to_async<R: UdpRuntime>(
         &self,
         domain: &Domain,
-        mut random: impl FnMut() -> u64,
+        random: impl FnMut() -> u64,
         limit: AddressLimit,
     ) -> Result<Route, RouteError> {
-        let name = match mx::target(domain) {
-            Target::Address(address) => return Ok(Route::Address(address)),
-            Target::Mx(name) => name,
-        };
-        let seed = random();
-        let records = self.mx_seeded_async::<R>(name, seed).await;
-        let exchanges = exchanges(name, records, &mut random)?;
-        let mut resolved = Vec::with_capacity(exchanges.len());
-        for exchange in exchanges {
-            if limit.reached(&resolved) {
-                break;
-            }
-            let seeds = [random(), random()];
-            let addresses = self.ip_addrs_seeded_async::<R>(&exchange.name, seeds).await;
-            resolved.push(ResolvedExchange {
-                exchange,
-                addresses,
-            });
-        }
-        Ok(Route::Exchanges(resolved))
+        resolve::<R, _>(PlanLookup::new(self, domain, random, limit)).await
     }
 }

@@ -1,16 +1,16 @@
 //! The blocking driver: [`Lookup`] over `std::net` sockets, and the blocking [`Resolver`]
-//! methods built on it.
+//! methods built on it (each the plan machine of `plan.rs` run by [`resolve`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Instant;
 
 use mxsend_core::address::Domain;
-use mxsend_core::mx::{self, MxRecord, Target};
+use mxsend_core::mx::MxRecord;
 
+use super::plan::{HostLookup, Machine, MxLookup, PlanLookup, Step};
 use super::{
-    exchanges, merge_families, mx_records, settles_both_families, txt_records, Action,
-    AddressLimit, Answer, DnsError, Input, Lookup, QueryType, ResolvedExchange, Resolver, Route,
+    txt_records, Action, AddressLimit, Answer, DnsError, Input, Lookup, QueryType, Resolver, Route,
     RouteError, SourcedAnswer, Transmit, Transport,
 };
 
@@ -121,14 +121,21 @@ pub(crate) fn run_in_place(lookup: &mut Lookup) -> Result<Answer, DnsError> {
     }
 }
 
+/// Run `machine` to completion, each lookup it asks for with blocking sockets.
+fn resolve<M: Machine>(mut machine: M) -> M::Output {
+    let mut step = machine.start();
+    loop {
+        match step {
+            Step::Done(output) => return output,
+            Step::Ask(lookup) => step = machine.answer(run(*lookup)),
+        }
+    }
+}
+
 impl Resolver {
     /// The MX records of `domain` (empty: NODATA, the implicit MX applies).
     pub fn mx(&self, domain: &str) -> Result<Vec<MxRecord>, DnsError> {
-        self.mx_seeded(domain, fastrand::u64(..))
-    }
-
-    fn mx_seeded(&self, domain: &str, seed: u64) -> Result<Vec<MxRecord>, DnsError> {
-        run(self.lookup(domain, QueryType::Mx, seed)?).map(mx_records)
+        resolve(MxLookup::new(self, domain, fastrand::u64(..)))
     }
 
     /// The answer to `name`/`qtype` with the server that gave it and its AD bit
@@ -177,25 +184,14 @@ impl Resolver {
     /// One family failing temporarily while the other answers gives the other's addresses: a
     /// host reachable over one family is reachable. NXDOMAIN for either is NXDOMAIN.
     pub fn ip_addrs(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
-        self.ip_addrs_seeded(host, &mut || fastrand::u64(..))
-    }
-
-    fn ip_addrs_seeded(
-        &self,
-        host: &str,
-        random: &mut impl FnMut() -> u64,
-    ) -> Result<Vec<IpAddr>, DnsError> {
-        let v6 = run(self.lookup(host, QueryType::Aaaa, random())?);
-        if settles_both_families(&v6) {
-            return v6.map(|_| Vec::new());
-        }
-        let v4 = run(self.lookup(host, QueryType::A, random())?);
-        merge_families(v6, v4)
+        resolve(HostLookup::new(self, host, || fastrand::u64(..)))
     }
 
     /// Where to deliver mail for `domain`: its MX records through [`mx::plan`] (`random` shuffles
     /// equal preferences and seeds every lookup), then each exchange's addresses. An address
     /// literal asks no DNS.
+    ///
+    /// [`mx::plan`]: mxsend_core::mx::plan
     pub fn plan(&self, domain: &Domain, random: impl FnMut() -> u64) -> Result<Route, RouteError> {
         self.plan_up_to(domain, random, AddressLimit::NONE)
     }
@@ -205,26 +201,9 @@ impl Resolver {
     pub fn plan_up_to(
         &self,
         domain: &Domain,
-        mut random: impl FnMut() -> u64,
+        random: impl FnMut() -> u64,
         limit: AddressLimit,
     ) -> Result<Route, RouteError> {
-        let name = match mx::target(domain) {
-            Target::Address(address) => return Ok(Route::Address(address)),
-            Target::Mx(name) => name,
-        };
-        let seed = random();
-        let exchanges = exchanges(name, self.mx_seeded(name, seed), &mut random)?;
-        let mut resolved = Vec::with_capacity(exchanges.len());
-        for exchange in exchanges {
-            if limit.reached(&resolved) {
-                break;
-            }
-            let addresses = self.ip_addrs_seeded(&exchange.name, &mut random);
-            resolved.push(ResolvedExchange {
-                exchange,
-                addresses,
-            });
-        }
-        Ok(Route::Exchanges(resolved))
+        resolve(PlanLookup::new(self, domain, random, limit))
     }
 }

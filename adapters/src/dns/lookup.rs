@@ -162,6 +162,12 @@ impl Lookup {
         self.name.to_ascii()
     }
 
+    /// The question's type.
+    #[cfg(test)]
+    pub(crate) fn qtype(&self) -> QueryType {
+        self.qtype
+    }
+
     /// Once done with an answer (NXDOMAIN included): the server that gave it, and whether
     /// it set the AD bit (RFC 4035 §3.2.3: the data was DNSSEC-validated by that server).
     /// Only a validating resolver the caller trusts makes that bit mean anything.

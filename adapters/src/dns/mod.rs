@@ -13,8 +13,10 @@
 //!   same loop over a `crate::aio::Runtime`'s sockets in `aio.rs`.
 //! - [`Resolver`] holds the [`ResolverConfig`] (from /etc/resolv.conf or explicit servers) and
 //!   offers `mx`, `ip_addrs` and `plan` (blocking, and `*_async` for the async runtimes), which
-//!   combine the MX answer with [`mxsend_core::mx::plan`] and resolve each exchange. How the
-//!   answers combine (`merge_families`, `route`) is here, once for both.
+//!   combine the MX answer with [`mxsend_core::mx::plan`] and resolve each exchange. Which
+//!   questions these ask, in what order, and how the answers combine are sans-IO machines in
+//!   `plan.rs` (and `merge_families`, `exchanges` here), once for both: each runtime only
+//!   runs the lookups a machine asks for.
 //!
 //! RFCs: messages per RFC 1035 §4 (UDP §4.2.1, TCP with a 2-byte length §4.2.2, RFC 7766);
 //! EDNS(0) per RFC 6891 advertising [`DEFAULT_EDNS_PAYLOAD`]; answers accepted only when ID,
@@ -37,6 +39,8 @@
 
 pub(crate) mod lookup;
 mod message;
+#[cfg(any(feature = "blocking", feature = "aio"))]
+mod plan;
 
 #[cfg(feature = "aio")]
 mod aio;

@@ -20,10 +20,11 @@
 //!
 //! Arrows for each side, `***` marks for connections and TLS (saying whether the certificate
 //! was verified), long message content abbreviated to its first [`DATA_HEAD_LINES`] lines and
-//! a count. It redacts AUTH secrets a second time (the text after `AUTH mechanism`, the answer
-//! to a `334` challenge), so an event that ever carried one would still not print it, and it
-//! escapes control characters from either side, so a hostile server cannot drive the terminal
-//! with escape sequences.
+//! a count. It parses no SMTP: what is a command and what is message content, the events say
+//! ([`TranscriptEvent::Sent`], [`TranscriptEvent::SentBody`]), and secrets never reach it (the
+//! wiretap redacts what the session labels secret before any event is made). It escapes
+//! control characters from either side, so a hostile server cannot drive the terminal with
+//! escape sequences.
 
 use std::io::{self, Write};
 
@@ -47,9 +48,6 @@ pub struct Printer<W: Write> {
     /// Lines and octets summarised (not shown).
     elided_lines: u64,
     elided_octets: u64,
-    /// The server's last reply was a 334 challenge: the next client line is a SASL response.
-    /// (The adapter redacts it already; this is a second lock on the same door.)
-    redact_next: bool,
 }
 
 impl<W: Write> Printer<W> {
@@ -61,7 +59,6 @@ impl<W: Write> Printer<W> {
             data_held: Vec::new(),
             elided_lines: 0,
             elided_octets: 0,
-            redact_next: false,
         }
     }
 
@@ -81,7 +78,6 @@ impl<W: Write> Printer<W> {
                 host,
                 addr: address,
             } => {
-                self.redact_next = false;
                 self.mark(&format!(
                     "Connecting to {host} [{}]:{}",
                     address.ip(),
@@ -98,7 +94,6 @@ impl<W: Write> Printer<W> {
                 ));
             }
             TranscriptEvent::ConnectingUnix { path } => {
-                self.redact_next = false;
                 self.mark(&format!("Connecting to unix:{}", path.display()));
             }
             TranscriptEvent::ConnectUnixFailed { path, error } => {
@@ -108,12 +103,8 @@ impl<W: Write> Printer<W> {
                     os_reason(error)
                 ));
             }
-            TranscriptEvent::Received(line) => {
-                self.line("<-", line);
-                let last = line.len() == 3 || line.get(3) == Some(&b' ');
-                self.redact_next = last && line.starts_with(b"334");
-            }
-            TranscriptEvent::Sent(line) => self.command(line),
+            TranscriptEvent::Received(line) => self.line("<-", line),
+            TranscriptEvent::Sent(line) => self.line("->", line),
             TranscriptEvent::SentBody(line) => self.data_line(line),
             TranscriptEvent::TlsStarted {
                 protocol,
@@ -144,27 +135,6 @@ impl<W: Write> Printer<W> {
 
     fn line(&mut self, arrow: &str, bytes: &[u8]) {
         let _ = writeln!(self.out, "{arrow} {}", printable(bytes));
-    }
-
-    fn command(&mut self, line: &[u8]) {
-        if std::mem::take(&mut self.redact_next) && line != b"*" {
-            self.line("->", b"[redacted]");
-            return;
-        }
-        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
-        let verb = words.next().unwrap_or_default();
-        if verb.eq_ignore_ascii_case(b"AUTH") {
-            let mechanism = words.next().unwrap_or_default();
-            let mut shown = b"AUTH ".to_vec();
-            shown.extend_from_slice(mechanism);
-            // Whatever follows the mechanism is a secret (or the adapter's mark for one).
-            if words.next().is_some() {
-                shown.extend_from_slice(b" [redacted]");
-            }
-            self.line("->", &shown);
-            return;
-        }
-        self.line("->", line);
     }
 
     fn data_line(&mut self, line: &[u8]) {
@@ -233,6 +203,7 @@ fn printable(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mxsend_core::session::{TransmitLabel, TransmitSpan};
 
     fn render(events: &[TranscriptEvent<'_>]) -> String {
         let mut t = Printer::new(Vec::new());
@@ -256,9 +227,40 @@ mod tests {
         );
     }
 
+    /// Bytes with their labels, span by span.
+    type Labelled<'a> = &'a [(TransmitLabel, &'a [u8])];
+
+    /// What a printer shows of a connection whose client bytes carry these labels, fed
+    /// through the wiretap as a runtime feeds it.
+    fn render_wire(script: &[(bool, Labelled<'_>)]) -> String {
+        let mut printer = Printer::new(Vec::new());
+        let mut wiretap = super::super::Wiretap::new(&mut printer);
+        for (from_server, spans) in script {
+            let bytes: Vec<u8> = spans.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+            if *from_server {
+                wiretap.received(&bytes);
+            } else {
+                let labels = spans.iter().map(|(label, b)| TransmitSpan {
+                    label: *label,
+                    len: b.len(),
+                });
+                wiretap.sent(&bytes, labels);
+            }
+        }
+        drop(wiretap);
+        String::from_utf8(printer.into_inner()).unwrap()
+    }
+
     #[test]
-    fn auth_initial_response_is_redacted_even_if_the_hook_let_it_through() {
-        let text = render(&[TranscriptEvent::Sent(b"AUTH PLAIN AGFsaWNlAGh1bnRlcjI=")]);
+    fn auth_initial_response_is_redacted() {
+        let text = render_wire(&[(
+            false,
+            &[
+                (TransmitLabel::Command, b"AUTH PLAIN "),
+                (TransmitLabel::Secret, b"AGFsaWNlAGh1bnRlcjI="),
+                (TransmitLabel::Command, b"\r\n"),
+            ],
+        )]);
         assert_eq!(text, "-> AUTH PLAIN [redacted]\n");
     }
 
@@ -278,14 +280,16 @@ mod tests {
 
     #[test]
     fn responses_to_challenges_are_redacted() {
-        let text = render(&[
-            TranscriptEvent::Sent(b"AUTH LOGIN"),
-            TranscriptEvent::Received(b"334 VXNlcm5hbWU6"),
-            TranscriptEvent::Sent(b"YWxpY2U="),
-            TranscriptEvent::Received(b"334 UGFzc3dvcmQ6"),
-            TranscriptEvent::Sent(b"aHVudGVyMg=="),
-            TranscriptEvent::Received(b"235 ok"),
-            TranscriptEvent::Sent(b"MAIL FROM:<a@x.y>"),
+        let command = TransmitLabel::Command;
+        let secret = TransmitLabel::Secret;
+        let text = render_wire(&[
+            (false, &[(command, b"AUTH LOGIN\r\n")]),
+            (true, &[(command, b"334 VXNlcm5hbWU6\r\n")]),
+            (false, &[(secret, b"YWxpY2U="), (command, b"\r\n")]),
+            (true, &[(command, b"334 UGFzc3dvcmQ6\r\n")]),
+            (false, &[(secret, b"aHVudGVyMg=="), (command, b"\r\n")]),
+            (true, &[(command, b"235 ok\r\n")]),
+            (false, &[(command, b"MAIL FROM:<a@x.y>\r\n")]),
         ]);
         assert!(!text.contains("YWxpY2U="), "{text}");
         assert!(!text.contains("aHVudGVyMg=="), "{text}");

@@ -67,6 +67,7 @@
 mod envelope;
 mod error;
 mod idle;
+mod labels;
 mod lmtp;
 mod outcome;
 mod timeouts;
@@ -75,6 +76,7 @@ mod window;
 
 pub use envelope::encoded_size;
 pub use error::{Phase, SessionError, UsageError};
+pub use labels::{TransmitLabel, TransmitSpan, TransmitSpans};
 pub use lmtp::Protocol;
 pub use window::TransactionWindow;
 
@@ -473,6 +475,8 @@ pub struct Session {
     transmit_start: usize,
     /// Bytes ever handed to the caller's transport (advanced).
     transmitted: u64,
+    /// Which pending bytes are content or secrets ([`Session::pending_transmit_spans`]).
+    labels: labels::Labels,
     events: alloc::collections::VecDeque<Event>,
     queued: alloc::collections::VecDeque<(TransactionId, Envelope)>,
     /// The recipients of split transactions still to send (envelope, caller's indices);
@@ -509,6 +513,7 @@ impl Session {
             transmit: Vec::new(),
             transmit_start: 0,
             transmitted: 0,
+            labels: labels::Labels::default(),
             events: alloc::collections::VecDeque::new(),
             queued: alloc::collections::VecDeque::new(),
             continuations: alloc::collections::VecDeque::new(),
@@ -600,6 +605,7 @@ impl Session {
             _ => 0,
         };
         self.transmit.truncate(start + keep);
+        self.labels.truncate(self.transmit_end());
     }
 
     /// The server closed the connection (or reading from it failed).
@@ -641,12 +647,33 @@ impl Session {
         self.transmit.get(self.transmit_start..).unwrap_or(&[])
     }
 
+    /// What the bytes of [`Session::pending_transmit`] are, span by span: command lines,
+    /// message content, secrets (a SASL response, the initial response on an `AUTH` line).
+    /// A transcript shows commands, abbreviates content and redacts secrets by these labels,
+    /// without parsing SMTP. The spans cover exactly the pending bytes, in order; after
+    /// [`Session::advance_transmit`] they describe what is left.
+    ///
+    /// ```
+    /// use mxsend_core::session::{TransmitLabel, TransmitSpan};
+    /// # use mxsend_core::{address::Domain, session::{Session, SessionConfig}, time::Instant};
+    /// # let mut session = Session::new(SessionConfig::new(Domain::parse("client.example")?), Instant::ZERO);
+    /// # session.handle_input(b"220 mx.example ESMTP\r\n", Instant::ZERO);
+    /// let pending = session.pending_transmit(); // EHLO client.example
+    /// let spans: Vec<TransmitSpan> = session.pending_transmit_spans().collect();
+    /// assert_eq!(spans, [TransmitSpan { label: TransmitLabel::Command, len: pending.len() }]);
+    /// # Ok::<(), mxsend_core::address::AddressError>(())
+    /// ```
+    pub fn pending_transmit_spans(&self) -> TransmitSpans<'_> {
+        self.labels.spans(self.transmitted, self.transmit_end())
+    }
+
     /// `n` bytes of [`Session::pending_transmit`] were written (more than are pending is
     /// taken as all of them).
     pub fn advance_transmit(&mut self, n: usize) {
         let n = n.min(self.transmit.len() - self.transmit_start);
         self.transmit_start += n;
         self.transmitted += n as u64;
+        self.labels.written(self.transmitted);
         if self.transmit_start == self.transmit.len() {
             self.transmit.clear();
             self.transmit_start = 0;
@@ -692,6 +719,7 @@ impl Session {
         if !matches!(self.state, State::Closed) {
             self.transmit.clear();
             self.transmit_start = 0;
+            self.labels.clear();
             self.fail(SessionError::Aborted, now, false);
         }
     }
@@ -798,7 +826,10 @@ impl Session {
                 self.send_bdat_chunk(id, false, now);
             }
         } else {
+            let start = self.transmit_end();
             self.encoder.encode(chunk, &mut self.transmit);
+            self.labels
+                .mark(start, self.transmit_end(), TransmitLabel::Content);
         }
         self.body_progress(now);
         Ok(())
@@ -821,8 +852,13 @@ impl Session {
             }
             self.send_bdat_chunk(id, true, now);
         } else {
+            let start = self.transmit_end();
             self.encoder.finish(&mut self.transmit);
             let end = self.transmit_end();
+            // The CRLF that ends an unfinished last line is content; the final `.` is not.
+            let dot = crate::transparency::END_OF_DATA.len() as u64;
+            self.labels
+                .mark(start, end.saturating_sub(dot), TransmitLabel::Content);
             if self.config.protocol == Protocol::Lmtp {
                 self.expect_lmtp_replies(id, end, now);
             } else {

@@ -1145,6 +1145,7 @@ fn transcript_display_of_errors_is_one_line() {
     assert_eq!(e.to_string(), "timed out waiting during RCPT TO");
 }
 
+mod labels;
 mod lmtp;
 mod outcomes;
 mod requiretls;

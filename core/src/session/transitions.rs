@@ -9,7 +9,7 @@
 use super::{
     AuthState, BodyError, Envelope, Event, Expect, Failure, Outcome, Phase, Protocol,
     RecipientState, Session, SessionError, Split, Stage, State, TlsPolicy, Transaction,
-    TransactionId, RCPT_PER_TRANSACTION,
+    TransactionId, TransmitLabel, RCPT_PER_TRANSACTION,
 };
 use crate::capabilities::Capabilities;
 use crate::command::{self, BodyType, Command, CommandError, MailParams, RcptParams};
@@ -300,7 +300,15 @@ impl Session {
             initial_response: initial.as_ref().map(|_| encoded.as_slice()),
         };
         let mut deferred_initial = None;
+        let line_start = self.transmit_end();
         let r = match command::encode(&with_initial, &mut self.transmit) {
+            Ok(()) if initial.is_some() => {
+                // `AUTH mechanism response CRLF`: the response is the secret.
+                let start = line_start + b"AUTH ".len() as u64 + name.len() as u64 + 1;
+                let end = self.transmit_end().saturating_sub(2);
+                self.labels.mark(start, end, TransmitLabel::Secret);
+                Ok(())
+            }
             // RFC 4954 §4: an initial response that would overflow the command line is sent
             // after an empty 334 challenge instead.
             Err(CommandError::LineTooLong { .. }) => {
@@ -336,7 +344,13 @@ impl Session {
             Ok(response) => {
                 let mut encoded = Vec::new();
                 crate::base64::encode(&response, &mut encoded);
+                let start = self.transmit_end();
                 let r = command::encode_auth_response(&encoded, &mut self.transmit);
+                if r.is_ok() {
+                    // The response line without its CRLF (an empty one has no secret).
+                    let end = self.transmit_end().saturating_sub(2);
+                    self.labels.mark(start, end, TransmitLabel::Secret);
+                }
                 self.after_encode(r, Expect::Auth, now);
             }
             Err(e) => {
@@ -692,6 +706,7 @@ impl Session {
             let keep = self.body_start.saturating_sub(self.transmitted) as usize;
             self.transmit
                 .truncate((self.transmit_start + keep).min(self.transmit.len()));
+            self.labels.truncate(self.transmit_end());
             self.complete(id);
             self.fail(SessionError::Aborted, now, false);
         }
@@ -707,7 +722,10 @@ impl Session {
         let size = self.scratch.len() as u64;
         let r = command::encode(&Command::Bdat { size, last }, &mut self.transmit);
         if r.is_ok() {
+            let start = self.transmit_end();
             self.transmit.extend_from_slice(&self.scratch);
+            self.labels
+                .mark(start, self.transmit_end(), TransmitLabel::Content);
         }
         self.scratch.clear();
         let end = self.transmit_end();
