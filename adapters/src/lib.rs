@@ -164,6 +164,13 @@
 /// policy. Named `protocol`, not `core`, so that it never shadows Rust's own `core`.
 pub use mxsend_core as protocol;
 
+// Everything that sends needs a driver; say so instead of failing on the parts that need one.
+#[cfg(not(any(feature = "blocking", feature = "aio")))]
+compile_error!(
+    "mxsend needs a runtime feature: `blocking` (the default), `smol`, `async-std`, `tokio`, \
+     or `aio` for a runtime of your own (the sans-IO protocol alone is the `mxsend-core` crate)"
+);
+
 #[cfg(feature = "aio")]
 pub mod aio;
 #[cfg(feature = "async-std")]
