@@ -143,7 +143,7 @@ pub struct ReplyRef<'a> {
 }
 
 impl<'a> ReplyRef<'a> {
-    fn from_text(code: ReplyCode, text: &'a str) -> ReplyRef<'a> {
+    pub(crate) fn from_text(code: ReplyCode, text: &'a str) -> ReplyRef<'a> {
         ReplyRef {
             code,
             enhanced: enhanced_of(code, text),

@@ -44,7 +44,7 @@
 //! while others in the same transaction were accepted (the server's limit) and those not yet
 //! sent go in further transactions on the same connection, with the body sent again. The
 //! caller still gets one [`Event::TransactionDone`] per [`Session::send_mail`], with one
-//! outcome per recipient in envelope order.
+//! outcome per recipient in envelope order ([`Session::outcomes`]).
 //!
 //! Message content: with DATA, and BDAT without BINARYMIME, the content is checked as it is
 //! handed over ([`crate::transparency::ContentScan`]): a NUL or a line over 998 octets
@@ -55,7 +55,10 @@
 //! transactions after it are deferred, for the caller to send on a new connection).
 //!
 //! Outcomes: each recipient of each transaction ends exactly once as delivered, rejected,
-//! deferred or ambiguous ([`Outcome`]). Ambiguous means the final `.` (or BDAT LAST) was
+//! deferred or ambiguous ([`Outcome`]). [`Event::TransactionDone`] names the transaction;
+//! [`Session::outcomes`] lends its outcomes, each with its recipient's index in the envelope
+//! ([`RecipientOutcome`]), until the next [`Session::poll_event`] (`settled.rs`: how that
+//! keeps a transaction whose recipients are all accepted free of heap allocations). Ambiguous means the final `.` (or BDAT LAST) was
 //! fully handed to the transport and its reply never came (RFC 1047): the message may have
 //! been delivered, and retrying could duplicate it. Rejected and deferred follow one rule: a
 //! reply's first digit (5 rejects, 4 defers), and for a session that ended,
@@ -69,6 +72,7 @@ mod error;
 mod idle;
 mod lmtp;
 mod outcome;
+mod settled;
 mod timeouts;
 mod transitions;
 mod window;
@@ -76,9 +80,11 @@ mod window;
 pub use envelope::encoded_size;
 pub use error::{Phase, SessionError, UsageError};
 pub use lmtp::Protocol;
+pub use settled::{OutcomeRef, Outcomes, RecipientOutcome};
 pub use window::TransactionWindow;
 
 use crate::transparency::{ContentError, ContentScan};
+use settled::{Buffers, Settled, Verdict};
 
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::command::{BodyType, Notify, Ret};
@@ -198,8 +204,9 @@ pub enum Event {
     StartTls,
     /// Greeting, EHLO, TLS and AUTH are done: transactions go ahead from here.
     Established,
-    /// A transaction ended; one outcome per recipient, in envelope order.
-    TransactionDone(TransactionId, Vec<Outcome>),
+    /// A transaction ended: [`Session::outcomes`] has one outcome per recipient, in envelope
+    /// order, until the next [`Session::poll_event`].
+    TransactionDone(TransactionId),
     /// The session is over. `None` after a clean QUIT.
     Closed(Option<SessionError>),
 }
@@ -401,7 +408,8 @@ impl core::fmt::Debug for AuthState {
 enum RecipientState {
     Pending,
     Accepted,
-    Done(Outcome),
+    /// Settled: delivered (the reply kept in the transaction's text buffer) or otherwise.
+    Done(Verdict),
     /// Answered 452 (too many recipients, RFC 5321 §4.5.3.1.10): sent again in a later
     /// transaction if another recipient of this one was accepted, else settled so.
     TooMany(Outcome),
@@ -426,8 +434,11 @@ struct Transaction {
     envelope: Envelope,
     stage: Stage,
     recipients: Vec<RecipientState>,
-    /// Set when MAIL, DATA or a BDAT chunk failed: every recipient not yet decided gets this.
-    failed: Option<Outcome>,
+    /// Set when MAIL, DATA or a BDAT chunk failed, or the end of data was answered: every
+    /// recipient not yet decided gets this.
+    failed: Option<Verdict>,
+    /// The text of the replies kept in `recipients` and `failed` ([`settled::KeptReply`]).
+    text: String,
     /// BDAT framing (CHUNKING) rather than DATA.
     chunked: bool,
     /// BINARYMIME: the body goes out untouched.
@@ -448,12 +459,15 @@ struct Transaction {
     origin: Option<Vec<usize>>,
 }
 
-/// A caller's transaction that went out as several SMTP transactions: the outcomes settled
-/// so far, by the caller's recipient index.
+/// A caller's transaction that went out as several SMTP transactions: the caller's
+/// envelope and the outcomes settled so far, by the caller's recipient index
+/// ([`RecipientState::Done`] once settled, [`RecipientState::Pending`] until then).
 #[derive(Debug)]
 struct Split {
     id: TransactionId,
-    outcomes: Vec<Option<Outcome>>,
+    envelope: Envelope,
+    recipients: Vec<RecipientState>,
+    text: String,
 }
 
 /// One SMTP client session.
@@ -492,6 +506,13 @@ pub struct Session {
     quit_requested: bool,
     /// Scratch space for BDAT chunks (reused, so steady state does not allocate).
     scratch: Vec<u8>,
+    /// Ended transactions whose outcomes the caller may still borrow, in event order.
+    settled: alloc::collections::VecDeque<Settled>,
+    /// The transaction whose [`Event::TransactionDone`] `poll_event` returned last: its
+    /// outcomes are released at the next call.
+    handed_out: Option<TransactionId>,
+    /// Per-transaction buffers to reuse.
+    pool: Vec<Buffers>,
 }
 
 impl Session {
@@ -521,6 +542,9 @@ impl Session {
             next_id: 0,
             quit_requested: false,
             scratch: Vec::new(),
+            settled: alloc::collections::VecDeque::new(),
+            handed_out: None,
+            pool: Vec::new(),
             config,
         };
         session.expect_reply(Expect::Greeting, now);
@@ -658,9 +682,17 @@ impl Session {
         }
     }
 
-    /// The next event, if any.
+    /// The next event, if any. The outcomes lent for the event it returned last, if that was
+    /// an [`Event::TransactionDone`], are released ([`Session::outcomes`]).
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        if let Some(id) = self.handed_out.take() {
+            self.release_settled(id);
+        }
+        let event = self.events.pop_front()?;
+        if let Event::TransactionDone(id) = event {
+            self.handed_out = Some(id);
+        }
+        Some(event)
     }
 
     /// TLS is up after [`Event::StartTls`]; the session sends EHLO again and forgets what it
