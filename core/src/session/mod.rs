@@ -470,7 +470,70 @@ struct Split {
     text: String,
 }
 
-/// One SMTP client session.
+/// One SMTP client session: the caller moves bytes and time, the session decides (see the
+/// module docs).
+///
+/// ```
+/// use mxsend_core::address::{Domain, Mailbox, ReversePath};
+/// use mxsend_core::session::{Envelope, Event, Session, SessionConfig, TlsPolicy};
+/// use mxsend_core::time::Instant;
+///
+/// let mut config = SessionConfig::new(Domain::parse("client.example")?);
+/// config.tls = TlsPolicy::Disabled;
+/// let now = Instant::ZERO; // the caller's monotonic clock
+/// let mut session = Session::new(config, now);
+/// let to = ["bob@example.test", "eve@example.test"].map(|r| Mailbox::parse(r).unwrap());
+/// let id = session.send_mail(Envelope::new(ReversePath::parse("alice@example.org")?, to), now)?;
+/// session.quit(now);
+///
+/// // A server, scripted: what it says after each write of the client's.
+/// let mut server = [
+///     &b"220 mx.example.test ESMTP\r\n"[..],
+///     b"250-mx.example.test\r\n250 PIPELINING\r\n",
+///     b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 unknown user\r\n354 go ahead\r\n",
+///     b"250 2.0.0 queued as 4F2A\r\n221 2.0.0 bye\r\n",
+/// ]
+/// .into_iter();
+/// let mut wire = Vec::new();
+/// let mut report = Vec::new();
+/// loop {
+///     // Events first: a finished transaction lends its outcomes until the next poll.
+///     while let Some(event) = session.poll_event() {
+///         if let Event::TransactionDone(done) = event {
+///             for o in session.outcomes(done).into_iter().flatten() {
+///                 report.push(format!("{} {}", o.recipient, o.outcome));
+///             }
+///         }
+///     }
+///     if session.is_closed() {
+///         break;
+///     }
+///     if session.wants_body() {
+///         session.send_body(b"Subject: hi\n\nhello\n", now)?;
+///         session.finish_body(now)?;
+///     }
+///     // Write everything pending (a socket would take part of it and say how much) ...
+///     let pending = session.pending_transmit();
+///     wire.extend_from_slice(pending);
+///     let written = pending.len();
+///     session.advance_transmit(written);
+///     // ... then read (here: the script; end of stream when it is over).
+///     match server.next() {
+///         Some(bytes) => session.handle_input(bytes, now),
+///         None => session.handle_eof(now),
+///     }
+/// }
+/// assert_eq!(
+///     report,
+///     [
+///         "bob@example.test delivered: 250 2.0.0 queued as 4F2A",
+///         "eve@example.test rejected: 550 5.1.1 unknown user",
+///     ]
+/// );
+/// assert!(String::from_utf8(wire)?.ends_with(".\r\nQUIT\r\n"));
+/// # let _ = id;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,

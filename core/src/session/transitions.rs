@@ -866,7 +866,7 @@ impl Session {
         id: TransactionId,
         origin: Option<&[usize]>,
         envelope: Envelope,
-        recipients: Vec<RecipientState>,
+        mut recipients: Vec<RecipientState>,
         text: String,
     ) {
         let Some(at) = self.splits.iter().position(|s| s.id == id) else {
@@ -881,7 +881,7 @@ impl Session {
         let Some(split) = self.splits.get_mut(at) else {
             return;
         };
-        for (i, state) in recipients.iter().enumerate() {
+        for (i, state) in recipients.drain(..).enumerate() {
             let index = origin.map_or(Some(i), |o| o.get(i).copied());
             let Some(slot) = index.and_then(|x| split.recipients.get_mut(x)) else {
                 continue;
@@ -892,7 +892,7 @@ impl Session {
                     let kept = KeptReply::keep(&mut split.text, kept.get(&text));
                     *slot = RecipientState::Done(Verdict::Delivered(kept));
                 }
-                RecipientState::Done(verdict) => *slot = RecipientState::Done(verdict.clone()),
+                done @ RecipientState::Done(_) => *slot = done,
                 _ => {}
             }
         }
