@@ -5,7 +5,8 @@
 //! EHLO) and then runs many transactions against canned server replies, in the two ways
 //! the session sends a message: `data` (EHLO with PIPELINING, no CHUNKING: MAIL, RCPT and
 //! DATA in one write, the body after the 354) and `bdat` (PIPELINING and CHUNKING: the
-//! default window streams MAIL, RCPT and `BDAT n LAST` with the content in one write).
+//! default window streams MAIL, RCPT and `BDAT n LAST` with the content in one write), and
+//! `lmtp` (as `data` over LMTP: one 250 per recipient after the end of data).
 //! After a warm-up, the counter is read between every call into the session, so each
 //! allocation is charged to the call (the phase) that made it, with no backtraces. Each
 //! transaction ends with the caller reading every recipient's borrowed outcome
@@ -18,7 +19,9 @@
 
 use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::command::BodyType;
-use mxsend_core::session::{DsnOptions, Envelope, Event, Session, SessionConfig, TlsPolicy};
+use mxsend_core::session::{
+    DsnOptions, Envelope, Event, Protocol, Session, SessionConfig, TlsPolicy,
+};
 use mxsend_core::time::Instant;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,11 +81,13 @@ const QUEUED: &[u8] = b"250 2.0.0 Ok: queued as 4F2B81C0A3E\r\n";
 const BODY: &[u8] = b"From: alice@example.org\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\n\
 A short message, with a\n.leading dot on its second line.\n";
 
-/// How the message goes: DATA after its 354, or streamed BDAT.
+/// How the message goes: DATA after its 354, streamed BDAT, or LMTP (DATA, then one 250
+/// per recipient, each its own outcome).
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Data,
     Bdat,
+    Lmtp,
 }
 
 /// The calls of one transaction, in order; allocations are charged to each. BDAT has no
@@ -153,12 +158,15 @@ fn transaction(
         session.handle_input(RCPT_OK, now);
     }
     charge(4);
-    if mode == Mode::Data {
+    if mode != Mode::Bdat {
         session.handle_input(DATA_GO, now);
         charge(5);
         body(session, &mut charge);
     }
-    session.handle_input(QUEUED, now);
+    let replies = if mode == Mode::Lmtp { recipients } else { 1 };
+    for _ in 0..replies {
+        session.handle_input(QUEUED, now);
+    }
     charge(6);
     match session.poll_event() {
         Some(Event::TransactionDone(id)) => {
@@ -184,13 +192,16 @@ fn transaction(
 fn run(mode: Mode, recipients: usize) -> ([u64; 8], u64) {
     let mut config = SessionConfig::new(Domain::parse("client.example").expect("a domain"));
     config.tls = TlsPolicy::Disabled;
+    if mode == Mode::Lmtp {
+        config.protocol = Protocol::Lmtp;
+    }
     let now = Instant::ZERO;
     let mut session = Session::new(config, now);
     session.handle_input(GREETING, now);
     drain_transmit(&mut session);
     session.handle_input(
         match mode {
-            Mode::Data => EHLO_DATA,
+            Mode::Data | Mode::Lmtp => EHLO_DATA,
             Mode::Bdat => EHLO_BDAT,
         },
         now,
@@ -238,7 +249,11 @@ fn main() {
     // `cargo bench` passes `--bench` (and perhaps a filter); nothing here takes arguments.
     let per_tx = |n: u64| n as f64 / MEASURED as f64;
     let mut table = String::new();
-    for (mode, label) in [(Mode::Data, "data"), (Mode::Bdat, "bdat")] {
+    for (mode, label) in [
+        (Mode::Data, "data"),
+        (Mode::Bdat, "bdat"),
+        (Mode::Lmtp, "lmtp"),
+    ] {
         for recipients in [1, 3] {
             let name = format!("{label}-{recipients}rcpt");
             let (counts, bytes) = run(mode, recipients);
