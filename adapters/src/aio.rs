@@ -362,7 +362,8 @@ async fn deliver_one<R: UdpRuntime, B: AsyncBodySource>(
 /// Define `send`, `send_all` and `deliver` for a runtime: the public API of a runtime module.
 #[cfg(any(feature = "smol", feature = "async-std", feature = "tokio"))]
 macro_rules! entry_points {
-    ($runtime:ty) => {
+    // `$send_all_example`: `send_all`'s doc example, which names the runtime's executor.
+    ($runtime:ty, send_all_example = $send_all_example:literal) => {
         /// Send one message through a relay.
         pub async fn send<B: $crate::message::AsyncBodySource>(
             relay: &$crate::Relay,
@@ -373,6 +374,8 @@ macro_rules! entry_points {
 
         /// Send many messages through a relay over one connection (pipelined when the
         /// server offers PIPELINING); one report per message, in order.
+        ///
+        #[doc = $send_all_example]
         pub async fn send_all<B: $crate::message::AsyncBodySource>(
             relay: &$crate::Relay,
             messages: &[$crate::Message<B>],

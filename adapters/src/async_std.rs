@@ -39,4 +39,29 @@ pub struct AsyncStd;
 
 futures_io_runtime!(AsyncStd, TcpStream, async_std::os::unix::net::UnixStream);
 udp_runtime!(AsyncStd, UdpSocket);
-entry_points!(AsyncStd);
+entry_points!(
+    AsyncStd,
+    send_all_example = r#"
+```no_run
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::session::Envelope;
+use mxsend::{Message, Relay};
+
+let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+let mut messages = Vec::new();
+for to in ["bob@example.com", "carol@example.net"] {
+    let envelope = Envelope::new(ReversePath::parse("alice@example.org")?, [Mailbox::parse(to)?]);
+    let content = format!("To: {to}\r\nSubject: hello\r\n\r\nHi.\r\n");
+    messages.push(Message::new(envelope, content.into_bytes()));
+}
+// One connection for both; one report per message, in the order given.
+let reports = async_std::task::block_on(mxsend::async_std::send_all(&relay, &messages))?;
+for report in &reports {
+    for recipient in &report.recipients {
+        println!("{recipient}");
+    }
+}
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+"#
+);

@@ -570,8 +570,15 @@ impl SessionRun {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::StartTls => return Next::StartTls,
-                Event::TransactionDone(id, outcomes) => {
+                Event::TransactionDone(id) => {
                     if let Some((message, rcpts)) = self.transactions.remove(&id) {
+                        // Lent by the session until the next poll_event: the report keeps
+                        // owned outcomes (those delivered share one reply text).
+                        let outcomes = self
+                            .session
+                            .outcomes(id)
+                            .map(|o| o.to_vec())
+                            .unwrap_or_default();
                         if let Some(hook) = &self.hook {
                             if let Ok(mut f) = hook.0.lock() {
                                 f(TransactionEnd {
@@ -581,8 +588,8 @@ impl SessionRun {
                                 });
                             }
                         }
-                        // One outcome per recipient of the envelope, in its order: the
-                        // envelope was built from exactly `rcpts`.
+                        // Outcome i is the envelope's recipient i (`RecipientOutcome::index`),
+                        // and the envelope was built from exactly `rcpts`, in its order.
                         let recipients = rcpts.into_iter().zip(outcomes).collect();
                         self.outcomes.push(TransactionOutcomes {
                             message,

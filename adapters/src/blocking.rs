@@ -86,6 +86,28 @@ pub fn send<B: BodySource>(relay: &Relay, message: &Message<B>) -> Result<Report
 /// Send many messages through a relay over one connection (pipelined when the server
 /// offers PIPELINING); one report per message, in order. When a connection fails, the
 /// messages it did not settle go to the relay's next address, if it has one.
+///
+/// ```no_run
+/// use mxsend::protocol::address::{Mailbox, ReversePath};
+/// use mxsend::protocol::session::Envelope;
+/// use mxsend::{blocking, Message, Relay};
+///
+/// let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+/// let mut messages = Vec::new();
+/// for to in ["bob@example.com", "carol@example.net"] {
+///     let envelope = Envelope::new(ReversePath::parse("alice@example.org")?, [Mailbox::parse(to)?]);
+///     let content = format!("To: {to}\r\nSubject: hello\r\n\r\nHi.\r\n");
+///     messages.push(Message::new(envelope, content.into_bytes()));
+/// }
+/// // One connection for both; one report per message, in the order given.
+/// let reports = blocking::send_all(&relay, &messages)?;
+/// for report in &reports {
+///     for recipient in &report.recipients {
+///         println!("{recipient}");
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn send_all<B: BodySource>(
     relay: &Relay,
     messages: &[Message<B>],

@@ -38,4 +38,29 @@ pub struct Smol;
 
 futures_io_runtime!(Smol, TcpStream, async_net::unix::UnixStream);
 udp_runtime!(Smol, UdpSocket);
-entry_points!(Smol);
+entry_points!(
+    Smol,
+    send_all_example = r#"
+```no_run
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::session::Envelope;
+use mxsend::{Message, Relay};
+
+let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+let mut messages = Vec::new();
+for to in ["bob@example.com", "carol@example.net"] {
+    let envelope = Envelope::new(ReversePath::parse("alice@example.org")?, [Mailbox::parse(to)?]);
+    let content = format!("To: {to}\r\nSubject: hello\r\n\r\nHi.\r\n");
+    messages.push(Message::new(envelope, content.into_bytes()));
+}
+// One connection for both; one report per message, in the order given.
+let reports = smol::block_on(mxsend::smol::send_all(&relay, &messages))?;
+for report in &reports {
+    for recipient in &report.recipients {
+        println!("{recipient}");
+    }
+}
+# Ok::<(), Box<dyn std::error::Error>>(())
+```
+"#
+);

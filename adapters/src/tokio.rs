@@ -98,4 +98,32 @@ impl Runtime for Tokio {
 }
 
 udp_runtime!(Tokio, UdpSocket);
-entry_points!(Tokio);
+entry_points!(
+    Tokio,
+    send_all_example = r#"
+```no_run
+use mxsend::protocol::address::{Mailbox, ReversePath};
+use mxsend::protocol::session::Envelope;
+use mxsend::{Message, Relay};
+
+# fn main() -> Result<(), Box<dyn std::error::Error>> {
+let relay = Relay::new("smtp.example.org", 587).credentials("alice", "secret");
+let mut messages = Vec::new();
+for to in ["bob@example.com", "carol@example.net"] {
+    let envelope = Envelope::new(ReversePath::parse("alice@example.org")?, [Mailbox::parse(to)?]);
+    let content = format!("To: {to}\r\nSubject: hello\r\n\r\nHi.\r\n");
+    messages.push(Message::new(envelope, content.into_bytes()));
+}
+// One connection for both; one report per message, in the order given.
+let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+let reports = runtime.block_on(mxsend::tokio::send_all(&relay, &messages))?;
+for report in &reports {
+    for recipient in &report.recipients {
+        println!("{recipient}");
+    }
+}
+# Ok(())
+# }
+```
+"#
+);

@@ -1,20 +1,26 @@
 //! Heap allocations per steady-state transaction of a `session::Session`
-//! (BENCHMARKS.md, "Micro"; target: zero).
+//! (BENCHMARKS.md, "Micro"; target: zero), and per `address::Mailbox` clone.
 //!
 //! A counting global allocator wraps the system one. One session is opened (greeting,
-//! EHLO with PIPELINING) and then runs many transactions, each pipelined (MAIL, RCPT and
-//! DATA in one write) against canned server replies. After a warm-up, the counter is read
-//! between every call into the session, so each allocation is charged to the call (the
-//! phase) that made it, with no backtraces. Envelopes are built before counting starts:
-//! they are the caller's allocations, not the session's.
+//! EHLO) and then runs many transactions against canned server replies, in the two ways
+//! the session sends a message: `data` (EHLO with PIPELINING, no CHUNKING: MAIL, RCPT and
+//! DATA in one write, the body after the 354) and `bdat` (PIPELINING and CHUNKING: the
+//! default window streams MAIL, RCPT and `BDAT n LAST` with the content in one write), and
+//! `lmtp` (as `data` over LMTP: one 250 per recipient after the end of data).
+//! After a warm-up, the counter is read between every call into the session, so each
+//! allocation is charged to the call (the phase) that made it, with no backtraces. Each
+//! transaction ends with the caller reading every recipient's borrowed outcome
+//! (`Session::outcomes`). Envelopes are built before counting starts: they are the
+//! caller's allocations, not the session's.
 //!
 //! Output: one `alloc <name> <phase> <allocations per transaction>` line per phase and a
-//! `total`, for scripts/bench-micro, then a readable table.
+//! `total`, one `clone mailbox <allocations per clone>` line, for scripts/bench-micro,
+//! then a readable table.
 
 use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::command::BodyType;
 use mxsend_core::session::{
-    DsnOptions, Envelope, Event, Outcome, Session, SessionConfig, TlsPolicy,
+    DsnOptions, Envelope, Event, Protocol, Session, SessionConfig, TlsPolicy,
 };
 use mxsend_core::time::Instant;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -60,7 +66,12 @@ const WARM_UP: usize = 200;
 const MEASURED: usize = 2_000;
 
 const GREETING: &[u8] = b"220 mx.example.test ESMTP Postfix\r\n";
-const EHLO: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\
+/// Postfix's EHLO reply without CHUNKING: DATA, pipelined.
+const EHLO_DATA: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\
+250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n\
+250-DSN\r\n250 SMTPUTF8\r\n";
+/// With CHUNKING too: streamed BDAT, the session's default against such a server.
+const EHLO_BDAT: &[u8] = b"250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\
 250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n\
 250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
 const MAIL_OK: &[u8] = b"250 2.1.0 Ok\r\n";
@@ -70,16 +81,26 @@ const QUEUED: &[u8] = b"250 2.0.0 Ok: queued as 4F2B81C0A3E\r\n";
 const BODY: &[u8] = b"From: alice@example.org\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\n\
 A short message, with a\n.leading dot on its second line.\n";
 
-/// The calls of one transaction, in order; allocations are charged to each.
+/// How the message goes: DATA after its 354, streamed BDAT, or LMTP (DATA, then one 250
+/// per recipient, each its own outcome).
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Data,
+    Bdat,
+    Lmtp,
+}
+
+/// The calls of one transaction, in order; allocations are charged to each. BDAT has no
+/// 354 (its phase stays 0).
 const PHASES: [&str; 8] = [
     "send_mail",
+    "send_body",
+    "finish_body",
     "reply MAIL 250",
     "reply RCPT 250 (all)",
     "reply DATA 354",
-    "send_body",
-    "finish_body",
     "reply end-of-data 250",
-    "poll_event (TransactionDone)",
+    "poll_event + outcomes",
 ];
 
 fn envelope(recipients: usize) -> Envelope {
@@ -104,6 +125,7 @@ fn drain_transmit(session: &mut Session) {
 /// Run one transaction, adding each phase's allocations to `counts`.
 fn transaction(
     session: &mut Session,
+    mode: Mode,
     envelope: Envelope,
     recipients: usize,
     counts: &mut [u64; 8],
@@ -115,42 +137,75 @@ fn transaction(
         counts[phase] += current - last;
         last = current;
     };
+    let body = |session: &mut Session, charge: &mut dyn FnMut(usize)| {
+        assert!(session.wants_body(), "session should want the body");
+        session.send_body(BODY, now).expect("body wanted");
+        charge(1);
+        session.finish_body(now).expect("body wanted");
+        drain_transmit(session);
+        charge(2);
+    };
     session.send_mail(envelope, now).expect("valid envelope");
     drain_transmit(session);
     charge(0);
+    if mode == Mode::Bdat {
+        // Streamed: the content follows MAIL and RCPT at once.
+        body(session, &mut charge);
+    }
     session.handle_input(MAIL_OK, now);
-    charge(1);
+    charge(3);
     for _ in 0..recipients {
         session.handle_input(RCPT_OK, now);
     }
-    charge(2);
-    session.handle_input(DATA_GO, now);
-    charge(3);
-    assert!(session.wants_body(), "session should want the body");
-    session.send_body(BODY, now).expect("body wanted");
     charge(4);
-    session.finish_body(now).expect("body wanted");
-    drain_transmit(session);
-    charge(5);
-    session.handle_input(QUEUED, now);
+    if mode != Mode::Bdat {
+        session.handle_input(DATA_GO, now);
+        charge(5);
+        body(session, &mut charge);
+    }
+    let replies = if mode == Mode::Lmtp { recipients } else { 1 };
+    for _ in 0..replies {
+        session.handle_input(QUEUED, now);
+    }
     charge(6);
     match session.poll_event() {
-        Some(Event::TransactionDone(_, outcomes)) => {
-            assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered(_))));
+        Some(Event::TransactionDone(id)) => {
+            // Borrowed: each recipient's index, mailbox and outcome, the reply's text in
+            // the session's reused buffer.
+            let outcomes = session
+                .outcomes(id)
+                .expect("outcomes of a finished transaction");
+            assert_eq!(outcomes.len(), recipients);
+            for (position, done) in outcomes.enumerate() {
+                assert_eq!(done.index, position);
+                assert!(done.outcome.is_delivered());
+                assert_eq!(done.outcome.reply().map(|r| r.code().get()), Some(250));
+                std::hint::black_box(done.recipient);
+            }
         }
         other => panic!("expected a finished transaction, got {other:?}"),
     }
+    assert!(session.poll_event().is_none());
     charge(7);
 }
 
-fn run(recipients: usize) -> ([u64; 8], u64) {
+fn run(mode: Mode, recipients: usize) -> ([u64; 8], u64) {
     let mut config = SessionConfig::new(Domain::parse("client.example").expect("a domain"));
     config.tls = TlsPolicy::Disabled;
+    if mode == Mode::Lmtp {
+        config.protocol = Protocol::Lmtp;
+    }
     let now = Instant::ZERO;
     let mut session = Session::new(config, now);
     session.handle_input(GREETING, now);
     drain_transmit(&mut session);
-    session.handle_input(EHLO, now);
+    session.handle_input(
+        match mode {
+            Mode::Data | Mode::Lmtp => EHLO_DATA,
+            Mode::Bdat => EHLO_BDAT,
+        },
+        now,
+    );
     assert!(matches!(session.poll_event(), Some(Event::Established)));
 
     let mut envelopes: Vec<Envelope> = (0..WARM_UP + MEASURED)
@@ -159,45 +214,73 @@ fn run(recipients: usize) -> ([u64; 8], u64) {
     let mut ignored = [0; 8];
     for _ in 0..WARM_UP {
         let e = envelopes.pop().expect("enough envelopes");
-        transaction(&mut session, e, recipients, &mut ignored);
+        transaction(&mut session, mode, e, recipients, &mut ignored);
     }
     let mut counts = [0; 8];
     let bytes_before = BYTES.load(Ordering::Relaxed);
     for _ in 0..MEASURED {
         let e = envelopes.pop().expect("enough envelopes");
-        transaction(&mut session, e, recipients, &mut counts);
+        transaction(&mut session, mode, e, recipients, &mut counts);
     }
     let bytes = BYTES.load(Ordering::Relaxed) - bytes_before;
     (counts, bytes)
+}
+
+/// Allocations per `Mailbox` clone (a local part and a domain name; an address literal
+/// has no text to share but the local part).
+fn mailbox_clones() -> f64 {
+    let mailboxes = [
+        Mailbox::parse("user0@example.test").expect("an address"),
+        Mailbox::parse("\"john smith\"@mail.example.org").expect("an address"),
+        Mailbox::parse("bob@[192.0.2.1]").expect("an address"),
+    ];
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..MEASURED {
+        for mailbox in &mailboxes {
+            let clone = std::hint::black_box(mailbox.clone());
+            assert_eq!(&clone, mailbox);
+        }
+    }
+    let count = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    count as f64 / (MEASURED * mailboxes.len()) as f64
 }
 
 fn main() {
     // `cargo bench` passes `--bench` (and perhaps a filter); nothing here takes arguments.
     let per_tx = |n: u64| n as f64 / MEASURED as f64;
     let mut table = String::new();
-    for recipients in [1, 3] {
-        let name = format!("{recipients}rcpt");
-        let (counts, bytes) = run(recipients);
-        let total: u64 = counts.iter().sum();
-        for (phase, count) in PHASES.iter().zip(counts) {
-            println!(
-                "alloc {name} {} {:.2}",
-                phase.replace(' ', "_"),
-                per_tx(count)
-            );
-            table.push_str(&format!("{name:>6}  {phase:<30} {:>6.2}\n", per_tx(count)));
+    for (mode, label) in [
+        (Mode::Data, "data"),
+        (Mode::Bdat, "bdat"),
+        (Mode::Lmtp, "lmtp"),
+    ] {
+        for recipients in [1, 3] {
+            let name = format!("{label}-{recipients}rcpt");
+            let (counts, bytes) = run(mode, recipients);
+            let total: u64 = counts.iter().sum();
+            for (phase, count) in PHASES.iter().zip(counts) {
+                println!(
+                    "alloc {name} {} {:.2}",
+                    phase.replace(' ', "_"),
+                    per_tx(count)
+                );
+                table.push_str(&format!("{name:>11}  {phase:<30} {:>6.2}\n", per_tx(count)));
+            }
+            println!("alloc {name} total {:.2}", per_tx(total));
+            println!("alloc {name} bytes {:.0}", per_tx(bytes));
+            table.push_str(&format!(
+                "{name:>11}  {:<30} {:>6.2}  ({:.0} bytes)\n",
+                "TOTAL per transaction",
+                per_tx(total),
+                per_tx(bytes)
+            ));
         }
-        println!("alloc {name} total {:.2}", per_tx(total));
-        println!("alloc {name} bytes {:.0}", per_tx(bytes));
-        table.push_str(&format!(
-            "{name:>6}  {:<30} {:>6.2}  ({:.0} bytes)\n",
-            "TOTAL per transaction",
-            per_tx(total),
-            per_tx(bytes)
-        ));
     }
+    let clones = mailbox_clones();
+    println!("clone mailbox {clones:.2}");
     println!(
         "\nHeap allocations per steady-state transaction ({MEASURED} after {WARM_UP} warm-up):"
     );
     print!("{table}");
+    println!("\nHeap allocations per Mailbox clone: {clones:.2}");
 }

@@ -118,7 +118,12 @@ fn pump(mut stream: TcpStream, session: &mut Session, body: &[u8], clock: &Clock
     loop {
         while let Some(event) = session.poll_event() {
             match event {
-                Event::TransactionDone(_, outcomes) => sent.outcomes.extend(outcomes),
+                // The outcomes are lent until the next poll_event: keep owned copies.
+                Event::TransactionDone(id) => {
+                    if let Some(outcomes) = session.outcomes(id) {
+                        sent.outcomes.extend(outcomes.to_vec());
+                    }
+                }
                 Event::Closed(error) => sent.error = error,
                 // TLS is disabled; a loop with a TLS stack would handshake here.
                 Event::StartTls => session.tls_failed("no TLS in this example".into(), clock.now()),

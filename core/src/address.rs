@@ -38,8 +38,24 @@
 //! - **Source routes** (`<@a,@b:user@c>`, §4.1.2 and Appendix C) are refused by
 //!   [`Mailbox::parse_path`]: clients MUST NOT send them.
 //! - **Lengths** are in octets, as RFC 5321 §4.5.3.1 counts them, also for UTF-8.
+//!
+//! # Memory
+//!
+//! A [`Mailbox`] holds its wire form `local@domain` in one shared string, and its
+//! [`DomainName`] points into that same string: parsing costs one allocation for it, and a
+//! clone (an envelope copied for each MX domain, a recipient kept with its outcome) costs
+//! none, only reference counts (`core/benches/session_allocs.rs`, "clone mailbox"). On the
+//! few targets without pointer-sized atomics the string is a plain box, and a clone copies
+//! it (twice: the mailbox's and its domain's), as before.
 
 use alloc::string::String;
+
+/// Text shared by clones: reference-counted where the target has pointer-sized atomics,
+/// a plain box (a clone copies it) on the few without them.
+#[cfg(target_has_atomic = "ptr")]
+type SharedText = alloc::sync::Arc<str>;
+#[cfg(not(target_has_atomic = "ptr"))]
+type SharedText = alloc::boxed::Box<str>;
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 use core::str::FromStr;
@@ -123,13 +139,28 @@ impl Domain {
 /// let Ok(Domain::Name(name)) = Domain::parse("mail.example.com") else { unreachable!() };
 /// assert_eq!(name.as_str(), "mail.example.com");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DomainName(String);
+///
+/// The name is the tail of a shared string from `start` on: its own, or its mailbox's
+/// `local@domain` (see the module's "Memory"), so a clone costs no allocation. Equality,
+/// order and hashing are the name's.
+#[derive(Clone)]
+pub struct DomainName {
+    text: SharedText,
+    start: usize,
+}
 
 impl DomainName {
+    /// A name that passed the checks of [`parse_domain`].
+    fn new(name: &str) -> DomainName {
+        DomainName {
+            text: SharedText::from(name),
+            start: 0,
+        }
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.text.get(self.start..).unwrap_or("")
     }
 }
 
@@ -137,25 +168,57 @@ impl core::ops::Deref for DomainName {
     type Target = str;
 
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DomainName").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for DomainName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq for DomainName {
+    fn eq(&self, other: &DomainName) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for DomainName {}
+
+impl PartialOrd for DomainName {
+    fn partial_cmp(&self, other: &DomainName) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for DomainName {
+    fn cmp(&self, other: &DomainName) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl core::hash::Hash for DomainName {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
     }
 }
 
 impl PartialEq<str> for DomainName {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for DomainName {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
+        self.as_str() == *other
     }
 }
 
@@ -178,10 +241,41 @@ impl fmt::Display for Domain {
 }
 
 /// A validated mailbox `local-part@domain` (RFC 5321 §4.1.2).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// One shared string holds the wire form; a clone allocates nothing (see the module's
+/// "Memory"). Equality and hashing are the local part's and the domain's.
+#[derive(Clone)]
 pub struct Mailbox {
-    local: String,
+    /// `local@domain`, exactly as it goes between the angle brackets.
+    text: SharedText,
+    /// Octets of `text` before the `@`.
+    local_len: usize,
+    /// The domain; a name points into `text`.
     domain: Domain,
+}
+
+impl fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("local", &self.local_part())
+            .field("domain", &self.domain)
+            .finish()
+    }
+}
+
+impl PartialEq for Mailbox {
+    fn eq(&self, other: &Mailbox) -> bool {
+        self.local_part() == other.local_part() && self.domain == other.domain
+    }
+}
+
+impl Eq for Mailbox {}
+
+impl core::hash::Hash for Mailbox {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.local_part().hash(state);
+        self.domain.hash(state);
+    }
 }
 
 impl Mailbox {
@@ -220,7 +314,7 @@ impl Mailbox {
 
     /// The local part as it goes on the wire (quoted if it needs quoting).
     pub fn local_part(&self) -> &str {
-        &self.local
+        self.text.get(..self.local_len).unwrap_or("")
     }
 
     /// The domain.
@@ -230,7 +324,8 @@ impl Mailbox {
 
     /// True when the mailbox holds non-ASCII and so needs SMTPUTF8 (RFC 6531).
     pub fn needs_smtputf8(&self) -> bool {
-        !self.local.is_ascii() || !self.domain.is_ascii()
+        // The text is the local part, `@` and the domain.
+        !self.text.is_ascii()
     }
 }
 
@@ -245,7 +340,7 @@ impl FromStr for Mailbox {
 impl fmt::Display for Mailbox {
     /// `local@domain`, exactly as it goes between the angle brackets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local, self.domain)
+        f.write_str(&self.text)
     }
 }
 
@@ -492,27 +587,35 @@ fn parse_mailbox(input: &str, base: usize) -> Result<Mailbox, AddressError> {
         return Err(AddressError::LocalPartTooLong(local.len()));
     }
     let domain = parse_domain(domain_in, base + at + 1)?;
-    let mailbox = Mailbox { local, domain };
-    // Display is the wire form; measuring it counts what is sent, brackets added.
-    let path_len = display_len(&mailbox) + 2;
+    // The wire form, once: the mailbox's text, which its domain name shares.
+    let mut wire = local;
+    let local_len = wire.len();
+    wire.push('@');
+    match &domain {
+        Domain::Name(name) => wire.push_str(name.as_str()),
+        Domain::Literal(literal) => {
+            // Writing to a string cannot fail.
+            let _ = fmt::write(&mut wire, format_args!("{literal}"));
+        }
+    }
+    // Measuring the wire form counts what is sent, brackets added.
+    let path_len = wire.len() + 2;
     if path_len > MAX_PATH {
         return Err(AddressError::PathTooLong(path_len));
     }
-    Ok(mailbox)
-}
-
-fn display_len(mailbox: &Mailbox) -> usize {
-    struct Counter(usize);
-    impl fmt::Write for Counter {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0 += s.len();
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail.
-    let _ = fmt::write(&mut counter, format_args!("{mailbox}"));
-    counter.0
+    let text = SharedText::from(wire.as_str());
+    let domain = match domain {
+        Domain::Name(_) => Domain::Name(DomainName {
+            text: text.clone(),
+            start: local_len + 1,
+        }),
+        literal => literal,
+    };
+    Ok(Mailbox {
+        text,
+        local_len,
+        domain,
+    })
 }
 
 /// The offset of the last `@` outside a quoted string.
@@ -649,7 +752,7 @@ fn parse_domain(input: &str, base: usize) -> Result<Domain, AddressError> {
         check_label(label, base + start)?;
         start += label.len() + 1;
     }
-    Ok(Domain::Name(DomainName(String::from(name))))
+    Ok(Domain::Name(DomainName::new(name)))
 }
 
 /// `sub-domain = Let-dig [Ldh-str]` (RFC 5321 §4.1.2), or a U-label (RFC 6531 §3.3).
@@ -736,6 +839,75 @@ mod tests {
         }
     }
 
+    /// A clone shares the mailbox's one string: the local part and the domain name of the
+    /// clone are the same octets in memory as the original's, so no allocation was made
+    /// (the allocation count itself: `core/benches/session_allocs.rs`, "clone mailbox").
+    #[cfg(target_has_atomic = "ptr")]
+    #[test]
+    fn a_mailbox_clone_shares_one_string_with_its_domain() {
+        let mailbox = Mailbox::parse("\"john smith\"@Mail.Example.ORG.").unwrap();
+        let clone = mailbox.clone();
+        assert_eq!(clone, mailbox);
+        assert_eq!(clone.to_string(), "\"john smith\"@Mail.Example.ORG");
+        assert!(core::ptr::eq(clone.local_part(), mailbox.local_part()));
+        let (Domain::Name(name), Domain::Name(cloned)) = (mailbox.domain(), clone.domain()) else {
+            panic!("a name");
+        };
+        assert!(core::ptr::eq(name.as_str(), cloned.as_str()));
+        // The domain is the tail of the mailbox's own string, after the `@`.
+        let local = mailbox.local_part();
+        assert_eq!(local, "\"john smith\"");
+        assert_eq!(
+            name.as_str().as_ptr() as usize,
+            local.as_ptr() as usize + local.len() + 1
+        );
+        let literal = Mailbox::parse("bob@[192.0.2.1]").unwrap();
+        assert!(core::ptr::eq(
+            literal.clone().local_part(),
+            literal.local_part()
+        ));
+    }
+
+    /// Equality and hashing are the parts', not where they are stored: a domain parsed on
+    /// its own equals the one inside a mailbox, and orders by its name.
+    #[test]
+    fn domains_compare_by_name_wherever_they_are_stored() {
+        use core::hash::{Hash, Hasher};
+        struct Sum(u64);
+        impl Hasher for Sum {
+            fn finish(&self) -> u64 {
+                self.0
+            }
+            fn write(&mut self, bytes: &[u8]) {
+                for &b in bytes {
+                    self.0 = self.0.wrapping_mul(31).wrapping_add(u64::from(b));
+                }
+            }
+        }
+        let hash = |d: &Domain| {
+            let mut h = Sum(0);
+            d.hash(&mut h);
+            h.finish()
+        };
+        let inside = Mailbox::parse("a@example.com").unwrap();
+        let alone = Domain::parse("example.com").unwrap();
+        assert_eq!(inside.domain(), &alone);
+        assert_eq!(hash(inside.domain()), hash(&alone));
+        assert_eq!(
+            alloc::format!("{:?}", inside.domain()),
+            "Name(DomainName(\"example.com\"))"
+        );
+        let (Domain::Name(a), Domain::Name(b)) =
+            (Domain::parse("a.example").unwrap(), inside.domain().clone())
+        else {
+            panic!("names");
+        };
+        assert!(a < b);
+        assert_eq!(Mailbox::parse("a@example.com").unwrap(), inside);
+        assert_ne!(Mailbox::parse("a@example.org").unwrap(), inside);
+        assert_ne!(Mailbox::parse("ab@example.com").unwrap(), inside);
+    }
+
     #[test]
     fn accepts_valid_mailboxes_and_displays_their_canonical_form() {
         let cases = [
@@ -793,7 +965,7 @@ mod tests {
         assert_eq!(mailbox.local_part(), "\"x@y\"");
         assert_eq!(
             mailbox.domain(),
-            &Domain::Name(DomainName("example.com".into()))
+            &Domain::Name(DomainName::new("example.com"))
         );
     }
 
@@ -817,7 +989,7 @@ mod tests {
         assert_eq!(ok("user@example.com.").to_string(), "user@example.com");
         assert_eq!(
             Domain::parse("example.com."),
-            Ok(Domain::Name(DomainName("example.com".into())))
+            Ok(Domain::Name(DomainName::new("example.com")))
         );
     }
 
@@ -1020,7 +1192,7 @@ mod tests {
     fn parses_domains_and_literals_on_their_own() {
         assert_eq!(
             Domain::parse("Mail.Example.ORG"),
-            Ok(Domain::Name(DomainName("Mail.Example.ORG".into())))
+            Ok(Domain::Name(DomainName::new("Mail.Example.ORG")))
         );
         assert_eq!(
             Domain::parse("[192.0.2.1]"),

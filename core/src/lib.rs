@@ -37,7 +37,7 @@
 //! ```
 //! use mxsend_core::address::{Domain, Mailbox, ReversePath};
 //! use mxsend_core::command::BodyType;
-//! use mxsend_core::session::{DsnOptions, Envelope, Event, Outcome, Session, SessionConfig, TlsPolicy};
+//! use mxsend_core::session::{DsnOptions, Envelope, Event, OutcomeRef, Session, SessionConfig, TlsPolicy};
 //! use mxsend_core::time::Instant;
 //!
 //! let mut config = SessionConfig::new(Domain::parse("client.example").unwrap());
@@ -88,9 +88,12 @@
 //! let mut delivered = 0;
 //! while let Some(event) = session.poll_event() {
 //!     match event {
-//!         Event::TransactionDone(_, outcomes) => {
-//!             for outcome in outcomes {
-//!                 if let Outcome::Delivered(reply) = outcome {
+//!         // The outcomes are lent until the next poll_event, one per recipient with its
+//!         // index in the envelope (`to_vec` keeps owned ones).
+//!         Event::TransactionDone(id) => {
+//!             for done in session.outcomes(id).into_iter().flatten() {
+//!                 assert_eq!((done.index, done.recipient.to_string()), (0, "bob@example.test".into()));
+//!                 if let OutcomeRef::Delivered(reply) = done.outcome {
 //!                     assert_eq!(reply.code().get(), 250);
 //!                     delivered += 1;
 //!                 }

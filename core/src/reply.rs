@@ -143,7 +143,7 @@ pub struct ReplyRef<'a> {
 }
 
 impl<'a> ReplyRef<'a> {
-    fn from_text(code: ReplyCode, text: &'a str) -> ReplyRef<'a> {
+    pub(crate) fn from_text(code: ReplyCode, text: &'a str) -> ReplyRef<'a> {
         ReplyRef {
             code,
             enhanced: enhanced_of(code, text),
@@ -540,6 +540,26 @@ impl fmt::Display for ReplyError {
 impl core::error::Error for ReplyError {}
 
 /// Incremental reply parser: feed it any split of the server's bytes.
+///
+/// ```
+/// use mxsend_core::reply::{ReplyParser, Status, StatusRef};
+///
+/// let mut parser = ReplyParser::new();
+/// // A multi-line reply cut in the middle of a line, as a socket may deliver it.
+/// assert_eq!(parser.parse(b"250-mx.example.test\r\n250-PIPE")?, Status::Partial);
+/// let Status::Complete(reply, used) = parser.parse(b"LINING\r\n250 SIZE 1000\r\n354 go\r\n")? else {
+///     unreachable!("the reply is complete");
+/// };
+/// assert_eq!(reply.code().get(), 250);
+/// assert_eq!(reply.lines().collect::<Vec<_>>(), ["mx.example.test", "PIPELINING", "SIZE 1000"]);
+/// // `used` octets made up the reply; the rest is the next one. Borrowed, no allocation:
+/// let rest = b"LINING\r\n250 SIZE 1000\r\n354 go\r\n".get(used..).unwrap_or_default();
+/// let Ok(StatusRef::Complete(next, _)) = parser.parse_ref(rest) else { unreachable!() };
+/// assert_eq!((next.code().get(), next.first_line()), (354, "go"));
+/// // A line that is not a reply is an error, and stays one.
+/// assert!(parser.parse(b"hello\r\n").is_err());
+/// # Ok::<(), mxsend_core::reply::ReplyError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ReplyParser {
     limits: ReplyLimits,

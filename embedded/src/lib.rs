@@ -243,13 +243,16 @@ impl Pump {
     fn take_events(&mut self, now: Instant) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::TransactionDone(id, outcomes) => {
-                    if let Some(slot) = self
-                        .ids
-                        .iter()
-                        .position(|&t| t == id)
-                        .and_then(|index| self.report.outcomes.get_mut(index))
-                    {
+                Event::TransactionDone(id) => {
+                    // Lent by the session until the next poll_event: kept as owned outcomes.
+                    let outcomes = self.session.outcomes(id).map(|o| o.to_vec());
+                    if let (Some(slot), Some(outcomes)) = (
+                        self.ids
+                            .iter()
+                            .position(|&t| t == id)
+                            .and_then(|index| self.report.outcomes.get_mut(index)),
+                        outcomes,
+                    ) {
                         *slot = outcomes;
                     }
                 }

@@ -268,14 +268,25 @@ impl Harness {
         }
         assert!(self.closed.is_none(), "event after Closed: {event:?}");
         match event {
-            Event::TransactionDone(id, outcomes) => {
+            Event::TransactionDone(id) => {
+                let outcomes = self
+                    .session
+                    .outcomes(id)
+                    .unwrap_or_else(|| panic!("{id:?}: no outcomes lent for its event"));
+                // Each outcome names its recipient: its index, in envelope order.
+                let count = outcomes.len();
+                let envelope = outcomes.envelope();
+                for (position, done) in outcomes.enumerate() {
+                    assert_eq!(done.index, position, "{id:?}: outcomes in envelope order");
+                    assert_eq!(Some(done.recipient), envelope.recipients.get(position));
+                }
                 let entry = self
                     .transactions
                     .get_mut(&id)
                     .unwrap_or_else(|| panic!("unknown transaction {id:?}"));
                 assert!(entry.1.is_none(), "{id:?} ended twice");
-                assert_eq!(outcomes.len(), entry.0, "{id:?}: one outcome per recipient");
-                entry.1 = Some(outcomes.len());
+                assert_eq!(count, entry.0, "{id:?}: one outcome per recipient");
+                entry.1 = Some(count);
             }
             Event::Closed(error) => {
                 if error == Some(SessionError::DataAfterStartTls) {

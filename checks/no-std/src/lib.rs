@@ -28,7 +28,7 @@ use mxsend_core::address::{Domain, Mailbox, ReversePath};
 use mxsend_core::command::BodyType;
 use mxsend_core::reply::{ReplyParser, StatusRef};
 use mxsend_core::session::{
-    DsnOptions, Envelope, Event, Outcome, Session, SessionConfig, TlsPolicy,
+    DsnOptions, Envelope, Event, Outcome, OutcomeRef, Session, SessionConfig, TlsPolicy,
 };
 use mxsend_core::time::{Duration, Instant};
 
@@ -132,7 +132,11 @@ pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
         session.advance_transmit(pending);
         while let Some(event) = session.poll_event() {
             match event {
-                Event::TransactionDone(_, outcomes) => tally(&mut summary, &outcomes),
+                Event::TransactionDone(id) => {
+                    if let Some(outcomes) = session.outcomes(id) {
+                        tally(&mut summary, outcomes.map(|done| done.outcome));
+                    }
+                }
                 Event::Closed(error) => summary.closed_cleanly = error.is_none(),
                 Event::StartTls | Event::Established => {}
                 _ => {}
@@ -142,12 +146,12 @@ pub fn scripted_exchange() -> Result<ExchangeSummary, ExchangeError> {
     Ok(summary)
 }
 
-fn tally(summary: &mut ExchangeSummary, outcomes: &[Outcome]) {
+fn tally<'a>(summary: &mut ExchangeSummary, outcomes: impl IntoIterator<Item = OutcomeRef<'a>>) {
     for outcome in outcomes {
         match outcome {
-            Outcome::Delivered(_) => summary.delivered += 1,
-            Outcome::Rejected(_) => summary.rejected += 1,
-            Outcome::Deferred(_) | Outcome::Ambiguous(_) => {}
+            OutcomeRef::Delivered(_) => summary.delivered += 1,
+            OutcomeRef::Rejected(_) => summary.rejected += 1,
+            OutcomeRef::Deferred(_) | OutcomeRef::Ambiguous(_) => {}
         }
     }
 }
@@ -246,7 +250,7 @@ pub fn scripted_embedded_exchange() -> Result<ExchangeSummary, ExchangeError> {
         closed_cleanly: report.closed.is_none(),
     };
     for outcomes in &report.outcomes {
-        tally(&mut summary, outcomes);
+        tally(&mut summary, outcomes.iter().map(Outcome::as_outcome_ref));
     }
     Ok(summary)
 }

@@ -12,6 +12,7 @@
 //! connection drops between those replies, the recipients whose reply came keep it and the
 //! rest are ambiguous: the message may have been delivered to them.
 
+use super::settled::{KeptReply, Verdict};
 use super::{Expect, Outcome, Phase, RecipientState, Session, TransactionId};
 use crate::reply::ReplyRef;
 use crate::session::transitions::negative;
@@ -32,18 +33,24 @@ impl Session {
     /// The end of data of `id` is queued (it ends at transmit offset `end`): await one reply
     /// per recipient accepted at RCPT, in envelope order.
     pub(super) fn expect_lmtp_replies(&mut self, id: TransactionId, end: u64, now: Instant) {
-        let Some(tx) = self.running.iter().find(|t| t.id == id) else {
+        let Some(count) = self
+            .running
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.recipients.len())
+        else {
             return;
         };
-        let accepted: alloc::vec::Vec<usize> = tx
-            .recipients
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, RecipientState::Accepted))
-            .map(|(index, _)| index)
-            .collect();
-        for index in accepted {
-            self.expect_reply(Expect::LmtpDataEnd(id, index, end), now);
+        for index in 0..count {
+            let accepted = self
+                .running
+                .iter()
+                .find(|t| t.id == id)
+                .and_then(|t| t.recipients.get(index))
+                .is_some_and(|r| matches!(r, RecipientState::Accepted));
+            if accepted {
+                self.expect_reply(Expect::LmtpDataEnd(id, index, end), now);
+            }
         }
     }
 
@@ -57,20 +64,19 @@ impl Session {
         now: Instant,
     ) {
         let code = reply.code().get();
-        let (outcome, unexpected) = match code {
-            250 => (Outcome::Delivered(reply.to_reply()), false),
-            _ if code >= 400 => (negative(reply), false),
-            // Not a reply RFC 2033 allows: the message may or may not have been taken.
-            _ => (Outcome::Ambiguous(Failure::Reply(reply.to_reply())), true),
-        };
-        if let Some(slot) = self
-            .running
-            .iter_mut()
-            .find(|t| t.id == id)
-            .and_then(|tx| tx.recipients.get_mut(index))
-        {
-            *slot = RecipientState::Done(outcome);
+        if let Some(tx) = self.running.iter_mut().find(|t| t.id == id) {
+            let verdict = match code {
+                // Kept as text in the transaction's reused buffer: no allocation.
+                250 => Verdict::Delivered(KeptReply::keep(&mut tx.text, reply)),
+                _ if code >= 400 => negative(reply).into(),
+                // Not a reply RFC 2033 allows: the message may or may not have been taken.
+                _ => Outcome::Ambiguous(Failure::Reply(reply.to_reply())).into(),
+            };
+            if let Some(slot) = tx.recipients.get_mut(index) {
+                *slot = RecipientState::Done(verdict);
+            }
         }
+        let unexpected = code != 250 && code < 400;
         let more = self
             .expect
             .iter()

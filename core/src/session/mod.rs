@@ -44,7 +44,7 @@
 //! while others in the same transaction were accepted (the server's limit) and those not yet
 //! sent go in further transactions on the same connection, with the body sent again. The
 //! caller still gets one [`Event::TransactionDone`] per [`Session::send_mail`], with one
-//! outcome per recipient in envelope order.
+//! outcome per recipient in envelope order ([`Session::outcomes`]).
 //!
 //! Message content: with DATA, and BDAT without BINARYMIME, the content is checked as it is
 //! handed over ([`crate::transparency::ContentScan`]): a NUL or a line over 998 octets
@@ -55,7 +55,10 @@
 //! transactions after it are deferred, for the caller to send on a new connection).
 //!
 //! Outcomes: each recipient of each transaction ends exactly once as delivered, rejected,
-//! deferred or ambiguous ([`Outcome`]). Ambiguous means the final `.` (or BDAT LAST) was
+//! deferred or ambiguous ([`Outcome`]). [`Event::TransactionDone`] names the transaction;
+//! [`Session::outcomes`] lends its outcomes, each with its recipient's index in the envelope
+//! ([`RecipientOutcome`]), until the next [`Session::poll_event`] (`settled.rs`: how that
+//! keeps a transaction whose recipients are all accepted free of heap allocations). Ambiguous means the final `.` (or BDAT LAST) was
 //! fully handed to the transport and its reply never came (RFC 1047): the message may have
 //! been delivered, and retrying could duplicate it. Rejected and deferred follow one rule: a
 //! reply's first digit (5 rejects, 4 defers), and for a session that ended,
@@ -70,6 +73,7 @@ mod idle;
 mod labels;
 mod lmtp;
 mod outcome;
+mod settled;
 mod timeouts;
 mod transitions;
 mod window;
@@ -78,9 +82,11 @@ pub use envelope::encoded_size;
 pub use error::{Phase, SessionError, UsageError};
 pub use labels::{TransmitLabel, TransmitSpan, TransmitSpans};
 pub use lmtp::Protocol;
+pub use settled::{OutcomeRef, Outcomes, RecipientOutcome};
 pub use window::TransactionWindow;
 
 use crate::transparency::{ContentError, ContentScan};
+use settled::{Buffers, Settled, Verdict};
 
 use crate::address::{Domain, Mailbox, ReversePath};
 use crate::command::{BodyType, Notify, Ret};
@@ -200,8 +206,9 @@ pub enum Event {
     StartTls,
     /// Greeting, EHLO, TLS and AUTH are done: transactions go ahead from here.
     Established,
-    /// A transaction ended; one outcome per recipient, in envelope order.
-    TransactionDone(TransactionId, Vec<Outcome>),
+    /// A transaction ended: [`Session::outcomes`] has one outcome per recipient, in envelope
+    /// order, until the next [`Session::poll_event`].
+    TransactionDone(TransactionId),
     /// The session is over. `None` after a clean QUIT.
     Closed(Option<SessionError>),
 }
@@ -403,7 +410,8 @@ impl core::fmt::Debug for AuthState {
 enum RecipientState {
     Pending,
     Accepted,
-    Done(Outcome),
+    /// Settled: delivered (the reply kept in the transaction's text buffer) or otherwise.
+    Done(Verdict),
     /// Answered 452 (too many recipients, RFC 5321 §4.5.3.1.10): sent again in a later
     /// transaction if another recipient of this one was accepted, else settled so.
     TooMany(Outcome),
@@ -428,8 +436,11 @@ struct Transaction {
     envelope: Envelope,
     stage: Stage,
     recipients: Vec<RecipientState>,
-    /// Set when MAIL, DATA or a BDAT chunk failed: every recipient not yet decided gets this.
-    failed: Option<Outcome>,
+    /// Set when MAIL, DATA or a BDAT chunk failed, or the end of data was answered: every
+    /// recipient not yet decided gets this.
+    failed: Option<Verdict>,
+    /// The text of the replies kept in `recipients` and `failed` ([`settled::KeptReply`]).
+    text: String,
     /// BDAT framing (CHUNKING) rather than DATA.
     chunked: bool,
     /// BINARYMIME: the body goes out untouched.
@@ -450,15 +461,81 @@ struct Transaction {
     origin: Option<Vec<usize>>,
 }
 
-/// A caller's transaction that went out as several SMTP transactions: the outcomes settled
-/// so far, by the caller's recipient index.
+/// A caller's transaction that went out as several SMTP transactions: the caller's
+/// envelope and the outcomes settled so far, by the caller's recipient index
+/// ([`RecipientState::Done`] once settled, [`RecipientState::Pending`] until then).
 #[derive(Debug)]
 struct Split {
     id: TransactionId,
-    outcomes: Vec<Option<Outcome>>,
+    envelope: Envelope,
+    recipients: Vec<RecipientState>,
+    text: String,
 }
 
-/// One SMTP client session.
+/// One SMTP client session: the caller moves bytes and time, the session decides (see the
+/// module docs).
+///
+/// ```
+/// use mxsend_core::address::{Domain, Mailbox, ReversePath};
+/// use mxsend_core::session::{Envelope, Event, Session, SessionConfig, TlsPolicy};
+/// use mxsend_core::time::Instant;
+///
+/// let mut config = SessionConfig::new(Domain::parse("client.example")?);
+/// config.tls = TlsPolicy::Disabled;
+/// let now = Instant::ZERO; // the caller's monotonic clock
+/// let mut session = Session::new(config, now);
+/// let to = ["bob@example.test", "eve@example.test"].map(|r| Mailbox::parse(r).unwrap());
+/// let id = session.send_mail(Envelope::new(ReversePath::parse("alice@example.org")?, to), now)?;
+/// session.quit(now);
+///
+/// // A server, scripted: what it says after each write of the client's.
+/// let mut server = [
+///     &b"220 mx.example.test ESMTP\r\n"[..],
+///     b"250-mx.example.test\r\n250 PIPELINING\r\n",
+///     b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 unknown user\r\n354 go ahead\r\n",
+///     b"250 2.0.0 queued as 4F2A\r\n221 2.0.0 bye\r\n",
+/// ]
+/// .into_iter();
+/// let mut wire = Vec::new();
+/// let mut report = Vec::new();
+/// loop {
+///     // Events first: a finished transaction lends its outcomes until the next poll.
+///     while let Some(event) = session.poll_event() {
+///         if let Event::TransactionDone(done) = event {
+///             for o in session.outcomes(done).into_iter().flatten() {
+///                 report.push(format!("{} {}", o.recipient, o.outcome));
+///             }
+///         }
+///     }
+///     if session.is_closed() {
+///         break;
+///     }
+///     if session.wants_body() {
+///         session.send_body(b"Subject: hi\n\nhello\n", now)?;
+///         session.finish_body(now)?;
+///     }
+///     // Write everything pending (a socket would take part of it and say how much) ...
+///     let pending = session.pending_transmit();
+///     wire.extend_from_slice(pending);
+///     let written = pending.len();
+///     session.advance_transmit(written);
+///     // ... then read (here: the script; end of stream when it is over).
+///     match server.next() {
+///         Some(bytes) => session.handle_input(bytes, now),
+///         None => session.handle_eof(now),
+///     }
+/// }
+/// assert_eq!(
+///     report,
+///     [
+///         "bob@example.test delivered: 250 2.0.0 queued as 4F2A",
+///         "eve@example.test rejected: 550 5.1.1 unknown user",
+///     ]
+/// );
+/// assert!(String::from_utf8(wire)?.ends_with(".\r\nQUIT\r\n"));
+/// # let _ = id;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
@@ -496,6 +573,13 @@ pub struct Session {
     quit_requested: bool,
     /// Scratch space for BDAT chunks (reused, so steady state does not allocate).
     scratch: Vec<u8>,
+    /// Ended transactions whose outcomes the caller may still borrow, in event order.
+    settled: alloc::collections::VecDeque<Settled>,
+    /// The transaction whose [`Event::TransactionDone`] `poll_event` returned last: its
+    /// outcomes are released at the next call.
+    handed_out: Option<TransactionId>,
+    /// Per-transaction buffers to reuse.
+    pool: Vec<Buffers>,
 }
 
 impl Session {
@@ -526,6 +610,9 @@ impl Session {
             next_id: 0,
             quit_requested: false,
             scratch: Vec::new(),
+            settled: alloc::collections::VecDeque::new(),
+            handed_out: None,
+            pool: Vec::new(),
             config,
         };
         session.expect_reply(Expect::Greeting, now);
@@ -685,9 +772,17 @@ impl Session {
         }
     }
 
-    /// The next event, if any.
+    /// The next event, if any. The outcomes lent for the event it returned last, if that was
+    /// an [`Event::TransactionDone`], are released ([`Session::outcomes`]).
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        if let Some(id) = self.handed_out.take() {
+            self.release_settled(id);
+        }
+        let event = self.events.pop_front()?;
+        if let Event::TransactionDone(id) = event {
+            self.handed_out = Some(id);
+        }
+        Some(event)
     }
 
     /// TLS is up after [`Event::StartTls`]; the session sends EHLO again and forgets what it

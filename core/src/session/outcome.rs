@@ -1,5 +1,6 @@
-//! What callers ask of an [`Outcome`] and a [`Failure`]: was it delivered, is it final, which
-//! reply decided it, and one line of text saying so (`Display`).
+//! What callers ask of an [`Outcome`] (and of its borrowed form, [`OutcomeRef`]) and a
+//! [`Failure`]: was it delivered, is it final, which reply decided it, and one line of text
+//! saying so (`Display`).
 //!
 //! The rule for "permanent" is the session's own (RFC 5321 §4.2.1: the first digit of the
 //! reply; [`SessionError::is_permanent`] for a session that ended): a rejected recipient
@@ -7,8 +8,8 @@
 
 use core::fmt;
 
-use super::{Failure, Outcome, SessionError};
-use crate::reply::Reply;
+use super::{Failure, Outcome, OutcomeRef, SessionError};
+use crate::reply::{Reply, ReplyRef};
 
 impl Outcome {
     /// True when the server took responsibility for the message (250 to the end of data).
@@ -86,6 +87,76 @@ impl fmt::Display for Outcome {
             | Outcome::Ambiguous(failure) => {
                 write!(f, "{}: {failure}", self.name())
             }
+        }
+    }
+}
+
+impl<'a> OutcomeRef<'a> {
+    /// The owned outcome, to keep: a delivered one copies its reply's text (one
+    /// allocation), a failure is cloned.
+    pub fn to_outcome(&self) -> Outcome {
+        match *self {
+            OutcomeRef::Delivered(reply) => Outcome::Delivered(reply.to_reply()),
+            OutcomeRef::Rejected(failure) => Outcome::Rejected(failure.clone()),
+            OutcomeRef::Deferred(failure) => Outcome::Deferred(failure.clone()),
+            OutcomeRef::Ambiguous(failure) => Outcome::Ambiguous(failure.clone()),
+        }
+    }
+
+    /// As [`Outcome::is_delivered`].
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, OutcomeRef::Delivered(_))
+    }
+
+    /// As [`Outcome::is_permanent`].
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, OutcomeRef::Rejected(_))
+    }
+
+    /// As [`Outcome::is_temporary`].
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, OutcomeRef::Deferred(_) | OutcomeRef::Ambiguous(_))
+    }
+
+    /// The server's reply that decided this outcome, when a server gave one.
+    pub fn reply(&self) -> Option<ReplyRef<'a>> {
+        match *self {
+            OutcomeRef::Delivered(reply) => Some(reply),
+            OutcomeRef::Rejected(failure)
+            | OutcomeRef::Deferred(failure)
+            | OutcomeRef::Ambiguous(failure) => failure.reply().map(Reply::as_reply_ref),
+        }
+    }
+
+    /// Why the recipient did not get the message; `None` when it did.
+    pub fn failure(&self) -> Option<&'a Failure> {
+        match *self {
+            OutcomeRef::Delivered(_) => None,
+            OutcomeRef::Rejected(failure)
+            | OutcomeRef::Deferred(failure)
+            | OutcomeRef::Ambiguous(failure) => Some(failure),
+        }
+    }
+
+    /// As [`Outcome::name`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutcomeRef::Delivered(_) => "delivered",
+            OutcomeRef::Rejected(_) => "rejected",
+            OutcomeRef::Deferred(_) => "deferred",
+            OutcomeRef::Ambiguous(_) => "ambiguous",
+        }
+    }
+}
+
+impl fmt::Display for OutcomeRef<'_> {
+    /// As [`Outcome`]'s `Display`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutcomeRef::Delivered(reply) => write!(f, "delivered: {reply}"),
+            OutcomeRef::Rejected(failure)
+            | OutcomeRef::Deferred(failure)
+            | OutcomeRef::Ambiguous(failure) => write!(f, "{}: {failure}", self.name()),
         }
     }
 }

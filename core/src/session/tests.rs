@@ -77,8 +77,35 @@ impl Script {
         assert_eq!(self.sent(), client);
     }
 
-    fn events(&mut self) -> Vec<Event> {
-        core::iter::from_fn(|| self.session.poll_event()).collect()
+    fn events(&mut self) -> Vec<Seen> {
+        core::iter::from_fn(|| self.poll()).collect()
+    }
+
+    /// The next event as the caller sees it: a finished transaction with the outcomes the
+    /// session lends for it, taken before the next `poll_event` releases them.
+    fn poll(&mut self) -> Option<Seen> {
+        Some(match self.session.poll_event()? {
+            Event::StartTls => Seen::StartTls,
+            Event::Established => Seen::Established,
+            Event::TransactionDone(id) => {
+                let outcomes = self
+                    .session
+                    .outcomes(id)
+                    .expect("outcomes of a done transaction");
+                // Each outcome names its recipient: in envelope order, one per recipient.
+                for (position, done) in outcomes.clone().enumerate() {
+                    assert_eq!(done.index, position);
+                    assert_eq!(
+                        Some(done.recipient),
+                        outcomes.envelope().recipients.get(position)
+                    );
+                    assert_eq!(outcomes.get(position), Some(done.outcome));
+                }
+                assert_eq!(outcomes.len(), outcomes.envelope().recipients.len());
+                Seen::TransactionDone(id, outcomes.to_vec())
+            }
+            Event::Closed(error) => Seen::Closed(error),
+        })
     }
 
     fn advance_clock(&mut self, secs: u64) {
@@ -104,19 +131,29 @@ impl Script {
     }
 }
 
-fn done(events: &[Event]) -> Vec<(TransactionId, Vec<Outcome>)> {
+/// An [`Event`] as these tests look at it: [`Event::TransactionDone`] with the outcomes
+/// [`Session::outcomes`] lent for it, owned ([`Script::poll`]).
+#[derive(Clone, Debug)]
+enum Seen {
+    StartTls,
+    Established,
+    TransactionDone(TransactionId, Vec<Outcome>),
+    Closed(Option<SessionError>),
+}
+
+fn done(events: &[Seen]) -> Vec<(TransactionId, Vec<Outcome>)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::TransactionDone(id, outcomes) => Some((*id, outcomes.clone())),
+            Seen::TransactionDone(id, outcomes) => Some((*id, outcomes.clone())),
             _ => None,
         })
         .collect()
 }
 
-fn closed(events: &[Event]) -> Option<Option<SessionError>> {
+fn closed(events: &[Seen]) -> Option<Option<SessionError>> {
     events.iter().find_map(|e| match e {
-        Event::Closed(error) => Some(error.clone()),
+        Seen::Closed(error) => Some(error.clone()),
         _ => None,
     })
 }
@@ -143,7 +180,7 @@ fn text_lines(len: usize) -> Vec<u8> {
 fn plain_session_delivers_one_message_in_lock_step() {
     let mut s = Script::plain();
     s.open(EHLO_PLAIN);
-    assert!(matches!(s.events().as_slice(), [Event::Established]));
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
     let id = s.send(&["bob@example.test"]);
     s.expect("MAIL FROM:<alice@example.org>\r\n");
     s.server("250 2.1.0 Ok\r\n");
@@ -268,7 +305,7 @@ fn helo_fallback_on_502_when_plaintext_is_allowed() {
     s.server("502 5.5.2 Command not recognized\r\n");
     s.expect("HELO client.example\r\n");
     s.server("250 mx.example.test\r\n");
-    assert!(matches!(s.events().as_slice(), [Event::Established]));
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
     // No PIPELINING after HELO: lock step.
     s.send(&["bob@example.test"]);
     s.expect("MAIL FROM:<alice@example.org>\r\n");
@@ -306,14 +343,14 @@ fn opportunistic_tls_upgrades_then_asks_for_capabilities_again() {
     s.open(EHLO_STARTTLS);
     s.expect("STARTTLS\r\n");
     s.server("220 2.0.0 Ready to start TLS\r\n");
-    assert!(matches!(s.events().as_slice(), [Event::StartTls]));
+    assert!(matches!(s.events().as_slice(), [Seen::StartTls]));
     assert_eq!(s.sent(), "");
     s.session.tls_established(s.now);
     assert!(s.session.is_secure());
     assert!(s.session.capabilities().is_none());
     s.expect("EHLO client.example\r\n");
     s.server(EHLO_AFTER_TLS);
-    assert!(matches!(s.events().as_slice(), [Event::Established]));
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
     assert!(!s.session.capabilities().unwrap().starttls);
 }
 
@@ -321,7 +358,7 @@ fn opportunistic_tls_upgrades_then_asks_for_capabilities_again() {
 fn opportunistic_tls_goes_on_in_plaintext_when_not_offered() {
     let mut s = Script::new(config(TlsPolicy::Opportunistic));
     s.open(EHLO_PIPELINING);
-    assert!(matches!(s.events().as_slice(), [Event::Established]));
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
     assert!(!s.session.is_secure());
 }
 
@@ -331,7 +368,7 @@ fn opportunistic_tls_goes_on_in_plaintext_after_454() {
     s.open(EHLO_STARTTLS);
     s.expect("STARTTLS\r\n");
     s.server("454 4.7.0 TLS not available due to local problem\r\n");
-    assert!(matches!(s.events().as_slice(), [Event::Established]));
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
     s.send(&["bob@example.test"]);
     assert!(s.sent().starts_with("MAIL FROM:"));
 }
@@ -392,7 +429,7 @@ fn bytes_after_the_starttls_220_in_the_same_read_abort_the_session() {
         Some(Some(SessionError::DataAfterStartTls))
     ));
     assert!(
-        !events.iter().any(|e| matches!(e, Event::StartTls)),
+        !events.iter().any(|e| matches!(e, Seen::StartTls)),
         "no TLS handshake may start after an injection: {events:?}"
     );
     assert_eq!(s.sent(), "");
@@ -404,7 +441,7 @@ fn bytes_after_the_starttls_220_in_a_later_read_abort_the_session() {
     s.open(EHLO_STARTTLS);
     s.sent();
     s.server("220 go ahead\r\n");
-    assert!(matches!(s.events().as_slice(), [Event::StartTls]));
+    assert!(matches!(s.events().as_slice(), [Seen::StartTls]));
     s.server("250 injected\r\n");
     assert!(matches!(
         closed(&s.events()),
@@ -446,7 +483,7 @@ fn auth_plain_goes_out_after_tls() {
     s.server(EHLO_AFTER_TLS);
     s.expect("AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
     s.server("235 2.7.0 Authentication successful\r\n");
-    assert!(s.events().iter().any(|e| matches!(e, Event::Established)));
+    assert!(s.events().iter().any(|e| matches!(e, Seen::Established)));
 }
 
 #[test]
@@ -472,7 +509,7 @@ fn auth_in_plaintext_when_explicitly_allowed() {
     s.server("334 UGFzc3dvcmQ6\r\n");
     s.expect("c2VjcmV0\r\n");
     s.server("235 ok\r\n");
-    assert!(s.events().iter().any(|e| matches!(e, Event::Established)));
+    assert!(s.events().iter().any(|e| matches!(e, Seen::Established)));
 }
 
 #[test]
@@ -1007,7 +1044,7 @@ mod properties {
             loop {
                 client.push_str(&s.sent());
                 let mut progressed = false;
-                while let Some(e) = s.session.poll_event() {
+                while let Some(e) = s.poll() {
                     events.push_str(&format!("{e:?}\n"));
                     progressed = true;
                 }
@@ -1062,12 +1099,12 @@ mod properties {
                     s.session.send_body(b"x\r\n", s.now).unwrap();
                     s.session.finish_body(s.now).unwrap();
                 }
-                while let Some(e) = s.session.poll_event() {
+                while let Some(e) = s.poll() {
                     match e {
-                        Event::TransactionDone(_, o) => outcomes += o.len(),
-                        Event::Closed(_) => closes += 1,
-                        Event::StartTls => s.session.tls_established(s.now),
-                        Event::Established => {}
+                        Seen::TransactionDone(_, o) => outcomes += o.len(),
+                        Seen::Closed(_) => closes += 1,
+                        Seen::StartTls => s.session.tls_established(s.now),
+                        Seen::Established => {}
                     }
                 }
             }
@@ -1077,10 +1114,10 @@ mod properties {
             if eof {
                 s.session.handle_eof(s.now);
             }
-            while let Some(e) = s.session.poll_event() {
+            while let Some(e) = s.poll() {
                 match e {
-                    Event::TransactionDone(_, o) => outcomes += o.len(),
-                    Event::Closed(_) => closes += 1,
+                    Seen::TransactionDone(_, o) => outcomes += o.len(),
+                    Seen::Closed(_) => closes += 1,
                     _ => {}
                 }
             }

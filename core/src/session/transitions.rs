@@ -6,8 +6,9 @@
 //! sending a command (and queueing the reply it will get), deadlines, starting
 //! transactions, and settling recipients' outcomes.
 
+use super::settled::{Buffers, KeptReply, Settled, Verdict};
 use super::{
-    AuthState, BodyError, Envelope, Event, Expect, Failure, Outcome, Phase, Protocol,
+    AuthState, BodyError, DsnOptions, Envelope, Event, Expect, Failure, Outcome, Phase, Protocol,
     RecipientState, Session, SessionError, Split, Stage, State, TlsPolicy, Transaction,
     TransactionId, TransmitLabel, RCPT_PER_TRANSACTION,
 };
@@ -15,6 +16,7 @@ use crate::capabilities::Capabilities;
 use crate::command::{self, BodyType, Command, CommandError, MailParams, RcptParams};
 use crate::reply::ReplyRef;
 use crate::time::Instant;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 /// 421: service not available, closing the channel (RFC 5321 §3.8).
@@ -144,7 +146,7 @@ impl Session {
                 let state = match code {
                     _ if class == 2 => RecipientState::Accepted,
                     TOO_MANY_RECIPIENTS => RecipientState::TooMany(negative(reply)),
-                    _ if class >= 4 => RecipientState::Done(negative(reply)),
+                    _ if class >= 4 => RecipientState::Done(negative(reply).into()),
                     _ => return self.unexpected(Phase::Rcpt, reply, now),
                 };
                 self.rcpt_answered(id, index, state, now);
@@ -170,8 +172,9 @@ impl Session {
             },
             Expect::DataEnd(id, _) | Expect::Bdat(id, true, _) => match code {
                 250 => {
-                    // One reply for every recipient: the clones share its text.
-                    self.fail_transaction(id, Outcome::Delivered(reply.to_reply()));
+                    // One reply for every recipient, kept as text in the transaction's
+                    // reused buffer: no allocation.
+                    self.deliver_transaction(id, reply);
                     self.complete(id);
                 }
                 _ if class >= 4 => {
@@ -515,13 +518,18 @@ impl Session {
             .recipients
             .len()
             .min(capabilities.rcpt_max.unwrap_or(RCPT_PER_TRANSACTION).max(1));
+        let Buffers {
+            mut recipients,
+            text,
+        } = self.take_buffers();
         if let Some(failure) = local_refusal {
-            let outcomes = envelope
-                .recipients
-                .iter()
-                .map(|_| Some(Outcome::Rejected(failure.clone())))
-                .collect();
-            self.report(id, origin.as_deref(), outcomes);
+            recipients.extend(
+                envelope
+                    .recipients
+                    .iter()
+                    .map(|_| RecipientState::Done(Outcome::Rejected(failure.clone()).into())),
+            );
+            self.report(id, origin.as_deref(), envelope, recipients, text);
             self.advance(now);
             return;
         }
@@ -536,7 +544,8 @@ impl Session {
         let r = command::encode(&Command::Mail(&envelope.from, &mail), &mut self.transmit);
         let pipelining = self.pipelining();
         let count = envelope.recipients.len();
-        let mut recipients = alloc::vec![RecipientState::Pending; round];
+        // The buffers are recycled: after the first transactions, none of this allocates.
+        recipients.resize(round, RecipientState::Pending);
         recipients.resize(count, RecipientState::Later);
         self.encoder = crate::transparency::DataEncoder::new(if chunked {
             crate::transparency::Framing::Bdat
@@ -548,6 +557,7 @@ impl Session {
             stage: Stage::Commands,
             recipients,
             failed: None,
+            text,
             chunked,
             binary: envelope.body == BodyType::BinaryMime,
             rcpt_outstanding: round,
@@ -691,10 +701,10 @@ impl Session {
         let id = tx.id;
         let chunked = tx.chunked;
         tx.stage = Stage::Finishing;
-        tx.failed = Some(match error {
+        tx.failed = Some(Verdict::Outcome(match error {
             BodyError::Unreadable(_) => Outcome::Deferred(Failure::Body(error)),
             _ => Outcome::Rejected(Failure::Body(error)),
-        });
+        }));
         self.scratch.clear();
         self.encoder.reset();
         if chunked {
@@ -746,8 +756,19 @@ impl Session {
         if tx.failed.is_some() {
             return false;
         }
-        tx.failed = Some(outcome);
+        tx.failed = Some(Verdict::Outcome(outcome));
         true
+    }
+
+    /// The end of data of `id` was answered 250: every recipient not yet decided is
+    /// delivered, with this reply (kept as text in the transaction's buffer).
+    fn deliver_transaction(&mut self, id: TransactionId, reply: ReplyRef<'_>) {
+        let Some(tx) = self.running.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
+        if tx.failed.is_none() {
+            tx.failed = Some(Verdict::Delivered(KeptReply::keep(&mut tx.text, reply)));
+        }
     }
 
     /// Reset after a transaction that went nowhere, and report it.
@@ -778,10 +799,12 @@ impl Session {
             .iter()
             .any(|r| matches!(r, RecipientState::Accepted));
         let failed_whole = match &tx.failed {
-            None | Some(Outcome::Delivered(_)) => false,
-            Some(Outcome::Deferred(Failure::SenderRefused(_)))
-            | Some(Outcome::Rejected(Failure::SenderRefused(_))) => true,
-            Some(_) => accepted,
+            None | Some(Verdict::Delivered(_)) => false,
+            Some(Verdict::Outcome(
+                Outcome::Deferred(Failure::SenderRefused(_))
+                | Outcome::Rejected(Failure::SenderRefused(_)),
+            )) => true,
+            Some(Verdict::Outcome(_)) => accepted,
         };
         // After QUIT there is no later part: a recipient answered 452 keeps that deferral
         // (QUIT waits for the RCPT replies where a later part could follow, so this is
@@ -809,58 +832,101 @@ impl Session {
                     .collect(),
                 None => later.clone(),
             };
-            let mut envelope = tx.envelope.clone();
-            envelope.recipients = later
-                .iter()
-                .filter_map(|&i| tx.envelope.recipients.get(i).cloned())
-                .collect();
+            let envelope = Envelope {
+                from: tx.envelope.from.clone(),
+                recipients: later
+                    .iter()
+                    .filter_map(|&i| tx.envelope.recipients.get(i).cloned())
+                    .collect(),
+                size: tx.envelope.size,
+                body: tx.envelope.body,
+                utf8_headers: tx.envelope.utf8_headers,
+                dsn: DsnOptions::clone(&tx.envelope.dsn),
+            };
             self.continuations.push_front((id, envelope, origin));
             // The caller's outcome waits for the last part: make sure it is collected.
             if tx.origin.is_none() && !self.splits.iter().any(|s| s.id == id) {
+                let count = tx.recipients.len();
+                let Buffers {
+                    mut recipients,
+                    text,
+                } = self.take_buffers();
+                recipients.resize(count, RecipientState::Pending);
                 self.splits.push(Split {
                     id,
-                    outcomes: alloc::vec![None; tx.recipients.len()],
+                    envelope: tx.envelope.clone(),
+                    recipients,
+                    text,
                 });
             }
         }
-        let outcomes = settle(tx.recipients, tx.failed, || {
+        settle(&mut tx.recipients, tx.failed.as_ref(), || {
             Outcome::Deferred(Failure::Session(SessionError::ConnectionClosed(
                 Phase::Mail,
             )))
         });
-        self.report(id, tx.origin.as_deref(), outcomes);
+        self.report(
+            id,
+            tx.origin.as_deref(),
+            tx.envelope,
+            tx.recipients,
+            tx.text,
+        );
     }
 
-    /// Outcomes settled for transaction `id`: to the caller at once, or, for a transaction
-    /// that went out in parts, into its [`Split`] (`origin` maps positions to the caller's
-    /// recipient indices), which is reported once every recipient has its outcome. A
-    /// recipient left for a later part has no outcome here yet (`None` from [`settle`]).
+    /// Outcomes settled for transaction `id` (`recipients`, their replies' text in `text`):
+    /// to the caller at once, or, for a transaction that went out in parts, into its
+    /// [`Split`] (`origin` maps positions to the caller's recipient indices), which is
+    /// reported once every recipient has its outcome. A recipient left for a later part
+    /// ([`RecipientState::Later`]) has no outcome here yet.
     fn report(
         &mut self,
         id: TransactionId,
         origin: Option<&[usize]>,
-        outcomes: Vec<Option<Outcome>>,
+        envelope: Envelope,
+        mut recipients: Vec<RecipientState>,
+        text: String,
     ) {
         let Some(at) = self.splits.iter().position(|s| s.id == id) else {
-            let outcomes = outcomes.into_iter().flatten().collect();
-            self.events.push_back(Event::TransactionDone(id, outcomes));
+            self.push_settled(Settled {
+                id,
+                envelope,
+                recipients,
+                text,
+            });
             return;
         };
         let Some(split) = self.splits.get_mut(at) else {
             return;
         };
-        for (i, outcome) in outcomes.into_iter().enumerate() {
+        for (i, state) in recipients.drain(..).enumerate() {
             let index = origin.map_or(Some(i), |o| o.get(i).copied());
-            if let (Some(outcome), Some(slot)) =
-                (outcome, index.and_then(|x| split.outcomes.get_mut(x)))
-            {
-                *slot = Some(outcome);
+            let Some(slot) = index.and_then(|x| split.recipients.get_mut(x)) else {
+                continue;
+            };
+            match state {
+                // The reply's text moves into the split's own buffer.
+                RecipientState::Done(Verdict::Delivered(kept)) => {
+                    let kept = KeptReply::keep(&mut split.text, kept.get(&text));
+                    *slot = RecipientState::Done(Verdict::Delivered(kept));
+                }
+                done @ RecipientState::Done(_) => *slot = done,
+                _ => {}
             }
         }
-        if split.outcomes.iter().all(Option::is_some) {
+        let complete = split
+            .recipients
+            .iter()
+            .all(|r| matches!(r, RecipientState::Done(_)));
+        self.recycle(recipients, text);
+        if complete {
             let split = self.splits.swap_remove(at);
-            let outcomes = split.outcomes.into_iter().flatten().collect();
-            self.events.push_back(Event::TransactionDone(id, outcomes));
+            self.push_settled(Settled {
+                id,
+                envelope: split.envelope,
+                recipients: split.recipients,
+                text: split.text,
+            });
         }
     }
 
@@ -871,7 +937,7 @@ impl Session {
             Expect::Rcpt(id, index) | Expect::LmtpDataEnd(id, index, _) => {
                 if let Some(tx) = self.running.iter_mut().find(|t| t.id == id) {
                     if let Some(slot) = tx.recipients.get_mut(index) {
-                        *slot = RecipientState::Done(outcome);
+                        *slot = RecipientState::Done(outcome.into());
                     }
                 }
             }
@@ -894,7 +960,7 @@ impl Session {
         self.events.retain(|e| !matches!(e, Event::StartTls));
         let transmitted = self.transmitted;
         let running: Vec<Transaction> = self.running.drain(..).collect();
-        for tx in running {
+        for mut tx in running {
             let end_sent = self.expect.iter().any(|e| match *e {
                 Expect::DataEnd(id, end)
                 | Expect::Bdat(id, true, end)
@@ -902,42 +968,58 @@ impl Session {
                 _ => false,
             });
             let failure = Failure::Session(error.clone());
-            let mut recipients = tx.recipients;
-            for state in &mut recipients {
+            for state in &mut tx.recipients {
                 if let RecipientState::Later = state {
-                    *state = RecipientState::Done(session_outcome(&error));
+                    *state = RecipientState::Done(session_outcome(&error).into());
                 }
             }
-            let outcomes = settle(recipients, tx.failed, || {
+            settle(&mut tx.recipients, tx.failed.as_ref(), || {
                 if end_sent {
                     Outcome::Ambiguous(failure.clone())
                 } else {
                     session_outcome(&error)
                 }
             });
-            self.report(tx.id, tx.origin.as_deref(), outcomes);
+            self.report(
+                tx.id,
+                tx.origin.as_deref(),
+                tx.envelope,
+                tx.recipients,
+                tx.text,
+            );
         }
         while let Some((id, envelope, origin)) = self.continuations.pop_front() {
-            let outcomes = envelope
-                .recipients
-                .iter()
-                .map(|_| Some(session_outcome(&error)))
-                .collect();
-            self.report(id, Some(&origin), outcomes);
+            self.report_all(id, Some(&origin), envelope, session_outcome(&error));
         }
         while let Some((id, envelope)) = self.queued.pop_front() {
-            let outcomes = envelope
-                .recipients
-                .iter()
-                .map(|_| session_outcome(&error))
-                .collect();
-            self.events.push_back(Event::TransactionDone(id, outcomes));
+            self.report_all(id, None, envelope, session_outcome(&error));
         }
         if send_quit {
             // Best effort, and no reply awaited: the session is over either way.
             let _ = command::encode(&Command::Quit, &mut self.transmit);
         }
         self.close(Some(error));
+    }
+
+    /// Report every recipient of a transaction that never started with `outcome`.
+    fn report_all(
+        &mut self,
+        id: TransactionId,
+        origin: Option<&[usize]>,
+        envelope: Envelope,
+        outcome: Outcome,
+    ) {
+        let Buffers {
+            mut recipients,
+            text,
+        } = self.take_buffers();
+        recipients.extend(
+            envelope
+                .recipients
+                .iter()
+                .map(|_| RecipientState::Done(outcome.clone().into())),
+        );
+        self.report(id, origin, envelope, recipients, text);
     }
 
     pub(super) fn close(&mut self, error: Option<SessionError>) {
@@ -1084,37 +1166,30 @@ fn session_outcome(error: &SessionError) -> Outcome {
     }
 }
 
-/// One outcome per recipient: decided ones keep theirs; the rest take the transaction's
-/// failure (or delivery), or else `fallback`. A recipient left for a later transaction
-/// ([`RecipientState::Later`]) gets none yet.
+/// Every recipient decided: those with an outcome keep it (a 452 becomes its deferral);
+/// the rest take the transaction's verdict (a failure, or delivery), or else `fallback`. A
+/// recipient left for a later transaction ([`RecipientState::Later`]) gets none yet. In
+/// place: the vector becomes the outcomes the caller borrows.
 fn settle(
-    recipients: Vec<RecipientState>,
-    failed: Option<Outcome>,
+    recipients: &mut [RecipientState],
+    failed: Option<&Verdict>,
     fallback: impl Fn() -> Outcome,
-) -> Vec<Option<Outcome>> {
-    // The last undecided recipient takes `failed` itself; only the others need a clone
-    // (with one recipient, the final reply is moved, not copied).
-    let mut undecided = recipients
-        .iter()
-        .filter(|r| matches!(r, RecipientState::Pending | RecipientState::Accepted))
-        .count();
-    let mut failed = failed;
-    recipients
-        .into_iter()
-        .map(|r| match r {
-            RecipientState::Done(outcome) | RecipientState::TooMany(outcome) => Some(outcome),
-            RecipientState::Later => None,
-            RecipientState::Pending | RecipientState::Accepted => {
-                undecided -= 1;
-                let outcome = if undecided == 0 {
-                    failed.take()
-                } else {
-                    failed.clone()
-                };
-                Some(outcome.unwrap_or_else(&fallback))
+) {
+    for state in recipients.iter_mut() {
+        let verdict = match state {
+            RecipientState::Done(_) | RecipientState::Later => continue,
+            RecipientState::TooMany(_) => {
+                match core::mem::replace(state, RecipientState::Pending) {
+                    RecipientState::TooMany(outcome) => outcome.into(),
+                    _ => continue,
+                }
             }
-        })
-        .collect()
+            RecipientState::Pending | RecipientState::Accepted => {
+                failed.cloned().unwrap_or_else(|| fallback().into())
+            }
+        };
+        *state = RecipientState::Done(verdict);
+    }
 }
 
 fn needs_smtputf8(envelope: &Envelope) -> bool {

@@ -20,7 +20,7 @@ fn with_credentials(password: &str) -> SessionConfig {
     c
 }
 
-fn outcomes_of(events: &[Event]) -> Vec<Outcome> {
+fn outcomes_of(events: &[Seen]) -> Vec<Outcome> {
     done(events).into_iter().flat_map(|(_, o)| o).collect()
 }
 
@@ -240,7 +240,7 @@ fn a_354_answering_mail_closes_without_sending_anything_more() {
 
 /// Plays a server that takes `limit` recipients per transaction, pipelined; returns every
 /// transaction's RCPT count and the caller's events.
-fn split_session(count: usize, limit: usize) -> (Vec<usize>, Vec<Event>) {
+fn split_session(count: usize, limit: usize) -> (Vec<usize>, Vec<Seen>) {
     let mut s = Script::plain();
     s.open(EHLO_PIPELINING);
     let to = recipients(count);
@@ -483,4 +483,128 @@ fn bytes_while_a_command_is_half_written_finish_its_line_and_send_nothing_more()
         Some(SessionError::DataBeforeCommand(Phase::Hello))
     );
     assert_eq!(s.sent(), "LO client.example\r\n");
+}
+
+/// Issue 17: each outcome says which recipient it is for, and the caller borrows it.
+#[test]
+fn transaction_done_names_each_recipient_by_index_and_mailbox() {
+    let mut s = Script::plain();
+    s.open(EHLO_PIPELINING);
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
+    let id = s.send(&["a@example.test", "b@example.test", "c@example.test"]);
+    s.sent();
+    s.server("250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n354 go\r\n");
+    s.body("Subject: hi\r\n\r\nhello\r\n");
+    s.sent();
+    s.server("250 2.0.0 queued as 4F2A\r\n");
+    assert!(matches!(
+        s.session.poll_event(),
+        Some(Event::TransactionDone(done)) if done == id
+    ));
+    let outcomes = s.session.outcomes(id).unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(!outcomes.all_delivered());
+    let seen: Vec<(usize, String, String)> = outcomes
+        .clone()
+        .map(|o| (o.index, o.recipient.to_string(), o.outcome.to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                0,
+                "a@example.test".into(),
+                "delivered: 250 2.0.0 queued as 4F2A".into()
+            ),
+            (
+                1,
+                "b@example.test".into(),
+                "rejected: 550 5.1.1 no such user".into()
+            ),
+            (
+                2,
+                "c@example.test".into(),
+                "delivered: 250 2.0.0 queued as 4F2A".into()
+            ),
+        ]
+    );
+    assert!(outcomes.get(1).unwrap().is_permanent());
+    assert_eq!(
+        outcomes.get(1).unwrap().reply().map(|r| r.code().get()),
+        Some(550)
+    );
+    assert_eq!(outcomes.get(3), None);
+    // The owned form: the two deliveries share one reply text.
+    let owned = outcomes.to_vec();
+    assert_eq!(owned.len(), 3);
+    assert_eq!(outcomes.get(0).unwrap(), owned[0]);
+    assert_eq!(outcomes.get(1).unwrap().to_outcome(), owned[1]);
+    match (&owned[0], &owned[2]) {
+        (Outcome::Delivered(a), Outcome::Delivered(b)) => {
+            assert!(
+                core::ptr::eq(a.first_line(), b.first_line()),
+                "one shared text"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Lent until the next poll_event, whatever it returns.
+    assert!(s.session.poll_event().is_none());
+    assert!(s.session.outcomes(id).is_none());
+}
+
+#[test]
+fn outcomes_of_a_split_transaction_name_the_callers_recipients() {
+    // 250 recipients in three SMTP transactions (100, 100, 50): one report, indexed by the
+    // caller's envelope ([`Script::poll`] checks index and mailbox of every outcome).
+    let (_, events) = split_session(250, 1000);
+    let results = done(&events);
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].1.len(), 250);
+}
+
+#[test]
+fn outcomes_are_kept_until_polled_and_the_ids_are_told_apart() {
+    let mut s = Script::plain();
+    s.open(EHLO_PIPELINING);
+    assert!(matches!(s.events().as_slice(), [Seen::Established]));
+    let first = s.send(&["a@example.test"]);
+    s.sent();
+    s.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    s.body("x\r\n");
+    let second = s.send(&["b@example.test", "c@example.test"]);
+    s.sent();
+    s.server("250 2.0.0 first\r\n");
+    s.server("250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n");
+    s.body("y\r\n");
+    s.sent();
+    s.server("451 4.3.0 try later\r\n");
+    // Both ended before the caller polled: each is there under its own id.
+    assert!(s.session.outcomes(first).is_some());
+    assert!(matches!(s.session.poll_event(), Some(Event::TransactionDone(id)) if id == first));
+    let one: Vec<String> = s
+        .session
+        .outcomes(first)
+        .unwrap()
+        .map(|o| o.outcome.to_string())
+        .collect();
+    assert_eq!(one, vec!["delivered: 250 2.0.0 first"]);
+    assert!(matches!(s.session.poll_event(), Some(Event::TransactionDone(id)) if id == second));
+    assert!(
+        s.session.outcomes(first).is_none(),
+        "released by the next poll_event"
+    );
+    let two: Vec<(usize, String)> = s
+        .session
+        .outcomes(second)
+        .unwrap()
+        .map(|o| (o.index, o.outcome.to_string()))
+        .collect();
+    assert_eq!(
+        two,
+        vec![
+            (0, "rejected: 550 no".to_string()),
+            (1, "deferred: 451 4.3.0 try later".to_string())
+        ]
+    );
 }

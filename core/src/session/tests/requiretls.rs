@@ -19,7 +19,7 @@ fn on_tls(s: &mut Script, ehlo: &str) {
     s.open(EHLO_STARTTLS_REQUIRETLS);
     s.expect("STARTTLS\r\n");
     s.server("220 2.0.0 Ready to start TLS\r\n");
-    assert!(matches!(s.events().as_slice(), [Event::StartTls]));
+    assert!(matches!(s.events().as_slice(), [Seen::StartTls]));
     s.session.tls_established(s.now);
     s.expect("EHLO client.example\r\n");
     s.server(ehlo);

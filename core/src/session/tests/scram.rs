@@ -67,7 +67,7 @@ fn scram_is_preferred_and_a_verified_server_gets_the_message() {
     s.server(&format!("334 {}\r\n", b64(SERVER_FINAL)));
     s.expect("\r\n");
     s.server("235 2.7.0 Authentication successful\r\n");
-    assert!(s.events().iter().any(|e| matches!(e, Event::Established)));
+    assert!(s.events().iter().any(|e| matches!(e, Seen::Established)));
     assert!(s.sent().starts_with("MAIL FROM:<alice@example.org>"));
 }
 

@@ -58,7 +58,7 @@ fn streamed(i: usize, to: &[&str], rset: bool) -> String {
     wire
 }
 
-fn outcome_codes(events: &[Event]) -> Vec<(u64, Vec<Option<u16>>)> {
+fn outcome_codes(events: &[Seen]) -> Vec<(u64, Vec<Option<u16>>)> {
     done(events)
         .into_iter()
         .map(|(id, o)| (id.0, o.iter().map(code_of).collect()))
@@ -196,7 +196,7 @@ fn a_refused_bdat_last_in_the_middle_refuses_only_that_message() {
 }
 
 /// Four messages in a window of three: the first delivered, then the server says 421.
-fn window_of_three_then(server: &str, written: Option<usize>) -> Vec<Event> {
+fn window_of_three_then(server: &str, written: Option<usize>) -> Vec<Seen> {
     let mut s = streaming(TransactionWindow::from(3));
     s.open(EHLO_STREAMING);
     for i in 0..4 {
