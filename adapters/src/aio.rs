@@ -23,7 +23,7 @@
 //! - **Writes**: `TCP_NODELAY`, and whatever the session hands over goes out in one write
 //!   call, so the final `.` shares a segment with the end of the body.
 //! - **Concurrency**: MX delivery works on up to [`MxDelivery::concurrency`] recipient domains
-//!   at once ([`Delivery::start_next`]), each domain's exchanges still tried one after the
+//!   at once ([`crate::advanced::Delivery::start_next`]), each domain's exchanges still tried one after the
 //!   other; all of it runs inside the caller's task (no spawning, so nothing needs
 //!   `'static` and the messages are borrowed). A relay gets many messages over one
 //!   connection ([`send_all`]), pipelined when the server allows.
