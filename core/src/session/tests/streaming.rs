@@ -397,6 +397,32 @@ fn binarymime_goes_with_bdat_whatever_the_chunking_option_and_window() {
 }
 
 #[test]
+fn binarymime_without_pipelining_waits_for_each_reply_and_sends_the_chunk_exactly() {
+    // CHUNKING and BINARYMIME without PIPELINING: one command at a time, then the chunk.
+    let ehlo = "250-mx.example.test\r\n250-BINARYMIME\r\n250 CHUNKING\r\n";
+    let mut s = streaming(TransactionWindow::DEFAULT);
+    s.open(ehlo);
+    let mut e = sized(0, &["a@example.test", "b@example.test"]);
+    e.body = BodyType::BinaryMime;
+    e.size = Some(6);
+    s.session.send_mail(e, s.now).unwrap();
+    s.expect("MAIL FROM:<s0@example.org> BODY=BINARYMIME\r\n");
+    s.server("250 ok\r\n");
+    s.expect("RCPT TO:<a@example.test>\r\n");
+    s.server("250 ok\r\n");
+    s.expect("RCPT TO:<b@example.test>\r\n");
+    s.server("550 5.1.1 no such user\r\n");
+    s.session.send_body(b"\0\r\n.\r\n", s.now).unwrap();
+    s.session.finish_body(s.now).unwrap();
+    // A line that is only a dot is content here: no stuffing, no end-of-data marker.
+    s.expect("BDAT 6 LAST\r\n\0\r\n.\r\n");
+    s.server("250 2.0.0 queued\r\n");
+    let outcomes = &done(&s.events())[0].1;
+    assert!(matches!(outcomes[0], Outcome::Delivered(_)), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Outcome::Rejected(_)), "{outcomes:?}");
+}
+
+#[test]
 fn binarymime_to_a_server_without_it_is_refused_naming_the_cause() {
     let mut s = streaming(TransactionWindow::DEFAULT);
     s.open(EHLO_STREAMING);
