@@ -24,7 +24,6 @@ use mxsend_core::address::Domain;
 use mxsend_core::command::BodyType;
 use mxsend_core::session::{Envelope, Event, Session, SessionConfig, TransactionId, UsageError};
 use mxsend_core::time::Instant;
-use mxsend_core::transparency::ContentError;
 
 use crate::config::{MxDelivery, Relay, Settings, TransactionEnd, TransactionHook, TranscriptHook};
 use crate::delivery::{
@@ -188,24 +187,6 @@ pub(crate) fn relay_delivery<'a>(
         .map(|e| e.recipients.clone())
         .collect();
     Delivery::relay(candidates, recipients, relay.tls)
-}
-
-/// Settle, before any connection, what each message's content needs
-/// ([`crate::BodySource::content_problem`]): content that cannot go out as text (a NUL, a
-/// line over 998 octets) goes as it is with `BODY=BINARYMIME` in BDAT (RFC 3030,
-/// [`Delivery::needs_binary`]), so the message reaches a server that offers BINARYMIME
-/// whole and untouched, and one that does not refuses it before a byte of it is sent
-/// ([`mxsend_core::session::Failure::BinaryUnsupported`]). A body that is neither (its
-/// envelope declared BINARYMIME already) needs nothing.
-pub(crate) fn binary_where_needed<'a>(
-    delivery: &mut Delivery,
-    messages: impl IntoIterator<Item = (&'a Envelope, Option<ContentError>)>,
-) {
-    for (m, (envelope, problem)) in messages.into_iter().enumerate() {
-        if problem.is_some() && envelope.body != BodyType::BinaryMime {
-            delivery.needs_binary(m);
-        }
-    }
 }
 
 /// The resolver MX delivery asks: the configured one, or the system's.

@@ -15,6 +15,7 @@ use crate::config::{Relay, Settings};
 use crate::delivery::{Action, Attempt, AttemptResult, Candidate, Delivery, Report};
 use crate::dns::RouteError;
 use crate::error::{Error, HostLookupError};
+use crate::job::Content;
 use crate::message::Message;
 use crate::tls::{TlsConnector, TlsMode};
 
@@ -71,11 +72,18 @@ impl ClientSetup {
 
     /// A batch over these candidates: the relay's delivery machine, the overall deadline
     /// counted from now.
-    pub fn batch<B>(&mut self, candidates: Vec<Candidate>, messages: &[Message<B>]) -> Batch {
+    pub fn batch<B>(
+        &mut self,
+        candidates: Vec<Candidate>,
+        messages: &[Message<B>],
+        content: Content<B>,
+    ) -> Batch {
         self.settings.restart_deadline(self.relay.deadline);
         let envelopes = messages.iter().map(|m| &m.envelope);
+        let mut delivery = relay_delivery(&self.relay, candidates, envelopes);
+        content.mark_binary(&mut delivery, messages);
         Batch {
-            delivery: relay_delivery(&self.relay, candidates, envelopes),
+            delivery,
             reached: false,
         }
     }

@@ -7,7 +7,7 @@
 //! ([`Job::into_reports`], [`Job::into_report`]).
 //!
 //! What is decided here: the checks before any connection (the messages and credentials,
-//! [`validate`]; content that cannot go as text marked for BINARYMIME, [`binary_where_needed`]), the TLS connector, the
+//! [`validate`]; content that cannot go as text marked for BINARYMIME, [`Content::mark_binary`]), the TLS connector, the
 //! relay's route, the delivery machine, an MX domain's candidates and the TLS policy that
 //! applies to them, each attempt's session ([`Shared::session`], [`Shared::add_to`]), and the
 //! reports with their verification failures.
@@ -15,12 +15,13 @@
 use std::net::SocketAddr;
 
 use mxsend_core::address::Domain;
+use mxsend_core::command::BodyType;
 use mxsend_core::session::Envelope;
 use mxsend_core::transparency::ContentError;
 
 use crate::attempt::{
-    binary_where_needed, mx_candidates, relay_candidates, relay_delivery, relay_route, resolver,
-    validate, Clock, RelayRoute, SessionRun,
+    mx_candidates, relay_candidates, relay_delivery, relay_route, resolver, validate, Clock,
+    RelayRoute, SessionRun,
 };
 use crate::config::{MxDelivery, Relay, Settings};
 use crate::delivery::{Attempt, Candidate, Delivery, Report};
@@ -47,6 +48,24 @@ impl<B> Clone for Content<B> {
 }
 
 impl<B> Copy for Content<B> {}
+
+impl<B> Content<B> {
+    /// Settle, before any connection, what each message's content needs: content that
+    /// cannot go out as text (a NUL, a line over 998 octets) goes as it is with
+    /// `BODY=BINARYMIME` in BDAT (RFC 3030, [`Delivery::needs_binary`]), so it reaches a
+    /// server that offers BINARYMIME whole and untouched, and one that does not refuses it
+    /// before a byte of it is sent ([`mxsend_core::session::Failure::BinaryUnsupported`]).
+    /// A message declared BINARYMIME needs nothing.
+    pub fn mark_binary(self, delivery: &mut Delivery, messages: &[Message<B>]) {
+        for (m, message) in messages.iter().enumerate() {
+            if message.envelope.body != BodyType::BinaryMime
+                && (self.problem)(&message.body).is_some()
+            {
+                delivery.needs_binary(m);
+            }
+        }
+    }
+}
 
 #[cfg(feature = "blocking")]
 impl<B: crate::BodySource> Content<B> {
@@ -333,12 +352,7 @@ impl<'a, B> Job<'a, B> {
         content: Content<B>,
     ) -> Job<'a, B> {
         let mut delivery = relay_delivery(relay, candidates, messages.iter().map(|m| &m.envelope));
-        binary_where_needed(
-            &mut delivery,
-            messages
-                .iter()
-                .map(|m| (&m.envelope, (content.problem)(&m.body))),
-        );
+        content.mark_binary(&mut delivery, messages);
         Job {
             delivery,
             shared: Shared::relay(relay.settings(), connector, messages, content),
@@ -357,10 +371,7 @@ impl<'a, B> Job<'a, B> {
         let connector = TlsConnector::new(&mx.tls_options, mx.connector_mode())?;
         let resolver = resolver(mx)?;
         let mut delivery = Delivery::mx(&message.envelope.recipients, mx.exchange_mode());
-        binary_where_needed(
-            &mut delivery,
-            [(&message.envelope, (content.problem)(&message.body))],
-        );
+        content.mark_binary(&mut delivery, std::slice::from_ref(message));
         Ok(Job {
             delivery,
             shared: Shared {

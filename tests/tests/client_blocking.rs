@@ -128,3 +128,47 @@ fn a_connection_the_server_closed_while_idle_is_reopened_transparently() {
         1
     );
 }
+
+/// Content that cannot go as text asks for BINARYMIME on a long-lived connection too, as in
+/// `send_all`: smtp-sink does not offer it, so that message is refused before its MAIL
+/// (`Failure::BinaryUnsupported`) and the text message after it is delivered on the same
+/// connection.
+#[test]
+fn a_binary_body_needs_binarymime_on_a_long_lived_connection_too() {
+    use mxsend::protocol::address::{Mailbox, ReversePath};
+    use mxsend::protocol::session::{Envelope, Failure, Outcome};
+    let sink = SmtpSink::start(&[], None);
+    let (log, relay) = command_log(
+        Relay::new(sink.addr.ip().to_string(), sink.addr.port())
+            .tls(TlsMode::None)
+            .timeout(Duration::from_secs(20)),
+    );
+    let envelope = || {
+        Envelope::new(
+            ReversePath::parse("app@example.org").unwrap(),
+            [Mailbox::parse("a@example.test").unwrap()],
+        )
+    };
+    let messages = [
+        mxsend::Message::new(envelope(), b"Subject: binary\r\n\r\n\0\x01\r\n".to_vec()),
+        mxsend::Message::new(envelope(), b"Subject: text\r\n\r\nhello\r\n".to_vec()),
+    ];
+    let mut client = Client::new(relay).unwrap();
+    let reports = client.send_all(&messages).unwrap();
+    assert!(
+        matches!(
+            reports[0].recipients[0].outcome,
+            Outcome::Rejected(Failure::BinaryUnsupported)
+        ),
+        "{reports:?}"
+    );
+    assert!(reports[1].all_delivered(), "{reports:?}");
+    client.close();
+    let commands = log.lock().unwrap().clone();
+    assert_eq!(
+        commands.iter().filter(|c| *c == "MAIL").count(),
+        1,
+        "{commands:?}"
+    );
+    assert_eq!(sink.wait_for_dumps(1, Duration::from_secs(10)).len(), 1);
+}

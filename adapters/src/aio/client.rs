@@ -144,12 +144,13 @@ impl<R: Runtime> Client<R> {
                 self.setup.looked_up(answer)?
             }
         };
-        let mut batch = self.setup.batch(candidates, messages);
+        let content = Content::aio();
+        let mut batch = self.setup.batch(candidates, messages, content);
         let shared = Shared::relay(
             self.setup.settings.clone(),
             self.setup.connector.clone(),
             messages,
-            Content::aio(),
+            content,
         );
         while let Some(attempt) = batch.next_attempt() {
             let span = crate::trace::Span::connection(&attempt.candidate);

@@ -167,12 +167,13 @@ impl Client {
                 self.setup.looked_up(answer)?
             }
         };
-        let mut batch = self.setup.batch(candidates, messages);
+        let content = Content::blocking();
+        let mut batch = self.setup.batch(candidates, messages, content);
         let shared = Shared::relay(
             self.setup.settings.clone(),
             self.setup.connector.clone(),
             messages,
-            Content::blocking(),
+            content,
         );
         while let Some(attempt) = batch.next_attempt() {
             let span = crate::trace::Span::connection(&attempt.candidate);

@@ -377,7 +377,7 @@ impl<S: Store> Queue<S> {
         envelope.recipients = pending.iter().map(|p| p.mailbox.clone()).collect();
         let mut record = EntryRecord::new(new_id(), &envelope, route, now, 0);
         // Content that cannot go as text is sent as BINARYMIME at every attempt, as it
-        // would be at once (`crate::attempt::binary_where_needed`).
+        // would be at once (`crate::job::Content::mark_binary`).
         record.binary |= message.body.content_problem().is_some();
         record.kind = kind;
         record.attempts = attempts;
