@@ -430,33 +430,10 @@ impl SessionRun {
         attempt: &Attempt,
         envelope: impl Fn(usize, &[usize]) -> Option<Envelope>,
     ) -> Result<SessionRun, Error> {
-        let now = clock.now();
-        let command_timeout = config.timeouts.command;
-        let mut session = Session::new(config, now);
-        let mut transactions = HashMap::with_capacity(attempt.transactions.len());
-        for (m, rcpts) in &attempt.transactions {
-            let Some(mut envelope) = envelope(*m, rcpts) else {
-                continue;
-            };
-            if attempt.binary.binary_search(m).is_ok() {
-                envelope.body = BodyType::BinaryMime;
-            }
-            let id = session
-                .send_mail(envelope, now)
-                .map_err(|error| Error::InvalidMessage { message: *m, error })?;
-            transactions.insert(id, (*m, rcpts.clone()));
-        }
-        session.quit(now);
-        Ok(SessionRun {
-            session,
-            outcomes: Vec::with_capacity(transactions.len()),
-            transactions,
-            hook: None,
-            body_open: None,
-            closed: false,
-            command_timeout,
-            overall: None,
-        })
+        let mut run = SessionRun::open(config, clock);
+        run.add(clock, attempt, None, envelope)?;
+        run.session.quit(clock.now());
+        Ok(run)
     }
 
     /// A session with no transaction and no QUIT: a long-lived connection, established
